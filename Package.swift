@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Kernels are built for the machine they run on: AVX-512 / VNNI where present. Without
+// `-target-cpu native` Swift emits library calls for fma and Float16 conversion (2-4x slower).
+let nativeCPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "native"])]
+
+let package = Package(
+    name: "exprun",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "exprun", targets: ["exprun"]),
+        .library(name: "InferenceCore", targets: ["InferenceCore"]),
+        .library(name: "ExpRunKit", targets: ["ExpRunKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+    ],
+    targets: [
+        .target(
+            name: "InferenceCore",
+            dependencies: [.product(name: "Numerics", package: "swift-numerics")],
+            swiftSettings: nativeCPU + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .target(
+            name: "ExpRunKit",
+            dependencies: [
+                "InferenceCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ]
+        ),
+        .executableTarget(
+            name: "exprun",
+            dependencies: [
+                "InferenceCore", "ExpRunKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "InferenceCoreTests", dependencies: ["InferenceCore"], swiftSettings: nativeCPU),
+        .testTarget(name: "ExpRunKitTests", dependencies: ["ExpRunKit", "InferenceCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["ExpRunKit", "InferenceCore"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,2 @@
+// The experiment runner: spec, plan, child-process runs, SQLite store, reports.
+import InferenceCore

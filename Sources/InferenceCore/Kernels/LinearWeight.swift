@@ -1,0 +1,34 @@
+// The one interface between models and quantization formats: a linear layer's weight matrix,
+// stored row-per-output-feature (`[out, in]`, as PyTorch's nn.Linear and llama.cpp store it), in
+// whatever format, that can multiply activations. Models never see the bytes; formats never see
+// the model. An embedding table is a LinearWeight too (`[vocab, d]`): lookups read one row, and a
+// tied output head multiplies by the same object.
+import Foundation
+
+public protocol LinearWeight: AnyObject, Sendable {
+    var outFeatures: Int { get }
+    var inFeatures: Int { get }
+    /// Name of the storage format as in experiment files: "fp32", "q4_0", "bnb-nf4", ...
+    var format: String { get }
+    /// Bytes the weight occupies as stored (blocks, scales, code books: everything).
+    var storedBytes: Int { get }
+    /// `y[r, o] = Σ_i x[r, i] · W[o, i]` for `rows` activation rows (no bias).
+    /// `x` is `rows × inFeatures`, `y` is `rows × outFeatures`, both row-major.
+    func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool)
+    /// Row `row` (one output feature, `inFeatures` values) dequantized into `dst`.
+    func dequantizeRow(_ row: Int, into dst: UnsafeMutablePointer<Float>)
+}
+
+extension LinearWeight {
+    public var parameterCount: Int { outFeatures * inFeatures }
+    public var bitsPerWeight: Double { Double(storedBytes * 8) / Double(parameterCount) }
+
+    /// The whole weight as F32 `[out, in]` (tests, export, re-quantization; never per token).
+    public func dequantized() -> [Float] {
+        var out = [Float](repeating: 0, count: outFeatures * inFeatures)
+        out.withUnsafeMutableBufferPointer { p in
+            for r in 0..<outFeatures { dequantizeRow(r, into: p.baseAddress! + r * inFeatures) }
+        }
+        return out
+    }
+}

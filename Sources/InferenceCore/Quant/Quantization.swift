@@ -1,0 +1,89 @@
+// The catalogue of quantization methods, as experiment files name them, and the one entry point
+// that turns an F32 weight into a stored LinearWeight of a method. Each format lives in its own
+// file beside this one; this file only lists and dispatches.
+import Foundation
+
+/// A configuration as an experiment file gives it: `q4_k`, or `{method: bnb-int8, threshold: 0}`.
+public struct QuantizationConfig: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var method: String
+    public var parameters: [String: Double]
+    /// Tensor names (or suffixes such as `lm_head`, `wte`) left unquantized; nil = the method's default.
+    public var skip: [String]?
+
+    public init(method: String, parameters: [String: Double] = [:], skip: [String]? = nil) {
+        self.method = method; self.parameters = parameters; self.skip = skip
+    }
+    public static let fp32 = QuantizationConfig(method: "fp32")
+
+    /// Short stable label: `q4_k`, `bnb-int8(threshold=0)`.
+    public var description: String {
+        var s = method
+        if !parameters.isEmpty {
+            s += "(" + parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.format($0.value))" }.joined(separator: ",") + ")"
+        }
+        if let skip, !skip.isEmpty { s += "[skip:" + skip.joined(separator: ",") + "]" }
+        return s
+    }
+    static func format(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) }
+}
+
+/// What a tensor is to the model, which decides a method's default for it.
+public enum WeightRole: Sendable { case linear, embedding, outputHead }
+
+public struct QuantizationMethod: Sendable {
+    public let name: String
+    public let summary: String
+    /// Parameter name → what it means (for validation messages).
+    public let parameters: [String: String]
+    /// False for methods that are known but not implemented yet: validation names them as such.
+    public let available: Bool
+    /// Roles this method quantizes when the configuration gives no `skip` list.
+    public let defaultRoles: Set<WeightRoleKey>
+    let make: @Sendable (_ values: [Float], _ out: Int, _ in: Int, _ config: QuantizationConfig) throws -> LinearWeight
+}
+
+public enum WeightRoleKey: String, Sendable { case linear, embedding, outputHead }
+
+public enum Quantization {
+    public static let methods: [QuantizationMethod] = [
+        QuantizationMethod(
+            name: "fp32", summary: "IEEE single precision, 32 bits per weight (the unquantized baseline)",
+            parameters: [:], available: true, defaultRoles: [.linear, .embedding, .outputHead],
+            make: { v, o, i, _ in F32Linear(values: v, out: o, in: i) }),
+        QuantizationMethod(
+            name: "gptq", summary: "GPTQ (Frantar et al. 2022): second-order post-training quantization",
+            parameters: ["bits": "bits per weight", "group_size": "weights sharing a scale", "calibration": "calibration text"],
+            available: false, defaultRoles: [.linear], make: { _, _, _, _ in throw CoreError.unsupported("gptq is not implemented yet") }),
+        QuantizationMethod(
+            name: "awq", summary: "AWQ (Lin et al. 2023): activation-aware weight quantization",
+            parameters: ["bits": "bits per weight", "group_size": "weights sharing a scale", "calibration": "calibration text"],
+            available: false, defaultRoles: [.linear], make: { _, _, _, _ in throw CoreError.unsupported("awq is not implemented yet") }),
+    ]
+
+    public static func method(named name: String) -> QuantizationMethod? { methods.first { $0.name == name } }
+
+    public static var availableNames: [String] { methods.filter(\.available).map(\.name) }
+
+    /// Whether the tensor `name` with `role` is quantized under `config` (else it stays as loaded).
+    public static func applies(to name: String, role: WeightRole, config: QuantizationConfig) -> Bool {
+        if let skip = config.skip {
+            return !skip.contains { name == $0 || name.hasSuffix("." + $0) || name.hasPrefix($0 + ".") }
+        }
+        guard let m = method(named: config.method) else { return false }
+        switch role {
+        case .linear: return m.defaultRoles.contains(.linear)
+        case .embedding: return m.defaultRoles.contains(.embedding)
+        case .outputHead: return m.defaultRoles.contains(.outputHead)
+        }
+    }
+
+    /// Quantizes an F32 `[out, in]` weight with `config`.
+    public static func quantize(_ values: [Float], out: Int, in inFeatures: Int, config: QuantizationConfig) throws -> LinearWeight {
+        guard let m = method(named: config.method) else {
+            throw CoreError.invalid("unknown quantization method '\(config.method)'; known: \(methods.map(\.name).joined(separator: ", "))")
+        }
+        guard m.available else { throw CoreError.unsupported("quantization method '\(m.name)' is not available yet") }
+        precondition(values.count == out * inFeatures)
+        return try m.make(values, out, inFeatures, config)
+    }
+}

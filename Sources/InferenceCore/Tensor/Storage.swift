@@ -1,0 +1,52 @@
+// Bytes behind tensors: either owned (allocated, 64-byte aligned for SIMD loads) or a read-only
+// memory map of a checkpoint file. Mapping matters for honest memory figures: mapped weights are
+// file-backed pages that count as RSS only once touched, owned ones are anonymous memory.
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public final class Storage: @unchecked Sendable {
+    public enum Kind: Sendable { case owned, mapped(path: String) }
+
+    public let base: UnsafeMutableRawPointer
+    public let byteCount: Int
+    public let kind: Kind
+
+    /// Zero-filled owned memory.
+    public init(byteCount: Int) {
+        let size = max(byteCount, 1)
+        base = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        self.byteCount = byteCount
+        kind = .owned
+    }
+
+    /// Maps `path` read-only. Errors name the file.
+    public init(mapping path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw CoreError.file(path, "cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw CoreError.file(path, "cannot stat: \(String(cString: strerror(errno)))") }
+        let size = Int(st.st_size)
+        guard size > 0 else { throw CoreError.file(path, "file is empty") }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw CoreError.file(path, "cannot memory-map: \(String(cString: strerror(errno)))")
+        }
+        base = p
+        byteCount = size
+        kind = .mapped(path: path)
+    }
+
+    deinit {
+        switch kind {
+        case .owned: base.deallocate()
+        case .mapped: munmap(base, byteCount)
+        }
+    }
+
+    public var isMapped: Bool { if case .mapped = kind { return true } else { return false } }
+}

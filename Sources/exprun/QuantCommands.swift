@@ -1,0 +1,6 @@
+// Commands over quantization formats: quantize (GGUF export).
+import ArgumentParser
+import Foundation
+import InferenceCore
+
+let quantCommands: [ParsableCommand.Type] = []

@@ -1,0 +1,33 @@
+import Testing
+@testable import InferenceCore
+
+@Suite struct ThreadPoolTests {
+    @Test(arguments: [1, 2, 3, 7])
+    func coversEveryIndexOnce(threads: Int) {
+        let pool = ThreadPool(threads: threads)
+        for count in [0, 1, 5, 64, 1001] {
+            var hits = [Int](repeating: 0, count: count)
+            hits.withUnsafeMutableBufferPointer { h in
+                let p = h.baseAddress
+                pool.parallelFor(count, granule: 4) { r in for i in r { p![i] += 1 } }
+            }
+            #expect(hits.allSatisfy { $0 == 1 })
+        }
+    }
+
+    @Test func f32LinearMatchesReference() {
+        var g = SystemRandomNumberGenerator()
+        for (out, inF, rows) in [(5, 3, 1), (33, 70, 2), (64, 257, 3)] {
+            let w = (0..<out * inF).map { _ in Float.random(in: -1...1, using: &g) }
+            let x = (0..<rows * inF).map { _ in Float.random(in: -1...1, using: &g) }
+            let lin = F32Linear(values: w, out: out, in: inF)
+            var y = [Float](repeating: 0, count: rows * out)
+            lin.forward(x, rows: rows, into: &y, pool: ThreadPool(threads: 2))
+            for r in 0..<rows { for o in 0..<out {
+                let ref = F32Linear.referenceDot(w.withUnsafeBufferPointer { $0.baseAddress! + o * inF },
+                                                 x.withUnsafeBufferPointer { $0.baseAddress! + r * inF }, inF)
+                #expect(abs(y[r * out + o] - ref) <= 1e-4 * max(1, abs(ref)))
+            } }
+        }
+    }
+}
