@@ -68,10 +68,12 @@ public struct HFConfig: Sendable {
         }
     }
 
-    /// An integer that must be present (or defaulted) and at least `min`.
-    public func int(_ key: String, default def: Int, min: Int = 1) throws -> Int {
+    /// A size that must be present (or defaulted), at least `min` and not absurdly large (sizes
+    /// are multiplied together before anything is allocated; 2³² keeps the products in range).
+    public func int(_ key: String, default def: Int, min: Int = 1, max: Int = 1 << 32) throws -> Int {
         let v = try int(key) ?? def
         guard v >= min else { throw CoreError.file(source, "\(key) must be at least \(min), found \(v)") }
+        guard v <= max else { throw CoreError.file(source, "\(key) = \(v) is implausibly large (at most \(max))") }
         return v
     }
 

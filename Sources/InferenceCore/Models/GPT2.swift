@@ -61,7 +61,7 @@ public struct GPT2Config: Sendable {
         embeddingSize = try c.int("n_embd", default: 768)
         layerCount = try c.int("n_layer", default: 12)
         headCount = try c.int("n_head", default: 12)
-        innerSize = try c.int("n_inner", default: 4 * embeddingSize)
+        innerSize = try c.int("n_inner", default: 4 * embeddingSize, max: 1 << 34)
         activation = try c.string("activation_function") ?? "gelu_new"
         layerNormEpsilon = Float(try c.double("layer_norm_epsilon") ?? 1e-5)
         initializerRange = Float(try c.double("initializer_range") ?? 0.02)
@@ -84,6 +84,14 @@ public struct GPT2Config: Sendable {
         if try c.bool("add_cross_attention") == true {
             throw CoreError.file(c.source, "add_cross_attention (an encoder-decoder GPT-2) is not supported")
         }
+    }
+
+    /// Parameters the weights hold, in floating point so that an absurd configuration cannot
+    /// overflow before it is refused.
+    public var parameterEstimate: Double {
+        let d = Double(embeddingSize), f = Double(innerSize), v = Double(vocabSize)
+        let block = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (f * d + f) + (d * f + d)
+        return v * d + Double(contextLength) * d + Double(layerCount) * block + 2 * d + (tieWordEmbeddings ? 0 : v * d)
     }
 
     /// Parameters the weights hold (wte, wpe, blocks, ln_f; a separate head when untied).

@@ -17,9 +17,9 @@ public enum ModelLoader {
         if reference.hasPrefix("random:") {
             let (config, seed, directory) = try randomConfig(reference)
             let gpt2 = try GPT2Config(config)
-            let bytes = Double(gpt2.parameterCount) * 4
+            let bytes = gpt2.parameterEstimate * 4
             guard bytes < Double(ProcessInfo.processInfo.physicalMemory) else {
-                throw CoreError.invalid("\(reference): \(gpt2.parameterCount) parameters (\(Int(bytes / 1e9)) GB in F32) do not fit in this machine's memory")
+                throw CoreError.invalid("\(reference): \(String(format: "%.3g", gpt2.parameterEstimate)) parameters (\(Int(bytes / 1e9)) GB in F32) do not fit in this machine's memory")
             }
             let tokenizer = try directory.flatMap { try tokenizerIfPresent(directory: $0) }
             return try GPT2(config: gpt2, source: randomSource(gpt2, seed: seed), quantization: quantization,
@@ -150,6 +150,9 @@ public enum ModelLoader {
         else { throw CoreError.file(file, "no GPT-2 embedding table: expected 'transformer.wte.weight' or 'wte.weight'") }
         let hasHead = ckpt.contains("lm_head.weight")
 
+        guard config.layerCount <= (ckpt.names.count - 4) / 12 else {
+            throw CoreError.file(file, "holds \(ckpt.names.count) tensors, too few for the n_layer=\(config.layerCount) of config.json")
+        }
         var expected: Set<String> = ["wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias"]
         for i in 0..<config.layerCount {
             for s in ["ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
