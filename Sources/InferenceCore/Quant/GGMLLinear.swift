@@ -49,8 +49,13 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
         let (stored, note) = format.fitting(rowLength: n)
         let rb = stored.rowBytes(n)
         let storage = Storage(byteCount: rb * out)
+        // Rows are independent: quantize them in parallel chunks (a 50k-row embedding in Q4_K takes seconds).
+        let chunks = min(out, 4 * ProcessInfo.processInfo.activeProcessorCount)
         values.withUnsafeBufferPointer { v in
-            for r in 0..<out { quantizeRow(stored, v.baseAddress! + r * n, count: n, into: storage.base + r * rb) }
+            let src = v.baseAddress!, dst = storage.base
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                for r in (out * c / chunks)..<(out * (c + 1) / chunks) { quantizeRow(stored, src + r * n, count: n, into: dst + r * rb) }
+            }
         }
         return try GGMLLinear(type: stored, out: out, in: n, storage: storage, requested: format, note: note)
     }
