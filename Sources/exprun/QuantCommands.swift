@@ -19,7 +19,7 @@ struct Quantize: ParsableCommand {
     var to: String
     @Option(help: "The GGUF file to write.")
     var out: String
-    @Option(help: "Directory with the model's vocab.json and merges.txt (default: the model directory).")
+    @Option(help: "Directory with the model's vocab.json and merges.txt (default: the model directory, else the bundled GPT-2 tokenizer).")
     var tokenizer: String?
 
     func run() throws {
@@ -33,10 +33,8 @@ struct Quantize: ParsableCommand {
             if directory == nil {
                 let base = model.hasPrefix("random:") ? String(model.dropFirst(7)).split(separator: "?").first.map(String.init) ?? "" : model
                 var isDir: ObjCBool = false
-                if FileManager.default.fileExists(atPath: base, isDirectory: &isDir), isDir.boolValue { directory = base }
-            }
-            guard let directory else {
-                throw CoreError.invalid("\(model) has no directory with vocab.json and merges.txt: pass --tokenizer DIR (e.g. ../shared/data/gpt2-tokenizer)")
+                if FileManager.default.fileExists(atPath: base, isDirectory: &isDir), isDir.boolValue,
+                   FileManager.default.fileExists(atPath: base + "/vocab.json") { directory = base }
             }
             let loaded = try ModelLoader.load(model, quantization: .fp32, threads: 1)
             let start = Date()

@@ -23,8 +23,9 @@ public enum GGUFExport {
     }
 
     /// Writes `model` to `path` with its matrices in `type`. `tokenizerDirectory` holds GPT-2's
-    /// `vocab.json` and `merges.txt` (llama.cpp will not load a model without its vocabulary).
-    public static func write(_ model: LanguageModel, type: GGMLFormat, tokenizerDirectory: String,
+    /// `vocab.json` and `merges.txt` (llama.cpp will not load a model without its vocabulary);
+    /// nil takes the GPT-2 tokenizer bundled with the package (for `random:gpt2`).
+    public static func write(_ model: LanguageModel, type: GGMLFormat, tokenizerDirectory: String?,
                              name: String, to path: String) throws -> [Written] {
         guard let gpt2 = model as? GPT2 else {
             throw CoreError.unsupported("GGUF export of '\(model.architecture)' models (only gpt2 so far)")
@@ -44,6 +45,7 @@ public enum GGUFExport {
         w.set("gpt2.block_count", .uint32(UInt32(c.layerCount)))
         w.set("gpt2.attention.head_count", .uint32(UInt32(c.headCount)))
         w.set("gpt2.attention.layer_norm_epsilon", .float32(c.layerNormEpsilon))
+        let tokenizerDirectory = try tokenizerDirectory ?? Tokenizers.bundledResource("gpt2").path
         for (k, v) in try tokenizerMetadata(directory: tokenizerDirectory, vocabularySize: c.vocabSize,
                                             bos: c.bosTokenID ?? 50256, eos: c.eosTokenID ?? 50256) {
             w.set(k, v)
