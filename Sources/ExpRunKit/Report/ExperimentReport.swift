@@ -162,7 +162,7 @@ public enum ExperimentReport {
         c["outputRows"] = outputRows
         c["failedRows"] = failed.map { r -> [String: Any] in
             ["run": r.id, "config": Format.cell(labeler.full(r.entry)), "error": Format.cell(r.record.error ?? "unknown"),
-             "stderrTail": r.record.stderrTail ?? "", "hasStderr": !(r.record.stderrTail ?? "").isEmpty]
+             "stderrTail": (r.record.stderrTail ?? "").split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n"), "hasStderr": !(r.record.stderrTail ?? "").isEmpty]
         }
         let quality = ok.contains { $0.record.quality.perplexity != nil || $0.record.quality.klMean != nil }
         c["qualityMeasured"] = quality

@@ -96,7 +96,8 @@ public struct ExperimentRunner {
             if outcome.exitStatus == 0 || !outcome.stdout.isEmpty,
                let record = try? JSONDecoder.record.decode(RunRecord.self, from: outcome.stdout), record.key == entry.key {
                 var r = record
-                if r.status == .failed { r.stderrTail = failed.stderrTail }
+                // The child's own last line repeats its error; keep stderr only when it says more.
+                if r.status == .failed, let tail = failed.stderrTail, tail != "exprun run-one: \(r.error ?? "")" { r.stderrTail = tail }
                 return r
             }
             failed.error = outcome.signalled

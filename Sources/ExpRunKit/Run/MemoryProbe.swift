@@ -42,8 +42,8 @@ public enum MemoryProbe {
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 1)
             guard parts.count == 2 else { continue }
-            let value = parts[1].split(separator: " ", omittingEmptySubsequences: true)
-            guard value.count == 2, value[1] == "kB", let kb = Int(value[0].trimmingCharacters(in: .whitespaces)) else { continue }
+            let value = parts[1].split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard value.count == 2, value[1] == "kB", let kb = Int(value[0]) else { continue }
             result[String(parts[0])] = kb * 1024
         }
         return result

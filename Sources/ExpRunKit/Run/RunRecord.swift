@@ -114,6 +114,8 @@ public struct EnvironmentRecord: Sendable, Codable, Equatable {
 }
 
 extension JSONEncoder {
+    /// How records and plan entries travel between processes and into the database.
+    public static var runRecord: JSONEncoder { record }
     static var record: JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -123,6 +125,7 @@ extension JSONEncoder {
     }
 }
 extension JSONDecoder {
+    public static var runRecord: JSONDecoder { record }
     static var record: JSONDecoder {
         let d = JSONDecoder()
         d.dateDecodingStrategy = .iso8601
