@@ -28,12 +28,7 @@ public struct SHA256 {
         var bytes = buffer
         bytes.append(contentsOf: data)
         let whole = bytes.count / 64 * 64
-        if whole > 0 {
-            bytes.withUnsafeBufferPointer { p in
-                var offset = 0
-                while offset < whole { compress(p.baseAddress! + offset); offset += 64 }
-            }
-        }
+        if whole > 0 { compressBlocks(bytes, count: whole) }
         buffer = Array(bytes[whole...])
     }
 
@@ -43,40 +38,48 @@ public struct SHA256 {
         tail.append(0x80)
         while tail.count % 64 != 56 { tail.append(0) }
         for i in (0..<8).reversed() { tail.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8))) }
-        tail.withUnsafeBufferPointer { p in
-            var offset = 0
-            while offset < tail.count { compress(p.baseAddress! + offset); offset += 64 }
-        }
+        compressBlocks(tail, count: tail.count)
         buffer = []
         return state.flatMap { w in (0..<4).map { UInt8(truncatingIfNeeded: w >> (24 - 8 * UInt32($0))) } }
     }
 
-    private mutating func compress(_ block: UnsafePointer<UInt8>) {
-        var w = [UInt32](repeating: 0, count: 64)
-        for t in 0..<16 {
-            w[t] = UInt32(block[4 * t]) << 24 | UInt32(block[4 * t + 1]) << 16 | UInt32(block[4 * t + 2]) << 8 | UInt32(block[4 * t + 3])
+    /// The compression function over `count / 64` blocks. Written over raw pointers because model
+    /// files are hundreds of megabytes and debug builds (tests) are slow on array subscripts.
+    private mutating func compressBlocks(_ bytes: [UInt8], count: Int) {
+        let w = UnsafeMutablePointer<UInt32>.allocate(capacity: 64)
+        defer { w.deallocate() }
+        bytes.withUnsafeBufferPointer { input in
+            Self.k.withUnsafeBufferPointer { kp in
+                state.withUnsafeMutableBufferPointer { h in
+                    let k = kp.baseAddress!
+                    var offset = 0
+                    while offset < count {
+                        let block = input.baseAddress! + offset
+                        for t in 0..<16 {
+                            w[t] = UInt32(block[4 * t]) << 24 | UInt32(block[4 * t + 1]) << 16 | UInt32(block[4 * t + 2]) << 8 | UInt32(block[4 * t + 3])
+                        }
+                        for t in 16..<64 {
+                            let a = w[t - 15], b = w[t - 2]
+                            let s0 = (a >> 7 | a << 25) ^ (a >> 18 | a << 14) ^ (a >> 3)
+                            let s1 = (b >> 17 | b << 15) ^ (b >> 19 | b << 13) ^ (b >> 10)
+                            w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
+                        }
+                        var a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7]
+                        for t in 0..<64 {
+                            let S1 = (e >> 6 | e << 26) ^ (e >> 11 | e << 21) ^ (e >> 25 | e << 7)
+                            let ch = (e & f) ^ (~e & g)
+                            let t1 = hh &+ S1 &+ ch &+ k[t] &+ w[t]
+                            let S0 = (a >> 2 | a << 30) ^ (a >> 13 | a << 19) ^ (a >> 22 | a << 10)
+                            let maj = (a & b) ^ (a & c) ^ (b & c)
+                            hh = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ S0 &+ maj
+                        }
+                        h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d; h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
+                        offset += 64
+                    }
+                }
+            }
         }
-        for t in 16..<64 {
-            let s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3)
-            let s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10)
-            w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
-        }
-        var a = state[0], b = state[1], c = state[2], d = state[3]
-        var e = state[4], f = state[5], g = state[6], h = state[7]
-        for t in 0..<64 {
-            let S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
-            let ch = (e & f) ^ (~e & g)
-            let t1 = h &+ S1 &+ ch &+ Self.k[t] &+ w[t]
-            let S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
-            let maj = (a & b) ^ (a & c) ^ (b & c)
-            let t2 = S0 &+ maj
-            h = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
-        }
-        state[0] &+= a; state[1] &+= b; state[2] &+= c; state[3] &+= d
-        state[4] &+= e; state[5] &+= f; state[6] &+= g; state[7] &+= h
     }
-
-    @inline(__always) private func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
 
     public static func hex<D: DataProtocol>(_ data: D) -> String {
         var h = SHA256(); h.update(data); return h.finalize().map { String(format: "%02x", $0) }.joined()
