@@ -35,7 +35,19 @@ public struct Chart: Sendable {
     public func svg() -> String {
         let width = max(640.0, 140.0 + Double(categories.count) * Double(max(1, series.count)) * 26.0)
         let height = 440.0
-        let left = 78.0, right = 24.0, top = 70.0 + (series.count > 1 ? 22.0 : 0), bottom = 120.0
+        let left = 78.0, right = 24.0, bottom = 120.0
+        // Legend entries flow left to right and wrap, so long series names never leave the picture.
+        var legend: [(x: Double, row: Int)] = []
+        if series.count > 1 {
+            var x = left, row = 0
+            for s in series {
+                let w = 28 + Double(s.name.count) * 6.5
+                if x + w > width - right && x > left { x = left; row += 1 }
+                legend.append((x, row)); x += w
+            }
+        }
+        let legendRows = legend.map(\.row).max().map { $0 + 1 } ?? 0
+        let top = 64.0 + Double(legendRows) * 18
         let plotW = width - left - right, plotH = height - top - bottom
 
         var highest = 0.0
@@ -46,6 +58,8 @@ public struct Chart: Sendable {
             }
         }
         let ticks = Self.ticks(upTo: highest)
+        let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
+        let tickFormat = "%.\(Swift.max(0, Int(-floor(log10(step)))))f"
         let top_ = ticks.last ?? 1
         func y(_ v: Double) -> Double { top + plotH - v / top_ * plotH }
 
@@ -56,19 +70,16 @@ public struct Chart: Sendable {
         out.append(##"<text x="\##(f(width / 2))" y="24" text-anchor="middle" font-size="16" font-weight="bold">\##(Self.escape(title))</text>"##)
         if let note { out.append(##"<text x="\##(f(width / 2))" y="42" text-anchor="middle" font-size="11" fill="#555">\##(Self.escape(note))</text>"##) }
         // Legend
-        if series.count > 1 {
-            var x = left
-            for (i, s) in series.enumerated() {
-                let color = Self.palette[i % Self.palette.count]
-                out.append(##"<rect x="\##(f(x))" y="54" width="12" height="12" fill="\##(color)"/>"##)
-                out.append(##"<text x="\##(f(x + 16))" y="64">\##(Self.escape(s.name))</text>"##)
-                x += 28 + Double(s.name.count) * 6.5
-            }
+        for (i, (x, row)) in legend.enumerated() {
+            let color = Self.palette[i % Self.palette.count]
+            let y = 52.0 + Double(row) * 18
+            out.append(##"<rect x="\##(f(x))" y="\##(f(y))" width="12" height="12" fill="\##(color)"/>"##)
+            out.append(##"<text x="\##(f(x + 16))" y="\##(f(y + 10))">\##(Self.escape(series[i].name))</text>"##)
         }
         // Axes and grid
         for t in ticks {
             out.append(##"<line x1="\##(f(left))" y1="\##(f(y(t)))" x2="\##(f(left + plotW))" y2="\##(f(y(t)))" stroke="#ddd"/>"##)
-            out.append(##"<text x="\##(f(left - 6))" y="\##(f(y(t) + 4))" text-anchor="end">\##(Self.escape(Self.number(t)))</text>"##)
+            out.append(##"<text x="\##(f(left - 6))" y="\##(f(y(t) + 4))" text-anchor="end">\##(String(format: tickFormat, t))</text>"##)
         }
         out.append(##"<line x1="\##(f(left))" y1="\##(f(top))" x2="\##(f(left))" y2="\##(f(top + plotH))" stroke="#333"/>"##)
         out.append(##"<line x1="\##(f(left))" y1="\##(f(top + plotH))" x2="\##(f(left + plotW))" y2="\##(f(top + plotH))" stroke="#333"/>"##)
@@ -95,12 +106,14 @@ public struct Chart: Sendable {
                 }
             }
         case .lines:
+            // Series are dodged sideways a little so equal values stay visible.
+            let dodge = Swift.min(12, slot * 0.5 / Double(Swift.max(1, series.count)))
             for (si, s) in series.enumerated() {
                 let color = Self.palette[si % Self.palette.count]
                 var points: [String] = []
                 for (c, value) in s.values.enumerated() where c < categories.count {
                     guard let v = value, v.isFinite else { continue }
-                    let x = left + slot * (Double(c) + 0.5)
+                    let x = left + slot * (Double(c) + 0.5) + dodge * (Double(si) - Double(series.count - 1) / 2)
                     points.append("\(f(x)),\(f(y(v)))")
                     out.append(##"<circle cx="\##(f(x))" cy="\##(f(y(v)))" r="4" fill="\##(color)"><title>\##(Self.escape("\(s.name) · \(categories[c]): \(Self.number(v))"))</title></circle>"##)
                     if c < s.ranges.count, let r = s.ranges[c] { out.append(whisker(x, y(r.0), y(r.1))) }
