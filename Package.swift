@@ -24,6 +24,7 @@ let package = Package(
         .target(
             name: "InferenceCore",
             dependencies: [.product(name: "Numerics", package: "swift-numerics")],
+            resources: [.copy("Resources/gpt2")],
             swiftSettings: nativeCPU + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(
