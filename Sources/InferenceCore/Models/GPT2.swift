@@ -1,0 +1,342 @@
+// GPT-2 (Radford et al. 2019, "Language Models are Unsupervised Multitask Learners"), as
+// Hugging Face transformers' GPT2LMHeadModel computes it, with its checkpoint names:
+//
+//   x = wte[token] + wpe[position]
+//   for each block h[i]:
+//       x = x + attn.c_proj( causal_self_attention( attn.c_attn( ln_1(x) ) ) )
+//       x = x + mlp.c_proj( gelu_new( mlp.c_fc( ln_2(x) ) ) )
+//   logits = ln_f(x) · wteᵀ                      (the head is tied to wte unless lm_head.weight exists)
+//
+// Checkpoints store the four projections as Conv1D weights `[in, out]`; they are transposed once at
+// load into `[out, in]` LinearWeights (quantized per the configuration), so every matrix product is
+// a row-per-output-feature kernel. Keys and values of past positions live in a KVCache, so decoding
+// a token costs one pass over the weights; a prompt is processed as one batch of rows.
+import Foundation
+
+/// The hyperparameters of config.json that GPT-2 uses, with transformers' defaults.
+public struct GPT2Config: Sendable {
+    public var vocabSize: Int
+    public var contextLength: Int          // n_positions
+    public var embeddingSize: Int          // n_embd
+    public var layerCount: Int             // n_layer
+    public var headCount: Int              // n_head
+    public var innerSize: Int              // n_inner, default 4 × n_embd
+    public var activation: String          // activation_function
+    public var layerNormEpsilon: Float
+    public var initializerRange: Float
+    public var scaleAttentionWeights: Bool
+    public var scaleAttentionByInverseLayer: Bool
+    public var tieWordEmbeddings: Bool
+    public var bosTokenID: Int?
+    public var eosTokenID: Int?
+
+    public var headSize: Int { embeddingSize / headCount }
+
+    /// config.json keys of GPT2Config (others in a `random:` reference are typos).
+    public static let knownKeys: Set<String> = [
+        "vocab_size", "n_positions", "n_ctx", "n_embd", "n_layer", "n_head", "n_inner", "activation_function",
+        "resid_pdrop", "embd_pdrop", "attn_pdrop", "layer_norm_epsilon", "initializer_range",
+        "summary_type", "summary_use_proj", "summary_activation", "summary_proj_to_labels", "summary_first_dropout",
+        "scale_attn_weights", "use_cache", "bos_token_id", "eos_token_id", "pad_token_id",
+        "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "add_cross_attention",
+        "tie_word_embeddings", "model_type", "architectures", "dtype", "torch_dtype", "transformers_version",
+    ]
+
+    /// GPT-2 small (124M), as openai-community/gpt2's config.json.
+    public static let smallValues: [String: ParsedJSON] = [
+        "model_type": .string("gpt2"), "vocab_size": .int(50257), "n_positions": .int(1024), "n_embd": .int(768),
+        "n_layer": .int(12), "n_head": .int(12), "activation_function": .string("gelu_new"),
+        "layer_norm_epsilon": .double(1e-5), "initializer_range": .double(0.02),
+        "bos_token_id": .int(50256), "eos_token_id": .int(50256),
+    ]
+
+    public static let activations = ["gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu", "relu", "silu", "swish"]
+
+    public init(_ c: HFConfig) throws {
+        if let t = try c.string("model_type"), t != "gpt2" {
+            throw CoreError.file(c.source, "model_type is '\(t)', but this is the GPT-2 loader")
+        }
+        vocabSize = try c.int("vocab_size", default: 50257)
+        contextLength = try c.int("n_positions", default: 1024)
+        embeddingSize = try c.int("n_embd", default: 768)
+        layerCount = try c.int("n_layer", default: 12)
+        headCount = try c.int("n_head", default: 12)
+        innerSize = try c.int("n_inner", default: 4 * embeddingSize, max: 1 << 34)
+        activation = try c.string("activation_function") ?? "gelu_new"
+        layerNormEpsilon = Float(try c.double("layer_norm_epsilon") ?? 1e-5)
+        initializerRange = Float(try c.double("initializer_range") ?? 0.02)
+        scaleAttentionWeights = try c.bool("scale_attn_weights") ?? true
+        scaleAttentionByInverseLayer = try c.bool("scale_attn_by_inverse_layer_idx") ?? false
+        tieWordEmbeddings = try c.bool("tie_word_embeddings") ?? true
+        bosTokenID = try c.tokenID("bos_token_id")
+        eosTokenID = try c.tokenID("eos_token_id")
+        guard embeddingSize % headCount == 0 else {
+            throw CoreError.file(c.source, "n_embd (\(embeddingSize)) must be a multiple of n_head (\(headCount))")
+        }
+        guard Self.activations.contains(activation) else {
+            throw CoreError.file(c.source, "activation_function '\(activation)' is not supported (known: \(Self.activations.joined(separator: ", ")))")
+        }
+        guard layerNormEpsilon > 0, layerNormEpsilon.isFinite else { throw CoreError.file(c.source, "layer_norm_epsilon must be positive") }
+        guard initializerRange >= 0, initializerRange.isFinite else { throw CoreError.file(c.source, "initializer_range must be non-negative") }
+        if try c.bool("reorder_and_upcast_attn") == true {
+            // Upcasting only changes half-precision runs; in float32 the result is the same.
+        }
+        if try c.bool("add_cross_attention") == true {
+            throw CoreError.file(c.source, "add_cross_attention (an encoder-decoder GPT-2) is not supported")
+        }
+    }
+
+    /// Parameters the weights hold, in floating point so that an absurd configuration cannot
+    /// overflow before it is refused.
+    public var parameterEstimate: Double {
+        let d = Double(embeddingSize), f = Double(innerSize), v = Double(vocabSize)
+        let block = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (f * d + f) + (d * f + d)
+        return v * d + Double(contextLength) * d + Double(layerCount) * block + 2 * d + (tieWordEmbeddings ? 0 : v * d)
+    }
+
+    /// Parameters the weights hold (wte, wpe, blocks, ln_f; a separate head when untied).
+    public var parameterCount: Int {
+        let d = embeddingSize, f = innerSize
+        let block = 2 * 2 * d + (3 * d * d + 3 * d) + (d * d + d) + (f * d + f) + (d * f + d)
+        return vocabSize * d + contextLength * d + layerCount * block + 2 * d + (tieWordEmbeddings ? 0 : vocabSize * d)
+    }
+}
+
+public final class GPT2: LanguageModel {
+    struct Block {
+        var ln1Weight, ln1Bias: [Float]
+        var attention: LinearWeight        // c_attn: [3d, d] → q, k, v
+        var attentionBias: [Float]
+        var attentionProjection: LinearWeight   // attn.c_proj: [d, d]
+        var attentionProjectionBias: [Float]
+        var ln2Weight, ln2Bias: [Float]
+        var fc: LinearWeight               // mlp.c_fc: [inner, d]
+        var fcBias: [Float]
+        var projection: LinearWeight       // mlp.c_proj: [d, inner]
+        var projectionBias: [Float]
+    }
+
+    public let config: GPT2Config
+    public var architecture: String { "gpt2" }
+    public var vocabularySize: Int { config.vocabSize }
+    public var contextLength: Int { config.contextLength }
+    public var tokenizer: Tokenizer?
+    public let weights: [WeightInfo]
+    public let pool: ThreadPool
+
+    let wte: LinearWeight                  // [vocab, d]: lookups by row, and the tied head
+    let wpe: [Float]                       // [n_positions, d]
+    let blocks: [Block]
+    let lnfWeight, lnfBias: [Float]
+    let head: LinearWeight                 // wte itself when tied
+
+    /// Where weights come from: `name` is the checkpoint name without the `transformer.` prefix
+    /// (`h.0.attn.c_attn.weight`), `shape` the stored shape; `transpose` asks for a Conv1D
+    /// `[in, out]` weight as `[out, in]`.
+    public typealias WeightSource = (_ name: String, _ shape: [Int], _ transpose: Bool) throws -> [Float]
+
+    /// Builds the model from `source`, quantizing every linear weight per `quantization`.
+    /// `hasLMHead`: the checkpoint has its own `lm_head.weight` (an untied head).
+    public init(config: GPT2Config, source: WeightSource, hasLMHead: Bool = false,
+                quantization: QuantizationConfig = .fp32, threads: Int = 1, tokenizer: Tokenizer? = nil) throws {
+        self.config = config
+        self.tokenizer = tokenizer
+        pool = ThreadPool(threads: threads)
+        let d = config.embeddingSize, f = config.innerSize, v = config.vocabSize
+        var infos: [WeightInfo] = []
+
+        func vector(_ name: String, _ n: Int) throws -> [Float] {
+            let x = try source(name, [n], false)
+            infos.append(WeightInfo(name: "transformer." + name, format: "fp32", shape: [n], storedBytes: 4 * n, parameters: n))
+            return x
+        }
+        func linear(_ name: String, out: Int, in inF: Int, conv1D: Bool, role: WeightRole) throws -> LinearWeight {
+            let values = try source(name + ".weight", conv1D ? [inF, out] : [out, inF], conv1D)
+            let full = name == "lm_head" ? name : "transformer." + name
+            let config = Quantization.applies(to: full, role: role, config: quantization) ? quantization : .fp32
+            let w = try Quantization.quantize(values, out: out, in: inF, config: config)
+            infos.append(WeightInfo(name: full + ".weight", format: w.format, shape: [out, inF], storedBytes: w.storedBytes, parameters: out * inF))
+            return w
+        }
+
+        wte = try linear("wte", out: v, in: d, conv1D: false, role: .embedding)
+        let positions = config.contextLength
+        wpe = try source("wpe.weight", [positions, d], false)
+        infos.append(WeightInfo(name: "transformer.wpe.weight", format: "fp32", shape: [positions, d], storedBytes: 4 * positions * d, parameters: positions * d))
+        var blocks: [Block] = []
+        for i in 0..<config.layerCount {
+            let p = "h.\(i)."
+            blocks.append(Block(
+                ln1Weight: try vector(p + "ln_1.weight", d), ln1Bias: try vector(p + "ln_1.bias", d),
+                attention: try linear(p + "attn.c_attn", out: 3 * d, in: d, conv1D: true, role: .linear),
+                attentionBias: try vector(p + "attn.c_attn.bias", 3 * d),
+                attentionProjection: try linear(p + "attn.c_proj", out: d, in: d, conv1D: true, role: .linear),
+                attentionProjectionBias: try vector(p + "attn.c_proj.bias", d),
+                ln2Weight: try vector(p + "ln_2.weight", d), ln2Bias: try vector(p + "ln_2.bias", d),
+                fc: try linear(p + "mlp.c_fc", out: f, in: d, conv1D: true, role: .linear),
+                fcBias: try vector(p + "mlp.c_fc.bias", f),
+                projection: try linear(p + "mlp.c_proj", out: d, in: f, conv1D: true, role: .linear),
+                projectionBias: try vector(p + "mlp.c_proj.bias", d)))
+        }
+        self.blocks = blocks
+        lnfWeight = try vector("ln_f.weight", d)
+        lnfBias = try vector("ln_f.bias", d)
+        if hasLMHead || !config.tieWordEmbeddings {
+            head = try linear("lm_head", out: v, in: d, conv1D: false, role: .outputHead)
+        } else {
+            head = wte
+        }
+        weights = infos
+    }
+
+    public func makeCache(capacity: Int) -> KVCache {
+        KVCache(layers: config.layerCount, kvDim: config.embeddingSize, capacity: min(max(capacity, 1), config.contextLength))
+    }
+
+    public func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) throws -> [Float] {
+        let T = tokens.count, d = config.embeddingSize, f = config.innerSize, v = config.vocabSize
+        guard T > 0 else { throw CoreError.invalid("forward needs at least one token") }
+        for t in tokens where t < 0 || t >= v {
+            throw CoreError.invalid("token id \(t) is out of range: the vocabulary has \(v) tokens (0 ..< \(v))")
+        }
+        guard cache.layers == config.layerCount, cache.kvDim == d else {
+            throw CoreError.invalid("KV cache of \(cache.layers) layers × \(cache.kvDim) does not fit this model")
+        }
+        try cache.checkRoom(for: T)
+        guard cache.length + T <= config.contextLength else {
+            throw CoreError.invalid("sequence of \(cache.length + T) tokens exceeds the context of \(config.contextLength) (n_positions)")
+        }
+        let start = cache.length
+
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: T * d)        // the residual stream
+        let h = UnsafeMutablePointer<Float>.allocate(capacity: T * d)        // normalized input of a sublayer
+        let qkv = UnsafeMutablePointer<Float>.allocate(capacity: T * 3 * d)
+        let att = UnsafeMutablePointer<Float>.allocate(capacity: T * d)
+        let hidden = UnsafeMutablePointer<Float>.allocate(capacity: T * f)
+        defer { for p in [x, h, qkv, att, hidden] { p.deallocate() } }
+
+        for (t, token) in tokens.enumerated() {
+            let row = x + t * d
+            wte.dequantizeRow(token, into: row)
+            wpe.withUnsafeBufferPointer { pe in
+                let p = pe.baseAddress! + (start + t) * d
+                for i in 0..<d { row[i] += p[i] }
+            }
+        }
+
+        for (l, b) in blocks.enumerated() {
+            // Attention sublayer.
+            layerNorm(x, rows: T, weight: b.ln1Weight, bias: b.ln1Bias, into: h)
+            b.attention.forward(h, rows: T, into: qkv, pool: pool)
+            addBias(qkv, rows: T, b.attentionBias)
+            let keys = cache.keys[l], values = cache.values[l]
+            for t in 0..<T {
+                (keys + (start + t) * d).update(from: qkv + t * 3 * d + d, count: d)
+                (values + (start + t) * d).update(from: qkv + t * 3 * d + 2 * d, count: d)
+            }
+            attention(queries: qkv, rows: T, start: start, layer: l, keys: keys, values: values, into: att)
+            b.attentionProjection.forward(att, rows: T, into: h, pool: pool)
+            addBias(h, rows: T, b.attentionProjectionBias)
+            for i in 0..<T * d { x[i] += h[i] }
+
+            // Feed-forward sublayer.
+            layerNorm(x, rows: T, weight: b.ln2Weight, bias: b.ln2Bias, into: h)
+            b.fc.forward(h, rows: T, into: hidden, pool: pool)
+            addBias(hidden, rows: T, b.fcBias)
+            activate(hidden, count: T * f)
+            b.projection.forward(hidden, rows: T, into: h, pool: pool)
+            addBias(h, rows: T, b.projectionBias)
+            for i in 0..<T * d { x[i] += h[i] }
+        }
+        cache.advance(by: T)
+
+        let first = allLogits ? 0 : T - 1, n = T - first
+        layerNorm(x + first * d, rows: n, weight: lnfWeight, bias: lnfBias, into: h)
+        var logits = [Float](repeating: 0, count: n * v)
+        logits.withUnsafeMutableBufferPointer { head.forward(h, rows: n, into: $0.baseAddress!, pool: pool) }
+        return logits
+    }
+
+    /// Causal multi-head attention of `rows` new positions (`start ..< start + rows`) over every
+    /// cached position up to each one; heads × rows are independent and split over the pool.
+    private func attention(queries qkv: UnsafeMutablePointer<Float>, rows T: Int, start: Int, layer: Int,
+                           keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>,
+                           into out: UnsafeMutablePointer<Float>) {
+        let d = config.embeddingSize, hs = config.headSize, heads = config.headCount
+        var scale: Float = config.scaleAttentionWeights ? 1 / Float(hs).squareRoot() : 1
+        if config.scaleAttentionByInverseLayer { scale /= Float(layer + 1) }
+        let positions = start + T
+        pool.parallelFor(heads * T) { range in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: positions)
+            defer { scores.deallocate() }
+            for job in range {
+                let head = job % heads, t = job / heads
+                let q = qkv + t * 3 * d + head * hs
+                let seen = start + t + 1
+                var m = -Float.infinity
+                for j in 0..<seen {
+                    let s = F32Linear.dot(q, keys + j * d + head * hs, hs) * scale
+                    scores[j] = s
+                    m = max(m, s)
+                }
+                var sum: Float = 0
+                for j in 0..<seen { let e = Foundation.exp(scores[j] - m); scores[j] = e; sum += e }
+                let o = out + t * d + head * hs
+                o.initialize(repeating: 0, count: hs)
+                let inv = 1 / sum
+                for j in 0..<seen {
+                    let w = scores[j] * inv, vj = values + j * d + head * hs
+                    for i in 0..<hs { o[i] += w * vj[i] }
+                }
+            }
+        }
+    }
+
+    private func layerNorm(_ x: UnsafePointer<Float>, rows: Int, weight: [Float], bias: [Float], into y: UnsafeMutablePointer<Float>) {
+        let d = config.embeddingSize, eps = config.layerNormEpsilon
+        for r in 0..<rows {
+            let xr = x + r * d, yr = y + r * d
+            var mean: Float = 0
+            for i in 0..<d { mean += xr[i] }
+            mean /= Float(d)
+            var variance: Float = 0
+            for i in 0..<d { let c = xr[i] - mean; variance += c * c }
+            variance /= Float(d)
+            let inv = 1 / (variance + eps).squareRoot()
+            for i in 0..<d { yr[i] = (xr[i] - mean) * inv * weight[i] + bias[i] }
+        }
+    }
+
+    private func addBias(_ y: UnsafeMutablePointer<Float>, rows: Int, _ bias: [Float]) {
+        let n = bias.count
+        bias.withUnsafeBufferPointer { b in
+            for r in 0..<rows { let yr = y + r * n; for i in 0..<n { yr[i] += b[i] } }
+        }
+    }
+
+    /// The MLP's nonlinearity, element-wise, split over the pool (tanh is not free at 3072 × rows).
+    private func activate(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        let kind = config.activation
+        pool.parallelFor(count, granule: 1024) { range in
+            switch kind {
+            case "gelu", "gelu_python":
+                for i in range { x[i] = GPT2.geluErf(x[i]) }
+            case "relu":
+                for i in range { x[i] = max(x[i], 0) }
+            case "silu", "swish":
+                for i in range { x[i] = x[i] / (1 + Foundation.exp(-x[i])) }
+            default:                        // gelu_new, gelu_pytorch_tanh, gelu_fast
+                for i in range { x[i] = GPT2.geluTanh(x[i]) }
+            }
+        }
+    }
+
+    /// gelu_new: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (Hendrycks & Gimpel's tanh form, as in the original GPT-2).
+    @inline(__always) static func geluTanh(_ x: Float) -> Float {
+        0.5 * x * (1 + Foundation.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+    }
+
+    @inline(__always) static func geluErf(_ x: Float) -> Float {
+        0.5 * x * (1 + Foundation.erf(x * 0.7071067811865476))
+    }
+}

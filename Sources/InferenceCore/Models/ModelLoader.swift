@@ -1,0 +1,200 @@
+// Model references → loaded models. A reference is a Hugging Face model directory
+// (config.json + safetensors), or `random:` synthetic weights of a configured shape:
+//
+//   random:gpt2                                   GPT-2 small (124M)
+//   random:gpt2?n_layer=2&n_embd=64&n_head=4&seed=7   any GPT-2 config.json key, plus seed
+//   random:/path/to/hf-dir                        that directory's config.json (and tokenizer)
+//
+// Synthetic weights follow transformers' initialisation (N(0, initializer_range) for matrices
+// and embeddings, c_proj scaled by 1/√(2·n_layer), layer norms 1 and 0, biases 0), each tensor
+// from its own stream seeded by (seed, name), so a model is the same whatever the thread count.
+// They are valid for memory and speed measurements only.
+import Foundation
+
+public enum ModelLoader {
+    public static func load(_ reference: String, quantization: QuantizationConfig = .fp32,
+                            threads: Int = 1) throws -> LanguageModel {
+        if reference.hasPrefix("random:") {
+            let (config, seed, directory) = try randomConfig(reference)
+            let gpt2 = try GPT2Config(config)
+            let bytes = gpt2.parameterEstimate * 4
+            guard bytes < Double(ProcessInfo.processInfo.physicalMemory) else {
+                throw CoreError.invalid("\(reference): \(String(format: "%.3g", gpt2.parameterEstimate)) parameters (\(Int(bytes / 1e9)) GB in F32) do not fit in this machine's memory")
+            }
+            let tokenizer = try directory.flatMap { try tokenizerIfPresent(directory: $0) }
+            return try GPT2(config: gpt2, source: randomSource(gpt2, seed: seed), quantization: quantization,
+                            threads: threads, tokenizer: tokenizer)
+        }
+        if reference.hasSuffix(".gguf") {
+            throw CoreError.unsupported("\(reference): loading models from GGUF files is not implemented yet")
+        }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: reference, isDirectory: &isDir) else {
+            throw CoreError.file(reference, "no such file or directory (expected a Hugging Face model directory, a .gguf file, or random:gpt2)")
+        }
+        guard isDir.boolValue else {
+            throw CoreError.file(reference, "not a model directory (expected config.json and *.safetensors inside)")
+        }
+        let config = try HFConfig(path: URL(fileURLWithPath: reference).appendingPathComponent("config.json").path)
+        let type = try config.string("model_type")
+        guard type == "gpt2" else {
+            throw CoreError.file(config.source, type == nil ? "missing model_type" : "model_type '\(type!)' is not supported (known: gpt2)")
+        }
+        let gpt2 = try GPT2Config(config)
+        let checkpoint = try SafeTensorsCheckpoint(reference)
+        let (source, hasHead) = try checkpointSource(checkpoint, gpt2)
+        return try GPT2(config: gpt2, source: source, hasLMHead: hasHead, quantization: quantization, threads: threads,
+                        tokenizer: try tokenizerIfPresent(directory: reference))
+    }
+
+    /// Files whose bytes define the model; empty for synthetic weights.
+    public static func modelFiles(_ reference: String) throws -> [String] {
+        if reference.hasPrefix("random:") { return [] }
+        if reference.hasSuffix(".gguf") { return [reference] }
+        let dir = URL(fileURLWithPath: reference)
+        let checkpoint = try SafeTensorsCheckpoint(reference)
+        let extra = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt"]
+            .map { dir.appendingPathComponent($0).path }
+            .filter { FileManager.default.fileExists(atPath: $0) }
+        return extra + checkpoint.paths
+    }
+
+    /// The tokenizer files of a model directory, when it has them.
+    static func tokenizerIfPresent(directory: String) throws -> Tokenizer? {
+        nil
+    }
+
+    // MARK: random references
+
+    /// Parses `random:NAME_OR_DIR[?key=value&...]` into a config, the seed and the directory (if any).
+    static func randomConfig(_ reference: String) throws -> (HFConfig, UInt64, String?) {
+        let body = String(reference.dropFirst("random:".count))
+        let parts = body.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let base = String(parts[0])
+        var values: [String: ParsedJSON]
+        var directory: String?
+        if base == "gpt2" {
+            values = GPT2Config.smallValues
+        } else if base.contains("/") || FileManager.default.fileExists(atPath: base) {
+            values = try HFConfig(path: URL(fileURLWithPath: base).appendingPathComponent("config.json").path).values
+            directory = base
+        } else {
+            throw CoreError.invalid("\(reference): unknown random model '\(base)' (known: random:gpt2, or random:/path/to/model-dir)")
+        }
+        var seed: UInt64 = 0
+        if parts.count == 2 {
+            for pair in parts[1].split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                guard kv.count == 2, !kv[0].isEmpty else { throw CoreError.invalid("\(reference): '\(pair)' is not key=value") }
+                let key = String(kv[0]), text = String(kv[1])
+                if key == "seed" {
+                    guard let s = UInt64(text) else { throw CoreError.invalid("\(reference): seed must be a non-negative integer, found '\(text)'") }
+                    seed = s
+                    continue
+                }
+                guard GPT2Config.knownKeys.contains(key) else {
+                    let near = GPT2Config.knownKeys.sorted().min { editDistance($0, key) < editDistance($1, key) } ?? ""
+                    throw CoreError.invalid("\(reference): '\(key)' is not a GPT-2 config key (did you mean '\(near)'?)")
+                }
+                if let i = Int(text) { values[key] = .int(i) }
+                else if let d = Double(text) { values[key] = .double(d) }
+                else if text == "true" || text == "false" { values[key] = .bool(text == "true") }
+                else if text == "null" { values[key] = .null }
+                else { values[key] = .string(text) }
+            }
+        }
+        return (HFConfig(values: values, source: reference), seed, directory)
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var prev = row[0]; row[0] = i
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                let cur = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1))
+                prev = cur
+            }
+        }
+        return row[b.count]
+    }
+
+    static func randomSource(_ config: GPT2Config, seed: UInt64) -> GPT2.WeightSource {
+        let std = config.initializerRange
+        let projectionStd = std / (2 * Float(config.layerCount)).squareRoot()
+        return { name, shape, _ in
+            let n = shape.reduce(1, *)
+            if name.hasSuffix(".bias") { return [Float](repeating: 0, count: n) }
+            if name.contains(".ln_") || name.hasPrefix("ln_f") { return [Float](repeating: 1, count: n) }
+            var hash: UInt64 = 0xCBF2_9CE4_8422_2325          // FNV-1a of the name, mixed with the seed
+            for b in name.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01B3 }
+            var rng = SeededRandom(seed: hash ^ (seed &* 0x9E37_79B9_7F4A_7C15))
+            let s = name.hasSuffix("c_proj.weight") ? projectionStd : std
+            return [Float](unsafeUninitializedCapacity: n) { buf, count in
+                rng.fillNormal(buf.baseAddress!, count: n, std: s)
+                count = n
+            }
+        }
+    }
+
+    // MARK: checkpoints
+
+    /// Maps GPT-2 names onto a checkpoint of either layout (`transformer.h.0...` or the Hub's older
+    /// `h.0...`), checking shapes and dtypes, and refusing tensors the config does not explain.
+    static func checkpointSource(_ ckpt: SafeTensorsCheckpoint, _ config: GPT2Config) throws -> (GPT2.WeightSource, Bool) {
+        let file = ckpt.displayName
+        let prefix: String
+        if ckpt.contains("transformer.wte.weight") { prefix = "transformer." }
+        else if ckpt.contains("wte.weight") { prefix = "" }
+        else { throw CoreError.file(file, "no GPT-2 embedding table: expected 'transformer.wte.weight' or 'wte.weight'") }
+        let hasHead = ckpt.contains("lm_head.weight")
+
+        guard config.layerCount <= (ckpt.names.count - 4) / 12 else {
+            throw CoreError.file(file, "holds \(ckpt.names.count) tensors, too few for the n_layer=\(config.layerCount) of config.json")
+        }
+        var expected: Set<String> = ["wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias"]
+        for i in 0..<config.layerCount {
+            for s in ["ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+                      "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
+                      "mlp.c_proj.weight", "mlp.c_proj.bias"] { expected.insert("h.\(i).\(s)") }
+        }
+        for name in ckpt.names {
+            if name == "lm_head.weight" { continue }
+            let local = name.hasPrefix(prefix) ? String(name.dropFirst(prefix.count)) : name
+            if expected.contains(local) { continue }
+            if local.hasSuffix(".attn.bias") || local.hasSuffix(".attn.masked_bias") { continue }   // causal-mask buffers
+            throw CoreError.file(file, "unexpected tensor '\(name)' (config.json says n_layer=\(config.layerCount); do the config and the weights belong together?)")
+        }
+        let source: GPT2.WeightSource = { name, shape, transpose in
+            let key = name == "lm_head.weight" ? name : prefix + name
+            guard let e = ckpt.entry(key) else { throw CoreError.file(file, "missing tensor '\(key)'") }
+            guard e.shape == shape else {
+                throw CoreError.file(file, "tensor '\(key)' has shape \(e.shape), but config.json implies \(shape)")
+            }
+            guard [.f32, .f16, .bf16, .f64].contains(e.dtype) else {
+                throw CoreError.file(file, "tensor '\(key)' is \(e.dtype.rawValue); expected a float type (F32, F16, BF16)")
+            }
+            let values = try ckpt.tensor(key).toFloatArray()
+            return transpose ? Self.transpose(values, rows: shape[0], cols: shape[1]) : values
+        }
+        return (source, hasHead)
+    }
+
+    /// `[rows, cols]` → `[cols, rows]`, in tiles that stay in cache.
+    static func transpose(_ a: [Float], rows: Int, cols: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: a.count) { out, count in
+            a.withUnsafeBufferPointer { src in
+                let tile = 32
+                for r0 in stride(from: 0, to: rows, by: tile) {
+                    for c0 in stride(from: 0, to: cols, by: tile) {
+                        for r in r0..<min(r0 + tile, rows) {
+                            for c in c0..<min(c0 + tile, cols) { out[c * rows + r] = src[r * cols + c] }
+                        }
+                    }
+                }
+            }
+            count = a.count
+        }
+    }
+}
