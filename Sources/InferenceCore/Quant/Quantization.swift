@@ -51,6 +51,10 @@ public enum Quantization {
             parameters: [:], available: true, defaultRoles: [.linear, .embedding, .outputHead],
             make: { v, o, i, _ in F32Linear(values: v, out: o, in: i) }),
         QuantizationMethod(
+            name: "as-stored", summary: "every tensor in the type the model file stores it (a GGUF's own block types), memory-mapped",
+            parameters: [:], available: true, defaultRoles: [],
+            make: { _, _, _, _ in throw CoreError.unsupported("as-stored keeps a file's own tensor types; only .gguf models have them (use fp32 for other checkpoints)") }),
+        QuantizationMethod(
             name: "gptq", summary: "GPTQ (Frantar et al. 2022): second-order post-training quantization",
             parameters: ["bits": "bits per weight", "group_size": "weights sharing a scale", "calibration": "calibration text"],
             available: false, defaultRoles: [.linear], make: { _, _, _, _ in throw CoreError.unsupported("gptq is not implemented yet") }),
