@@ -50,6 +50,11 @@ public enum Quantization {
             name: "fp32", summary: "IEEE single precision, 32 bits per weight (the unquantized baseline)",
             parameters: [:], available: true, defaultRoles: [.linear, .embedding, .outputHead],
             make: { v, o, i, _ in F32Linear(values: v, out: o, in: i) }),
+        ggml(.q8_0, "llama.cpp Q8_0: blocks of 32 int8 with an fp16 scale, 8.5 bits per weight"),
+        ggml(.q4_0, "llama.cpp Q4_0: blocks of 32 4-bit values with an fp16 scale, 4.5 bits per weight"),
+        ggml(.q5_0, "llama.cpp Q5_0: blocks of 32 5-bit values with an fp16 scale, 5.5 bits per weight"),
+        ggml(.q4_k, "llama.cpp Q4_K: super-blocks of 256, 6-bit sub-block scales and minimums, 4.5 bits per weight"),
+        ggml(.q6_k, "llama.cpp Q6_K: super-blocks of 256, int8 sub-block scales, 6.5625 bits per weight"),
         QuantizationMethod(
             name: "as-stored", summary: "every tensor in the type the model file stores it (a GGUF's own block types), memory-mapped",
             parameters: [:], available: true, defaultRoles: [],
@@ -63,6 +68,15 @@ public enum Quantization {
             parameters: ["bits": "bits per weight", "group_size": "weights sharing a scale", "calibration": "calibration text"],
             available: false, defaultRoles: [.linear], make: { _, _, _, _ in throw CoreError.unsupported("awq is not implemented yet") }),
     ]
+
+    /// A llama.cpp block type: quantizes every role by default (token embeddings and the output head
+    /// too, as `llama-quantize` does), and falls back per tensor as llama.cpp does when a row does
+    /// not fit the block (the weight's `note` says so).
+    static func ggml(_ f: GGMLFormat, _ summary: String) -> QuantizationMethod {
+        QuantizationMethod(name: f.name, summary: summary, parameters: [:], available: true,
+                           defaultRoles: [.linear, .embedding, .outputHead],
+                           make: { v, o, i, _ in try GGMLLinear.quantize(v, out: o, in: i, as: f) })
+    }
 
     public static func method(named name: String) -> QuantizationMethod? { methods.first { $0.name == name } }
 
