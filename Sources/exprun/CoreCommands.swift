@@ -3,7 +3,7 @@ import ArgumentParser
 import Foundation
 import InferenceCore
 
-let coreCommands: [ParsableCommand.Type] = [Generate.self, Logits.self, PerplexityCommand.self]
+let coreCommands: [ParsableCommand.Type] = [Generate.self, Logits.self, Tokenize.self, Inspect.self, PerplexityCommand.self]
 
 /// Runs `body`; a thrown error becomes one line `exprun: error: ...` on stderr and exit status 1.
 func reportingErrors(_ body: () throws -> Void) throws {
