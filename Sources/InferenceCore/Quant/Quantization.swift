@@ -82,6 +82,10 @@ public enum Quantization {
             parameters: Quantization.bnb4BitParameters, available: true, defaultRoles: [.linear],
             make: { v, o, i, c in try Quantization.makeBnb4Bit(v, o, i, c, .fp4) }),
         QuantizationMethod(
+            name: "as-stored", summary: "every tensor in the type the model file stores it (a GGUF's own block types), memory-mapped",
+            parameters: [:], available: true, defaultRoles: [],
+            make: { _, _, _, _ in throw CoreError.unsupported("as-stored keeps a file's own tensor types; only .gguf models have them (use fp32 for other checkpoints)") }),
+        QuantizationMethod(
             name: "gptq", summary: "GPTQ (Frantar et al. 2022): second-order post-training quantization",
             parameters: ["bits": "bits per weight", "group_size": "weights sharing a scale", "calibration": "calibration text"],
             available: false, defaultRoles: [.linear], make: { _, _, _, _ in throw CoreError.unsupported("gptq is not implemented yet") }),
