@@ -14,11 +14,15 @@ public enum ExperimentReport {
             let hint = EditDistance.suggestion(for: name, among: known).map { " (did you mean `\($0)`?)" } ?? ""
             throw RunnerError.invalid("no experiment named '\(name)' in \(store.path)\(hint); `exprun list` shows what is stored")
         }
-        let runs = try store.runs(experiment: name)
+        // Runs made under earlier settings of the file stay stored but are not this report's.
+        let stored = try store.runs(experiment: name)
+        let runs = experiment.planKeys.map { keys in stored.filter { keys.contains($0.entry.key) } } ?? stored
         let directory = resultsDirectory + "/" + name
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 
         var context = Self.context(experiment: experiment, runs: runs, databasePath: store.path)
+        context["olderRuns"] = stored.count - runs.count
+        context["hasOlderRuns"] = stored.count > runs.count
         var charts: [[String: Any]] = []
         for (file, chart) in Self.charts(experiment: experiment, runs: runs) {
             try chart.svg().write(toFile: directory + "/" + file, atomically: true, encoding: .utf8)
