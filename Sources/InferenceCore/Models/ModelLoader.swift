@@ -28,7 +28,7 @@ public enum ModelLoader {
                             threads: threads, tokenizer: tokenizer)
         }
         if reference.hasSuffix(".gguf") {
-            throw CoreError.unsupported("\(reference): loading models from GGUF files is not implemented yet")
+            return try LlamaGGUF.load(try GGUFFile(path: reference), quantization: quantization, threads: threads)
         }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: reference, isDirectory: &isDir) else {

@@ -31,6 +31,8 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
     private let byteTokens: [Int32]            // token of each byte for the fallback (-1: none)
     private let tokenBytes: [[UInt8]]          // what each token decodes to
     private let specials: SpecialTokenMatcher
+    /// 65,536 bits: whether byte a is followed by byte b somewhere inside a token (bit a << 8 | b).
+    private let bytePairs: [UInt64]
 
     public init(tokens: [String], scores: [Float], types: [Int], bos: Int?, eos: Int?, unknown: Int?,
                 addsBOS: Bool, addSpacePrefix: Bool, source: String) throws {
@@ -61,6 +63,14 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
         let keys = tokens.map { Array($0.utf8) }
         table = ByteStringTable(keys)
         maxTokenBytes = keys.map(\.count).max() ?? 0
+        var pairs = [UInt64](repeating: 0, count: 1024)
+        for k in keys where k.count >= 2 {
+            for j in 1..<k.count {
+                let bit = Int(k[j - 1]) << 8 | Int(k[j])
+                pairs[bit >> 6] |= 1 << UInt64(bit & 63)
+            }
+        }
+        bytePairs = pairs
 
         let hex = Array("0123456789ABCDEF".utf8)
         var byteTokens = [Int32](repeating: -1, count: 256)
@@ -138,6 +148,7 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
         var out: [Int] = []
         out.reserveCapacity(bytes.count / 3)
         var previousWasSpecial = true     // the text's start counts as following a special token
+        var cache: [ArraySlice<UInt8>: [Int32]] = [:]
         let lowerBlock = Array("▁".utf8)
         for piece in specials.split(bytes, parseSpecial: parseSpecial) {
             switch piece {
@@ -151,79 +162,99 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
                 for b in bytes[range] {
                     if b == 0x20 { escaped.append(contentsOf: lowerBlock) } else { escaped.append(b) }
                 }
-                tokenize(escaped, into: &out)
+                tokenize(escaped, into: &out, cache: &cache)
                 previousWasSpecial = false
             }
         }
         return out
     }
 
-    private struct Bigram {
-        var score: Float
-        var left: Int32
-        var right: Int32
-        var size: Int32
-        /// Pops first: higher score, then the leftmost pair.
-        func before(_ o: Bigram) -> Bool { score > o.score || (score == o.score && left < o.left) }
+    /// llama.cpp's `llm_tokenizer_spm_session::tokenize` over one escaped piece, cut first into
+    /// segments that no merge can join: between two characters whose boundary bytes never occur
+    /// next to each other inside any token, no symbol can ever span (every merged symbol is a
+    /// token), so the segments tokenize independently and in the same order of merges. Segments are
+    /// mostly words, and repeat: a cache (for this call only, so no locking) skips the repeats.
+    private func tokenize(_ text: [UInt8], into out: inout [Int], cache: inout [ArraySlice<UInt8>: [Int32]]) {
+        let n = text.count
+        var segmentStart = 0
+        var i = 0
+        while i < n {
+            let lead = text[i]
+            let charLength = min(lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4, n - i)
+            let next = i + charLength
+            if next == n || !joinable(text[next - 1], text[next]) {
+                let segment = text[segmentStart..<next]
+                if let hit = cache[segment] {
+                    for id in hit { out.append(Int(id)) }
+                } else {
+                    var ids: [Int32] = []
+                    segment.withUnsafeBufferPointer { tokenizeSegment($0, into: &ids) }
+                    if cache.count < 100_000 { cache[segment] = ids }
+                    for id in ids { out.append(Int(id)) }
+                }
+                segmentStart = next
+            }
+            i = next
+        }
     }
 
-    /// llama.cpp's `llm_tokenizer_spm_session::tokenize` over one escaped piece.
-    private func tokenize(_ text: [UInt8], into out: inout [Int]) {
-        let n = text.count
-        guard n > 0 else { return }
+    /// Whether bytes `a` then `b` occur next to each other inside some token.
+    @inline(__always) private func joinable(_ a: UInt8, _ b: UInt8) -> Bool {
+        let bit = Int(a) << 8 | Int(b)
+        return bytePairs[bit >> 6] & (1 << UInt64(bit & 63)) != 0
+    }
+
+    /// The merge loop proper, over one segment: UTF-8 characters as symbols in a linked list; every
+    /// adjacent pair that forms a token is queued by its score; the best pair merges and its new
+    /// pairs are queued, until the queue is empty.
+    private func tokenizeSegment(_ t: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
+        let n = t.count
+        guard n > 0, let base = t.baseAddress else { return }
         var start: [Int32] = [], length: [Int32] = [], prev: [Int32] = [], next: [Int32] = []
-        start.reserveCapacity(n); length.reserveCapacity(n); prev.reserveCapacity(n); next.reserveCapacity(n)
         var offset = 0
         while offset < n {
-            let lead = text[offset]
-            let charLength = lead < 0x80 ? 1 : lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
-            let len = min(charLength, n - offset)
+            let lead = t[offset]
+            let len = min(lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4, n - offset)
             let index = Int32(start.count)
             start.append(Int32(offset)); length.append(Int32(len))
             prev.append(index - 1)
             offset += len
             next.append(offset == n ? -1 : index + 1)
         }
-
-        var heap = BinaryHeap<Bigram> { $0.before($1) }
-        text.withUnsafeBufferPointer { t in
-            func tryAdd(_ left: Int32, _ right: Int32) {
-                guard left >= 0, right >= 0 else { return }
-                let size = Int(length[Int(left)] + length[Int(right)])
-                guard size <= maxTokenBytes else { return }
-                let id = table.lookup(t.baseAddress! + Int(start[Int(left)]), size)
-                guard id >= 0 else { return }
-                heap.push(Bigram(score: scores[Int(id)], left: left, right: right, size: Int32(size)))
+        var queue = BigramQueue()
+        func tryAdd(_ left: Int32, _ right: Int32) {
+            guard left >= 0, right >= 0 else { return }
+            let size = Int(length[Int(left)] + length[Int(right)])
+            guard size <= maxTokenBytes else { return }
+            let id = table.lookup(base + Int(start[Int(left)]), size)
+            guard id >= 0 else { return }
+            queue.push(Bigram(score: scores[Int(id)], left: left, right: right, size: Int32(size)))
+        }
+        for i in 1..<start.count { tryAdd(Int32(i - 1), Int32(i)) }
+        while let b = queue.pop() {
+            let l = Int(b.left), r = Int(b.right)
+            // Stale entry: one side has merged since the pair was queued.
+            if length[l] == 0 || length[r] == 0 || length[l] + length[r] != b.size { continue }
+            length[l] += length[r]
+            length[r] = 0
+            next[l] = next[r]
+            if next[r] >= 0 { prev[Int(next[r])] = b.left }
+            tryAdd(prev[l], b.left)
+            tryAdd(b.left, next[l])
+        }
+        // Every merged symbol is a token (a pair is queued only when it is one), so llama.cpp's
+        // re-segmentation of non-token symbols never applies to them; single characters that are
+        // not tokens fall back to their bytes.
+        var i: Int32 = 0
+        while i >= 0 {
+            let s = Int(start[Int(i)]), len = Int(length[Int(i)])
+            let id = table.lookup(base + s, len)
+            if id >= 0 {
+                out.append(id)
+            } else {
+                for k in s..<(s + len) where byteTokens[Int(t[k])] >= 0 { out.append(byteTokens[Int(t[k])]) }
             }
-            for i in 1..<start.count { tryAdd(Int32(i - 1), Int32(i)) }
-            while let b = heap.pop() {
-                let l = Int(b.left), r = Int(b.right)
-                // Stale entry: one side has merged since the pair was queued.
-                if length[l] == 0 || length[r] == 0 || length[l] + length[r] != b.size { continue }
-                length[l] += length[r]
-                length[r] = 0
-                next[l] = next[r]
-                if next[r] >= 0 { prev[Int(next[r])] = b.left }
-                tryAdd(prev[l], b.left)
-                tryAdd(b.left, next[l])
-            }
-            // Every merged symbol is a token (a pair is queued only when it is one), so llama.cpp's
-            // re-segmentation of non-token symbols never applies to them; single characters that are
-            // not tokens fall back to their bytes.
-            var i: Int32 = 0
-            while i >= 0 {
-                let s = Int(start[Int(i)]), len = Int(length[Int(i)])
-                let id = table.lookup(t.baseAddress! + s, len)
-                if id >= 0 {
-                    out.append(Int(id))
-                } else {
-                    for k in s..<(s + len) {
-                        let bt = byteTokens[Int(t[k])]
-                        if bt >= 0 { out.append(Int(bt)) }
-                    }
-                }
-                i = next[Int(i)]
-            }
+            i = next[Int(i)]
         }
     }
 
@@ -322,27 +353,31 @@ struct ByteStringTable: Sendable {
     }
 }
 
-/// A binary heap; `before(a, b)` says a pops first.
-struct BinaryHeap<Element> {
-    private var items: [Element] = []
-    private let before: (Element, Element) -> Bool
+struct Bigram {
+    var score: Float
+    var left: Int32
+    var right: Int32
+    var size: Int32
+    /// Pops first: the higher score, then the leftmost pair (llama.cpp's comparator).
+    @inline(__always) func before(_ o: Bigram) -> Bool { score > o.score || (score == o.score && left < o.left) }
+}
 
-    init(_ before: @escaping (Element, Element) -> Bool) { self.before = before }
+/// A binary heap of bigrams, best first.
+struct BigramQueue {
+    private var items: [Bigram] = []
 
-    var isEmpty: Bool { items.isEmpty }
-
-    mutating func push(_ e: Element) {
+    mutating func push(_ e: Bigram) {
         items.append(e)
         var i = items.count - 1
         while i > 0 {
             let parent = (i - 1) / 2
-            guard before(items[i], items[parent]) else { break }
+            guard items[i].before(items[parent]) else { break }
             items.swapAt(i, parent)
             i = parent
         }
     }
 
-    mutating func pop() -> Element? {
+    mutating func pop() -> Bigram? {
         guard !items.isEmpty else { return nil }
         let top = items[0]
         let last = items.removeLast()
@@ -353,8 +388,8 @@ struct BinaryHeap<Element> {
             while true {
                 let l = 2 * i + 1, r = l + 1
                 var best = i
-                if l < n, before(items[l], items[best]) { best = l }
-                if r < n, before(items[r], items[best]) { best = r }
+                if l < n, items[l].before(items[best]) { best = l }
+                if r < n, items[r].before(items[best]) { best = r }
                 if best == i { break }
                 items.swapAt(i, best)
                 i = best

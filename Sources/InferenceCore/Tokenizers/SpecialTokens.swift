@@ -11,36 +11,50 @@ enum TextPiece: Equatable {
 }
 
 struct SpecialTokenMatcher: Sendable {
-    /// Token bytes → id, with a flag saying whether the token is matched only when the caller
-    /// asked for special tokens to be parsed (control tokens) or always (user-defined tokens).
-    private let table: [[UInt8]: (id: Int, onlyWhenParsingSpecial: Bool)]
-    private let lengths: [Int]            // distinct token lengths, longest first
-    private let firstBytes: [Bool]        // 256 flags: can a special token start with this byte?
+    // A byte trie: node 0 is the root; an edge is (node << 8 | byte) → child. Walking it from each
+    // position finds the longest special token there in one pass over at most that token's bytes.
+    private let edges: [UInt64: Int32]
+    private let tokenAt: [Int32]                 // per node: the token ending there, or -1
+    private let onlyWhenParsingSpecial: [Bool]   // per node: matched only when parsing special tokens
+    private let firstBytes: [Bool]               // 256 flags: can a special token start with this byte?
 
-    var isEmpty: Bool { table.isEmpty }
+    var isEmpty: Bool { tokenAt.count <= 1 }
 
-    /// `tokens`: (text, id, matched only when parsing special tokens). Empty texts are ignored.
+    /// `tokens`: (text, id, matched only when parsing special tokens, i.e. control tokens, or
+    /// always, i.e. user-defined tokens). Empty texts are ignored. A text listed twice keeps its
+    /// lowest id, and "always" wins over "only when parsing".
     init(_ tokens: [(text: String, id: Int, onlyWhenParsingSpecial: Bool)]) {
-        var table: [[UInt8]: (id: Int, onlyWhenParsingSpecial: Bool)] = [:]
+        var edges: [UInt64: Int32] = [:]
+        var tokenAt: [Int32] = [-1]
+        var only: [Bool] = [true]
         var first = [Bool](repeating: false, count: 256)
         for t in tokens where !t.text.isEmpty {
-            let bytes = Array(t.text.utf8)
-            // A token listed twice keeps its lowest id; "always" wins over "only when parsing".
-            if let old = table[bytes] {
-                table[bytes] = (min(old.id, t.id), old.onlyWhenParsingSpecial && t.onlyWhenParsingSpecial)
-            } else {
-                table[bytes] = (t.id, t.onlyWhenParsingSpecial)
+            var node: Int32 = 0
+            for b in t.text.utf8 {
+                let key = UInt64(node) << 8 | UInt64(b)
+                if let child = edges[key] {
+                    node = child
+                } else {
+                    let child = Int32(tokenAt.count)
+                    tokenAt.append(-1); only.append(true)
+                    edges[key] = child
+                    node = child
+                }
             }
-            first[Int(bytes[0])] = true
+            let n = Int(node)
+            if tokenAt[n] < 0 || t.id < Int(tokenAt[n]) { tokenAt[n] = Int32(t.id) }
+            only[n] = only[n] && t.onlyWhenParsingSpecial
+            first[Int(t.text.utf8.first!)] = true
         }
-        self.table = table
-        lengths = Set(table.keys.map(\.count)).sorted(by: >)
+        self.edges = edges
+        self.tokenAt = tokenAt
+        self.onlyWhenParsingSpecial = only
         firstBytes = first
     }
 
-    /// Splits `bytes` into plain-text ranges and special tokens.
+    /// Splits `bytes` into plain-text ranges and special tokens, leftmost-longest.
     func split(_ bytes: [UInt8], parseSpecial: Bool) -> [TextPiece] {
-        if table.isEmpty { return bytes.isEmpty ? [] : [.text(0..<bytes.count)] }
+        if isEmpty { return bytes.isEmpty ? [] : [.text(0..<bytes.count)] }
         var pieces: [TextPiece] = []
         var textStart = 0
         var i = 0
@@ -60,12 +74,16 @@ struct SpecialTokenMatcher: Sendable {
     }
 
     private func match(_ bytes: [UInt8], at i: Int, parseSpecial: Bool) -> (Int, Int)? {
-        for length in lengths where i + length <= bytes.count {
-            if let hit = table[Array(bytes[i..<(i + length)])], parseSpecial || !hit.onlyWhenParsingSpecial {
-                return (length, hit.id)
-            }
+        var node: Int32 = 0
+        var best: (Int, Int)?
+        var k = i
+        while k < bytes.count, let child = edges[UInt64(node) << 8 | UInt64(bytes[k])] {
+            node = child
+            k += 1
+            let id = tokenAt[Int(node)]
+            if id >= 0, parseSpecial || !onlyWhenParsingSpecial[Int(node)] { best = (k - i, Int(id)) }
         }
-        return nil
+        return best
     }
 }
 
