@@ -26,7 +26,7 @@ import Testing
         let db = dir + "/exprun.sqlite"
         let prompts = ["Once upon a time", "Hello", "The cat", "It was", "In the beginning"]
         let file = Exprun.write(tinyExperiment("e2e-kill", prompts: prompts, tokens: 6), to: dir)
-        let (process, _, _) = try Exprun.start([file, "--db", db, "--no-report"])
+        let process = try Exprun.start([file, "--db", db, "--no-report"])
         // Wait for the first stored run, then kill the parent outright.
         let deadline = Date().addingTimeInterval(300)
         var stored = 0
@@ -126,10 +126,14 @@ import Testing
         let db = dir + "/exprun.sqlite"
         let left = Exprun.write(tinyExperiment("left", extra: ", threads: [1, 2]"), to: dir, name: "left.exp")
         let right = Exprun.write(tinyExperiment("right", extra: ", threads: [1, 2]"), to: dir, name: "right.exp")
-        let (a, _, _) = try Exprun.start([left, "--db", db])
-        let (b, _, _) = try Exprun.start([right, "--db", db])
-        a.waitUntilExit(); b.waitUntilExit()
-        #expect(a.terminationStatus == 0 && b.terminationStatus == 0)
+        final class Results: @unchecked Sendable { var a: Exprun.Result?; var b: Exprun.Result? }
+        let results = Results()
+        let group = DispatchGroup()
+        group.enter(); Thread.detachNewThread { results.a = try? Exprun.run([left, "--db", db]); group.leave() }
+        group.enter(); Thread.detachNewThread { results.b = try? Exprun.run([right, "--db", db]); group.leave() }
+        group.wait()
+        #expect(results.a?.status == 0, "\(results.a?.stderr ?? "")")
+        #expect(results.b?.status == 0, "\(results.b?.stderr ?? "")")
         let counts = try rows(db, "SELECT experiment.name AS name, COUNT(*) AS n, SUM(run.status = 'ok') AS ok FROM run JOIN experiment ON experiment.id = run.experiment_id GROUP BY experiment.name ORDER BY name")
         #expect(counts.map { $0["name"] as String } == ["left", "right"])
         #expect(counts.allSatisfy { ($0["n"] as Int) == 4 && ($0["ok"] as Int) == 4 })
