@@ -39,7 +39,7 @@ public struct ExperimentRunner {
     }
 
     public func run(_ plan: Plan, store: Store, progress: ProgressReporter) throws -> RunSummary {
-        let experimentID = try store.saveExperiment(plan.spec)
+        let experimentID = try store.saveExperiment(plan.spec, planKeys: plan.entries.map(\.key))
         let done = force ? [] : try store.successfulKeys(experiment: plan.spec.name)
         var baseEnvironment = Environment.capture(version: version, experimentText: plan.spec.text)
         var modelHashes: [String: [String: String]] = [:]
