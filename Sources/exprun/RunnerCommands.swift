@@ -60,10 +60,12 @@ struct RunExperiment: ParsableCommand {
                 print(plan.describe(stored: force ? [] : stored))
                 return
             }
-            let hub = HubClient(log: { line in FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)) })
+            let downloads = DownloadLog()
+            let hub = HubClient(log: { downloads.show($0) })
             let runner = ExperimentRunner(executable: ChildProcess.currentExecutable(), version: exprunVersion, force: force, hub: hub)
             // Everything that can fail on a bad file or a missing model fails before the database is opened.
             let resolved = try runner.resolve(plan)
+            downloads.end()
             let database = try Store(path: store.db)
             let progress = ProgressReporter(total: resolved.entries.count)
             progress.message("experiment \(spec.name): \(resolved.entries.count) run(s), database \(store.db)")
@@ -75,6 +77,29 @@ struct RunExperiment: ParsableCommand {
             progress.message("\(summary.succeeded) run(s) done, \(summary.skipped) already stored, \(summary.failed) failed")
             if summary.failed > 0 { throw ExitCode.failure }
         }
+    }
+}
+
+/// Download progress on stderr: one line rewritten in place on a terminal, a line every few
+/// seconds otherwise.
+final class DownloadLog: @unchecked Sendable {
+    let interactive = isatty(2) == 1
+    let lock = NSLock()
+    var last = Date.distantPast
+    var open = false
+
+    func show(_ line: String) {
+        lock.lock(); defer { lock.unlock() }
+        if interactive {
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)); open = true
+        } else if Date().timeIntervalSince(last) >= 5 {
+            last = Date(); printErr(line)
+        }
+    }
+
+    func end() {
+        lock.lock(); defer { lock.unlock() }
+        if open { FileHandle.standardError.write(Data("\n".utf8)); open = false }
     }
 }
 
