@@ -21,12 +21,14 @@ public enum ModelLoader {
             guard bytes < Double(ProcessInfo.processInfo.physicalMemory) else {
                 throw CoreError.invalid("\(reference): \(String(format: "%.3g", gpt2.parameterEstimate)) parameters (\(Int(bytes / 1e9)) GB in F32) do not fit in this machine's memory")
             }
-            let tokenizer = try directory.flatMap { try tokenizerIfPresent(directory: $0) }
+            // random:gpt2 carries the bundled GPT-2 tokenizer when its vocabulary can hold the ids.
+            let tokenizer = try directory.map { try tokenizerIfPresent(directory: $0) }
+                ?? (gpt2.vocabSize >= 50257 ? try Tokenizers.gpt2() : nil)
             return try GPT2(config: gpt2, source: randomSource(gpt2, seed: seed, threads: threads), quantization: quantization,
                             threads: threads, tokenizer: tokenizer)
         }
         if reference.hasSuffix(".gguf") {
-            throw CoreError.unsupported("\(reference): loading models from GGUF files is not implemented yet")
+            return try LlamaGGUF.load(try GGUFFile(path: reference), quantization: quantization, threads: threads)
         }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: reference, isDirectory: &isDir) else {
@@ -61,7 +63,11 @@ public enum ModelLoader {
 
     /// The tokenizer files of a model directory, when it has them.
     static func tokenizerIfPresent(directory: String) throws -> Tokenizer? {
-        nil
+        let dir = URL(fileURLWithPath: directory)
+        let present = ["vocab.json", "tokenizer.json"].contains {
+            FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path)
+        }
+        return present ? try Tokenizers.load(directory: directory) : nil
     }
 
     // MARK: random references

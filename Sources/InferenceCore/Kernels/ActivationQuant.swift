@@ -1,0 +1,118 @@
+// Activations quantized to 8-bit blocks, as llama.cpp does before multiplying by a quantized
+// weight, so that the inner loops are integer dot products (AVX-512 VNNI `vpdpwssd` when the
+// compiler vectorizes the Int32 loops):
+//   q8_0 (for q4_0 / q5_0 / q8_0 weights): blocks of 32, scale d = absmax/127 kept as ggml keeps
+//        it (rounded to fp16), q = roundf(x/d). Per block we also keep Σq, which lets a weight
+//        with an offset (q4_0's −8, q5_0's −16) be applied once per block instead of per weight.
+//   q8_K (for q4_K / q6_K weights): blocks of 256, d = 1/iscale with iscale = −127/max (float,
+//        not fp16), q = nearest_int(iscale·x), and Σq per 16 values (`bsums`), which the K-types
+//        need for their per-sub-block minimums and offsets.
+// Stored as separate arrays (values, scales, sums) rather than packed blocks: the kernels index
+// them directly. The values are kept a second time widened to Int16 and split by parity within each
+// group of 32 (`split`: x0 x2 … x30 | x1 x3 … x31): a weight's bytes loaded as 16-bit lanes then
+// hold the even element in the low byte and the odd one in the high byte, so the kernels multiply
+// lane by lane with no shuffles and reduce lane pairs with two shifts (see GGMLDot).
+import Foundation
+
+struct QuantizedActivations {
+    let rows: Int
+    let n: Int              // values per row
+    let block: Int          // 32 (q8_0) or 256 (q8_K)
+    let sumGroup: Int       // values per entry of `sums`: 32 (q8_0) or 16 (q8_K)
+    var q: [Int8]           // rows × n
+    var d: [Float]          // rows × n/block
+    var sums: [Int32]       // rows × n/sumGroup
+    var split: [Int16] = [] // rows × n, per group of 32: the 16 even-indexed values, then the 16 odd
+
+    /// Fills `split` from `q`.
+    mutating func makeSplit() {
+        var out = [Int16](repeating: 0, count: q.count)
+        q.withUnsafeBufferPointer { q in
+            out.withUnsafeMutableBufferPointer { o in
+                for g in 0..<q.count / 32 {
+                    for k in 0..<16 {
+                        o[32 * g + k] = Int16(q[32 * g + 2 * k])
+                        o[32 * g + 16 + k] = Int16(q[32 * g + 2 * k + 1])
+                    }
+                }
+            }
+        }
+        split = out
+    }
+
+    var blocksPerRow: Int { n / block }
+
+    /// q8_0 activations (`quantize_row_q8_0_ref`'s arithmetic).
+    static func q8_0(_ x: UnsafePointer<Float>, rows: Int, n: Int, pool: ThreadPool?) -> QuantizedActivations {
+        var a = QuantizedActivations(rows: rows, n: n, block: 32, sumGroup: 32,
+                                     q: [Int8](repeating: 0, count: rows * n),
+                                     d: [Float](repeating: 0, count: rows * n / 32),
+                                     sums: [Int32](repeating: 0, count: rows * n / 32))
+        let nb = n / 32
+        a.q.withUnsafeMutableBufferPointer { q in
+            a.d.withUnsafeMutableBufferPointer { d in
+                a.sums.withUnsafeMutableBufferPointer { s in
+                    let qp = q.baseAddress!, dp = d.baseAddress!, sp = s.baseAddress!
+                    let body = { (range: Range<Int>) in
+                        for r in range {
+                            for b in 0..<nb {
+                                let xb = x + r * n + b * 32, qb = qp + r * n + b * 32
+                                var amax: Float = 0
+                                for j in 0..<32 { amax = max(amax, abs(xb[j])) }
+                                let dd = amax / 127
+                                let id: Float = dd != 0 ? 1 / dd : 0
+                                var sum: Int32 = 0
+                                for j in 0..<32 {
+                                    let v = Int8(max(-127, min(127, (xb[j] * id).rounded())))   // NaN → 127, never a trap
+                                    qb[j] = v; sum &+= Int32(v)
+                                }
+                                dp[r * nb + b] = fp16Value(fp16Bits(dd))
+                                sp[r * nb + b] = sum
+                            }
+                        }
+                    }
+                    if let pool, rows > 1 { pool.parallelFor(rows, body) } else { body(0..<rows) }
+                }
+            }
+        }
+        a.makeSplit()
+        return a
+    }
+
+    /// q8_K activations (`quantize_row_q8_K_ref`'s arithmetic).
+    static func q8_K(_ x: UnsafePointer<Float>, rows: Int, n: Int, pool: ThreadPool?) -> QuantizedActivations {
+        var a = QuantizedActivations(rows: rows, n: n, block: 256, sumGroup: 16,
+                                     q: [Int8](repeating: 0, count: rows * n),
+                                     d: [Float](repeating: 0, count: rows * n / 256),
+                                     sums: [Int32](repeating: 0, count: rows * n / 16))
+        let nb = n / 256
+        a.q.withUnsafeMutableBufferPointer { q in
+            a.d.withUnsafeMutableBufferPointer { d in
+                a.sums.withUnsafeMutableBufferPointer { s in
+                    let qp = q.baseAddress!, dp = d.baseAddress!, sp = s.baseAddress!
+                    let body = { (range: Range<Int>) in
+                        for r in range {
+                            for b in 0..<nb {
+                                let xb = x + r * n + b * 256, qb = qp + r * n + b * 256
+                                var mx: Float = 0, amax: Float = 0
+                                for j in 0..<256 where abs(xb[j]) > amax { amax = abs(xb[j]); mx = xb[j] }
+                                if amax == 0 { continue }   // zeros already there, d = 0
+                                let iscale = -127 / mx
+                                for j in 0..<256 { qb[j] = Int8(truncatingIfNeeded: min(127, nearestInt(iscale * xb[j]))) }
+                                for g in 0..<16 {
+                                    var sum: Int32 = 0
+                                    for j in 0..<16 { sum &+= Int32(qb[16 * g + j]) }
+                                    sp[(r * nb + b) * 16 + g] = sum
+                                }
+                                dp[r * nb + b] = 1 / iscale
+                            }
+                        }
+                    }
+                    if let pool, rows > 1 { pool.parallelFor(rows, body) } else { body(0..<rows) }
+                }
+            }
+        }
+        a.makeSplit()
+        return a
+    }
+}

@@ -1,0 +1,93 @@
+// `y = x · Wᵀ` for a weight in a ggml type: the activations are quantized to 8-bit blocks once per
+// call (q8_0 or q8_K, as llama.cpp pairs them), then each thread takes a contiguous range of output
+// rows and, for each weight row, runs the integer dot product against every activation row, so a
+// weight row is read from memory once per call however many tokens the call carries (prefill).
+// A plain reference (`referenceForward`) computes the same thing through `GGMLDot.reference`.
+import Foundation
+
+enum GGMLMatmul {
+    static func forward(_ w: GGMLLinear, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        let n = w.inFeatures, m = w.outFeatures, rb = w.rowBytes, base = w.blocks
+        guard let block = w.activationBlock else {
+            pool.parallelFor(m, granule: 4) { range in
+                for o in range {
+                    let wr = base + o * rb
+                    for r in 0..<rows {
+                        let xr = x + r * n
+                        switch w.type {
+                        case .f32: y[r * m + o] = F32Linear.dot(wr.assumingMemoryBound(to: Float.self), xr, n)
+                        default: y[r * m + o] = GGMLDot.f16(wr, xr, n)
+                        }
+                    }
+                }
+            }
+            return
+        }
+        let a = block == 32 ? QuantizedActivations.q8_0(x, rows: rows, n: n, pool: pool)
+                            : QuantizedActivations.q8_K(x, rows: rows, n: n, pool: pool)
+        let nb = a.blocksPerRow, groups = n / a.sumGroup
+        a.q.withUnsafeBufferPointer { qp in
+            a.d.withUnsafeBufferPointer { dp in
+                a.sums.withUnsafeBufferPointer { sp in
+                  a.split.withUnsafeBufferPointer { xp in
+                    let q = qp.baseAddress!, d = dp.baseAddress!, s = sp.baseAddress!, x2 = xp.baseAddress!
+                    @inline(__always) func run(_ dot: (UnsafeRawPointer, GGMLDot.Row, Int) -> Float) {
+                        pool.parallelFor(m, granule: 4) { range in
+                            for o in range {
+                                let wr = base + o * rb
+                                for r in 0..<rows {
+                                    y[r * m + o] = dot(wr, GGMLDot.Row(q: q + r * n, split: x2 + r * n, d: d + r * nb, sums: s + r * groups), nb)
+                                }
+                            }
+                        }
+                    }
+                    switch w.type {
+                    case .q8_0: run(GGMLDot.q8_0)
+                    case .q4_0: run(GGMLDot.q4_0)
+                    case .q5_0: run(GGMLDot.q5_0)
+                    case .q4_k: run(GGMLDot.q4_K)
+                    case .q6_k: run(GGMLDot.q6_K)
+                    default: fatalError("no integer kernel for \(w.type)")
+                    }
+                  }
+                }
+            }
+        }
+    }
+
+    /// The plain version of `forward`, for tests: same activation quantization, reference dots.
+    static func referenceForward(_ w: GGMLLinear, _ x: UnsafePointer<Float>, rows: Int) -> [Float] {
+        let n = w.inFeatures, m = w.outFeatures
+        var y = [Float](repeating: 0, count: rows * m)
+        guard let block = w.activationBlock else {
+            var wr = [Float](repeating: 0, count: n)
+            for o in 0..<m {
+                wr.withUnsafeMutableBufferPointer { w.dequantizeRow(o, into: $0.baseAddress!) }
+                for r in 0..<rows {
+                    var s: Double = 0
+                    for i in 0..<n { s += Double(wr[i]) * Double(x[r * n + i]) }
+                    y[r * m + o] = Float(s)
+                }
+            }
+            return y
+        }
+        let a = block == 32 ? QuantizedActivations.q8_0(x, rows: rows, n: n, pool: nil)
+                            : QuantizedActivations.q8_K(x, rows: rows, n: n, pool: nil)
+        let nb = a.blocksPerRow, groups = n / a.sumGroup
+        a.q.withUnsafeBufferPointer { qp in
+            a.d.withUnsafeBufferPointer { dp in
+                a.sums.withUnsafeBufferPointer { sp in
+                  a.split.withUnsafeBufferPointer { xp in
+                    for o in 0..<m {
+                        for r in 0..<rows {
+                            let row = GGMLDot.Row(q: qp.baseAddress! + r * n, split: xp.baseAddress! + r * n, d: dp.baseAddress! + r * nb, sums: sp.baseAddress! + r * groups)
+                            y[r * m + o] = GGMLDot.reference(w.type, w.blocks + o * w.rowBytes, row, block: block, n: n)
+                        }
+                    }
+                  }
+                }
+            }
+        }
+        return y
+    }
+}

@@ -1,0 +1,114 @@
+// A linear weight stored in one of llama.cpp's tensor types: rows of ggml blocks, exactly the bytes
+// a GGUF file holds, whether quantized here or memory-mapped from a file. It multiplies by
+// quantizing the activations to 8-bit blocks once per call and running integer dot products over
+// the stored blocks (Kernels/GGMLDot.swift), split over output rows on the pool. Prefill reuses
+// each weight row, while it is in L1, for every activation row.
+import Foundation
+
+public final class GGMLLinear: LinearWeight, @unchecked Sendable {
+    public let outFeatures: Int
+    public let inFeatures: Int
+    /// The type the rows are stored in.
+    public let type: GGMLFormat
+    /// The type that was asked for, when a row length forced another (see `note`).
+    public let requested: GGMLFormat
+    /// Why the stored type differs from the requested one (nil when it does not).
+    public let note: String?
+    public let storage: Storage
+    public let byteOffset: Int
+    public let rowBytes: Int
+
+    public var format: String { type.name }
+    public var storedBytes: Int { rowBytes * outFeatures }
+    public var blocks: UnsafeRawPointer { UnsafeRawPointer(storage.base + byteOffset) }
+
+    /// Wraps stored rows (e.g. a memory-mapped GGUF tensor). Errors when the bytes cannot hold them.
+    public init(type: GGMLFormat, out: Int, in n: Int, storage: Storage, byteOffset: Int = 0,
+                requested: GGMLFormat? = nil, note: String? = nil) throws {
+        guard type != .q8_k else { throw CoreError.unsupported("q8_K is an activation type, not a weight type") }
+        guard out > 0, n > 0, n % type.blockSize == 0 else {
+            throw CoreError.invalid("a \(type.ggmlName) weight needs rows that are a multiple of \(type.blockSize) values (got [\(out), \(n)])")
+        }
+        let rb = type.rowBytes(n)
+        let (total, overflow) = rb.multipliedReportingOverflow(by: out)
+        guard !overflow, byteOffset >= 0, byteOffset <= storage.byteCount, total <= storage.byteCount - byteOffset else {
+            throw CoreError.invalid("\(type.ggmlName) weight [\(out), \(n)] needs \(rb) × \(out) bytes; only \(storage.byteCount - byteOffset) are there")
+        }
+        self.type = type; self.requested = requested ?? type; self.note = note
+        outFeatures = out; inFeatures = n; rowBytes = rb
+        self.storage = storage; self.byteOffset = byteOffset
+    }
+
+    /// Quantizes an F32 `[out, in]` matrix to `format`, falling back as llama.cpp does when the
+    /// row length is no multiple of its block. Rejects non-finite values (they have no quantization).
+    public static func quantize(_ values: [Float], out: Int, in n: Int, as format: GGMLFormat) throws -> GGMLLinear {
+        guard values.count == out * n else { throw CoreError.invalid("weight has \(values.count) values, not \(out) × \(n)") }
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw CoreError.invalid("weight value at row \(bad / max(n, 1)), column \(bad % max(n, 1)) is \(values[bad]): cannot quantize non-finite values")
+        }
+        let (stored, note) = format.fitting(rowLength: n)
+        let rb = stored.rowBytes(n)
+        let storage = Storage(byteCount: rb * out)
+        // Rows are independent: quantize them in parallel chunks (a 50k-row embedding in Q4_K takes seconds).
+        let chunks = min(out, 4 * ProcessInfo.processInfo.activeProcessorCount)
+        values.withUnsafeBufferPointer { v in
+            let src = v.baseAddress!, dst = storage.base
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                for r in (out * c / chunks)..<(out * (c + 1) / chunks) { quantizeRow(stored, src + r * n, count: n, into: dst + r * rb) }
+            }
+        }
+        return try GGMLLinear(type: stored, out: out, in: n, storage: storage, requested: format, note: note)
+    }
+
+    /// One row of `n` values (a multiple of the block) quantized into `dst`.
+    public static func quantizeRow(_ format: GGMLFormat, _ x: UnsafePointer<Float>, count n: Int, into dst: UnsafeMutableRawPointer) {
+        switch format {
+        case .f32: dst.copyMemory(from: x, byteCount: n * 4)
+        case .f16:
+            let h = dst.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<n { h[i] = fp16Bits(x[i]).littleEndian }
+        case .q4_0: Q4_0.quantizeRow(x, count: n, into: dst)
+        case .q5_0: Q5_0.quantizeRow(x, count: n, into: dst)
+        case .q8_0: Q8_0.quantizeRow(x, count: n, into: dst)
+        case .q4_k: Q4_K.quantizeRow(x, count: n, into: dst)
+        case .q6_k: Q6_K.quantizeRow(x, count: n, into: dst)
+        case .q8_k: fatalError("q8_K rows are made by the activation quantizer")
+        }
+    }
+
+    /// One stored row decoded to floats (llama.cpp's `dequantize_row_*`).
+    public static func dequantize(_ format: GGMLFormat, _ src: UnsafeRawPointer, count n: Int, into x: UnsafeMutablePointer<Float>) {
+        switch format {
+        case .f32: x.update(from: src.assumingMemoryBound(to: Float.self), count: n)
+        case .f16:
+            for i in 0..<n { x[i] = fp16Value(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+        case .q4_0: Q4_0.dequantizeRow(src, count: n, into: x)
+        case .q5_0: Q5_0.dequantizeRow(src, count: n, into: x)
+        case .q8_0: Q8_0.dequantizeRow(src, count: n, into: x)
+        case .q4_k: Q4_K.dequantizeRow(src, count: n, into: x)
+        case .q6_k: Q6_K.dequantizeRow(src, count: n, into: x)
+        case .q8_k:
+            for b in 0..<n / 256 {
+                let d = src.loadUnaligned(fromByteOffset: b * 292, as: Float.self)
+                for j in 0..<256 { x[b * 256 + j] = d * Float(src.load(fromByteOffset: b * 292 + 4 + j, as: Int8.self)) }
+            }
+        }
+    }
+
+    public func dequantizeRow(_ row: Int, into dst: UnsafeMutablePointer<Float>) {
+        GGMLLinear.dequantize(type, blocks + row * rowBytes, count: inFeatures, into: dst)
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        GGMLMatmul.forward(self, x, rows: rows, into: y, pool: pool)
+    }
+
+    /// The activation type llama.cpp pairs with this weight type (nil: plain floats).
+    var activationBlock: Int? {
+        switch type {
+        case .q4_0, .q5_0, .q8_0: 32
+        case .q4_k, .q6_k: 256
+        default: nil
+        }
+    }
+}

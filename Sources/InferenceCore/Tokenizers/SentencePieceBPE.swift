@@ -1,0 +1,400 @@
+// SentencePiece-style BPE, as Llama and Gemma use it, read from a GGUF's `tokenizer.ggml.*`
+// metadata (`tokenizer.ggml.model` = `llama`). It follows llama.cpp's `llm_tokenizer_spm`:
+//
+//   1. special tokens are cut out of the text (control and unknown tokens only when parsing
+//      special tokens, user-defined tokens always);
+//   2. each remaining piece gets one leading space when `add_space_prefix` (default true; Gemma
+//      sets false) and it starts the text or follows a special token, and every ' ' becomes `▁`;
+//   3. the piece is split into UTF-8 characters; every adjacent pair whose concatenation is a
+//      token is queued by that token's score; the best-scoring pair (leftmost on ties) merges, and
+//      the pairs it forms with its neighbours are queued, until the queue is empty;
+//   4. each final symbol is its token, or else its bytes as byte tokens `<0xXX>` (byte fallback).
+//
+// Decoding maps `▁` back to ' ', byte tokens to their byte, drops the space the prefix added, and
+// repairs invalid UTF-8.
+import Foundation
+
+public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
+    public let tokens: [String]
+    public let scores: [Float]
+    /// llama.cpp token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
+    public let tokenTypes: [Int]
+    public let vocabularySize: Int
+    public let bosTokenID: Int?
+    public let eosTokenID: Int?
+    public let unknownTokenID: Int?
+    public let addsBOS: Bool
+    public let addSpacePrefix: Bool
+
+    private let table: ByteStringTable
+    private let maxTokenBytes: Int
+    private let byteTokens: [Int32]            // token of each byte for the fallback (-1: none)
+    private let tokenBytes: [[UInt8]]          // what each token decodes to
+    private let specials: SpecialTokenMatcher
+    /// 65,536 bits: whether byte a is followed by byte b somewhere inside a token (bit a << 8 | b).
+    private let bytePairs: [UInt64]
+
+    public init(tokens: [String], scores: [Float], types: [Int], bos: Int?, eos: Int?, unknown: Int?,
+                addsBOS: Bool, addSpacePrefix: Bool, source: String) throws {
+        let n = tokens.count
+        guard n > 0 else { throw CoreError.file(source, "the vocabulary is empty") }
+        guard scores.isEmpty || scores.count == n else {
+            throw CoreError.file(source, "\(scores.count) token scores for \(n) tokens")
+        }
+        guard types.isEmpty || types.count == n else {
+            throw CoreError.file(source, "\(types.count) token types for \(n) tokens")
+        }
+        for (name, id) in [("bos", bos), ("eos", eos), ("unknown", unknown)] {
+            if let id, id < 0 || id >= n {
+                throw CoreError.file(source, "tokenizer.ggml.\(name)_token_id \(id) is outside the vocabulary of \(n)")
+            }
+        }
+        let types = types.isEmpty ? [Int](repeating: GGUFTokenType.normal, count: n) : types
+        self.tokens = tokens
+        self.scores = scores.isEmpty ? [Float](repeating: 0, count: n) : scores
+        self.tokenTypes = types
+        self.vocabularySize = n
+        self.bosTokenID = bos
+        self.eosTokenID = eos
+        self.unknownTokenID = unknown
+        self.addsBOS = addsBOS
+        self.addSpacePrefix = addSpacePrefix
+
+        let keys = tokens.map { Array($0.utf8) }
+        table = ByteStringTable(keys)
+        maxTokenBytes = keys.map(\.count).max() ?? 0
+        var pairs = [UInt64](repeating: 0, count: 1024)
+        for k in keys where k.count >= 2 {
+            for j in 1..<k.count {
+                let bit = Int(k[j - 1]) << 8 | Int(k[j])
+                pairs[bit >> 6] |= 1 << UInt64(bit & 63)
+            }
+        }
+        bytePairs = pairs
+
+        let hex = Array("0123456789ABCDEF".utf8)
+        var byteTokens = [Int32](repeating: -1, count: 256)
+        for b in 0..<256 {
+            let name: [UInt8] = Array("<0x".utf8) + [hex[b >> 4], hex[b & 15], UInt8(ascii: ">")]
+            var id = table.lookup(name)
+            if id < 0 { id = table.lookup([UInt8(b)]) }     // llama.cpp's second choice: the byte itself
+            if id < 0, let unknown { id = Int32(unknown) }
+            byteTokens[b] = id
+        }
+        self.byteTokens = byteTokens
+
+        var tokenBytes: [[UInt8]] = []
+        tokenBytes.reserveCapacity(n)
+        let lowerBlock: [UInt8] = Array("▁".utf8)
+        for (id, t) in keys.enumerated() {
+            switch types[id] {
+            case GGUFTokenType.byte:
+                // "<0xXX>" → that byte
+                if t.count == 6, let v = UInt8(String(decoding: t[3..<5], as: UTF8.self), radix: 16) {
+                    tokenBytes.append([v])
+                } else {
+                    tokenBytes.append(t)
+                }
+            case GGUFTokenType.normal, GGUFTokenType.unused:
+                var out: [UInt8] = []
+                out.reserveCapacity(t.count)
+                var i = 0
+                while i < t.count {
+                    if i + 3 <= t.count, t[i] == lowerBlock[0], t[i + 1] == lowerBlock[1], t[i + 2] == lowerBlock[2] {
+                        out.append(0x20); i += 3
+                    } else {
+                        out.append(t[i]); i += 1
+                    }
+                }
+                tokenBytes.append(out)
+            default:
+                tokenBytes.append(t)     // control, unknown, user-defined: their text as is
+            }
+        }
+        self.tokenBytes = tokenBytes
+
+        var special: [(text: String, id: Int, onlyWhenParsingSpecial: Bool)] = []
+        for (id, t) in types.enumerated() {
+            switch t {
+            case GGUFTokenType.control, GGUFTokenType.unknown: special.append((tokens[id], id, true))
+            case GGUFTokenType.userDefined: special.append((tokens[id], id, false))
+            default: break
+            }
+        }
+        specials = SpecialTokenMatcher(special)
+    }
+
+    /// From a GGUF with `tokenizer.ggml.model` = `llama`.
+    public convenience init(gguf: GGUFFile) throws {
+        guard let tokens = try gguf.strings("tokenizer.ggml.tokens") else {
+            throw CoreError.file(gguf.path, "no tokenizer.ggml.tokens in the metadata")
+        }
+        // llama.cpp's defaults for SentencePiece vocabularies when the metadata is silent.
+        try self.init(tokens: tokens,
+                      scores: try gguf.floats("tokenizer.ggml.scores") ?? [],
+                      types: try gguf.ints("tokenizer.ggml.token_type") ?? [],
+                      bos: try gguf.int("tokenizer.ggml.bos_token_id") ?? (tokens.count > 1 ? 1 : nil),
+                      eos: try gguf.int("tokenizer.ggml.eos_token_id") ?? (tokens.count > 2 ? 2 : nil),
+                      unknown: try gguf.int("tokenizer.ggml.unknown_token_id") ?? 0,
+                      addsBOS: try gguf.bool("tokenizer.ggml.add_bos_token") ?? true,
+                      addSpacePrefix: try gguf.bool("tokenizer.ggml.add_space_prefix") ?? true,
+                      source: gguf.path)
+    }
+
+    // MARK: Encoding
+
+    public func encode(_ text: String, parseSpecial: Bool) -> [Int] {
+        let bytes = Array(text.utf8)
+        var out: [Int] = []
+        out.reserveCapacity(bytes.count / 3)
+        var previousWasSpecial = true     // the text's start counts as following a special token
+        var cache: [ArraySlice<UInt8>: [Int32]] = [:]
+        let lowerBlock = Array("▁".utf8)
+        for piece in specials.split(bytes, parseSpecial: parseSpecial) {
+            switch piece {
+            case let .special(id):
+                out.append(id)
+                previousWasSpecial = true
+            case let .text(range):
+                var escaped: [UInt8] = []
+                escaped.reserveCapacity(range.count + range.count / 2 + 3)
+                if addSpacePrefix && previousWasSpecial { escaped.append(contentsOf: lowerBlock) }
+                for b in bytes[range] {
+                    if b == 0x20 { escaped.append(contentsOf: lowerBlock) } else { escaped.append(b) }
+                }
+                tokenize(escaped, into: &out, cache: &cache)
+                previousWasSpecial = false
+            }
+        }
+        return out
+    }
+
+    /// llama.cpp's `llm_tokenizer_spm_session::tokenize` over one escaped piece, cut first into
+    /// segments that no merge can join: between two characters whose boundary bytes never occur
+    /// next to each other inside any token, no symbol can ever span (every merged symbol is a
+    /// token), so the segments tokenize independently and in the same order of merges. Segments are
+    /// mostly words, and repeat: a cache (for this call only, so no locking) skips the repeats.
+    private func tokenize(_ text: [UInt8], into out: inout [Int], cache: inout [ArraySlice<UInt8>: [Int32]]) {
+        let n = text.count
+        var segmentStart = 0
+        var i = 0
+        while i < n {
+            let lead = text[i]
+            let charLength = min(lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4, n - i)
+            let next = i + charLength
+            if next == n || !joinable(text[next - 1], text[next]) {
+                let segment = text[segmentStart..<next]
+                if let hit = cache[segment] {
+                    for id in hit { out.append(Int(id)) }
+                } else {
+                    var ids: [Int32] = []
+                    segment.withUnsafeBufferPointer { tokenizeSegment($0, into: &ids) }
+                    if cache.count < 100_000 { cache[segment] = ids }
+                    for id in ids { out.append(Int(id)) }
+                }
+                segmentStart = next
+            }
+            i = next
+        }
+    }
+
+    /// Whether bytes `a` then `b` occur next to each other inside some token.
+    @inline(__always) private func joinable(_ a: UInt8, _ b: UInt8) -> Bool {
+        let bit = Int(a) << 8 | Int(b)
+        return bytePairs[bit >> 6] & (1 << UInt64(bit & 63)) != 0
+    }
+
+    /// The merge loop proper, over one segment: UTF-8 characters as symbols in a linked list; every
+    /// adjacent pair that forms a token is queued by its score; the best pair merges and its new
+    /// pairs are queued, until the queue is empty.
+    private func tokenizeSegment(_ t: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
+        let n = t.count
+        guard n > 0, let base = t.baseAddress else { return }
+        var start: [Int32] = [], length: [Int32] = [], prev: [Int32] = [], next: [Int32] = []
+        var offset = 0
+        while offset < n {
+            let lead = t[offset]
+            let len = min(lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4, n - offset)
+            let index = Int32(start.count)
+            start.append(Int32(offset)); length.append(Int32(len))
+            prev.append(index - 1)
+            offset += len
+            next.append(offset == n ? -1 : index + 1)
+        }
+        var queue = BigramQueue()
+        func tryAdd(_ left: Int32, _ right: Int32) {
+            guard left >= 0, right >= 0 else { return }
+            let size = Int(length[Int(left)] + length[Int(right)])
+            guard size <= maxTokenBytes else { return }
+            let id = table.lookup(base + Int(start[Int(left)]), size)
+            guard id >= 0 else { return }
+            queue.push(Bigram(score: scores[Int(id)], left: left, right: right, size: Int32(size)))
+        }
+        for i in 1..<start.count { tryAdd(Int32(i - 1), Int32(i)) }
+        while let b = queue.pop() {
+            let l = Int(b.left), r = Int(b.right)
+            // Stale entry: one side has merged since the pair was queued.
+            if length[l] == 0 || length[r] == 0 || length[l] + length[r] != b.size { continue }
+            length[l] += length[r]
+            length[r] = 0
+            next[l] = next[r]
+            if next[r] >= 0 { prev[Int(next[r])] = b.left }
+            tryAdd(prev[l], b.left)
+            tryAdd(b.left, next[l])
+        }
+        // Every merged symbol is a token (a pair is queued only when it is one), so llama.cpp's
+        // re-segmentation of non-token symbols never applies to them; single characters that are
+        // not tokens fall back to their bytes.
+        var i: Int32 = 0
+        while i >= 0 {
+            let s = Int(start[Int(i)]), len = Int(length[Int(i)])
+            let id = table.lookup(base + s, len)
+            if id >= 0 {
+                out.append(id)
+            } else {
+                for k in s..<(s + len) where byteTokens[Int(t[k])] >= 0 { out.append(byteTokens[Int(t[k])]) }
+            }
+            i = next[Int(i)]
+        }
+    }
+
+    // MARK: Decoding
+
+    public func decode(_ ids: [Int]) throws -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(ids.count * 4)
+        for (k, id) in ids.enumerated() {
+            guard id >= 0, id < vocabularySize else {
+                throw CoreError.invalid("token id \(id) is out of range: the vocabulary has ids 0..<\(vocabularySize)")
+            }
+            let piece = tokenBytes[id]
+            // The space the encoder prefixed to the text is not part of it.
+            if k == 0, addSpacePrefix, tokenTypes[id] == GGUFTokenType.normal, piece.first == 0x20 {
+                bytes.append(contentsOf: piece.dropFirst())
+            } else {
+                bytes.append(contentsOf: piece)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The bytes a token stands for (no prefix-space removal), for streaming output.
+    public func bytes(of id: Int) -> [UInt8]? {
+        guard id >= 0, id < vocabularySize else { return nil }
+        return tokenBytes[id]
+    }
+}
+
+/// Open-addressing hash table from byte strings to ids that looks up a byte range in place,
+/// without building a key (the merge loop looks up millions of candidate pairs).
+struct ByteStringTable: Sendable {
+    private let storage: [UInt8]
+    private let starts: [Int32]
+    private let lengths: [Int32]
+    private let slots: [Int32]            // index into the keys, -1 empty
+    private let mask: Int
+
+    /// Keys by id; a key listed twice maps to its last id (as llama.cpp's token_to_id).
+    init(_ keys: [[UInt8]]) {
+        var storage: [UInt8] = []
+        var starts: [Int32] = [], lengths: [Int32] = []
+        storage.reserveCapacity(keys.reduce(0) { $0 + $1.count })
+        for k in keys {
+            starts.append(Int32(storage.count)); lengths.append(Int32(k.count))
+            storage.append(contentsOf: k)
+        }
+        var size = 16
+        while size < keys.count * 2 { size <<= 1 }
+        var slots = [Int32](repeating: -1, count: size)
+        let mask = size - 1
+        storage.withUnsafeBufferPointer { s in
+            for (id, k) in keys.enumerated() {
+                var h = Int(truncatingIfNeeded: Self.hash(k.withUnsafeBufferPointer { $0.baseAddress }, k.count)) & mask
+                while true {
+                    let slot = slots[h]
+                    if slot < 0 { slots[h] = Int32(id); break }
+                    let len = Int(lengths[Int(slot)])
+                    if len == k.count, k.withUnsafeBufferPointer({ kb in
+                        len == 0 || memcmp(kb.baseAddress!, s.baseAddress! + Int(starts[Int(slot)]), len) == 0
+                    }) { slots[h] = Int32(id); break }
+                    h = (h + 1) & mask
+                }
+            }
+        }
+        self.storage = storage; self.starts = starts; self.lengths = lengths; self.slots = slots; self.mask = mask
+    }
+
+    static func hash(_ p: UnsafePointer<UInt8>?, _ n: Int) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325      // FNV-1a
+        guard let p else { return h }
+        for i in 0..<n { h = (h ^ UInt64(p[i])) &* 0x0000_0100_0000_01B3 }
+        return h
+    }
+
+    func lookup(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int32 {
+        var h = Int(truncatingIfNeeded: Self.hash(p, n)) & mask
+        return storage.withUnsafeBufferPointer { s in
+            while true {
+                let slot = slots[h]
+                if slot < 0 { return -1 }
+                if Int(lengths[Int(slot)]) == n, n == 0 || memcmp(p, s.baseAddress! + Int(starts[Int(slot)]), n) == 0 {
+                    return slot
+                }
+                h = (h + 1) & mask
+            }
+        }
+    }
+
+    func lookup(_ key: [UInt8]) -> Int32 {
+        key.withUnsafeBufferPointer { b in
+            guard let base = b.baseAddress else { return -1 }
+            return lookup(base, key.count)
+        }
+    }
+}
+
+struct Bigram {
+    var score: Float
+    var left: Int32
+    var right: Int32
+    var size: Int32
+    /// Pops first: the higher score, then the leftmost pair (llama.cpp's comparator).
+    @inline(__always) func before(_ o: Bigram) -> Bool { score > o.score || (score == o.score && left < o.left) }
+}
+
+/// A binary heap of bigrams, best first.
+struct BigramQueue {
+    private var items: [Bigram] = []
+
+    mutating func push(_ e: Bigram) {
+        items.append(e)
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard items[i].before(items[parent]) else { break }
+            items.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    mutating func pop() -> Bigram? {
+        guard !items.isEmpty else { return nil }
+        let top = items[0]
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            let n = items.count
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var best = i
+                if l < n, items[l].before(items[best]) { best = l }
+                if r < n, items[r].before(items[best]) { best = r }
+                if best == i { break }
+                items.swapAt(i, best)
+                i = best
+            }
+        }
+        return top
+    }
+}

@@ -1,0 +1,160 @@
+// llama.cpp block types against llama.cpp itself: the oracles in Oracles/ggml-*.bin were written by
+// llama.cpp's C quantizers and dequantizers (scripts/oracles/ggml-quants.py, cross-checked there
+// with PyPI's gguf package). Kernels against their plain references on random shapes.
+import Foundation
+import Testing
+@testable import InferenceCore
+
+private let oracleDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Oracles")
+
+private struct OracleInput {
+    let rows: Int, n: Int, x: [Float]
+    static func load() throws -> OracleInput {
+        let d = try Data(contentsOf: oracleDir.appendingPathComponent("ggml-input.bin"))
+        let rows = Int(d.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: Int32.self) })
+        let n = Int(d.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: Int32.self) })
+        let x = d.withUnsafeBytes { p in (0..<rows * n).map { p.loadUnaligned(fromByteOffset: 8 + 4 * $0, as: Float.self) } }
+        return OracleInput(rows: rows, n: n, x: x)
+    }
+}
+
+/// llama.cpp's blocks for the input rows and its dequantized values.
+private func oracle(_ f: GGMLFormat, _ input: OracleInput) throws -> (blocks: [UInt8], values: [Float]) {
+    let d = try Data(contentsOf: oracleDir.appendingPathComponent("ggml-\(f.rawValue).bin"))
+    let nBlocks = input.rows * f.rowBytes(input.n)
+    #expect(d.count == nBlocks + 4 * input.rows * input.n)
+    let blocks = [UInt8](d.prefix(nBlocks))
+    let values = d.withUnsafeBytes { p in (0..<input.rows * input.n).map { p.loadUnaligned(fromByteOffset: nBlocks + 4 * $0, as: Float.self) } }
+    return (blocks, values)
+}
+
+private func quantizeAll(_ f: GGMLFormat, _ x: [Float], rows: Int, n: Int) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: rows * f.rowBytes(n))
+    x.withUnsafeBufferPointer { xp in
+        out.withUnsafeMutableBytes { o in
+            for r in 0..<rows { GGMLLinear.quantizeRow(f, xp.baseAddress! + r * n, count: n, into: o.baseAddress! + r * f.rowBytes(n)) }
+        }
+    }
+    return out
+}
+
+private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int) -> [Float] {
+    var out = [Float](repeating: 0, count: rows * n)
+    blocks.withUnsafeBytes { b in
+        out.withUnsafeMutableBufferPointer { o in
+            for r in 0..<rows { GGMLLinear.dequantize(f, b.baseAddress! + r * f.rowBytes(n), count: n, into: o.baseAddress! + r * n) }
+        }
+    }
+    return out
+}
+
+@Suite struct GGMLQuantTests {
+    @Test(arguments: [GGMLFormat.q8_0, .q4_0, .q5_0])
+    func quantizerIsByteIdenticalToLlamaCpp(_ f: GGMLFormat) throws {
+        let input = try OracleInput.load()
+        let (blocks, _) = try oracle(f, input)
+        let ours = quantizeAll(f, input.x, rows: input.rows, n: input.n)
+        let firstDiff = zip(ours, blocks).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        #expect(firstDiff == nil, "\(f): first differing byte at \(firstDiff ?? -1)")
+    }
+
+    @Test(arguments: [GGMLFormat.q8_0, .q4_0, .q5_0, .q4_k, .q6_k])
+    func dequantizingLlamaCppBlocksGivesItsValuesExactly(_ f: GGMLFormat) throws {
+        let input = try OracleInput.load()
+        let (blocks, values) = try oracle(f, input)
+        let ours = dequantizeAll(f, blocks, rows: input.rows, n: input.n)
+        #expect(ours.map(\.bitPattern) == values.map(\.bitPattern))
+    }
+
+    /// The K-type quantizers search for scales; ours follow llama.cpp's reference step by step, so
+    /// each row's squared error must be no larger than llama.cpp's (and the blocks are expected equal).
+    @Test(arguments: [GGMLFormat.q4_k, .q6_k])
+    func kQuantizerErrorIsNoLargerThanLlamaCpps(_ f: GGMLFormat) throws {
+        let input = try OracleInput.load()
+        let (blocks, values) = try oracle(f, input)
+        let ours = dequantizeAll(f, quantizeAll(f, input.x, rows: input.rows, n: input.n), rows: input.rows, n: input.n)
+        for r in 0..<input.rows {
+            var eOurs = 0.0, eTheirs = 0.0
+            for i in r * input.n..<(r + 1) * input.n {
+                eOurs += pow(Double(ours[i] - input.x[i]), 2); eTheirs += pow(Double(values[i] - input.x[i]), 2)
+            }
+            #expect(eOurs <= eTheirs * (1 + 1e-9) + 1e-30, "\(f) row \(r): error \(eOurs) > llama.cpp's \(eTheirs)")
+        }
+        let sameBlocks = quantizeAll(f, input.x, rows: input.rows, n: input.n) == blocks
+        #expect(sameBlocks, "\(f): blocks differ from llama.cpp's")
+    }
+
+    @Test func fallbackFollowsLlamaCpp() throws {
+        let v640 = (0..<2 * 640).map { Float(sin(Double($0))) }
+        let q4k = try GGMLLinear.quantize(v640, out: 2, in: 640, as: .q4_k)
+        #expect(q4k.type == .q5_0 && q4k.format == "q5_0" && q4k.requested == .q4_k)
+        #expect(q4k.note?.contains("640") == true)
+        #expect(q4k.storedBytes == 2 * 640 / 32 * 22)
+        let q6k = try GGMLLinear.quantize(v640, out: 2, in: 640, as: .q6_k)
+        #expect(q6k.type == .q8_0)
+        let v72 = (0..<3 * 72).map { Float(cos(Double($0))) }
+        for f in [GGMLFormat.q4_k, .q8_0, .q4_0] {
+            let w = try GGMLLinear.quantize(v72, out: 3, in: 72, as: f)
+            #expect(w.type == .f16 && w.storedBytes == 3 * 72 * 2 && w.note != nil)
+            // f16 keeps every value to fp16 precision
+            let back = w.dequantized()
+            for i in 0..<v72.count { #expect(back[i] == Float(Float16(v72[i]))) }
+        }
+        let fits = try GGMLLinear.quantize(v640, out: 2, in: 640, as: .q8_0)
+        #expect(fits.note == nil && fits.type == .q8_0)
+        #expect(throws: CoreError.self) { try GGMLLinear.quantize([.nan] + Array(v72.dropFirst()), out: 3, in: 72, as: .q4_0) }
+    }
+
+    @Test func bytesFollowTheLayoutArithmetic() throws {
+        let v = (0..<4 * 512).map { Float(sin(Double($0) * 0.37)) }
+        for (f, bytesPer256) in [(GGMLFormat.q8_0, 8 * 34), (.q4_0, 8 * 18), (.q5_0, 8 * 22), (.q4_k, 144), (.q6_k, 210)] {
+            let w = try Quantization.quantize(v, out: 4, in: 512, config: QuantizationConfig(method: f.name))
+            #expect(w.storedBytes == 4 * 2 * bytesPer256)
+            #expect(w.format == f.name)
+        }
+    }
+
+    /// Fast kernels equal their plain references, on random shapes (rows 1...5, several widths).
+    @Test(arguments: [GGMLFormat.q8_0, .q4_0, .q5_0, .q4_k, .q6_k, .f16])
+    func kernelMatchesReference(_ f: GGMLFormat) throws {
+        var rng = GGMLTestRandom(seed: 42 &+ UInt64(f.ggmlTypeID))
+        let pool = ThreadPool(threads: 2)
+        for _ in 0..<4 {
+            let block = max(f.blockSize, 32)
+            let n = block * (1 + Int(rng.next() % 3)), out = 1 + Int(rng.next() % 37), rows = 1 + Int(rng.next() % 5)
+            let wv = (0..<out * n).map { _ in rng.normal() * 0.05 }
+            let x = (0..<rows * n).map { _ in rng.normal() }
+            let w = try GGMLLinear.quantize(wv, out: out, in: n, as: f)
+            var y = [Float](repeating: 0, count: rows * out)
+            x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { w.forward(xp.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) } }
+            let ref = x.withUnsafeBufferPointer { GGMLMatmul.referenceForward(w, $0.baseAddress!, rows: rows) }
+            for i in 0..<y.count { #expect(abs(y[i] - ref[i]) <= 1e-4 * max(1, abs(ref[i])), "\(f) [\(rows)×\(n)]·[\(out)×\(n)]ᵀ at \(i)") }
+            // and the product is close to the unquantized one (the format's own error, loosely)
+            let exact = (0..<rows * out).map { i -> Float in
+                let r = i / out, o = i % out
+                return (0..<n).reduce(Float(0)) { $0 + wv[o * n + $1] * x[r * n + $1] }
+            }
+            let scale = (exact.map { $0 * $0 }.reduce(0, +) / Float(exact.count)).squareRoot()
+            let err = (zip(y, exact).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) / Float(exact.count)).squareRoot()
+            #expect(err < 0.15 * scale, "\(f): relative rms error \(err / scale)")
+        }
+    }
+}
+
+/// Small deterministic generator for test data.
+struct GGMLTestRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 24) }
+    mutating func normal() -> Float {
+        let u1 = max(uniform(), 1e-7), u2 = uniform()
+        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+    }
+}
