@@ -25,6 +25,8 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
     public let unknownTokenID: Int?
     public let addsBOS: Bool
     public let addSpacePrefix: Bool
+    /// Ids that end generation: EOS and, as in llama.cpp, tokens such as `<end_of_turn>`.
+    public let endOfGenerationIDs: Set<Int>
 
     private let table: ByteStringTable
     private let maxTokenBytes: Int
@@ -114,14 +116,19 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
         self.tokenBytes = tokenBytes
 
         var special: [(text: String, id: Int, onlyWhenParsingSpecial: Bool)] = []
+        var endOfGeneration = Set(eos.map { [$0] } ?? [])
         for (id, t) in types.enumerated() {
+            // Only special tokens qualify: a normal token spelled `</s>` is just text.
+            let ends = (t == GGUFTokenType.control || t == GGUFTokenType.userDefined) && endOfGenerationTexts.contains(tokens[id])
+            if ends { endOfGeneration.insert(id) }
             switch t {
             case GGUFTokenType.control, GGUFTokenType.unknown: special.append((tokens[id], id, true))
-            case GGUFTokenType.userDefined: special.append((tokens[id], id, false))
+            case GGUFTokenType.userDefined: special.append((tokens[id], id, ends))
             default: break
             }
         }
         specials = SpecialTokenMatcher(special)
+        endOfGenerationIDs = endOfGeneration
     }
 
     /// From a GGUF with `tokenizer.ggml.model` = `llama`.
