@@ -3,7 +3,7 @@ import ArgumentParser
 import Foundation
 import InferenceCore
 
-let coreCommands: [ParsableCommand.Type] = [Generate.self, Logits.self, Tokenize.self, Inspect.self]
+let coreCommands: [ParsableCommand.Type] = [Generate.self, Logits.self, Tokenize.self, Inspect.self, PerplexityCommand.self]
 
 /// Runs `body`; a thrown error becomes one line `exprun: error: ...` on stderr and exit status 1.
 func reportingErrors(_ body: () throws -> Void) throws {
@@ -112,6 +112,52 @@ struct Logits: ParsableCommand {
             let logits = try model.forward(ids, cache: model.makeCache(capacity: ids.count), allLogits: true)
             try SafeTensorsWriter.write([("logits", Tensor(logits, shape: [ids.count, model.vocabularySize]))],
                                         metadata: ["format": "pt", "model": options.model, "quantization": options.quant], to: out)
+        }
+    }
+}
+
+struct PerplexityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "perplexity",
+        abstract: "Perplexity of a text as llama.cpp's llama-perplexity computes it (chunks of --context tokens, second halves scored).")
+
+    @Argument(help: "A .gguf file, a Hugging Face model directory, or random:gpt2.")
+    var model: String
+    @Option(help: "A text file, or wikitext-2-raw:test / wikitext-2-raw:valid (found in $EXPRUN_DATA_DIR or ../shared/data).")
+    var text: String
+    @Option(help: "Tokens per chunk (llama-perplexity's -c).")
+    var context: Int = 512
+    @Option(help: "Chunks to score (llama-perplexity's --chunks); default: all the text holds.")
+    var chunks: Int?
+    @Option(help: "Worker threads.")
+    var threads: Int = 1
+    @Option(help: "Quantization (as-stored keeps a GGUF's own types; fp32 dequantizes; q8_0, q4_k, ... re-quantize). Default: as-stored for .gguf, else fp32.")
+    var quant: String?
+
+    func run() throws {
+        try reportingErrors {
+            guard threads >= 1 else { throw CoreError.invalid("--threads must be at least 1, got \(threads)") }
+            let method = quant ?? (model.hasSuffix(".gguf") ? LlamaGGUF.asStored : "fp32")
+            guard Quantization.method(named: method) != nil else {
+                throw CoreError.invalid("--quant: unknown method '\(method)' (available: \(Quantization.availableNames.joined(separator: ", ")))")
+            }
+            let body = try EvaluationText.load(text)
+            let loaded = try ModelLoader.load(model, quantization: QuantizationConfig(method: method), threads: threads)
+            guard let tokenizer = loaded.tokenizer else { throw CoreError.invalid("\(model) has no tokenizer: perplexity needs one to tokenize the text") }
+            let t0 = Date()
+            let tokens = Perplexity.tokenize(body, tokenizer: tokenizer)
+            FileHandle.standardError.write(Data("tokenized \(text): \(tokens.count) tokens in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s\n".utf8))
+            let result = try Perplexity.evaluate(loaded, tokens: tokens, context: context, chunks: chunks) { i, ppl in
+                FileHandle.standardError.write(Data("[\(i)]\(String(format: "%.4f", ppl)),".utf8))
+            }
+            FileHandle.standardError.write(Data("\n".utf8))
+            fflush(stdout)
+            print(String(format: "Final estimate: PPL = %.4f +/- %.5f", result.perplexity, result.uncertainty))
+            FileHandle.standardError.write(Data("""
+                \(result.chunks) chunks of \(result.context) tokens (\(result.scored) predictions scored; text: \(result.textTokens) tokens), \
+                \(method), \(threads) threads, \(String(format: "%.1f", result.seconds)) s
+
+                """.utf8))
         }
     }
 }

@@ -5,40 +5,44 @@ import Foundation
 
 public final class ThreadPool: @unchecked Sendable {
     public let threadCount: Int
-    private var workers: [Thread] = []
-    private let wake: [DispatchSemaphore]
-    private let finished = DispatchSemaphore(value: 0)
-    private var job: ((Int) -> Void)?
-    private var shutdown = false
+    /// What the workers share with the pool. Workers hold it strongly (never the pool itself), so
+    /// the pool can be released while they sleep: its deinit wakes them with `shutdown` set.
+    private final class Shared: @unchecked Sendable {
+        let wake: [DispatchSemaphore]
+        let finished = DispatchSemaphore(value: 0)
+        var job: ((Int) -> Void)?
+        var shutdown = false
+        init(workers: Int) { wake = (0..<workers).map { _ in DispatchSemaphore(value: 0) } }
+    }
+    private let shared: Shared
 
     public init(threads: Int) {
         threadCount = max(1, threads)
-        wake = (1..<max(1, threads)).map { _ in DispatchSemaphore(value: 0) }
-        for w in 0..<wake.count {
-            let t = Thread { [unowned self] in self.workerLoop(index: w + 1) }
+        let shared = Shared(workers: max(1, threads) - 1)
+        self.shared = shared
+        for w in 0..<shared.wake.count {
+            let t = Thread {
+                while true {
+                    shared.wake[w].wait()
+                    if shared.shutdown { return }
+                    shared.job!(w + 1)
+                    shared.finished.signal()
+                }
+            }
             t.name = "exprun-worker-\(w + 1)"
             t.stackSize = 1 << 20
-            workers.append(t)
             t.start()
         }
     }
 
     deinit {
-        shutdown = true
-        for s in wake { s.signal() }
-    }
-
-    private func workerLoop(index: Int) {
-        while true {
-            wake[index - 1].wait()
-            if shutdown { return }
-            job!(index)
-            finished.signal()
-        }
+        shared.shutdown = true
+        for s in shared.wake { s.signal() }
     }
 
     /// Runs `body` over `0..<count` split into at most `threadCount` contiguous ranges, each a
-    /// multiple of `granule` (except the last), and returns when all are done.
+    /// multiple of `granule` (except the last), and returns when all are done. One caller at a time:
+    /// a pool belongs to one model, and concurrent calls from different threads are not supported.
     public func parallelFor(_ count: Int, granule: Int = 1, _ body: (Range<Int>) -> Void) {
         let units = (count + granule - 1) / granule
         let parts = min(threadCount, units)
@@ -49,12 +53,12 @@ public final class ThreadPool: @unchecked Sendable {
                 let lo = min(count, i * share * granule), hi = min(count, (i + 1) * share * granule)
                 return lo..<hi
             }
-            job = { i in let r = range(i); if !r.isEmpty { body(r) } }
-            for i in 1..<parts { wake[i - 1].signal() }
+            shared.job = { i in let r = range(i); if !r.isEmpty { body(r) } }
+            for i in 1..<parts { shared.wake[i - 1].signal() }
             let r0 = range(0)
             if !r0.isEmpty { body(r0) }
-            for _ in 1..<parts { finished.wait() }
-            job = nil
+            for _ in 1..<parts { shared.finished.wait() }
+            shared.job = nil
         }
     }
 }

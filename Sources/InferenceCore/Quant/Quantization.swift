@@ -56,6 +56,36 @@ public enum Quantization {
         ggml(.q4_k, "llama.cpp Q4_K: super-blocks of 256, 6-bit sub-block scales and minimums, 4.5 bits per weight"),
         ggml(.q6_k, "llama.cpp Q6_K: super-blocks of 256, int8 sub-block scales, 6.5625 bits per weight"),
         QuantizationMethod(
+            name: "fp16", summary: "IEEE half precision, 16 bits per weight (round to nearest even)",
+            parameters: [:], available: true, defaultRoles: [.linear, .embedding, .outputHead],
+            make: { v, o, i, c in try c.checkParameters(known: []); return F16Linear(values: v, out: o, in: i) }),
+        QuantizationMethod(
+            name: "bf16", summary: "bfloat16, 16 bits per weight (F32's range, 8 bits of precision; round to nearest even)",
+            parameters: [:], available: true, defaultRoles: [.linear, .embedding, .outputHead],
+            make: { v, o, i, c in try c.checkParameters(known: []); return BF16Linear(values: v, out: o, in: i) }),
+        QuantizationMethod(
+            name: "bnb-int8", summary: "bitsandbytes LLM.int8(): per-row absmax int8 weights, int8 activations, outlier columns in 16/32-bit",
+            parameters: ["threshold": "activation magnitude from which an input column is computed outside int8 (default 6.0; 0 = off)"],
+            available: true, defaultRoles: [.linear],
+            make: { v, o, i, c in
+                try c.checkParameters(known: ["threshold"])
+                let t = c.parameters["threshold"] ?? 6.0
+                guard t >= 0, t.isFinite else { throw CoreError.invalid("bnb-int8: threshold must be a number ≥ 0 (0 turns outlier columns off), got \(t)") }
+                return BnbInt8Linear(values: v, out: o, in: i, threshold: Float(t))
+            }),
+        QuantizationMethod(
+            name: "bnb-nf4", summary: "bitsandbytes 4-bit NormalFloat: blocks of 64 with an F32 absmax (optionally double-quantized)",
+            parameters: Quantization.bnb4BitParameters, available: true, defaultRoles: [.linear],
+            make: { v, o, i, c in try Quantization.makeBnb4Bit(v, o, i, c, .nf4) }),
+        QuantizationMethod(
+            name: "bnb-fp4", summary: "bitsandbytes 4-bit float (1 sign, 2 exponent, 1 mantissa bit): blocks of 64 with an F32 absmax",
+            parameters: Quantization.bnb4BitParameters, available: true, defaultRoles: [.linear],
+            make: { v, o, i, c in try Quantization.makeBnb4Bit(v, o, i, c, .fp4) }),
+        QuantizationMethod(
+            name: "as-stored", summary: "every tensor in the type the model file stores it (a GGUF's own block types), memory-mapped",
+            parameters: [:], available: true, defaultRoles: [],
+            make: { _, _, _, _ in throw CoreError.unsupported("as-stored keeps a file's own tensor types; only .gguf models have them (use fp32 for other checkpoints)") }),
+        QuantizationMethod(
             name: "gptq", summary: "GPTQ (Frantar et al. 2022): second-order post-training quantization",
             parameters: ["bits": "bits per weight", "group_size": "weights sharing a scale", "calibration": "calibration text"],
             available: false, defaultRoles: [.linear], make: { _, _, _, _ in throw CoreError.unsupported("gptq is not implemented yet") }),
@@ -64,6 +94,22 @@ public enum Quantization {
             parameters: ["bits": "bits per weight", "group_size": "weights sharing a scale", "calibration": "calibration text"],
             available: false, defaultRoles: [.linear], make: { _, _, _, _ in throw CoreError.unsupported("awq is not implemented yet") }),
     ]
+
+    static let bnb4BitParameters = [
+        "block_size": "weights per absmax block (32, 64, 128, ..., 4096; default 64)",
+        "double_quant": "1 quantizes the absmax values to 8 bits in blocks of 256 (QLoRA's double quantization); default 0",
+    ]
+
+    static func makeBnb4Bit(_ v: [Float], _ o: Int, _ i: Int, _ c: QuantizationConfig, _ book: Bnb4BitCodeBook) throws -> LinearWeight {
+        try c.checkParameters(known: ["block_size", "double_quant"])
+        let bs = c.parameters["block_size"] ?? 64
+        guard let size = Int(exactly: bs), Bnb4BitLinear.blockSizes.contains(size) else {
+            throw CoreError.invalid("\(c.method): block_size must be one of \(Bnb4BitLinear.blockSizes.map(String.init).joined(separator: ", ")), got \(QuantizationConfig.format(bs))")
+        }
+        let dq = c.parameters["double_quant"] ?? 0
+        guard dq == 0 || dq == 1 else { throw CoreError.invalid("\(c.method): double_quant must be 0 or 1, got \(QuantizationConfig.format(dq))") }
+        return Bnb4BitLinear(values: v, out: o, in: i, codeBook: book, blockSize: size, doubleQuant: dq == 1)
+    }
 
     /// A llama.cpp block type: quantizes every role by default (token embeddings and the output head
     /// too, as `llama-quantize` does), and falls back per tensor as llama.cpp does when a row does
@@ -99,5 +145,15 @@ public enum Quantization {
         guard m.available else { throw CoreError.unsupported("quantization method '\(m.name)' is not available yet") }
         precondition(values.count == out * inFeatures)
         return try m.make(values, out, inFeatures, config)
+    }
+}
+
+extension QuantizationConfig {
+    /// Rejects parameters the method does not know, naming the ones it does.
+    func checkParameters(known: Set<String>) throws {
+        for key in parameters.keys.sorted() where !known.contains(key) {
+            let hint = known.isEmpty ? "it takes no parameters" : "known: \(known.sorted().joined(separator: ", "))"
+            throw CoreError.invalid("\(method): unknown parameter '\(key)'; \(hint)")
+        }
     }
 }

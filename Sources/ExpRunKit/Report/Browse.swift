@@ -1,0 +1,76 @@
+// Plain-text views of the database for the terminal: `exprun list` (experiments and runs, newest
+// first) and `exprun show RUN` (everything stored about one run).
+import Foundation
+
+public enum Browse {
+    public static func list(store: Store, experiment: String?, limit: Int) throws -> String {
+        var lines: [String] = []
+        let experiments = try store.experiments()
+        if experiments.isEmpty { return "no experiments in \(store.path) yet" }
+        if experiment == nil {
+            lines.append("experiments (newest first):")
+            for e in experiments {
+                lines.append("  \(e.name)  \(e.runCount) run(s)\(e.failedCount > 0 ? ", \(e.failedCount) failed" : "")  updated \(e.updatedAt)  [\(e.specPath)]")
+            }
+            lines.append("")
+        }
+        let runs = try store.runs(experiment: experiment).sorted { $0.record.finishedAt > $1.record.finishedAt || ($0.record.finishedAt == $1.record.finishedAt && $0.id > $1.id) }
+        lines.append("runs (newest first\(runs.count > limit ? ", \(limit) of \(runs.count)" : "")):")
+        let iso = ISO8601DateFormatter()
+        for r in runs.prefix(limit) {
+            let s = RunSummaryFigures(r.record)
+            let figures = r.record.status == .ok
+                ? "decode \(Format.fixed(s.decode.median, 1)) tok/s, peak RSS \(Format.mib(r.record.memory?.peakRSS)) MiB"
+                : "FAILED: \(r.record.error ?? "")"
+            lines.append("  \(r.id)  \(iso.string(from: r.record.finishedAt))  \(r.experiment)  \(r.entry.model) \(r.entry.label) threads=\(r.entry.threads)  \(figures)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    public static func show(store: Store, id: Int64) throws -> String {
+        guard let r = try store.run(id: id) else { throw RunnerError.invalid("no run with id \(id) in \(store.path); `exprun list` shows them") }
+        let e = r.entry, rec = r.record
+        var lines: [String] = []
+        lines.append("run \(r.id) of experiment \(r.experiment): \(rec.status.rawValue)")
+        lines.append("  key          \(e.key)")
+        lines.append("  model        \(e.model) (\(e.weights.rawValue) weights; loaded as \(e.loaderReference ?? "?"))")
+        lines.append("  quantization \(e.label)")
+        lines.append("  threads      \(e.threads)")
+        lines.append("  prompt       \(Plan.quote(e.prompt))  tokens \(rec.promptTokens.map { $0.map(String.init).joined(separator: " ") } ?? "–")")
+        lines.append("  generation   \(ExperimentReport.describeGeneration(e.generate, newTokens: rec.newTokensRequested))")
+        lines.append("  repeats      \(rec.repeats.count) of \(e.repeats) (after \(e.warmup) warm-up)")
+        lines.append("  started      \(rec.startedAt)  finished \(rec.finishedAt)")
+        if let error = rec.error { lines.append("  error        \(error)") }
+        if let tail = rec.stderrTail, !tail.isEmpty { lines.append("  stderr tail:"); lines += tail.split(separator: "\n").map { "    " + $0 } }
+        if let w = rec.weights {
+            lines.append("  weights      \(Format.mib(w.bytes)) MiB, \(w.parameters) parameters, \(Format.fixed(w.bitsPerWeight, 3)) bits/weight")
+            for (format, bytes) in w.bytesByFormat.sorted(by: { $0.key < $1.key }) { lines.append("               \(format): \(Format.mib(bytes)) MiB") }
+        }
+        if let m = rec.memory {
+            lines.append("  memory (\(m.source), MiB): before load \(Format.mib(m.rssBeforeLoad)), after load \(Format.mib(m.rssAfterLoad)) "
+                + "(anon \(Format.mib(m.anonAfterLoad)), file \(Format.mib(m.fileAfterLoad))), peak \(Format.mib(m.peakRSS)), "
+                + "after generating \(Format.mib(m.rssAfterGenerate)), after unload \(Format.mib(m.rssAfterUnload)) "
+                + "(anon \(Format.mib(m.anonAfterUnload)), file \(Format.mib(m.fileAfterUnload)))")
+        }
+        if let load = rec.loadSeconds { lines.append("  load         \(Format.fixed(load, 3)) s") }
+        for rep in rec.repeats {
+            lines.append("  repeat \(rep.index): prefill \(Format.fixed(rep.prefillTokensPerSecond, 1)) tok/s, decode \(Format.fixed(rep.decodeTokensPerSecond, 1)) tok/s, "
+                + "first token \(Format.ms(rep.timeToFirstToken)) ms, total \(Format.fixed(rep.totalSeconds, 4)) s, \(rep.newTokens) tokens")
+        }
+        if let first = rec.repeats.first {
+            lines.append("  text         \(Plan.quote(first.text ?? "–").replacingOccurrences(of: "...", with: "…"))")
+            lines.append("  token ids    \(first.tokens.map(String.init).joined(separator: " "))")
+        }
+        let q = rec.quality
+        lines.append("  quality      perplexity \(Format.fixed(q.perplexity, 3)), KL mean \(Format.fixed(q.klMean, 6)), p99 \(Format.fixed(q.klP99, 6)), "
+            + "top-token agreement \(Format.fixed(q.topTokenAgreement.map { $0 * 100 }, 1))%, first divergence \(q.firstDivergence.map(String.init) ?? "–") "
+            + "(– = not measured or none; against \(e.baseline?.description ?? "no baseline"))")
+        if let env = rec.environment {
+            lines.append("  machine      \(env.cpuModel), \(env.cores) cores, \(String(format: "%.1f", Double(env.memoryBytes) / 1_073_741_824)) GiB, \(env.os), host \(env.hostname)")
+            lines.append("  build        exprun \(env.exprunVersion), commit \(env.gitCommit ?? "unknown")")
+            lines.append("  experiment   sha256 \(env.experimentSHA256)")
+            for (file, sha) in env.modelFiles.sorted(by: { $0.key < $1.key }) { lines.append("  model file   \(file) sha256 \(sha)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,72 @@
+// The machine and build a run happened on, stored with every run so a report can say "on what"
+// and a comparison can tell two machines or two commits apart: CPU model and flags
+// (/proc/cpuinfo), cores, memory, OS, exprun version and the git commit of its source tree,
+// and the sha256 of the model files and of the experiment file.
+import Foundation
+
+public enum Environment {
+    /// Everything but the model files, which the caller hashes once per model.
+    public static func capture(version: String, experimentText: String) -> EnvironmentRecord {
+        let cpu = cpuInfo()
+        return EnvironmentRecord(
+            cpuModel: cpu.model, cpuFlags: cpu.flags, cores: ProcessInfo.processInfo.activeProcessorCount,
+            memoryBytes: Int(clamping: ProcessInfo.processInfo.physicalMemory), os: osDescription(),
+            hostname: ProcessInfo.processInfo.hostName, exprunVersion: version, gitCommit: gitCommit(),
+            modelFiles: [:], experimentSHA256: SHA256.hex(experimentText))
+    }
+
+    static func cpuInfo() -> (model: String, flags: String) {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else {
+            return (sysctlString("machdep.cpu.brand_string") ?? "unknown", "")
+        }
+        var model = "unknown", flags = ""
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2 else { continue }
+            if parts[0] == "model name", model == "unknown" { model = parts[1] }
+            if parts[0] == "flags" || parts[0] == "Features", flags.isEmpty { flags = parts[1] }
+            if model != "unknown" && !flags.isEmpty { break }
+        }
+        return (model, flags)
+    }
+
+    static func sysctlString(_ name: String) -> String? {
+        run("/usr/sbin/sysctl", ["-n", name])
+    }
+
+    static func osDescription() -> String {
+        var name = ProcessInfo.processInfo.operatingSystemVersionString
+        if let release = try? String(contentsOfFile: "/etc/os-release", encoding: .utf8),
+           let line = release.split(separator: "\n").first(where: { $0.hasPrefix("PRETTY_NAME=") }) {
+            name = line.dropFirst("PRETTY_NAME=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                + " (" + (run("/usr/bin/uname", ["-sr"]) ?? name) + ")"
+        }
+        return name
+    }
+
+    /// The commit of the source tree exprun was built from (`+dirty` when it has uncommitted
+    /// changes to tracked files), or nil where that tree or git is not there.
+    static func gitCommit() -> String? {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: root + "/Package.swift"),
+              let head = run("/usr/bin/env", ["git", "-C", root, "rev-parse", "HEAD"]), head.count == 40 else { return nil }
+        let dirty = run("/usr/bin/env", ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"]) ?? ""
+        return head + (dirty.isEmpty ? "" : "+dirty")
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) -> String? {
+        guard FileManager.default.isExecutableFile(atPath: executable) else { return nil }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

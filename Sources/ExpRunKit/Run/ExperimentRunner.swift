@@ -1,0 +1,117 @@
+// The parent side of an experiment: resolve models (Hub download, local paths) before anything is
+// written, open the store, skip runs already stored, run each remaining plan entry in a child
+// process with a timeout, complete its record with the environment and store it. A child that
+// crashes, is killed or times out becomes a failed run and the experiment goes on.
+import Foundation
+import InferenceCore
+
+public struct RunSummary: Sendable {
+    public var planned: Int
+    public var skipped: Int
+    public var succeeded: Int
+    public var failed: Int
+}
+
+public struct ExperimentRunner {
+    public var executable: String
+    public var version: String
+    public var force: Bool
+    public var hub: HubClient
+
+    public init(executable: String, version: String, force: Bool, hub: HubClient) {
+        self.executable = executable; self.version = version; self.force = force; self.hub = hub
+    }
+
+    /// Resolves every model of the plan to a loader reference; throws before the database is touched.
+    public func resolve(_ plan: Plan) throws -> Plan {
+        var plan = plan
+        let base = URL(fileURLWithPath: plan.spec.path).deletingLastPathComponent().path
+        var resolved: [String: String] = [:]
+        for i in plan.entries.indices {
+            let e = plan.entries[i]
+            let cacheKey = e.model + "|" + e.weights.rawValue
+            if resolved[cacheKey] == nil {
+                do {
+                    resolved[cacheKey] = try ModelReference.resolve(e.model, weights: e.weights, baseDirectory: base, hub: hub)
+                } catch let RunnerError.network(why) {
+                    throw RunnerError.model(e.model, why)
+                }
+            }
+            plan.entries[i].loaderReference = resolved[cacheKey]
+        }
+        return plan
+    }
+
+    public func run(_ plan: Plan, store: Store, progress: ProgressReporter) throws -> RunSummary {
+        let experimentID = try store.saveExperiment(plan.spec, planKeys: plan.entries.map(\.key))
+        let done = force ? [] : try store.successfulKeys(experiment: plan.spec.name)
+        var baseEnvironment = Environment.capture(version: version, experimentText: plan.spec.text)
+        var modelHashes: [String: [String: String]] = [:]
+        var summary = RunSummary(planned: plan.entries.count, skipped: 0, succeeded: 0, failed: 0)
+
+        for (i, entry) in plan.entries.enumerated() {
+            let label = "\(entry.model) \(entry.label) threads=\(entry.threads)" + (plan.spec.prompts.count > 1 ? " \(Plan.quote(entry.prompt))" : "")
+            if done.contains(entry.key) {
+                summary.skipped += 1
+                progress.finish(i + 1, label: label, outcome: "already stored, skipped", measured: false)
+                continue
+            }
+            let reference = entry.loaderReference ?? entry.model
+            if modelHashes[reference] == nil {
+                var hashes: [String: String] = [:]
+                for file in try ModelLoader.modelFiles(reference) {
+                    progress.message("sha256 of \(file)")
+                    hashes[(file as NSString).lastPathComponent] = try SHA256.hex(fileAt: file)
+                }
+                modelHashes[reference] = hashes
+            }
+            baseEnvironment.modelFiles = modelHashes[reference] ?? [:]
+            progress.begin(i + 1, label: label)
+            var record = runChild(entry, progress: progress)
+            record.environment = baseEnvironment
+            try store.saveRun(experimentID: experimentID, entry: entry, record: record)
+            if record.status == .ok {
+                summary.succeeded += 1
+                let decode = Statistics(record.repeats.map(\.decodeTokensPerSecond)).median
+                progress.finish(i + 1, label: label, outcome: String(format: "%.1f tok/s decode (median of %d), peak RSS %.1f MiB", decode,
+                                record.repeats.count, Double(record.memory?.peakRSS ?? 0) / 1_048_576), measured: true)
+            } else {
+                summary.failed += 1
+                progress.finish(i + 1, label: label, outcome: "FAILED: \(record.error ?? "unknown error")", measured: true)
+            }
+        }
+        return summary
+    }
+
+    /// Runs one entry in a child process; every way it can end becomes a record.
+    func runChild(_ entry: PlanEntry, progress: ProgressReporter) -> RunRecord {
+        let started = Date()
+        var failed = RunRecord(key: entry.key, status: .failed, startedAt: started, finishedAt: started)
+        do {
+            let input = try JSONEncoder.record.encode(entry)
+            let outcome = try ChildProcess.run(executable: executable, arguments: ["run-one"], input: input,
+                                               timeout: entry.timeoutSeconds) { progress.child($0) }
+            failed.finishedAt = Date()
+            failed.stderrTail = outcome.stderrTail.isEmpty ? nil : outcome.stderrTail
+            if outcome.timedOut {
+                failed.error = "timed out after \(Int(entry.timeoutSeconds)) s (measure.timeout) and was killed"
+                return failed
+            }
+            if outcome.exitStatus == 0 || !outcome.stdout.isEmpty,
+               let record = try? JSONDecoder.record.decode(RunRecord.self, from: outcome.stdout), record.key == entry.key {
+                var r = record
+                // The child's own last line repeats its error; keep stderr only when it says more.
+                if r.status == .failed, let tail = failed.stderrTail, tail != "exprun run-one: \(r.error ?? "")" { r.stderrTail = tail }
+                return r
+            }
+            failed.error = outcome.signalled
+                ? "the child process was killed by signal \(outcome.exitStatus)" + (outcome.exitStatus == 9 ? " (SIGKILL: out of memory?)" : "")
+                : "the child process exited with status \(outcome.exitStatus) without a record"
+            return failed
+        } catch {
+            failed.finishedAt = Date()
+            failed.error = "could not start \(executable) run-one: \(error)"
+            return failed
+        }
+    }
+}

@@ -1,0 +1,135 @@
+// What one run measured: the JSON record a child prints on its stdout, which the parent completes
+// with the environment and stores. The same struct is read back from the database for reports,
+// so a field exists once. Quality figures are nullable: they stay empty until the core's
+// evaluation (perplexity, KL against the baseline) is wired in, and reports say so.
+import Foundation
+import InferenceCore
+
+public struct RunRecord: Sendable, Codable {
+    public enum Status: String, Sendable, Codable { case ok, failed }
+
+    public var key: String
+    public var status: Status
+    /// Why it failed, one line (the child's error, its exit status, or the timeout).
+    public var error: String?
+    /// The last lines the child wrote on stderr, kept for failed runs.
+    public var stderrTail: String?
+    public var startedAt: Date
+    public var finishedAt: Date
+
+    public var weights: WeightSummary?
+    public var memory: MemoryFigures?
+    public var loadSeconds: Double?
+    public var promptTokens: [Int]?
+    public var newTokensRequested: Int?
+    public var repeats: [RepeatRecord] = []
+    public var quality = QualityFigures()
+    public var environment: EnvironmentRecord?
+
+    public init(key: String, status: Status, startedAt: Date, finishedAt: Date) {
+        self.key = key; self.status = status; self.startedAt = startedAt; self.finishedAt = finishedAt
+    }
+}
+
+public struct WeightSummary: Sendable, Codable, Equatable {
+    /// Bytes of every tensor as stored (quantized blocks with their scales).
+    public var bytes: Int
+    public var parameters: Int
+    /// bytes × 8 / parameters: what a weight costs, scales included.
+    public var bitsPerWeight: Double
+    /// Stored bytes per format (`fp32`, `q8_0`), to show what was quantized and what was not.
+    public var bytesByFormat: [String: Int]
+
+    public init(_ weights: [WeightInfo]) {
+        bytes = weights.reduce(0) { $0 + $1.storedBytes }
+        parameters = weights.reduce(0) { $0 + $1.parameters }
+        bitsPerWeight = parameters > 0 ? Double(bytes) * 8 / Double(parameters) : 0
+        bytesByFormat = weights.reduce(into: [:]) { $0[$1.format, default: 0] += $1.storedBytes }
+    }
+    public init(bytes: Int, parameters: Int, bitsPerWeight: Double, bytesByFormat: [String: Int]) {
+        self.bytes = bytes; self.parameters = parameters; self.bitsPerWeight = bitsPerWeight; self.bytesByFormat = bytesByFormat
+    }
+}
+
+/// Resident memory of the child at the points that matter, in bytes. `anon` is heap (weights read
+/// into owned buffers, quantized copies, KV cache); `file` is file-backed pages (memory-mapped
+/// weights count here once touched), so a reader sees which is which.
+public struct MemoryFigures: Sendable, Codable, Equatable {
+    public var source: String           // "proc" (Linux /proc/self/status) or "getrusage"
+    public var rssBeforeLoad: Int?
+    public var rssAfterLoad: Int?
+    public var anonAfterLoad: Int?
+    public var fileAfterLoad: Int?
+    /// High-water mark of RSS over the whole run (VmHWM; ru_maxrss elsewhere).
+    public var peakRSS: Int?
+    public var rssAfterGenerate: Int?
+    /// After the model is dropped and freed heap is returned to the system (malloc_trim).
+    public var rssAfterUnload: Int?
+    public var anonAfterUnload: Int?
+    public var fileAfterUnload: Int?
+    public init(source: String) { self.source = source }
+}
+
+public struct RepeatRecord: Sendable, Codable, Equatable {
+    public var index: Int
+    public var prefillSeconds: Double
+    public var prefillTokensPerSecond: Double
+    public var decodeTokensPerSecond: Double
+    public var timeToFirstToken: Double
+    public var totalSeconds: Double
+    public var newTokens: Int
+    public var tokens: [Int]
+    public var text: String?
+    public var rssAfter: Int?
+    public init(index: Int, prefillSeconds: Double, prefillTokensPerSecond: Double, decodeTokensPerSecond: Double,
+                timeToFirstToken: Double, totalSeconds: Double, newTokens: Int, tokens: [Int], text: String?, rssAfter: Int?) {
+        self.index = index; self.prefillSeconds = prefillSeconds; self.prefillTokensPerSecond = prefillTokensPerSecond
+        self.decodeTokensPerSecond = decodeTokensPerSecond; self.timeToFirstToken = timeToFirstToken
+        self.totalSeconds = totalSeconds; self.newTokens = newTokens; self.tokens = tokens; self.text = text; self.rssAfter = rssAfter
+    }
+}
+
+/// Filled by the core's evaluation once it is wired in; nil means "not measured".
+public struct QualityFigures: Sendable, Codable, Equatable {
+    public var perplexity: Double?
+    public var klMean: Double?
+    public var klP99: Double?
+    public var topTokenAgreement: Double?
+    public var firstDivergence: Int?
+    public init() {}
+}
+
+public struct EnvironmentRecord: Sendable, Codable, Equatable {
+    public var cpuModel: String
+    public var cpuFlags: String
+    public var cores: Int
+    public var memoryBytes: Int
+    public var os: String
+    public var hostname: String
+    public var exprunVersion: String
+    public var gitCommit: String?
+    /// sha256 of each file that defines the model (empty for random weights).
+    public var modelFiles: [String: String]
+    public var experimentSHA256: String
+}
+
+extension JSONEncoder {
+    /// How records and plan entries travel between processes and into the database.
+    public static var runRecord: JSONEncoder { record }
+    static var record: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .iso8601
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+}
+extension JSONDecoder {
+    public static var runRecord: JSONDecoder { record }
+    static var record: JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+}

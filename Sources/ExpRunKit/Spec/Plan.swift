@@ -1,0 +1,106 @@
+// The plan: one entry per run, the matrix model × quantization × threads × prompt of a spec.
+// Each entry's key is the sha256 of a canonical JSON of everything that decides what the run
+// measures (model as written, weights mode, quantization, threads, prompt, generation and
+// measurement settings, exprun version), so the same experiment planned twice gives the same
+// keys: that is what lets an interrupted experiment resume and what pairs runs in comparisons.
+import Foundation
+import InferenceCore
+
+public struct PlanEntry: Sendable, Codable, Equatable {
+    public var key: String
+    public var experiment: String
+    public var model: String
+    public var weights: WeightsMode
+    public var quantization: QuantizationConfig
+    public var threads: Int
+    public var prompt: String
+    public var generate: GenerateSettings
+    public var repeats: Int
+    public var warmup: Int
+    public var perplexity: PerplexitySettings?
+    /// The configuration KL divergence and token agreement are measured against (nil: none).
+    public var baseline: QuantizationConfig?
+    public var version: String
+    /// What the child passes to `ModelLoader.load`; filled in by the parent after resolving
+    /// the model (Hub download, relative path). Not part of the key.
+    public var loaderReference: String?
+    public var timeoutSeconds: Double
+
+    public var label: String { quantization.description }
+    public var shortKey: String { String(key.prefix(12)) }
+
+    /// The content the key hashes: sorted keys, no whitespace, so it is the same on every machine.
+    struct KeyContent: Codable {
+        var model: String
+        var weights: String
+        var quantization: String
+        var threads: Int
+        var prompt: String
+        var generate: GenerateSettings
+        var repeats: Int
+        var warmup: Int
+        var perplexity: PerplexitySettings?
+        var baseline: String?
+        var version: String
+    }
+
+    static func key(of c: KeyContent) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding a struct of strings and numbers cannot fail.
+        let data = (try? encoder.encode(c)) ?? Data()
+        return SHA256.hex(data)
+    }
+}
+
+public struct Plan: Sendable {
+    public var spec: ExperimentSpec
+    public var entries: [PlanEntry]
+
+    public init(spec: ExperimentSpec, version: String) {
+        self.spec = spec
+        let baseline = spec.quantizations.first { $0.description == spec.measure.baseline }
+        var entries: [PlanEntry] = []
+        for model in spec.models {
+            let weights: WeightsMode = model.hasPrefix("random:") ? .random : spec.weights
+            for quantization in spec.quantizations {
+                for threads in spec.measure.threads {
+                    for prompt in spec.prompts {
+                        let content = PlanEntry.KeyContent(
+                            model: model, weights: weights.rawValue, quantization: quantization.description,
+                            threads: threads, prompt: prompt, generate: spec.generate, repeats: spec.measure.repeats,
+                            warmup: spec.measure.warmup, perplexity: spec.measure.perplexity,
+                            baseline: baseline?.description, version: version)
+                        entries.append(PlanEntry(
+                            key: PlanEntry.key(of: content), experiment: spec.name, model: model, weights: weights,
+                            quantization: quantization, threads: threads, prompt: prompt, generate: spec.generate,
+                            repeats: spec.measure.repeats, warmup: spec.measure.warmup,
+                            perplexity: spec.measure.perplexity, baseline: baseline, version: version, loaderReference: nil,
+                            timeoutSeconds: spec.measure.timeoutSeconds))
+                    }
+                }
+            }
+        }
+        self.entries = entries
+    }
+
+    /// The plan as a person reads it (`exprun FILE --dry-run`).
+    public func describe(stored: Set<String> = []) -> String {
+        var lines = ["experiment \(spec.name): \(entries.count) run\(entries.count == 1 ? "" : "s") "
+            + "(\(spec.models.count) model × \(spec.quantizations.count) quantization × \(spec.measure.threads.count) thread setting × \(spec.prompts.count) prompt), "
+            + "\(spec.measure.warmup) warm-up + \(spec.measure.repeats) repeats each, "
+            + (spec.generate.maxNewTokens.map { "\($0) new tokens" } ?? "max_length \(spec.generate.maxLength ?? 0)")]
+        for (i, e) in entries.enumerated() {
+            let state = stored.contains(e.key) ? "  [stored: skipped]" : ""
+            let number = String(repeating: " ", count: max(0, 3 - String(i + 1).count)) + String(i + 1)
+            let weights = e.weights == .random ? "random-weights" : "pretrained"
+            lines.append("\(number)  \(e.shortKey)  \(e.model)  \(weights)  \(e.label)  threads=\(e.threads)  prompt=\(Self.quote(e.prompt))\(state)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func quote(_ s: String) -> String {
+        let short = s.count > 40 ? String(s.prefix(37)) + "..." : s
+        return "\"" + short.replacingOccurrences(of: "\n", with: "\\n") + "\""
+    }
+}

@@ -1,0 +1,125 @@
+// The database schema, as numbered migrations. Each migration runs once, in an IMMEDIATE
+// transaction that also bumps `PRAGMA user_version`, so two exprun processes opening a fresh
+// database at the same moment cannot both apply it (the second waits, then sees it done).
+//
+// experiment   one row per experiment name: the spec as last run
+// run          one row per (experiment, plan key): configuration, memory, load, quality columns
+// measurement  one row per repeat: prefill / decode tokens/s, time to first token, total time
+// output       one row per repeat: generated text and token ids
+// environment  one row per run: machine, build, sha256 of model and experiment files
+import Foundation
+import GRDB
+
+enum Schema {
+    static let migrations: [String] = [
+        // 1: the first schema.
+        """
+        CREATE TABLE experiment (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT,
+            spec_path TEXT NOT NULL,
+            spec_text TEXT NOT NULL,
+            spec_sha256 TEXT NOT NULL,
+            weights TEXT NOT NULL,
+            baseline TEXT,
+            charts TEXT NOT NULL,
+            template TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE run (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            experiment_id INTEGER NOT NULL REFERENCES experiment(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            stderr_tail TEXT,
+            model TEXT NOT NULL,
+            loader_reference TEXT,
+            weights TEXT NOT NULL,
+            quantization TEXT NOT NULL,
+            threads INTEGER NOT NULL,
+            prompt TEXT NOT NULL,
+            plan_json TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            weight_bytes INTEGER,
+            parameters INTEGER,
+            bits_per_weight REAL,
+            bytes_by_format TEXT,
+            load_seconds REAL,
+            memory_source TEXT,
+            rss_before_load INTEGER,
+            rss_after_load INTEGER,
+            anon_after_load INTEGER,
+            file_after_load INTEGER,
+            peak_rss INTEGER,
+            rss_after_generate INTEGER,
+            rss_after_unload INTEGER,
+            anon_after_unload INTEGER,
+            file_after_unload INTEGER,
+            prompt_tokens TEXT,
+            new_tokens_requested INTEGER,
+            perplexity REAL,
+            kl_mean REAL,
+            kl_p99 REAL,
+            top_token_agreement REAL,
+            first_divergence INTEGER,
+            UNIQUE (experiment_id, key)
+        );
+        CREATE INDEX run_by_finish ON run(finished_at);
+        CREATE TABLE measurement (
+            run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+            repeat INTEGER NOT NULL,
+            prefill_seconds REAL NOT NULL,
+            prefill_tokens_per_second REAL NOT NULL,
+            decode_tokens_per_second REAL NOT NULL,
+            time_to_first_token REAL NOT NULL,
+            total_seconds REAL NOT NULL,
+            new_tokens INTEGER NOT NULL,
+            rss_after INTEGER,
+            PRIMARY KEY (run_id, repeat)
+        );
+        CREATE TABLE output (
+            run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+            repeat INTEGER NOT NULL,
+            text TEXT,
+            token_ids TEXT NOT NULL,
+            PRIMARY KEY (run_id, repeat)
+        );
+        CREATE TABLE environment (
+            run_id INTEGER PRIMARY KEY REFERENCES run(id) ON DELETE CASCADE,
+            cpu_model TEXT NOT NULL,
+            cpu_flags TEXT NOT NULL,
+            cores INTEGER NOT NULL,
+            memory_bytes INTEGER NOT NULL,
+            os TEXT NOT NULL,
+            hostname TEXT NOT NULL,
+            exprun_version TEXT NOT NULL,
+            git_commit TEXT,
+            model_files TEXT NOT NULL,
+            experiment_sha256 TEXT NOT NULL
+        );
+        """,
+        // 2: the keys of the experiment's current plan, so a report shows the runs of the file as it
+        // is now while runs made under earlier settings stay in the database.
+        "ALTER TABLE experiment ADD COLUMN plan_keys TEXT",
+    ]
+
+    static func migrate(_ queue: DatabaseQueue) throws {
+        try queue.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                guard version <= migrations.count else {
+                    throw RunnerError.database(queue.path, "was written by a newer exprun (schema \(version), this one knows \(migrations.count)); upgrade exprun")
+                }
+                for (i, sql) in migrations.enumerated() where i >= version {
+                    try db.execute(sql: sql)
+                }
+                try db.execute(sql: "PRAGMA user_version = \(migrations.count)")
+                return .commit
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+// bnb-int8: LLM.int8() (Dettmers et al. 2022) with the numerics of bitsandbytes 0.50.2's CUDA
+// path (Linear8bitLt, has_fp16_weights=False), as transformers runs an F32 checkpoint with it.
+//
+// Layout, one row per output feature o:
+//   CB[o, 0..<in]  I8   round_half_even(w16(o,i) × 127 / SCB[o])       in bytes per row
+//   SCB[o]         F32  max_i |w16(o,i)|                                4 bytes per row
+// where w16 is the weight rounded to fp16 first (bitsandbytes quantizes `weight.half()`):
+// 8 + 32/in bits per weight. Dequantized: w ≈ CB × SCB / 127.
+//
+// Forward, for activation rows x (what `MatMul8bitLt` + `int8_vectorwise_quant` + `int8_scaled_mm`
+// do on CUDA):
+//   a = fp16(x)                                   activations are quantized from their fp16 cast
+//   outlier columns = { i : |a[r, i]| ≥ threshold for some row r }   (threshold 0: none)
+//   SCA[r] = max |a[r, i]| over entries below the threshold (all entries when threshold is 0)
+//   CA[r, i] = round_half_even(a[r, i] × (127 / SCA[r])), 0 in outlier columns
+//   y[r, o] = fp16( Σ_i CA[r,i]·CB[o,i] × SCA[r] × SCB[o] × 6.200012e-05 )   (1/127², F32 then fp16)
+//           + Σ_{i outlier} x[r, i] × (CB[o, i] × SCB[o] / 127)              (outliers in F32)
+// The integer dot products are exact (Int32); the fp16 rounding of the int8 part is bitsandbytes'
+// (its dequantization kernel writes fp16). The outlier part uses the input in its own precision
+// (F32 here), because `int8_mixed_scaled_mm` slices the uncast input and casts the dequantized
+// weight columns to the input's dtype.
+import Foundation
+import RealModule
+
+public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
+    public let outFeatures: Int
+    public let inFeatures: Int
+    /// Activation magnitude from which an input column is computed outside int8 (0 = never).
+    public let threshold: Float
+    public var format: String { "bnb-int8" }
+    public var storedBytes: Int { outFeatures * inFeatures + outFeatures * 4 }
+
+    /// `[out, in]` int8 codes and per-row scales, as bitsandbytes' `CB` / `SCB`.
+    public let cb: [Int8]
+    public let scb: [Float]
+
+    /// 1/127² as bitsandbytes' dequantization kernel spells it.
+    static let dequantConstant: Float = 6.200012e-05
+
+    public init(values: [Float], out: Int, in inFeatures: Int, threshold: Float = 6.0) {
+        precondition(values.count == out * inFeatures)
+        outFeatures = out; self.inFeatures = inFeatures; self.threshold = threshold
+        var codes = [Int8](repeating: 0, count: values.count)
+        var scales = [Float](repeating: 0, count: out)
+        for o in 0..<out {
+            let row = (0..<inFeatures).map { Float(Float16(values[o * inFeatures + $0])) }
+            let (q, s) = BnbInt8Linear.quantizeRow(row, threshold: 0)
+            scales[o] = s
+            for i in 0..<inFeatures { codes[o * inFeatures + i] = q[i] }
+        }
+        cb = codes; scb = scales
+    }
+
+    /// `int8_vectorwise_quant` of one row: absmax over entries below `threshold` (all when 0),
+    /// codes round(v × 127/absmax) half to even, entries at or above the threshold set to 0.
+    /// A row of zeros gets absmax 0 and codes 0 (CUDA turns the NaN of 0 × inf into 0).
+    public static func quantizeRow(_ v: [Float], threshold: Float) -> ([Int8], Float) {
+        var m: Float = 0
+        for a in v where threshold == 0 || abs(a) < threshold { m = max(m, abs(a)) }
+        guard m > 0 else { return ([Int8](repeating: 0, count: v.count), m) }
+        let s = 127 / m
+        return (v.map { threshold > 0 && abs($0) >= threshold ? 0 : Int8((($0 * s).rounded(.toNearestOrEven))) }, m)
+    }
+
+    /// `int8_vectorwise_dequant`: CB × SCB × float(1/127), in that order.
+    public func dequantizeRow(_ row: Int, into dst: UnsafeMutablePointer<Float>) {
+        let s = scb[row]
+        for i in 0..<inFeatures { dst[i] = Float(cb[row * inFeatures + i]) * s * BnbInt8Linear.inverse127 }
+    }
+
+    static let inverse127: Float = 1 / 127
+
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        let n = inFeatures, m = outFeatures
+        // 1. Activations: fp16 cast, outlier columns, per-row int8 codes and scales.
+        var outlier = [Bool](repeating: false, count: n)
+        if threshold > 0 {
+            for r in 0..<rows { for i in 0..<n where abs(Float(Float16(x[r * n + i]))) >= threshold { outlier[i] = true } }
+        }
+        let outlierColumns = (0..<n).filter { outlier[$0] }
+        var ca = [Int8](repeating: 0, count: rows * n)
+        var sca = [Float](repeating: 0, count: rows)
+        for r in 0..<rows {
+            let a = (0..<n).map { Float(Float16(x[r * n + $0])) }
+            let (q, s) = BnbInt8Linear.quantizeRow(a, threshold: threshold)
+            sca[r] = s
+            for i in 0..<n { ca[r * n + i] = outlier[i] ? 0 : q[i] }
+        }
+        // 2. Per output row: exact integer dots, scaled, rounded to fp16; outlier columns in F32.
+        let c = BnbInt8Linear.dequantConstant, inv = BnbInt8Linear.inverse127
+        cb.withUnsafeBufferPointer { wb in
+            ca.withUnsafeBufferPointer { ab in
+                let w = wb.baseAddress!, a = ab.baseAddress!
+                pool.parallelFor(m, granule: 4) { range in
+                    for o in range {
+                        let wo = w + o * n, so = scb[o]
+                        for r in 0..<rows {
+                            let acc = BnbInt8Linear.dot(a + r * n, wo, n)
+                            var v = Float(Float16(Float(acc) * sca[r] * so * c))
+                            for i in outlierColumns {
+                                v = Relaxed.multiplyAdd(x[r * n + i], Float(wo[i]) * so * inv, v)
+                            }
+                            y[r * m + o] = v
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Exact Int8 dot product in Int32 (wrapping arithmetic lets LLVM use packed multiply-adds).
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>, _ n: Int) -> Int32 {
+        var s: Int32 = 0
+        for i in 0..<n { s = s &+ Int32(truncatingIfNeeded: a[i]) &* Int32(truncatingIfNeeded: b[i]) }
+        return s
+    }
+
+    /// Plain reference for tests: the same formula, scalar, one output at a time.
+    public func referenceOutput(row r: Int, of x: UnsafePointer<Float>, rows: Int, out o: Int) -> Float {
+        let n = inFeatures
+        var outlier = [Bool](repeating: false, count: n)
+        if threshold > 0 {
+            for rr in 0..<rows { for i in 0..<n where abs(Float(Float16(x[rr * n + i]))) >= threshold { outlier[i] = true } }
+        }
+        let a = (0..<n).map { Float(Float16(x[r * n + $0])) }
+        var m: Float = 0
+        for v in a where threshold == 0 || abs(v) < threshold { m = max(m, abs(v)) }
+        var acc = 0
+        if m > 0 {
+            for i in 0..<n where !outlier[i] && (threshold == 0 || abs(a[i]) < threshold) {
+                acc += Int((a[i] * (127 / m)).rounded(.toNearestOrEven)) * Int(cb[o * n + i])
+            }
+        }
+        var v = Float(Float16(Float(acc) * m * scb[o] * BnbInt8Linear.dequantConstant))
+        for i in 0..<n where outlier[i] { v += x[r * n + i] * (Float(cb[o * n + i]) * scb[o] * BnbInt8Linear.inverse127) }
+        return v
+    }
+}

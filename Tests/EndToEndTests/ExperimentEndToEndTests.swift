@@ -1,0 +1,193 @@
+// The product's main job, end to end through the real binary: an experiment file becomes one
+// child process per configuration, rows in SQLite and a report whose tables and charts carry the
+// database's numbers. Oracles: transformers' greedy continuation of the fixture
+// (reference-outputs.safetensors), the database itself read with plain SQL, XML well-formedness,
+// and physical plausibility (peak RSS holds at least the weights, speeds are positive).
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import GRDB
+import InferenceCore
+import Testing
+@testable import ExpRunKit
+
+func rows(_ db: String, _ sql: String, _ arguments: StatementArguments = []) throws -> [Row] {
+    var config = Configuration()
+    config.readonly = true
+    config.busyMode = .timeout(30)
+    let queue = try DatabaseQueue(path: db, configuration: config)
+    return try queue.read { try Row.fetchAll($0, sql: sql, arguments: arguments) }
+}
+
+/// One quantization besides fp32 when the core offers one, so a second method is exercised
+/// without making the test slow as methods are added.
+var testQuantizations: [String] {
+    ["fp32"] + Quantization.availableNames.filter { $0 != "fp32" }.prefix(1)
+}
+
+@Suite(.serialized) struct ExperimentEndToEndTests {
+    @Test func fixtureExperimentStoresEveryRunAndReportsTheDatabasesNumbers() throws {
+        let dir = Exprun.temporaryDirectory()
+        let db = dir + "/results/exprun.sqlite"
+        let file = Exprun.write("""
+            name: e2e-fixture
+            model: \(Exprun.tinyModel)
+            quantizations: [\(testQuantizations.joined(separator: ", "))]
+            prompts: [Once upon a time, "Hello, my name is"]
+            generate: {max_length: 8}
+            measure: {repeats: 2, warmup: 1, threads: [1, 2], baseline: fp32}
+            """, to: dir)
+        let result = try Exprun.run([file, "--db", db])
+        #expect(result.status == 0, "\(result.stderr)")
+        let planned = testQuantizations.count * 2 * 2
+        // Not a terminal: exactly one progress line per run.
+        #expect(result.stderr.components(separatedBy: "\n").filter { $0.hasPrefix("run ") }.count == planned)
+
+        let runs = try rows(db, "SELECT * FROM run ORDER BY id")
+        #expect(runs.count == planned)
+        #expect(Set(runs.map { $0["key"] as String }).count == planned)
+        let reference = try SafeTensorsFile(path: Exprun.tinyModel + "/reference-outputs.safetensors")
+        let greedyOnce = try reference.tensor("greedy.once").toInt64Array().map(Int.init)
+        let modelSHA = try ExpRunKit.SHA256.hex(fileAt: Exprun.tinyModel + "/model.safetensors")
+        for run in runs {
+            let id: Int64 = run["id"]
+            #expect(run["status"] as String == "ok", "\(String(describing: run["error"] as String?))")
+            let weightBytes: Int = run["weight_bytes"], peak: Int = run["peak_rss"]
+            #expect(weightBytes > 0 && peak >= weightBytes)
+            #expect((run["rss_after_load"] as Int) >= weightBytes / 2)
+            #expect((run["anon_after_load"] as Int) > 0 && (run["file_after_load"] as Int) > 0)
+            #expect((run["load_seconds"] as Double) > 0)
+            #expect((run["rss_after_unload"] as Int) > 0)
+            let measurements = try rows(db, "SELECT * FROM measurement WHERE run_id = ? ORDER BY repeat", [id])
+            #expect(measurements.count == 2)
+            let promptTokens = (run["prompt"] as String) == "Once upon a time" ? 4 : 5
+            for m in measurements {
+                #expect((m["decode_tokens_per_second"] as Double) > 0)
+                #expect((m["prefill_tokens_per_second"] as Double) > 0)
+                #expect((m["time_to_first_token"] as Double) <= (m["total_seconds"] as Double))
+                #expect((m["new_tokens"] as Int) == 8 - promptTokens)   // max_length = prompt + new tokens
+            }
+            if (run["quantization"] as String) == "fp32" && (run["prompt"] as String) == "Once upon a time" {
+                let outputs = try rows(db, "SELECT token_ids FROM output WHERE run_id = ?", [id])
+                for o in outputs {
+                    let ids = try JSONDecoder().decode([Int].self, from: Data((o["token_ids"] as String).utf8))
+                    #expect(ids == Array(greedyOnce.prefix(4)))        // transformers' greedy continuation
+                }
+                #expect(run["prompt_tokens"] as String == "[7454,2402,257,640]")
+            }
+            let env = try #require(try rows(db, "SELECT * FROM environment WHERE run_id = ?", [id]).first)
+            #expect(!(env["cpu_model"] as String).isEmpty)
+            #expect((env["model_files"] as String).contains(modelSHA))
+            #expect(env["experiment_sha256"] as String == ExpRunKit.SHA256.hex(try String(contentsOfFile: file, encoding: .utf8)))
+        }
+
+        // The report's tables carry the database's numbers.
+        let report = try String(contentsOfFile: dir + "/results/e2e-fixture/report.md", encoding: .utf8)
+        let time = markdownTable(report, after: "## Time")
+        #expect(time.count == planned)
+        for row in time {
+            let id = try #require(Int64(row[0]))
+            let decode = try rows(db, "SELECT decode_tokens_per_second AS v FROM measurement WHERE run_id = ?", [id]).map { $0["v"] as Double }
+            let stats = ExpRunKit.Statistics(decode)
+            let cell = try #require(medianAndRange(row[5]))
+            #expect(abs(cell.0 - stats.median) <= 0.05 && abs(cell.1 - stats.min) <= 0.05 && abs(cell.2 - stats.max) <= 0.05)
+            #expect(row[8] == "2")
+        }
+        let memory = markdownTable(report, after: "## Memory")
+        #expect(memory.count == planned)
+        for row in memory {
+            let run = try #require(try rows(db, "SELECT peak_rss, weight_bytes FROM run WHERE id = ?", [try #require(Int64(row[0]))]).first)
+            #expect(abs(try #require(Double(row[7])) - Double(run["peak_rss"] as Int) / 1_048_576) <= 0.005)
+            #expect(abs(try #require(Double(row[2])) - Double(run["weight_bytes"] as Int) / 1_048_576) <= 0.005)
+            if row[1].hasPrefix("fp32") { #expect(row[9] == "1.00×" && row[10] == "1.00×") }
+        }
+        #expect(report.contains(try #require(try rows(db, "SELECT cpu_model FROM environment").first)["cpu_model"] as String))
+        #expect(report.contains("2 timed\n  repeats") || report.contains("2 timed repeats"))
+        for chart in ["memory.svg", "time.svg", "throughput.svg"] {
+            let svg = try #require(XMLDocumentCheck.parse(file: dir + "/results/e2e-fixture/" + chart), "\(chart) is not well-formed XML")
+            #expect(svg.elements.first == "svg" && svg.elements.contains("title"))
+            #expect(report.contains("](\(chart))"))
+        }
+
+        // Browsing and re-rendering read the same database.
+        let list = try Exprun.run(["list", "--db", db])
+        #expect(list.status == 0 && list.stdout.contains("e2e-fixture"))
+        let firstID: Int64 = runs[0]["id"]
+        let show = try Exprun.run(["show", String(firstID), "--db", db])
+        #expect(show.status == 0 && show.stdout.contains(runs[0]["key"] as String))
+        let again = try Exprun.run(["report", "e2e-fixture", "--db", db])
+        #expect(again.status == 0)
+        let rerendered = try String(contentsOfFile: dir + "/results/e2e-fixture/report.md", encoding: .utf8)
+        #expect(markdownTable(rerendered, after: "## Time") == time)
+
+        // Running it again measures nothing: every run is already stored.
+        let rerun = try Exprun.run([file, "--db", db])
+        #expect(rerun.status == 0)
+        #expect(rerun.stderr.components(separatedBy: "already stored, skipped").count - 1 == planned)
+        #expect(try rows(db, "SELECT id FROM run ORDER BY id").map { $0["id"] as Int64 } == runs.map { $0["id"] as Int64 })
+    }
+
+    @Test func qualityIsMeasuredAgainstTheBaseline() throws {
+        let dir = Exprun.temporaryDirectory()
+        let db = dir + "/exprun.sqlite"
+        let fourBit = Quantization.availableNames.contains("bnb-nf4") ? "bnb-nf4" : "fp16"
+        // `fp32` skipping the embedding computes exactly what fp32 computes: the exact oracle
+        // for the comparison machinery is KL 0, full agreement and the same perplexity.
+        let file = Exprun.write("""
+            name: e2e-quality
+            model: \(Exprun.tinyModel)
+            quantizations: [fp32, {method: fp32, skip: [wte]}, \(fourBit)]
+            prompts: [Once upon a time]
+            generate: {max_new_tokens: 4}
+            measure: {repeats: 1, warmup: 0, baseline: fp32, perplexity: {text: wikitext-2-raw:test, context: 32, chunks: 2}}
+            report: {charts: [quality]}
+            """, to: dir)
+        let result = try Exprun.run([file, "--db", db])
+        #expect(result.status == 0, "\(result.stderr)")
+        let runs = try rows(db, "SELECT * FROM run ORDER BY id")
+        #expect(runs.count == 3)
+        guard runs.count == 3 else { return }
+        #expect(runs[0]["kl_mean"] as Double? == nil)                     // the baseline itself
+        #expect(runs[1]["kl_mean"] as Double? == 0 && runs[1]["kl_p99"] as Double? == 0)
+        #expect(runs[1]["top_token_agreement"] as Double? == 1)
+        #expect(runs[1]["first_divergence"] as Int? == nil)
+        let ppl0 = try #require(runs[0]["perplexity"] as Double?), ppl1 = try #require(runs[1]["perplexity"] as Double?)
+        #expect(ppl0 == ppl1 && ppl0 > 1)
+        let kl = try #require(runs[2]["kl_mean"] as Double?), p99 = try #require(runs[2]["kl_p99"] as Double?)
+        #expect(kl > 0 && p99 >= kl * 0.999)
+        let agreement = try #require(runs[2]["top_token_agreement"] as Double?)
+        #expect(agreement >= 0 && agreement <= 1)
+        let report = try String(contentsOfFile: dir + "/e2e-quality/report.md", encoding: .utf8)
+        let table = markdownTable(report, after: "## Quality")
+        #expect(table.count == 3)
+        #expect(table.first?[3] == "baseline")
+        #expect(abs((Double(table[2][3]) ?? -1) - kl) <= 5e-7)
+        #expect(XMLDocumentCheck.parse(file: dir + "/e2e-quality/quality.svg") != nil)
+    }
+
+    @Test func randomWeightsRunOfflineAndTheReportSaysQualityIsMeaningless() throws {
+        let dir = Exprun.temporaryDirectory()
+        let db = dir + "/exprun.sqlite"
+        let file = Exprun.write("""
+            name: e2e-random
+            model: ["random:gpt2?n_layer=1&n_embd=32&n_head=2&seed=3", \(Exprun.tinyModel)]
+            weights: random
+            prompts: [Once upon a time]
+            generate: {max_new_tokens: 3}
+            measure: {repeats: 2, warmup: 0}
+            """, to: dir)
+        let result = try Exprun.run([file, "--db", db], environment: ["HF_HUB_OFFLINE": "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let runs = try rows(db, "SELECT * FROM run ORDER BY id")
+        #expect(runs.count == 2)
+        #expect(runs.allSatisfy { $0["status"] as String == "ok" && $0["weights"] as String == "random" })
+        #expect(runs[1]["loader_reference"] as String == "random:" + Exprun.tinyModel)
+        #expect((runs[0]["weight_bytes"] as Int) < (runs[1]["weight_bytes"] as Int))   // 32 wide vs 64 wide
+        let files: String = try #require(try rows(db, "SELECT model_files FROM environment").first)["model_files"]
+        #expect(files == "{}")           // random weights: no model file defines them
+        let report = try String(contentsOfFile: dir + "/e2e-random/report.md", encoding: .utf8)
+        #expect(report.contains("Synthetic weights"))
+        #expect(report.contains("meaningless"))
+    }
+}
