@@ -8,35 +8,59 @@
 import Foundation
 
 enum GGMLDot {
-    /// q8_0 weight · q8_0 activations (`nb` blocks of 32).
+    typealias I16 = SIMD16<Int16>
+    typealias I32 = SIMD8<Int32>
+
+    /// Sums adjacent pairs of 16-bit lanes into 32-bit lanes (what `vpmaddwd` does after its
+    /// multiply): a 32-bit lane holds the two 16-bit lanes, sign-extend each half and add.
+    @inline(__always)
+    static func pairSums(_ p: I16) -> I32 {
+        let v = unsafeBitCast(p, to: I32.self)
+        return ((v &<< 16) &>> 16) &+ (v &>> 16)
+    }
+
+    @inline(__always)
+    static func splat(_ x: UInt16) -> SIMD8<Int16> { SIMD8<Int16>(repeating: Int16(bitPattern: x)) }
+
+    /// q8_0 weight · q8_0 activations (`nb` blocks of 32). The 32 weight bytes, read as 16 lanes,
+    /// hold the even element in the low byte (sign-extended by shifting up and back) and the odd
+    /// element in the high byte; products of ≤ 127·127 summed in pairs fit 16 bits.
     @inline(__always)
     static func q8_0(_ w: UnsafeRawPointer, _ a: Row, _ nb: Int) -> Float {
-        var acc: Float = 0
+        var acc = SIMD8<Float>()
+        let x = UnsafeRawPointer(a.split)
         for b in 0..<nb {
-            let wb = w + b * 34
-            let q = (wb + 2).assumingMemoryBound(to: Int8.self), x = a.q + b * 32
-            var s: Int32 = 0
-            for j in 0..<32 { s &+= Int32(q[j]) &* Int32(x[j]) }
-            acc += Float(s) * (fp16Value(loadU16(wb, 0)) * a.d[b])
+            let v = w.loadUnaligned(fromByteOffset: b * 34 + 2, as: I16.self)
+            let e = x.loadUnaligned(fromByteOffset: b * 64, as: I16.self)
+            let o = x.loadUnaligned(fromByteOffset: b * 64 + 32, as: I16.self)
+            let s = pairSums(((v &<< 8) &>> 8) &* e &+ (v &>> 8) &* o)
+            acc.addProduct(SIMD8<Float>(s), SIMD8<Float>(repeating: fp16Value(loadU16(w, b * 34)) * a.d[b]))
         }
-        return acc
+        return acc.sum()
     }
 
-    /// q4_0 weight · q8_0 activations: Σ (q−8)·x = Σ q·x − 8·Σx.
+    /// q4_0 weight · q8_0 activations. The 16 bytes of nibbles, read as 8 lanes, hold elements
+    /// 2k (bits 0-3), 2k+16 (4-7), 2k+1 (8-11) and 2k+17 (12-15): two 8-lane halves make the even
+    /// and the odd vector of the activations' split layout.
     @inline(__always)
     static func q4_0(_ w: UnsafeRawPointer, _ a: Row, _ nb: Int) -> Float {
-        var acc: Float = 0
+        var acc = SIMD8<Float>()
+        let x = UnsafeRawPointer(a.split)
+        let m = SIMD8<Int16>(repeating: 0xF), eight = I16(repeating: 8)
         for b in 0..<nb {
-            let wb = w + b * 18
-            let q = (wb + 2).assumingMemoryBound(to: UInt8.self), x = a.q + b * 32
-            var s: Int32 = 0
-            for j in 0..<16 { s &+= Int32(q[j] & 15) &* Int32(x[j]) &+ Int32(q[j] >> 4) &* Int32(x[j + 16]) }
-            acc += Float(s &- 8 &* a.sums[b]) * (fp16Value(loadU16(wb, 0)) * a.d[b])
+            let v = w.loadUnaligned(fromByteOffset: b * 18 + 2, as: SIMD8<Int16>.self)
+            let we = I16(lowHalf: v & m, highHalf: (v &>> 4) & m) &- eight
+            let wo = I16(lowHalf: (v &>> 8) & m, highHalf: (v &>> 12) & m) &- eight
+            let e = x.loadUnaligned(fromByteOffset: b * 64, as: I16.self)
+            let o = x.loadUnaligned(fromByteOffset: b * 64 + 32, as: I16.self)
+            let s = pairSums(we &* e &+ wo &* o)
+            acc.addProduct(SIMD8<Float>(s), SIMD8<Float>(repeating: fp16Value(loadU16(w, b * 18)) * a.d[b]))
         }
-        return acc
+        return acc.sum()
     }
 
-    /// q5_0 weight · q8_0 activations: Σ (q−16)·x = Σ q·x − 16·Σx.
+    /// q5_0 weight · q8_0 activations: Σ (q−16)·x = Σ q·x − 16·Σx. (Plain Int32 loops: the
+    /// split-lane form of q4_0 with the fifth bits from per-lane shifts measured slower.)
     @inline(__always)
     static func q5_0(_ w: UnsafeRawPointer, _ a: Row, _ nb: Int) -> Float {
         var acc: Float = 0
@@ -56,30 +80,37 @@ enum GGMLDot {
     }
 
     /// q4_K weight · q8_K activations (`nb` super-blocks of 256):
-    /// Σ (d·sc·q − dmin·m)·x = d·Σ sc·(Σq·x) − dmin·Σ m·(Σx).
+    /// Σ (d·sc·q − dmin·m)·x = d·Σ sc·(Σq·x) − dmin·Σ m·(Σx). A 32-byte chunk of nibbles, read as
+    /// 16 lanes, holds sub-block 2c's elements 2k, 2k+1 in bits 0-3 and 8-11 and sub-block 2c+1's
+    /// in bits 4-7 and 12-15: each pairs with one group of the split activations.
     @inline(__always)
     static func q4_K(_ w: UnsafeRawPointer, _ a: Row, _ nb: Int) -> Float {
-        var acc: Float = 0
+        var acc = SIMD8<Float>()
+        var mins: Float = 0
+        let m = I16(repeating: 0xF)
         for b in 0..<nb {
             let wb = w + b * 144
-            let s = (wb + 4).assumingMemoryBound(to: UInt8.self), q = (wb + 16).assumingMemoryBound(to: UInt8.self)
-            let x = a.q + b * 256, bs = a.sums + b * 16
-            var sumi: Int32 = 0, summ: Int32 = 0
+            let s = (wb + 4).assumingMemoryBound(to: UInt8.self)
+            let x = UnsafeRawPointer(a.split + b * 256), bs = a.sums + b * 16
+            var isum = I32()
+            var summ: Int32 = 0
             for c in 0..<4 {
                 let (sc1, m1) = Q4_K.scaleMin(2 * c, s), (sc2, m2) = Q4_K.scaleMin(2 * c + 1, s)
-                let qc = q + 32 * c, xc = x + 64 * c
-                var s1: Int32 = 0, s2: Int32 = 0
-                for l in 0..<32 {
-                    s1 &+= Int32(qc[l] & 15) &* Int32(xc[l])
-                    s2 &+= Int32(qc[l] >> 4) &* Int32(xc[l + 32])
-                }
-                sumi &+= s1 &* Int32(sc1) &+ s2 &* Int32(sc2)
+                let v = wb.loadUnaligned(fromByteOffset: 16 + 32 * c, as: I16.self)
+                let eA = x.loadUnaligned(fromByteOffset: 128 * c, as: I16.self)
+                let oA = x.loadUnaligned(fromByteOffset: 128 * c + 32, as: I16.self)
+                let eB = x.loadUnaligned(fromByteOffset: 128 * c + 64, as: I16.self)
+                let oB = x.loadUnaligned(fromByteOffset: 128 * c + 96, as: I16.self)
+                let sA = pairSums((v & m) &* eA &+ ((v &>> 8) & m) &* oA)
+                let sB = pairSums(((v &>> 4) & m) &* eB &+ ((v &>> 12) & m) &* oB)
+                isum &+= sA &* I32(repeating: Int32(sc1)) &+ sB &* I32(repeating: Int32(sc2))
                 summ &+= Int32(m1) &* (bs[4 * c] &+ bs[4 * c + 1]) &+ Int32(m2) &* (bs[4 * c + 2] &+ bs[4 * c + 3])
             }
             let dx = a.d[b]
-            acc += fp16Value(loadU16(wb, 0)) * dx * Float(sumi) - fp16Value(loadU16(wb, 2)) * dx * Float(summ)
+            acc.addProduct(SIMD8<Float>(isum), SIMD8<Float>(repeating: fp16Value(loadU16(wb, 0)) * dx))
+            mins += fp16Value(loadU16(wb, 2)) * dx * Float(summ)
         }
-        return acc
+        return acc.sum() - mins
     }
 
     /// q6_K weight · q8_K activations: Σ d·sc·(q−32)·x = d·Σ sc·(Σq·x − 32·Σx).
@@ -135,6 +166,7 @@ enum GGMLDot {
     /// One activation row's view into `QuantizedActivations`.
     struct Row {
         let q: UnsafePointer<Int8>
+        let split: UnsafePointer<Int16>
         let d: UnsafePointer<Float>
         let sums: UnsafePointer<Int32>
     }

@@ -29,13 +29,14 @@ enum GGMLMatmul {
         a.q.withUnsafeBufferPointer { qp in
             a.d.withUnsafeBufferPointer { dp in
                 a.sums.withUnsafeBufferPointer { sp in
-                    let q = qp.baseAddress!, d = dp.baseAddress!, s = sp.baseAddress!
+                  a.split.withUnsafeBufferPointer { xp in
+                    let q = qp.baseAddress!, d = dp.baseAddress!, s = sp.baseAddress!, x2 = xp.baseAddress!
                     @inline(__always) func run(_ dot: (UnsafeRawPointer, GGMLDot.Row, Int) -> Float) {
                         pool.parallelFor(m, granule: 4) { range in
                             for o in range {
                                 let wr = base + o * rb
                                 for r in 0..<rows {
-                                    y[r * m + o] = dot(wr, GGMLDot.Row(q: q + r * n, d: d + r * nb, sums: s + r * groups), nb)
+                                    y[r * m + o] = dot(wr, GGMLDot.Row(q: q + r * n, split: x2 + r * n, d: d + r * nb, sums: s + r * groups), nb)
                                 }
                             }
                         }
@@ -48,6 +49,7 @@ enum GGMLMatmul {
                     case .q6_k: run(GGMLDot.q6_K)
                     default: fatalError("no integer kernel for \(w.type)")
                     }
+                  }
                 }
             }
         }
@@ -75,12 +77,14 @@ enum GGMLMatmul {
         a.q.withUnsafeBufferPointer { qp in
             a.d.withUnsafeBufferPointer { dp in
                 a.sums.withUnsafeBufferPointer { sp in
+                  a.split.withUnsafeBufferPointer { xp in
                     for o in 0..<m {
                         for r in 0..<rows {
-                            let row = GGMLDot.Row(q: qp.baseAddress! + r * n, d: dp.baseAddress! + r * nb, sums: sp.baseAddress! + r * groups)
+                            let row = GGMLDot.Row(q: qp.baseAddress! + r * n, split: xp.baseAddress! + r * n, d: dp.baseAddress! + r * nb, sums: sp.baseAddress! + r * groups)
                             y[r * m + o] = GGMLDot.reference(w.type, w.blocks + o * w.rowBytes, row, block: block, n: n)
                         }
                     }
+                  }
                 }
             }
         }
