@@ -211,3 +211,28 @@ enum TokData {
         }
     }
 }
+
+/// decode(encode(s)) == s on random strings built from pieces that stress both tokenizers: special
+/// tokens and their fragments, whitespace of every kind, characters outside the vocabulary (byte
+/// fallback), combining marks and emoji sequences.
+@Suite struct TokenizerRoundTripTests {
+    @Test func randomStringsRoundTrip() throws {
+        let gpt2 = try #require(TokData.gpt2FromFiles)
+        let spm = try #require(SentencePieceBPETests.spm)
+        let pieces = ["<|endoftext|>", "<|endof", "text|>", "<s>", "</s>", "<unk>", "<0x41>", " ", "  ", "\t", "\n", "\r\n",
+                      "\u{A0}", "\u{3000}", "\u{2028}", "\u{0B}", "\u{85}", "a", "Z", "é", "e\u{301}", "ß", "中文", "ア", "ก",
+                      "🦙", "👩‍💻", "🇫🇷", "\u{1F9FF}", "\u{10FFFD}", "'s", "'LL", "3", "٣", "½", "...", "-", "_", "\u{0}", "\u{7F}",
+                      "Hello", " world"]     // not `▁`: SentencePiece reads it as a space, by design
+        var rng = FuzzRNG(state: 99)
+        for _ in 0..<300 {
+            let text = (0..<Int.random(in: 0...16, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+            for tok in [gpt2 as Tokenizer, spm as Tokenizer] {
+                for special in [false, true] {
+                    let ids = tok.encode(text, parseSpecial: special)
+                    #expect(ids.allSatisfy { $0 >= 0 && $0 < tok.vocabularySize })
+                    #expect(try tok.decode(ids) == text, "\(type(of: tok)) parseSpecial=\(special) \(text.debugDescription)")
+                }
+            }
+        }
+    }
+}

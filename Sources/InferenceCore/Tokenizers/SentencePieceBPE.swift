@@ -270,17 +270,21 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
     public func decode(_ ids: [Int]) throws -> String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(ids.count * 4)
-        for (k, id) in ids.enumerated() {
+        var afterSpecial = true
+        for id in ids {
             guard id >= 0, id < vocabularySize else {
                 throw CoreError.invalid("token id \(id) is out of range: the vocabulary has ids 0..<\(vocabularySize)")
             }
             let piece = tokenBytes[id]
-            // The space the encoder prefixed to the text is not part of it.
-            if k == 0, addSpacePrefix, tokenTypes[id] == GGUFTokenType.normal, piece.first == 0x20 {
+            let type = tokenTypes[id]
+            // The encoder prefixes a space to text at the start and after each special token; it is
+            // not part of the text (llama.cpp drops it after BOS only, transformers at the start).
+            if afterSpecial, addSpacePrefix, type == GGUFTokenType.normal, piece.first == 0x20 {
                 bytes.append(contentsOf: piece.dropFirst())
             } else {
                 bytes.append(contentsOf: piece)
             }
+            afterSpecial = type == GGUFTokenType.control || type == GGUFTokenType.unknown || type == GGUFTokenType.userDefined
         }
         return String(decoding: bytes, as: UTF8.self)
     }
