@@ -28,7 +28,11 @@ public enum ModelLoader {
                             threads: threads, tokenizer: tokenizer)
         }
         if reference.hasSuffix(".gguf") {
-            return try LlamaGGUF.load(try GGUFFile(path: reference), quantization: quantization, threads: threads)
+            let file = try GGUFFile(path: reference)
+            if try file.string("general.architecture") == "gpt2" {
+                return try GPT2GGUF.load(file, quantization: quantization, threads: threads)
+            }
+            return try LlamaGGUF.load(file, quantization: quantization, threads: threads)
         }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: reference, isDirectory: &isDir) else {
