@@ -60,10 +60,12 @@ struct RunExperiment: ParsableCommand {
                 print(plan.describe(stored: force ? [] : stored))
                 return
             }
-            let hub = HubClient(log: { line in FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)) })
+            let downloads = DownloadLog()
+            let hub = HubClient(log: { downloads.show($0) })
             let runner = ExperimentRunner(executable: ChildProcess.currentExecutable(), version: exprunVersion, force: force, hub: hub)
             // Everything that can fail on a bad file or a missing model fails before the database is opened.
             let resolved = try runner.resolve(plan)
+            downloads.end()
             let database = try Store(path: store.db)
             let progress = ProgressReporter(total: resolved.entries.count)
             progress.message("experiment \(spec.name): \(resolved.entries.count) run(s), database \(store.db)")
@@ -75,6 +77,29 @@ struct RunExperiment: ParsableCommand {
             progress.message("\(summary.succeeded) run(s) done, \(summary.skipped) already stored, \(summary.failed) failed")
             if summary.failed > 0 { throw ExitCode.failure }
         }
+    }
+}
+
+/// Download progress on stderr: one line rewritten in place on a terminal, a line every few
+/// seconds otherwise.
+final class DownloadLog: @unchecked Sendable {
+    let interactive = isatty(2) == 1
+    let lock = NSLock()
+    var last = Date.distantPast
+    var open = false
+
+    func show(_ line: String) {
+        lock.lock(); defer { lock.unlock() }
+        if interactive {
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)); open = true
+        } else if Date().timeIntervalSince(last) >= 5 {
+            last = Date(); printErr(line)
+        }
+    }
+
+    func end() {
+        lock.lock(); defer { lock.unlock() }
+        if open { FileHandle.standardError.write(Data("\n".utf8)); open = false }
     }
 }
 
@@ -149,7 +174,7 @@ struct Report: ParsableCommand {
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare experiments (by name) or runs (by id): matching configurations side by side, with ratios.")
-    @Argument(help: "Two or more experiment names or run ids; the first is the reference.")
+    @Argument(help: "Two or more experiment names or run ids, optionally from another database (other.sqlite:NAME); the first is the reference.")
     var sides: [String]
     @Option(help: "Folder for compare.md and its charts (default: <results>/compare/<A>-vs-<B>).")
     var output: String?
@@ -158,7 +183,7 @@ struct Compare: ParsableCommand {
     func run() throws {
         try runnerErrors {
             let database = try Store(path: store.db, readOnly: true)
-            let name = sides.map { $0.replacingOccurrences(of: "/", with: "_") }.joined(separator: "-vs-")
+            let name = sides.map { ($0 as NSString).lastPathComponent.replacingOccurrences(of: ".sqlite:", with: "_") }.joined(separator: "-vs-")
             let directory = output ?? store.resultsDirectory + "/compare/" + name
             print(try CompareReport.write(sides, store: database, directory: directory))
         }

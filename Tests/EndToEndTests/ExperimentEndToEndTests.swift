@@ -128,6 +128,44 @@ var testQuantizations: [String] {
         #expect(try rows(db, "SELECT id FROM run ORDER BY id").map { $0["id"] as Int64 } == runs.map { $0["id"] as Int64 })
     }
 
+    @Test func qualityIsMeasuredAgainstTheBaseline() throws {
+        let dir = Exprun.temporaryDirectory()
+        let db = dir + "/exprun.sqlite"
+        let fourBit = Quantization.availableNames.contains("bnb-nf4") ? "bnb-nf4" : "fp16"
+        // `fp32` skipping the embedding computes exactly what fp32 computes: the exact oracle
+        // for the comparison machinery is KL 0, full agreement and the same perplexity.
+        let file = Exprun.write("""
+            name: e2e-quality
+            model: \(Exprun.tinyModel)
+            quantizations: [fp32, {method: fp32, skip: [wte]}, \(fourBit)]
+            prompts: [Once upon a time]
+            generate: {max_new_tokens: 4}
+            measure: {repeats: 1, warmup: 0, baseline: fp32, perplexity: {text: wikitext-2-raw:test, context: 32, chunks: 2}}
+            report: {charts: [quality]}
+            """, to: dir)
+        let result = try Exprun.run([file, "--db", db])
+        #expect(result.status == 0, "\(result.stderr)")
+        let runs = try rows(db, "SELECT * FROM run ORDER BY id")
+        #expect(runs.count == 3)
+        guard runs.count == 3 else { return }
+        #expect(runs[0]["kl_mean"] as Double? == nil)                     // the baseline itself
+        #expect(runs[1]["kl_mean"] as Double? == 0 && runs[1]["kl_p99"] as Double? == 0)
+        #expect(runs[1]["top_token_agreement"] as Double? == 1)
+        #expect(runs[1]["first_divergence"] as Int? == nil)
+        let ppl0 = try #require(runs[0]["perplexity"] as Double?), ppl1 = try #require(runs[1]["perplexity"] as Double?)
+        #expect(ppl0 == ppl1 && ppl0 > 1)
+        let kl = try #require(runs[2]["kl_mean"] as Double?), p99 = try #require(runs[2]["kl_p99"] as Double?)
+        #expect(kl > 0 && p99 >= kl * 0.999)
+        let agreement = try #require(runs[2]["top_token_agreement"] as Double?)
+        #expect(agreement >= 0 && agreement <= 1)
+        let report = try String(contentsOfFile: dir + "/e2e-quality/report.md", encoding: .utf8)
+        let table = markdownTable(report, after: "## Quality")
+        #expect(table.count == 3)
+        #expect(table.first?[3] == "baseline")
+        #expect(abs((Double(table[2][3]) ?? -1) - kl) <= 5e-7)
+        #expect(XMLDocumentCheck.parse(file: dir + "/e2e-quality/quality.svg") != nil)
+    }
+
     @Test func randomWeightsRunOfflineAndTheReportSaysQualityIsMeaningless() throws {
         let dir = Exprun.temporaryDirectory()
         let db = dir + "/exprun.sqlite"

@@ -21,7 +21,21 @@ enum Exprun {
 
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
-    static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
+    /// Starts exprun with its output discarded (a process whose pipe nobody reads would block, or
+    /// die of SIGPIPE once the pipe is gone).
+    static func start(_ arguments: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = arguments
+        p.currentDirectoryURL = packageRoot
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    static func start(_ arguments: [String], environment: [String: String]) throws -> (Process, Pipe, Pipe) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = arguments
@@ -41,7 +55,7 @@ enum Exprun {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw NSError(domain: "exprun", code: 1, userInfo: [NSLocalizedDescriptionKey: "no exprun binary at \(binary): build it (swift build) or set EXPRUN_BIN"])
         }
-        let (p, out, err) = try start(arguments, environment: environment)
+        let (p, out, err) = try start(arguments, environment: environment as [String: String])
         final class Box: @unchecked Sendable { var data = Data() }
         let stdout = Box(), stderr = Box()
         let group = DispatchGroup()

@@ -15,6 +15,8 @@ final class FakeHub: @unchecked Sendable {
     let commit = "0123456789abcdef0123456789abcdef01234567"
     /// Serve altered bytes for large files (with the true checksum) to test verification.
     var corrupt = false
+    /// Send no Hub headers at all (no commit, no ETag), as a plain static file server would.
+    var bare = false
     private(set) var port: UInt16 = 0
     private var listener: Int32 = -1
     private let lock = NSLock()
@@ -76,8 +78,9 @@ final class FakeHub: @unchecked Sendable {
             return
         }
         let large = body.count > 1_000_000
-        var headers = "X-Repo-Commit: \(commit)\r\n"
-        if large {
+        var headers = bare ? "" : "X-Repo-Commit: \(commit)\r\n"
+        if bare {
+        } else if large {
             headers += "X-Linked-Etag: \"\(Self.digest(file, body))\"\r\nX-Linked-Size: \(body.count)\r\n"
             if corrupt { body[body.count / 2] ^= 0xFF }
         } else {

@@ -48,6 +48,19 @@ import Testing
         #expect(try ModelReference.resolve(repo, weights: .random, baseDirectory: "/", hub: offline) == "random:" + snapshot)
     }
 
+    @Test func aPlainStaticServerWorksToo() throws {
+        // Without X-Repo-Commit the snapshot is named by the revision; without an ETag the blob
+        // is named by the URL's hash. The files must still arrive whole and load.
+        let hub = try FakeHub(repo: repo, directory: TestPaths.tinyModel)
+        hub.bare = true
+        defer { hub.stop() }
+        let cache = TestPaths.temporaryDirectory()
+        let snapshot = try client(hub, cache: cache).snapshot(repo: repo, needWeights: true)
+        #expect(snapshot.hasSuffix("/snapshots/main"))
+        #expect(FileManager.default.contents(atPath: snapshot + "/model.safetensors") == FileManager.default.contents(atPath: TestPaths.tinyModel + "/model.safetensors"))
+        #expect(client(nil, cache: cache, offline: true).cachedSnapshot(repo: repo, needWeights: true) == snapshot)
+    }
+
     @Test func resumesAPartialDownload() throws {
         let hub = try FakeHub(repo: repo, directory: TestPaths.tinyModel)
         defer { hub.stop() }

@@ -1,6 +1,7 @@
 // The store: what goes in comes back out, a key stored twice is one run, the schema is
 // migrated once, and a read-only open of a missing database says what to do.
 import Foundation
+import GRDB
 import Testing
 @testable import ExpRunKit
 
@@ -57,6 +58,45 @@ import Testing
         let reopened = try Store(path: dir + "/db/x.sqlite")
         #expect(try reopened.experiments().count == 1)
         #expect(try reopened.experiments().first?.runCount == 2)
+    }
+
+    @Test func aSchemaOneDatabaseIsMigratedAndKeepsItsRuns() throws {
+        let dir = TestPaths.temporaryDirectory()
+        let path = dir + "/old.sqlite"
+        let old = try DatabaseQueue(path: path)
+        try old.write { db in
+            try db.execute(sql: Schema.migrations[0])
+            try db.execute(sql: "PRAGMA user_version = 1")
+        }
+        let spec = try spec()
+        let plan = Plan(spec: spec, version: "1")
+        try old.write { db in
+            try db.execute(sql: """
+                INSERT INTO experiment (name, spec_path, spec_text, spec_sha256, weights, charts, created_at, updated_at)
+                VALUES ('s', '/tmp/s.exp', '', '', 'pretrained', '[]', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')
+                """)
+        }
+        try old.close()
+        let store = try Store(path: path)
+        #expect(try store.queue.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == Schema.migrations.count)
+        let experiment = try #require(try store.experiment(named: "s"))
+        #expect(experiment.planKeys == nil)
+        try store.saveRun(experimentID: experiment.id, entry: plan.entries[0], record: record(plan.entries[0], status: .ok, decode: [1]))
+        #expect(try store.runs(experiment: "s").count == 1)
+    }
+
+    @Test func theReportShowsTheCurrentPlansRunsAndCountsTheOlderOnes() throws {
+        let dir = TestPaths.temporaryDirectory()
+        let store = try Store(path: dir + "/exprun.sqlite")
+        let spec = try spec()
+        let plan = Plan(spec: spec, version: "1")
+        let id = try store.saveExperiment(spec, planKeys: plan.entries.map(\.key))
+        for e in plan.entries { try store.saveRun(experimentID: id, entry: e, record: record(e, status: .ok, decode: [5, 6])) }
+        // The file now has one prompt: the other prompt's run is older history.
+        try store.saveExperiment(spec, planKeys: [plan.entries[0].key])
+        let text = try String(contentsOfFile: try ExperimentReport.write(experiment: "s", store: store, resultsDirectory: dir), encoding: .utf8)
+        #expect(text.contains("1 run(s) of this experiment made with earlier settings"))
+        #expect(!text.contains("prompt 2"))
     }
 
     @Test func readOnlyOpenOfAMissingDatabaseExplains() {

@@ -14,11 +14,15 @@ public enum ExperimentReport {
             let hint = EditDistance.suggestion(for: name, among: known).map { " (did you mean `\($0)`?)" } ?? ""
             throw RunnerError.invalid("no experiment named '\(name)' in \(store.path)\(hint); `exprun list` shows what is stored")
         }
-        let runs = try store.runs(experiment: name)
+        // Runs made under earlier settings of the file stay stored but are not this report's.
+        let stored = try store.runs(experiment: name)
+        let runs = experiment.planKeys.map { keys in stored.filter { keys.contains($0.entry.key) } } ?? stored
         let directory = resultsDirectory + "/" + name
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 
         var context = Self.context(experiment: experiment, runs: runs, databasePath: store.path)
+        context["olderRuns"] = stored.count - runs.count
+        context["hasOlderRuns"] = stored.count > runs.count
         var charts: [[String: Any]] = []
         for (file, chart) in Self.charts(experiment: experiment, runs: runs) {
             try chart.svg().write(toFile: directory + "/" + file, atomically: true, encoding: .utf8)
@@ -81,7 +85,14 @@ public enum ExperimentReport {
         if experiment.charts.contains("quality"), ok.contains(where: { $0.record.quality.perplexity != nil }) {
             result.append(("quality.svg", Chart(
                 kind: .bars, title: "Perplexity", categories: groups, xLabel: "configuration", yLabel: "perplexity (lower is better)",
-                series: [ChartSeries(name: "perplexity", values: groups.map { g in ok.first { labeler.group($0.entry) == g }?.record.quality.perplexity })])))
+                series: seriesNames.map { s in ChartSeries(name: s, values: groups.map { g in find(g, s)?.record.quality.perplexity }) },
+                note: random ? "synthetic (random) weights: perplexity is meaningless" : nil)))
+        } else if experiment.charts.contains("quality"), ok.contains(where: { $0.record.quality.klMean != nil }) {
+            result.append(("quality.svg", Chart(
+                kind: .bars, title: "KL divergence from the baseline", categories: groups, xLabel: "configuration",
+                yLabel: "mean KL per token (nats, lower is closer)",
+                series: seriesNames.map { s in ChartSeries(name: s, values: groups.map { g in find(g, s)?.record.quality.klMean }) },
+                note: random ? "synthetic (random) weights: shows numerical drift only" : nil)))
         }
         return result
     }
@@ -157,6 +168,27 @@ public enum ExperimentReport {
                 "varies": texts.count > 1,
             ])
         }
+        // One sentence per configuration against the baseline, at the first thread count and prompt,
+        // so a reader gets the answer before the tables.
+        var summary: [[String: Any]] = []
+        if let firstThreads = ok.first?.entry.threads, let firstPrompt = ok.first?.entry.prompt {
+            for r in ok where r.entry.threads == firstThreads && r.entry.prompt == firstPrompt && r.entry.baseline != r.entry.quantization {
+                guard let base = baselineRun(for: r, among: ok, baseline: experiment.baseline) else { continue }
+                let s = RunSummaryFigures(r.record), b = RunSummaryFigures(base.record)
+                summary.append([
+                    "config": labeler.group(r.entry),
+                    "weights": Format.ratio(r.record.weights.map { Double($0.bytes) }, base.record.weights.map { Double($0.bytes) }),
+                    "peak": Format.ratio(r.record.memory?.peakRSS.map(Double.init), base.record.memory?.peakRSS.map(Double.init)),
+                    "decode": Format.ratio(s.decode.median, b.decode.median),
+                    "total": Format.ratio(s.total.median, b.total.median),
+                    "kl": r.record.quality.klMean.map { Format.fixed($0, 6) } ?? "",
+                    "hasKL": r.record.quality.klMean != nil,
+                ])
+            }
+            c["summaryThreads"] = firstThreads
+        }
+        c["summaryRows"] = summary
+        c["hasSummary"] = !summary.isEmpty
         c["memoryRows"] = memoryRows
         c["timeRows"] = timeRows
         c["outputRows"] = outputRows
@@ -168,10 +200,15 @@ public enum ExperimentReport {
         c["qualityMeasured"] = quality
         c["qualityRows"] = ok.map { r -> [String: Any] in
             let q = r.record.quality
-            return ["config": Format.cell(labeler.full(r.entry)), "perplexity": Format.fixed(q.perplexity, 3),
-                    "klMean": Format.fixed(q.klMean, 5), "klP99": Format.fixed(q.klP99, 5),
-                    "agreement": Format.fixed(q.topTokenAgreement.map { $0 * 100 }, 1), "firstDivergence": q.firstDivergence.map(String.init) ?? "–"]
+            let isBaseline = r.entry.baseline == r.entry.quantization
+            let compared = q.klMean != nil
+            return ["run": r.id, "config": Format.cell(labeler.full(r.entry)), "perplexity": Format.fixed(q.perplexity, 3),
+                    "klMean": isBaseline ? "baseline" : Format.fixed(q.klMean, 6), "klP99": isBaseline ? "baseline" : Format.fixed(q.klP99, 6),
+                    "agreement": isBaseline ? "baseline" : Format.fixed(q.topTokenAgreement.map { $0 * 100 }, 1),
+                    "firstDivergence": isBaseline ? "baseline" : q.firstDivergence.map(String.init) ?? (compared && r.entry.generate.temperature == 0 ? "none" : "–")]
         }
+        c["perplexityText"] = first?.entry.perplexity.map { "\($0.text), context \($0.context)" + ($0.chunks.map { ", \($0) chunks" } ?? ", all chunks") } ?? ""
+        c["hasPerplexity"] = first?.entry.perplexity != nil
         return c
     }
 

@@ -28,16 +28,48 @@ public enum ChildRun {
     static func measure(_ entry: PlanEntry, into record: inout RunRecord, progress: (String) -> Void) throws {
         var memory = MemoryFigures(source: MemoryProbe.sample().source)
         memory.rssBeforeLoad = MemoryProbe.sample().rss
-        // The model lives only inside this call: when it returns, the model is gone.
-        try loadAndGenerate(entry, into: &record, memory: &memory, progress: progress)
+        // The model lives only inside this call: when it returns, the model is gone. Its logits for
+        // the KL comparison wait in a file, so they do not count as memory still held.
+        let logitsFile = NSTemporaryDirectory() + "exprun-logits-\(getpid()).f32"
+        defer { try? FileManager.default.removeItem(atPath: logitsFile) }
+        let sequence = try loadAndGenerate(entry, into: &record, memory: &memory, logitsFile: logitsFile, progress: progress)
         MemoryProbe.releaseFreedMemory()
         let afterUnload = MemoryProbe.sample()
         memory.rssAfterUnload = afterUnload.rss; memory.anonAfterUnload = afterUnload.anon; memory.fileAfterUnload = afterUnload.file
         record.memory = memory
+        if let sequence, let baseline = entry.baseline, let reference = entry.loaderReference {
+            try compareWithBaseline(entry, baseline: baseline, reference: reference, sequence: sequence,
+                                    logitsFile: logitsFile, into: &record, progress: progress)
+        }
     }
 
+    /// Loads the baseline configuration of the same model and measures how far this run's
+    /// next-token distributions are from it on this run's own prompt + output (KL divergence,
+    /// top-token agreement), and where greedy output first differs.
+    static func compareWithBaseline(_ entry: PlanEntry, baseline: QuantizationConfig, reference: String, sequence: [Int],
+                                    logitsFile: String, into record: inout RunRecord, progress: (String) -> Void) throws {
+        progress("comparing with the baseline \(baseline)")
+        let model = try ModelLoader.load(reference, quantization: baseline, threads: entry.threads)
+        let base = try model.forward(sequence, cache: model.makeCache(capacity: sequence.count), allLogits: true)
+        guard let data = FileManager.default.contents(atPath: logitsFile) else { throw RunnerError.file(logitsFile, "lost this run's logits") }
+        let candidate = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let agreement = try LogitComparison.compare(baseline: base, candidate: candidate, vocab: model.vocabularySize)
+        record.quality.klMean = agreement.meanKL
+        record.quality.klP99 = agreement.p99KL
+        record.quality.topTokenAgreement = agreement.topTokenAgreement
+        if entry.generate.temperature == 0, let prompt = record.promptTokens, let mine = record.repeats.first?.tokens {
+            let g = entry.generate
+            let options = GenerationOptions(maxNewTokens: mine.count, stopAtEOS: g.stopAtEOS, temperature: 0, seed: g.seed)
+            let theirs = try generate(model, prompt: prompt, options: options).tokens
+            record.quality.firstDivergence = zip(mine, theirs).enumerated().first { $1.0 != $1.1 }?.offset
+                ?? (mine.count == theirs.count ? nil : min(mine.count, theirs.count))
+        }
+    }
+
+    /// Returns the token sequence (prompt + first repeat's output) whose logits went to
+    /// `logitsFile`, when a baseline comparison is due.
     static func loadAndGenerate(_ entry: PlanEntry, into record: inout RunRecord, memory: inout MemoryFigures,
-                                progress: (String) -> Void) throws {
+                                logitsFile: String, progress: (String) -> Void) throws -> [Int]? {
         guard let reference = entry.loaderReference else { throw RunnerError.invalid("plan entry \(entry.shortKey) has no resolved model reference") }
         progress("loading \(entry.model) as \(entry.label)")
         let loadStart = DispatchTime.now()
@@ -82,6 +114,20 @@ public enum ChildRun {
         let afterGenerate = MemoryProbe.sample()
         memory.rssAfterGenerate = afterGenerate.rss
         memory.peakRSS = afterGenerate.peak
+        record.memory = memory
+
+        // Quality comes after the memory figures: its logits must not count as the run's peak.
+        if let p = entry.perplexity {
+            progress("perplexity on \(p.text)")
+            let tokens = Perplexity.tokenize(try EvaluationText.load(p.text), tokenizer: tokenizer)
+            let result = try Perplexity.evaluate(loaded, tokens: tokens, context: p.context, chunks: p.chunks)
+            record.quality.perplexity = result.perplexity
+        }
+        guard entry.baseline != nil, entry.baseline != entry.quantization, let output = record.repeats.first?.tokens else { return nil }
+        let sequence = prompt + output
+        let logits = try loaded.forward(sequence, cache: loaded.makeCache(capacity: sequence.count), allLogits: true)
+        try logits.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: logitsFile)) }
+        return sequence
     }
 
     static func seconds(since start: DispatchTime) -> Double {

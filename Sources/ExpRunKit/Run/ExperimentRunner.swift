@@ -31,7 +31,11 @@ public struct ExperimentRunner {
             let e = plan.entries[i]
             let cacheKey = e.model + "|" + e.weights.rawValue
             if resolved[cacheKey] == nil {
-                resolved[cacheKey] = try ModelReference.resolve(e.model, weights: e.weights, baseDirectory: base, hub: hub)
+                do {
+                    resolved[cacheKey] = try ModelReference.resolve(e.model, weights: e.weights, baseDirectory: base, hub: hub)
+                } catch let RunnerError.network(why) {
+                    throw RunnerError.model(e.model, why)
+                }
             }
             plan.entries[i].loaderReference = resolved[cacheKey]
         }
@@ -39,7 +43,7 @@ public struct ExperimentRunner {
     }
 
     public func run(_ plan: Plan, store: Store, progress: ProgressReporter) throws -> RunSummary {
-        let experimentID = try store.saveExperiment(plan.spec)
+        let experimentID = try store.saveExperiment(plan.spec, planKeys: plan.entries.map(\.key))
         let done = force ? [] : try store.successfulKeys(experiment: plan.spec.name)
         var baseEnvironment = Environment.capture(version: version, experimentText: plan.spec.text)
         var modelHashes: [String: [String: String]] = [:]

@@ -51,7 +51,13 @@ public final class ProgressReporter: @unchecked Sendable {
     }
 
     func status(_ phase: String) {
-        let line = "run \(current)/\(total) \(currentLabel): \(phase)\(eta(after: current - 1))"
+        var left = ""
+        if measuredRuns > 0 {
+            let average = measuredSeconds / Double(measuredRuns)
+            let seconds = max(0, average * Double(total - current + 1) - Date().timeIntervalSince(started))
+            left = " (about \(Self.duration(seconds)) left)"
+        }
+        let line = "run \(current)/\(total) \(currentLabel): \(phase)\(left)"
         write("\r\u{1B}[K" + line)
         lineOpen = true
     }

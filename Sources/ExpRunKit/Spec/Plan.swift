@@ -18,6 +18,8 @@ public struct PlanEntry: Sendable, Codable, Equatable {
     public var repeats: Int
     public var warmup: Int
     public var perplexity: PerplexitySettings?
+    /// The configuration KL divergence and token agreement are measured against (nil: none).
+    public var baseline: QuantizationConfig?
     public var version: String
     /// What the child passes to `ModelLoader.load`; filled in by the parent after resolving
     /// the model (Hub download, relative path). Not part of the key.
@@ -38,6 +40,7 @@ public struct PlanEntry: Sendable, Codable, Equatable {
         var repeats: Int
         var warmup: Int
         var perplexity: PerplexitySettings?
+        var baseline: String?
         var version: String
     }
 
@@ -56,6 +59,7 @@ public struct Plan: Sendable {
 
     public init(spec: ExperimentSpec, version: String) {
         self.spec = spec
+        let baseline = spec.quantizations.first { $0.description == spec.measure.baseline }
         var entries: [PlanEntry] = []
         for model in spec.models {
             let weights: WeightsMode = model.hasPrefix("random:") ? .random : spec.weights
@@ -65,12 +69,13 @@ public struct Plan: Sendable {
                         let content = PlanEntry.KeyContent(
                             model: model, weights: weights.rawValue, quantization: quantization.description,
                             threads: threads, prompt: prompt, generate: spec.generate, repeats: spec.measure.repeats,
-                            warmup: spec.measure.warmup, perplexity: spec.measure.perplexity, version: version)
+                            warmup: spec.measure.warmup, perplexity: spec.measure.perplexity,
+                            baseline: baseline?.description, version: version)
                         entries.append(PlanEntry(
                             key: PlanEntry.key(of: content), experiment: spec.name, model: model, weights: weights,
                             quantization: quantization, threads: threads, prompt: prompt, generate: spec.generate,
                             repeats: spec.measure.repeats, warmup: spec.measure.warmup,
-                            perplexity: spec.measure.perplexity, version: version, loaderReference: nil,
+                            perplexity: spec.measure.perplexity, baseline: baseline, version: version, loaderReference: nil,
                             timeoutSeconds: spec.measure.timeoutSeconds))
                     }
                 }

@@ -153,7 +153,16 @@ public enum SpecParser {
                 if pm["text"] == nil { c.problem(v.node, "measure.perplexity.text", "missing; name the text, e.g. `wikitext-2-raw:test`") }
                 let context = pm["context"].flatMap { c.int($0.node, path: "measure.perplexity.context", min: 2) } ?? 512
                 let chunks = pm["chunks"].flatMap { c.int($0.node, path: "measure.perplexity.chunks", min: 1) }
-                if let text { measure.perplexity = PerplexitySettings(text: text, context: context, chunks: chunks) }
+                if var text, let textNode = pm["text"]?.node {
+                    // A plain path is relative to the experiment file; named texts resolve as the core resolves them.
+                    if EvaluationText.named[text] == nil && !text.hasPrefix("/") && !text.hasPrefix("wikitext-2-raw:") {
+                        text = baseDirectory + "/" + text
+                    }
+                    do { _ = try EvaluationText.resolve(text) } catch {
+                        c.problem(textNode, "measure.perplexity.text", "\(error)")
+                    }
+                    measure.perplexity = PerplexitySettings(text: text, context: context, chunks: chunks)
+                }
             }
         }
         let labels = quantizations.map(\.description)

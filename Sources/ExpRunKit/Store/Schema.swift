@@ -102,6 +102,9 @@ enum Schema {
             experiment_sha256 TEXT NOT NULL
         );
         """,
+        // 2: the keys of the experiment's current plan, so a report shows the runs of the file as it
+        // is now while runs made under earlier settings stay in the database.
+        "ALTER TABLE experiment ADD COLUMN plan_keys TEXT",
     ]
 
     static func migrate(_ queue: DatabaseQueue) throws {

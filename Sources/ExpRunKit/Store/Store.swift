@@ -19,6 +19,8 @@ public struct StoredExperiment: Sendable {
     public var updatedAt: String
     public var runCount: Int
     public var failedCount: Int
+    /// Keys of the plan as last run; nil for experiments stored before schema 2.
+    public var planKeys: Set<String>?
 }
 
 public struct StoredRun: Sendable {
@@ -56,22 +58,24 @@ public final class Store {
 
     static func now() -> String { ISO8601DateFormatter().string(from: Date()) }
 
-    /// Records the spec under its name (the latest version wins) and returns its id.
+    /// Records the spec and its plan's keys under its name (the latest version wins) and returns its id.
     @discardableResult
-    public func saveExperiment(_ spec: ExperimentSpec) throws -> Int64 {
+    public func saveExperiment(_ spec: ExperimentSpec, planKeys: [String]? = nil) throws -> Int64 {
         let charts = String(decoding: try JSONEncoder().encode(spec.report.charts), as: UTF8.self)
+        let keys = try planKeys.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         return try queue.writeWithoutTransaction { db in
             var id: Int64 = 0
             try db.inTransaction(.immediate) {
                 let now = Self.now()
                 try db.execute(sql: """
-                    INSERT INTO experiment (name, description, spec_path, spec_text, spec_sha256, weights, baseline, charts, template, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO experiment (name, description, spec_path, spec_text, spec_sha256, weights, baseline, charts, template, created_at, updated_at, plan_keys)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(name) DO UPDATE SET description = excluded.description, spec_path = excluded.spec_path,
                         spec_text = excluded.spec_text, spec_sha256 = excluded.spec_sha256, weights = excluded.weights,
-                        baseline = excluded.baseline, charts = excluded.charts, template = excluded.template, updated_at = excluded.updated_at
+                        baseline = excluded.baseline, charts = excluded.charts, template = excluded.template, updated_at = excluded.updated_at,
+                        plan_keys = excluded.plan_keys
                     """, arguments: [spec.name, spec.description, spec.path, spec.text, SHA256.hex(spec.text), spec.weights.rawValue,
-                                     spec.measure.baseline, charts, spec.report.template, now, now])
+                                     spec.measure.baseline, charts, spec.report.template, now, now, keys])
                 id = try Int64.fetchOne(db, sql: "SELECT id FROM experiment WHERE name = ?", arguments: [spec.name]) ?? 0
                 return .commit
             }
@@ -171,10 +175,12 @@ public final class Store {
     static func experiment(_ row: Row) -> StoredExperiment {
         let chartsText: String = row["charts"] ?? "[]"
         let charts = (try? JSONDecoder().decode([String].self, from: Data(chartsText.utf8))) ?? []
+        let keysText: String? = row["plan_keys"]
+        let keys = keysText.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }.map(Set.init)
         return StoredExperiment(id: row["id"], name: row["name"], description: row["description"], specPath: row["spec_path"],
                                 specText: row["spec_text"], weights: row["weights"], baseline: row["baseline"], charts: charts,
                                 template: row["template"], createdAt: row["created_at"], updatedAt: row["updated_at"],
-                                runCount: row["run_count"] ?? 0, failedCount: row["failed_count"] ?? 0)
+                                runCount: row["run_count"] ?? 0, failedCount: row["failed_count"] ?? 0, planKeys: keys)
     }
 
     /// Runs of an experiment in plan order (by id), or all runs newest first when `experiment` is nil.

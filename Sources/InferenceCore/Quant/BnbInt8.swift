@@ -62,10 +62,13 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
         return (v.map { threshold > 0 && abs($0) >= threshold ? 0 : Int8((($0 * s).rounded(.toNearestOrEven))) }, m)
     }
 
+    /// `int8_vectorwise_dequant`: CB × SCB × float(1/127), in that order.
     public func dequantizeRow(_ row: Int, into dst: UnsafeMutablePointer<Float>) {
-        let s = scb[row] * (1 / Float(127))
-        for i in 0..<inFeatures { dst[i] = Float(cb[row * inFeatures + i]) * s }
+        let s = scb[row]
+        for i in 0..<inFeatures { dst[i] = Float(cb[row * inFeatures + i]) * s * BnbInt8Linear.inverse127 }
     }
+
+    static let inverse127: Float = 1 / 127
 
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let n = inFeatures, m = outFeatures
@@ -84,7 +87,7 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
             for i in 0..<n { ca[r * n + i] = outlier[i] ? 0 : q[i] }
         }
         // 2. Per output row: exact integer dots, scaled, rounded to fp16; outlier columns in F32.
-        let c = BnbInt8Linear.dequantConstant
+        let c = BnbInt8Linear.dequantConstant, inv = BnbInt8Linear.inverse127
         cb.withUnsafeBufferPointer { wb in
             ca.withUnsafeBufferPointer { ab in
                 let w = wb.baseAddress!, a = ab.baseAddress!
@@ -94,9 +97,8 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
                         for r in 0..<rows {
                             let acc = BnbInt8Linear.dot(a + r * n, wo, n)
                             var v = Float(Float16(Float(acc) * sca[r] * so * c))
-                            if !outlierColumns.isEmpty {
-                                let ws = so * (1 / Float(127))
-                                for i in outlierColumns { v = Relaxed.multiplyAdd(x[r * n + i], Float(wo[i]) * ws, v) }
+                            for i in outlierColumns {
+                                v = Relaxed.multiplyAdd(x[r * n + i], Float(wo[i]) * so * inv, v)
                             }
                             y[r * m + o] = v
                         }
@@ -131,7 +133,7 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
             }
         }
         var v = Float(Float16(Float(acc) * m * scb[o] * BnbInt8Linear.dequantConstant))
-        for i in 0..<n where outlier[i] { v += x[r * n + i] * (Float(cb[o * n + i]) * (scb[o] * (1 / Float(127)))) }
+        for i in 0..<n where outlier[i] { v += x[r * n + i] * (Float(cb[o * n + i]) * scb[o] * BnbInt8Linear.inverse127) }
         return v
     }
 }

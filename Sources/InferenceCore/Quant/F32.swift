@@ -26,10 +26,19 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
 
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let w = weight.floats.baseAddress!, n = inFeatures, m = outFeatures
+        // Several activation rows (a prompt): walk the weights in tiles of 16 output rows that stay
+        // in L2 while every activation row passes over them, instead of streaming the whole
+        // matrix from memory once per activation row.
+        let tile = 16
         pool.parallelFor(m, granule: 4) { range in
-            for r in 0..<rows {
-                let xr = x + r * n, yr = y + r * m
-                for o in range { yr[o] = F32Linear.dot(w + o * n, xr, n) }
+            var o0 = range.lowerBound
+            while o0 < range.upperBound {
+                let o1 = min(o0 + tile, range.upperBound)
+                for r in 0..<rows {
+                    let xr = x + r * n, yr = y + r * m
+                    for o in o0..<o1 { yr[o] = F32Linear.dot(w + o * n, xr, n) }
+                }
+                o0 = o1
             }
         }
     }
