@@ -174,7 +174,7 @@ struct Report: ParsableCommand {
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare experiments (by name) or runs (by id): matching configurations side by side, with ratios.")
-    @Argument(help: "Two or more experiment names or run ids; the first is the reference.")
+    @Argument(help: "Two or more experiment names or run ids, optionally from another database (other.sqlite:NAME); the first is the reference.")
     var sides: [String]
     @Option(help: "Folder for compare.md and its charts (default: <results>/compare/<A>-vs-<B>).")
     var output: String?
@@ -183,7 +183,7 @@ struct Compare: ParsableCommand {
     func run() throws {
         try runnerErrors {
             let database = try Store(path: store.db, readOnly: true)
-            let name = sides.map { $0.replacingOccurrences(of: "/", with: "_") }.joined(separator: "-vs-")
+            let name = sides.map { ($0 as NSString).lastPathComponent.replacingOccurrences(of: ".sqlite:", with: "_") }.joined(separator: "-vs-")
             let directory = output ?? store.resultsDirectory + "/compare/" + name
             print(try CompareReport.write(sides, store: database, directory: directory))
         }

@@ -154,6 +154,17 @@ import Testing
         let byID = try Exprun.run(["compare", String(ids[0]), String(ids[5]), "--db", db, "--output", dir + "/pair"])
         #expect(byID.status == 0)
         #expect(markdownTable(try String(contentsOfFile: dir + "/pair/compare.md", encoding: .utf8), after: "→").count == 7)
+        // A side may come from another database (another machine's results).
+        let copy = dir + "/other.sqlite"
+        let other = try Exprun.run(["compare", "left", copy + ":right", "--db", db, "--output", dir + "/cross"])
+        #expect(other.status == 1 && other.stderr.contains("no such database"))
+        try FileManager.default.copyItem(atPath: db, toPath: copy)
+        for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: db + suffix) {
+            try FileManager.default.copyItem(atPath: db + suffix, toPath: copy + suffix)
+        }
+        let cross = try Exprun.run(["compare", "left", copy + ":right", "--db", db, "--output", dir + "/cross"])
+        #expect(cross.status == 0, "\(cross.stderr)")
+        #expect(markdownTable(try String(contentsOfFile: dir + "/cross/compare.md", encoding: .utf8), after: "→").count == 4 * 7)
         let unknown = try Exprun.run(["compare", "left", "rigth", "--db", db])
         #expect(unknown.status == 1 && unknown.stderr.contains("did you mean `right`?"))
     }

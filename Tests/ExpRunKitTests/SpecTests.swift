@@ -132,6 +132,11 @@ import Testing
         #expect(problems("model: a\nmodel: b\nprompts: [x]\n").first?.message.contains("appears twice") == true)
     }
 
+    @Test func hostileNumbersAreRejected() {
+        let p = problems("model: gpt2\nprompts: [hi]\nmeasure: {timeout: 1e300, repeats: 99999999999999999999999, threads: [100000]}\n")
+        #expect(Set(p.map(\.path)) == ["measure.timeout", "measure.repeats", "measure.threads[0]"])
+    }
+
     @Test func emptyPromptsAndMissingKeys() {
         #expect(problems("model: gpt2\nprompts: []\n").first?.message.contains("the list is empty") == true)
         #expect(problems("model: gpt2\nprompts: ['']\n").first?.message.contains("is empty") == true)

@@ -119,9 +119,9 @@ private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int
     func kernelMatchesReference(_ f: GGMLFormat) throws {
         var rng = GGMLTestRandom(seed: 42 &+ UInt64(f.ggmlTypeID))
         let pool = ThreadPool(threads: 2)
-        for _ in 0..<4 {
+        for rows in [1, 4, 5, 11] {     // 4-row prefill kernels and the single-row remainder
             let block = max(f.blockSize, 32)
-            let n = block * (1 + Int(rng.next() % 3)), out = 1 + Int(rng.next() % 37), rows = 1 + Int(rng.next() % 5)
+            let n = block * (1 + Int(rng.next() % 3)), out = 1 + Int(rng.next() % 37)
             let wv = (0..<out * n).map { _ in rng.normal() * 0.05 }
             let x = (0..<rows * n).map { _ in rng.normal() }
             let w = try GGMLLinear.quantize(wv, out: out, in: n, as: f)

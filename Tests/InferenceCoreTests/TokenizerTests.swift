@@ -184,4 +184,55 @@ enum TokData {
         #expect(ids.count == 335_687)
         #expect(try tok.decode(ids) == text)
     }
+
+    /// A small Gemma-like vocabulary: no space prefix, user-defined tokens always cut out of text,
+    /// except those llama.cpp treats as end of generation (`</s>`), which it makes control tokens.
+    @Test func userDefinedAndEndOfGenerationTokens() throws {
+        let bytes = (0..<256).map { String(format: "<0x%02X>", $0) }
+        let words = ["▁", "a", "b", "ab", "▁ab", "</", "s", ">", "<", "/"]
+        let tokens = ["<pad>", "<eos>", "<bos>", "<unk>", "</s>", "<start_of_turn>", "\n"] + bytes + words
+        let types = [3, 3, 3, 2, 4, 4, 4] + [Int](repeating: 6, count: 256) + [Int](repeating: 1, count: words.count)
+        let scores = tokens.indices.map { -Float($0) }
+        let tok = try SentencePieceBPETokenizer(tokens: tokens, scores: scores, types: types, bos: 2, eos: 1, unknown: 3,
+                                                addsBOS: true, addSpacePrefix: false, source: "test")
+        let id = { (t: String) in tokens.firstIndex(of: t)! }
+        #expect(tok.endOfGenerationIDs == [1, 4])
+        #expect(tok.encode("ab ab", parseSpecial: false) == [id("ab"), id("▁ab")])
+        // User-defined: always; `</s>` only when parsing special tokens.
+        #expect(tok.encode("ab<start_of_turn>ab\nab", parseSpecial: false) == [id("ab"), 5, id("ab"), 6, id("ab")])
+        #expect(tok.encode("a</s>", parseSpecial: true) == [id("a"), 4])
+        #expect(tok.encode("a</s>", parseSpecial: false) == [id("a"), id("</"), id("s"), id(">")])
+        #expect(tok.encode("a<eos>", parseSpecial: true) == [id("a"), 1])
+        // Byte fallback for a character outside the vocabulary.
+        #expect(tok.encode("é", parseSpecial: false) == "é".utf8.map { 7 + Int($0) })
+        for text in ["ab ab", " a", "a</s>b<start_of_turn>\n é"] {
+            #expect(try tok.decode(tok.encode(text, parseSpecial: true)) == text)
+            #expect(try tok.decode(tok.encode(text, parseSpecial: false)) == text)
+        }
+    }
+}
+
+/// decode(encode(s)) == s on random strings built from pieces that stress both tokenizers: special
+/// tokens and their fragments, whitespace of every kind, characters outside the vocabulary (byte
+/// fallback), combining marks and emoji sequences.
+@Suite struct TokenizerRoundTripTests {
+    @Test func randomStringsRoundTrip() throws {
+        let gpt2 = try #require(TokData.gpt2FromFiles)
+        let spm = try #require(SentencePieceBPETests.spm)
+        let pieces = ["<|endoftext|>", "<|endof", "text|>", "<s>", "</s>", "<unk>", "<0x41>", " ", "  ", "\t", "\n", "\r\n",
+                      "\u{A0}", "\u{3000}", "\u{2028}", "\u{0B}", "\u{85}", "a", "Z", "é", "e\u{301}", "ß", "中文", "ア", "ก",
+                      "🦙", "👩‍💻", "🇫🇷", "\u{1F9FF}", "\u{10FFFD}", "'s", "'LL", "3", "٣", "½", "...", "-", "_", "\u{0}", "\u{7F}",
+                      "Hello", " world"]     // not `▁`: SentencePiece reads it as a space, by design
+        var rng = FuzzRNG(state: 99)
+        for _ in 0..<300 {
+            let text = (0..<Int.random(in: 0...16, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+            for tok in [gpt2 as Tokenizer, spm as Tokenizer] {
+                for special in [false, true] {
+                    let ids = tok.encode(text, parseSpecial: special)
+                    #expect(ids.allSatisfy { $0 >= 0 && $0 < tok.vocabularySize })
+                    #expect(try tok.decode(ids) == text, "\(type(of: tok)) parseSpecial=\(special) \(text.debugDescription)")
+                }
+            }
+        }
+    }
 }

@@ -62,7 +62,9 @@ public enum Browse {
             lines.append("  token ids    \(first.tokens.map(String.init).joined(separator: " "))")
         }
         let q = rec.quality
-        lines.append("  quality      perplexity \(Format.fixed(q.perplexity, 3)), KL mean \(Format.fixed(q.klMean, 5)), p99 \(Format.fixed(q.klP99, 5)) (– = not measured)")
+        lines.append("  quality      perplexity \(Format.fixed(q.perplexity, 3)), KL mean \(Format.fixed(q.klMean, 6)), p99 \(Format.fixed(q.klP99, 6)), "
+            + "top-token agreement \(Format.fixed(q.topTokenAgreement.map { $0 * 100 }, 1))%, first divergence \(q.firstDivergence.map(String.init) ?? "–") "
+            + "(– = not measured or none; against \(e.baseline?.description ?? "no baseline"))")
         if let env = rec.environment {
             lines.append("  machine      \(env.cpuModel), \(env.cores) cores, \(String(format: "%.1f", Double(env.memoryBytes) / 1_073_741_824)) GiB, \(env.os), host \(env.hostname)")
             lines.append("  build        exprun \(env.exprunVersion), commit \(env.gitCommit ?? "unknown")")

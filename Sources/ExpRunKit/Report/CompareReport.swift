@@ -24,7 +24,24 @@ public enum CompareReport {
         Metric(name: "weights", unit: "MiB", higherIsBetter: false, digits: 2) { $0.record.weights.map { [Double($0.bytes) / 1_048_576] } ?? [] },
     ]
 
-    static func side(_ reference: String, store: Store) throws -> Side {
+    /// `NAME`, `ID`, or either prefixed by another database (`other.sqlite:NAME`), so runs made on
+    /// another machine can be compared with this one's.
+    static func side(_ reference: String, store defaultStore: Store) throws -> Side {
+        var store = defaultStore
+        var reference = reference
+        var prefix = ""
+        if let range = reference.range(of: ".sqlite:") {
+            let path = String(reference[..<range.lowerBound]) + ".sqlite"
+            store = try Store(path: path, readOnly: true)
+            prefix = (path as NSString).lastPathComponent + ":"
+            reference = String(reference[range.upperBound...])
+        }
+        var side = try localSide(reference, store: store)
+        side.name = prefix + side.name
+        return side
+    }
+
+    static func localSide(_ reference: String, store: Store) throws -> Side {
         let trimmed = reference.hasPrefix("#") ? String(reference.dropFirst()) : reference
         if let id = Int64(trimmed) {
             guard let run = try store.run(id: id) else { throw RunnerError.invalid("no run with id \(id) in \(store.path); `exprun list` shows them") }

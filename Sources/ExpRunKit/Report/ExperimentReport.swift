@@ -168,6 +168,27 @@ public enum ExperimentReport {
                 "varies": texts.count > 1,
             ])
         }
+        // One sentence per configuration against the baseline, at the first thread count and prompt,
+        // so a reader gets the answer before the tables.
+        var summary: [[String: Any]] = []
+        if let firstThreads = ok.first?.entry.threads, let firstPrompt = ok.first?.entry.prompt {
+            for r in ok where r.entry.threads == firstThreads && r.entry.prompt == firstPrompt && r.entry.baseline != r.entry.quantization {
+                guard let base = baselineRun(for: r, among: ok, baseline: experiment.baseline) else { continue }
+                let s = RunSummaryFigures(r.record), b = RunSummaryFigures(base.record)
+                summary.append([
+                    "config": labeler.group(r.entry),
+                    "weights": Format.ratio(r.record.weights.map { Double($0.bytes) }, base.record.weights.map { Double($0.bytes) }),
+                    "peak": Format.ratio(r.record.memory?.peakRSS.map(Double.init), base.record.memory?.peakRSS.map(Double.init)),
+                    "decode": Format.ratio(s.decode.median, b.decode.median),
+                    "total": Format.ratio(s.total.median, b.total.median),
+                    "kl": r.record.quality.klMean.map { Format.fixed($0, 6) } ?? "",
+                    "hasKL": r.record.quality.klMean != nil,
+                ])
+            }
+            c["summaryThreads"] = firstThreads
+        }
+        c["summaryRows"] = summary
+        c["hasSummary"] = !summary.isEmpty
         c["memoryRows"] = memoryRows
         c["timeRows"] = timeRows
         c["outputRows"] = outputRows

@@ -31,7 +31,11 @@ public struct ExperimentRunner {
             let e = plan.entries[i]
             let cacheKey = e.model + "|" + e.weights.rawValue
             if resolved[cacheKey] == nil {
-                resolved[cacheKey] = try ModelReference.resolve(e.model, weights: e.weights, baseDirectory: base, hub: hub)
+                do {
+                    resolved[cacheKey] = try ModelReference.resolve(e.model, weights: e.weights, baseDirectory: base, hub: hub)
+                } catch let RunnerError.network(why) {
+                    throw RunnerError.model(e.model, why)
+                }
             }
             plan.entries[i].loaderReference = resolved[cacheKey]
         }

@@ -145,7 +145,7 @@ public enum SpecParser {
                 if !threads.isEmpty { measure.threads = threads }
             }
             if let v = map["timeout"], let t = c.double(v.node, path: "measure.timeout") {
-                if !(t > 0 && t.isFinite) { c.problem(v.node, "measure.timeout", "must be a positive number of seconds") } else { measure.timeoutSeconds = t }
+                if !(t > 0 && t <= 604_800) { c.problem(v.node, "measure.timeout", "must be a positive number of seconds, at most a week (604800)") } else { measure.timeoutSeconds = t }
             }
             if let v = map["baseline"], let s = c.string(v.node, path: "measure.baseline") { measure.baseline = s; baselineNode = v.node }
             if let v = map["perplexity"], let pm = c.mapping(v.node, path: "measure.perplexity", allowed: perplexityKeys) {

@@ -1,8 +1,13 @@
 // Dot products of one quantized weight row with one quantized activation row, per ggml type.
-// The fast versions are Int32 `&+`/`&*` loops over one block at a time, which LLVM turns into
-// AVX-512 VNNI (`vpdpwssd`) with `-target-cpu native`; the float scale of each block is applied
-// once per block. Offsets (q4_0's −8, q5_0's −16, q6_K's −32, q4_K's minimums) are folded in
-// through the activation block sums instead of being subtracted per weight.
+// q8_0, q4_0 and q4_K work on 16-lane Int16 SIMD vectors: the weight bytes are read as 16-bit lanes
+// and split into even and odd elements with shifts and masks, multiplied lane by lane with the
+// activations kept in the matching split layout (ActivationQuant.swift), adjacent lanes summed into
+// Int32 and converted, and each block's float scale applied to a vector accumulator, so there is
+// no horizontal sum per block (measured 1.3-1.4x faster than plain loops, which LLVM vectorizes to
+// `vpdpwssd` but reduces to a scalar every block). q5_0 and q6_K are plain Int32 `&+`/`&*` loops
+// (a split-lane q5_0 with per-lane shifts for its fifth bit measured slower).
+// Offsets (q4_0's −8, q5_0's −16, q6_K's −32, q4_K's minimums) are folded in through the block
+// sums of the activations or subtracted in the lanes, never per weight in float.
 // The `reference` versions say the same thing plainly: dequantize both rows to floats with the
 // formats' own decoders and sum in Double. Tests compare the two on random shapes.
 import Foundation
@@ -27,16 +32,20 @@ enum GGMLDot {
     /// element in the high byte; products of ≤ 127·127 summed in pairs fit 16 bits.
     @inline(__always)
     static func q8_0(_ w: UnsafeRawPointer, _ a: Row, _ nb: Int) -> Float {
-        var acc = SIMD8<Float>()
+        // Two accumulators, even and odd blocks: one chain of FMAs would wait on its own latency.
+        var acc = (SIMD8<Float>(), SIMD8<Float>())
         let x = UnsafeRawPointer(a.split)
-        for b in 0..<nb {
+        @inline(__always) func block(_ b: Int, _ acc: inout SIMD8<Float>) {
             let v = w.loadUnaligned(fromByteOffset: b * 34 + 2, as: I16.self)
             let e = x.loadUnaligned(fromByteOffset: b * 64, as: I16.self)
             let o = x.loadUnaligned(fromByteOffset: b * 64 + 32, as: I16.self)
             let s = pairSums(((v &<< 8) &>> 8) &* e &+ (v &>> 8) &* o)
             acc.addProduct(SIMD8<Float>(s), SIMD8<Float>(repeating: fp16Value(loadU16(w, b * 34)) * a.d[b]))
         }
-        return acc.sum()
+        var b = 0
+        while b + 2 <= nb { block(b, &acc.0); block(b + 1, &acc.1); b += 2 }
+        if b < nb { block(b, &acc.0) }
+        return (acc.0 + acc.1).sum()
     }
 
     /// q4_0 weight · q8_0 activations. The 16 bytes of nibbles, read as 8 lanes, hold elements
@@ -44,10 +53,10 @@ enum GGMLDot {
     /// and the odd vector of the activations' split layout.
     @inline(__always)
     static func q4_0(_ w: UnsafeRawPointer, _ a: Row, _ nb: Int) -> Float {
-        var acc = SIMD8<Float>()
+        var acc = (SIMD8<Float>(), SIMD8<Float>())
         let x = UnsafeRawPointer(a.split)
         let m = SIMD8<Int16>(repeating: 0xF), eight = I16(repeating: 8)
-        for b in 0..<nb {
+        @inline(__always) func block(_ b: Int, _ acc: inout SIMD8<Float>) {
             let v = w.loadUnaligned(fromByteOffset: b * 18 + 2, as: SIMD8<Int16>.self)
             let we = I16(lowHalf: v & m, highHalf: (v &>> 4) & m) &- eight
             let wo = I16(lowHalf: (v &>> 8) & m, highHalf: (v &>> 12) & m) &- eight
@@ -56,7 +65,49 @@ enum GGMLDot {
             let s = pairSums(we &* e &+ wo &* o)
             acc.addProduct(SIMD8<Float>(s), SIMD8<Float>(repeating: fp16Value(loadU16(w, b * 18)) * a.d[b]))
         }
-        return acc.sum()
+        var b = 0
+        while b + 2 <= nb { block(b, &acc.0); block(b + 1, &acc.1); b += 2 }
+        if b < nb { block(b, &acc.0) }
+        return (acc.0 + acc.1).sum()
+    }
+
+    /// Four activation rows at once (prefill): each weight block is loaded and unpacked once for
+    /// four rows, `a` being the first and `stride` the distance between rows (values, and blocks).
+    @inline(__always)
+    static func q8_0x4(_ w: UnsafeRawPointer, _ a: Row, _ stride: Int, _ nb: Int) -> SIMD4<Float> {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
+        let x = UnsafeRawPointer(a.split), xs = 2 * stride, ds = stride / 32
+        for b in 0..<nb {
+            let v = w.loadUnaligned(fromByteOffset: b * 34 + 2, as: I16.self)
+            let we = (v &<< 8) &>> 8, wo = v &>> 8, dw = fp16Value(loadU16(w, b * 34))
+            @inline(__always) func step(_ k: Int, _ acc: inout SIMD8<Float>) {
+                let e = x.loadUnaligned(fromByteOffset: k * xs + b * 64, as: I16.self)
+                let o = x.loadUnaligned(fromByteOffset: k * xs + b * 64 + 32, as: I16.self)
+                acc.addProduct(SIMD8<Float>(pairSums(we &* e &+ wo &* o)), SIMD8<Float>(repeating: dw * a.d[k * ds + b]))
+            }
+            step(0, &acc0); step(1, &acc1); step(2, &acc2); step(3, &acc3)
+        }
+        return SIMD4(acc0.sum(), acc1.sum(), acc2.sum(), acc3.sum())
+    }
+
+    @inline(__always)
+    static func q4_0x4(_ w: UnsafeRawPointer, _ a: Row, _ stride: Int, _ nb: Int) -> SIMD4<Float> {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
+        let x = UnsafeRawPointer(a.split), xs = 2 * stride, ds = stride / 32
+        let m = SIMD8<Int16>(repeating: 0xF), eight = I16(repeating: 8)
+        for b in 0..<nb {
+            let v = w.loadUnaligned(fromByteOffset: b * 18 + 2, as: SIMD8<Int16>.self)
+            let we = I16(lowHalf: v & m, highHalf: (v &>> 4) & m) &- eight
+            let wo = I16(lowHalf: (v &>> 8) & m, highHalf: (v &>> 12) & m) &- eight
+            let dw = fp16Value(loadU16(w, b * 18))
+            @inline(__always) func step(_ k: Int, _ acc: inout SIMD8<Float>) {
+                let e = x.loadUnaligned(fromByteOffset: k * xs + b * 64, as: I16.self)
+                let o = x.loadUnaligned(fromByteOffset: k * xs + b * 64 + 32, as: I16.self)
+                acc.addProduct(SIMD8<Float>(pairSums(we &* e &+ wo &* o)), SIMD8<Float>(repeating: dw * a.d[k * ds + b]))
+            }
+            step(0, &acc0); step(1, &acc1); step(2, &acc2); step(3, &acc3)
+        }
+        return SIMD4(acc0.sum(), acc1.sum(), acc2.sum(), acc3.sum())
     }
 
     /// q5_0 weight · q8_0 activations: Σ (q−16)·x = Σ q·x − 16·Σx. (Plain Int32 loops: the
@@ -111,6 +162,44 @@ enum GGMLDot {
             mins += fp16Value(loadU16(wb, 2)) * dx * Float(summ)
         }
         return acc.sum() - mins
+    }
+
+    /// q4_K against four activation rows at once (prefill); see `q8_0x4`.
+    @inline(__always)
+    static func q4_Kx4(_ w: UnsafeRawPointer, _ a: Row, _ stride: Int, _ nb: Int) -> SIMD4<Float> {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
+        var mins = SIMD4<Float>()
+        let m = I16(repeating: 0xF), xs = 2 * stride, ds = stride / 256, ss = stride / 16
+        let x = UnsafeRawPointer(a.split)
+        for b in 0..<nb {
+            let wb = w + b * 144
+            let s = (wb + 4).assumingMemoryBound(to: UInt8.self)
+            var i0 = I32(), i1 = I32(), i2 = I32(), i3 = I32()
+            var summ = SIMD4<Int32>()
+            for c in 0..<4 {
+                let (sc1, m1) = Q4_K.scaleMin(2 * c, s), (sc2, m2) = Q4_K.scaleMin(2 * c + 1, s)
+                let v = wb.loadUnaligned(fromByteOffset: 16 + 32 * c, as: I16.self)
+                let wA0 = v & m, wA1 = (v &>> 8) & m, wB0 = (v &>> 4) & m, wB1 = (v &>> 12) & m
+                let s1 = I32(repeating: Int32(sc1)), s2 = I32(repeating: Int32(sc2))
+                @inline(__always) func step(_ k: Int, _ isum: inout I32) {
+                    let xc = x + k * xs + b * 512 + 128 * c
+                    let sA = pairSums(wA0 &* xc.loadUnaligned(as: I16.self) &+ wA1 &* xc.loadUnaligned(fromByteOffset: 32, as: I16.self))
+                    let sB = pairSums(wB0 &* xc.loadUnaligned(fromByteOffset: 64, as: I16.self) &+ wB1 &* xc.loadUnaligned(fromByteOffset: 96, as: I16.self))
+                    isum &+= sA &* s1 &+ sB &* s2
+                    let bs = a.sums + k * ss + b * 16 + 4 * c
+                    summ[k] &+= Int32(m1) &* (bs[0] &+ bs[1]) &+ Int32(m2) &* (bs[2] &+ bs[3])
+                }
+                step(0, &i0); step(1, &i1); step(2, &i2); step(3, &i3)
+            }
+            let d = fp16Value(loadU16(wb, 0)), dmin = fp16Value(loadU16(wb, 2))
+            let dx = SIMD4<Float>(a.d[b], a.d[ds + b], a.d[2 * ds + b], a.d[3 * ds + b])
+            acc0.addProduct(SIMD8<Float>(i0), SIMD8<Float>(repeating: d * dx[0]))
+            acc1.addProduct(SIMD8<Float>(i1), SIMD8<Float>(repeating: d * dx[1]))
+            acc2.addProduct(SIMD8<Float>(i2), SIMD8<Float>(repeating: d * dx[2]))
+            acc3.addProduct(SIMD8<Float>(i3), SIMD8<Float>(repeating: d * dx[3]))
+            mins += SIMD4<Float>(repeating: dmin) * dx * SIMD4<Float>(summ)
+        }
+        return SIMD4(acc0.sum(), acc1.sum(), acc2.sum(), acc3.sum()) - mins
     }
 
     /// q6_K weight · q8_K activations: Σ d·sc·(q−32)·x = d·Σ sc·(Σq·x − 32·Σx).

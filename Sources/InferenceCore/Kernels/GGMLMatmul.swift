@@ -31,21 +31,31 @@ enum GGMLMatmul {
                 a.sums.withUnsafeBufferPointer { sp in
                   a.split.withUnsafeBufferPointer { xp in
                     let q = qp.baseAddress!, d = dp.baseAddress!, s = sp.baseAddress!, x2 = xp.baseAddress!
-                    @inline(__always) func run(_ dot: (UnsafeRawPointer, GGMLDot.Row, Int) -> Float) {
+                    @inline(__always) func row(_ r: Int) -> GGMLDot.Row {
+                        GGMLDot.Row(q: q + r * n, split: x2 + r * n, d: d + r * nb, sums: s + r * groups)
+                    }
+                    @inline(__always) func run(_ dot: (UnsafeRawPointer, GGMLDot.Row, Int) -> Float,
+                                               _ dot4: ((UnsafeRawPointer, GGMLDot.Row, Int, Int) -> SIMD4<Float>)? = nil) {
                         pool.parallelFor(m, granule: 4) { range in
                             for o in range {
                                 let wr = base + o * rb
-                                for r in 0..<rows {
-                                    y[r * m + o] = dot(wr, GGMLDot.Row(q: q + r * n, split: x2 + r * n, d: d + r * nb, sums: s + r * groups), nb)
+                                var r = 0
+                                if let dot4 {
+                                    while r + 4 <= rows {
+                                        let v = dot4(wr, row(r), n, nb)
+                                        for k in 0..<4 { y[(r + k) * m + o] = v[k] }
+                                        r += 4
+                                    }
                                 }
+                                while r < rows { y[r * m + o] = dot(wr, row(r), nb); r += 1 }
                             }
                         }
                     }
                     switch w.type {
-                    case .q8_0: run(GGMLDot.q8_0)
-                    case .q4_0: run(GGMLDot.q4_0)
+                    case .q8_0: run(GGMLDot.q8_0, GGMLDot.q8_0x4)
+                    case .q4_0: run(GGMLDot.q4_0, GGMLDot.q4_0x4)
                     case .q5_0: run(GGMLDot.q5_0)
-                    case .q4_k: run(GGMLDot.q4_K)
+                    case .q4_k: run(GGMLDot.q4_K, GGMLDot.q4_Kx4)
                     case .q6_k: run(GGMLDot.q6_K)
                     default: fatalError("no integer kernel for \(w.type)")
                     }

@@ -195,9 +195,13 @@ public final class Llama: LanguageModel {
                 Llama.rope(k + t * kvd, heads: c.kvHeadCount, headSize: c.headSize, dims: c.ropeDimensions, position: pos,
                            base: base, scale: c.ropeScale, factors: c.ropeFrequencyFactors, style: c.ropeStyle)
             }
+            // llama.cpp keeps keys and values in F16 (its default cache type); rounding them the same
+            // way keeps exprun's logits within llama.cpp's own batch-vs-step noise.
             let keys = cache.keys[l], values = cache.values[l]
-            (keys + start * kvd).update(from: k, count: T * kvd)
-            (values + start * kvd).update(from: val, count: T * kvd)
+            for i in 0..<T * kvd {
+                keys[start * kvd + i] = Float(Float16(k[i]))
+                values[start * kvd + i] = Float(Float16(val[i]))
+            }
             Llama.attention(queries: q, rows: T, start: start, keys: keys, values: values,
                             heads: c.headCount, kvHeads: c.kvHeadCount, headSize: c.headSize,
                             scale: c.attentionScale, window: window, into: att, pool: pool)
@@ -320,9 +324,17 @@ public final class Llama: LanguageModel {
         pool.parallelFor(count, granule: 1024) { range in
             switch act {
             case .silu: for i in range { let g = gate[i]; gate[i] = g / (1 + Foundation.exp(-g)) * up[i] }
-            case .geluTanh: for i in range { gate[i] = geluTanh(gate[i]) * up[i] }
+            case .geluTanh: for i in range { gate[i] = geluTanhF16(gate[i]) * up[i] }
             }
         }
+    }
+
+    /// GELU as ggml's CPU backend computes it: the input rounded to F16 and looked up in a table of
+    /// F16 results (`ggml_vec_geglu_f32` with GGML_GELU_FP16); exact beyond ±10.
+    @inline(__always) static func geluTanhF16(_ x: Float) -> Float {
+        if x <= -10 { return 0 }
+        if x >= 10 { return x }
+        return Float(Float16(geluTanh(Float(Float16(x)))))
     }
 
     /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).

@@ -24,11 +24,15 @@ public enum ModelLoader {
             // random:gpt2 carries the bundled GPT-2 tokenizer when its vocabulary can hold the ids.
             let tokenizer = try directory.map { try tokenizerIfPresent(directory: $0) }
                 ?? (gpt2.vocabSize >= 50257 ? try Tokenizers.gpt2() : nil)
-            return try GPT2(config: gpt2, source: randomSource(gpt2, seed: seed), quantization: quantization,
+            return try GPT2(config: gpt2, source: randomSource(gpt2, seed: seed, threads: threads), quantization: quantization,
                             threads: threads, tokenizer: tokenizer)
         }
         if reference.hasSuffix(".gguf") {
-            return try LlamaGGUF.load(try GGUFFile(path: reference), quantization: quantization, threads: threads)
+            let file = try GGUFFile(path: reference)
+            if try file.string("general.architecture") == "gpt2" {
+                return try GPT2GGUF.load(file, quantization: quantization, threads: threads)
+            }
+            return try LlamaGGUF.load(file, quantization: quantization, threads: threads)
         }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: reference, isDirectory: &isDir) else {
@@ -126,7 +130,8 @@ public enum ModelLoader {
         return row[b.count]
     }
 
-    static func randomSource(_ config: GPT2Config, seed: UInt64) -> GPT2.WeightSource {
+    static func randomSource(_ config: GPT2Config, seed: UInt64, threads: Int) -> GPT2.WeightSource {
+        let pool = ThreadPool(threads: threads)
         let std = config.initializerRange
         let projectionStd = std / (2 * Float(config.layerCount)).squareRoot()
         return { name, shape, _ in
@@ -135,10 +140,17 @@ public enum ModelLoader {
             if name.contains(".ln_") || name.hasPrefix("ln_f") { return [Float](repeating: 1, count: n) }
             var hash: UInt64 = 0xCBF2_9CE4_8422_2325          // FNV-1a of the name, mixed with the seed
             for b in name.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01B3 }
-            var rng = SeededRandom(seed: hash ^ (seed &* 0x9E37_79B9_7F4A_7C15))
             let s = name.hasSuffix("c_proj.weight") ? projectionStd : std
+            // Blocks of 2^16 values, each from its own stream, filled in parallel.
+            let block = 1 << 16
             return [Float](unsafeUninitializedCapacity: n) { buf, count in
-                rng.fillNormal(buf.baseAddress!, count: n, std: s)
+                let p = buf.baseAddress!
+                pool.parallelFor((n + block - 1) / block) { range in
+                    for b in range {
+                        var rng = SeededRandom(seed: hash ^ (seed &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(b) &* 0xD1B5_4A32_D192_ED03))
+                        rng.fillNormal(p + b * block, count: min(block, n - b * block), std: s)
+                    }
+                }
                 count = n
             }
         }

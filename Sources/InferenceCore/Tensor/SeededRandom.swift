@@ -33,15 +33,20 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     /// Uniform in [0, 1) with 53 bits.
     public mutating func nextUnitDouble() -> Double { Double(next() >> 11) * 0x1p-53 }
 
-    /// Fills `dst` with N(0, std²) samples (Box–Muller, both outputs used).
+    /// Fills `dst` with N(0, std²) samples (Marsaglia's polar method: no sine or cosine, both
+    /// outputs of a pair used; single precision is plenty for initial weights).
     public mutating func fillNormal(_ dst: UnsafeMutablePointer<Float>, count: Int, std: Float) {
         var i = 0
         while i < count {
-            let u1 = max(nextUnitDouble(), 0x1p-60), u2 = nextUnitDouble()
-            let r = (-2 * Foundation.log(u1)).squareRoot()
-            let a = 2 * Double.pi * u2
-            dst[i] = Float(r * Foundation.cos(a)) * std
-            if i + 1 < count { dst[i + 1] = Float(r * Foundation.sin(a)) * std }
+            var u: Float, v: Float, s: Float
+            repeat {
+                u = 2 * nextUnitFloat() - 1
+                v = 2 * nextUnitFloat() - 1
+                s = u * u + v * v
+            } while s >= 1 || s == 0
+            let f = (-2 * Foundation.log(s) / s).squareRoot() * std
+            dst[i] = u * f
+            if i + 1 < count { dst[i + 1] = v * f }
             i += 2
         }
     }

@@ -19,6 +19,8 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     public let bosTokenID: Int?
     public let eosTokenID: Int?
     public let addsBOS: Bool
+    /// Ids that end generation: EOS and, as in llama.cpp, tokens such as `<|im_end|>`.
+    public let endOfGenerationIDs: Set<Int>
 
     private let tokenBytes: [[UInt8]]          // decoded bytes per id (empty for holes in the vocabulary)
     private let validID: [Bool]
@@ -98,6 +100,10 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         self.bosTokenID = bos
         self.eosTokenID = eos
         self.addsBOS = addsBOS
+        var endOfGeneration = Set(eos.map { [$0] } ?? [])
+        // Only special tokens qualify: a normal token spelled `</s>` is just text.
+        for s in special where endOfGenerationTexts.contains(s.text) { endOfGeneration.insert(s.id) }
+        self.endOfGenerationIDs = endOfGeneration
     }
 
     // MARK: Encoding
@@ -315,7 +321,8 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         }
         var special: [(text: String, id: Int, onlyWhenParsingSpecial: Bool)] = []
         for (id, t) in types.enumerated() where t == GGUFTokenType.control || t == GGUFTokenType.userDefined {
-            special.append((text: tokens[id], id: id, onlyWhenParsingSpecial: t == GGUFTokenType.control))
+            let control = t == GGUFTokenType.control || endOfGenerationTexts.contains(tokens[id])
+            special.append((text: tokens[id], id: id, onlyWhenParsingSpecial: control))
         }
         let bos = try gguf.int("tokenizer.ggml.bos_token_id")
         let eos = try gguf.int("tokenizer.ggml.eos_token_id")

@@ -25,6 +25,8 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
     public let unknownTokenID: Int?
     public let addsBOS: Bool
     public let addSpacePrefix: Bool
+    /// Ids that end generation: EOS and, as in llama.cpp, tokens such as `<end_of_turn>`.
+    public let endOfGenerationIDs: Set<Int>
 
     private let table: ByteStringTable
     private let maxTokenBytes: Int
@@ -114,14 +116,19 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
         self.tokenBytes = tokenBytes
 
         var special: [(text: String, id: Int, onlyWhenParsingSpecial: Bool)] = []
+        var endOfGeneration = Set(eos.map { [$0] } ?? [])
         for (id, t) in types.enumerated() {
+            // Only special tokens qualify: a normal token spelled `</s>` is just text.
+            let ends = (t == GGUFTokenType.control || t == GGUFTokenType.userDefined) && endOfGenerationTexts.contains(tokens[id])
+            if ends { endOfGeneration.insert(id) }
             switch t {
             case GGUFTokenType.control, GGUFTokenType.unknown: special.append((tokens[id], id, true))
-            case GGUFTokenType.userDefined: special.append((tokens[id], id, false))
+            case GGUFTokenType.userDefined: special.append((tokens[id], id, ends))
             default: break
             }
         }
         specials = SpecialTokenMatcher(special)
+        endOfGenerationIDs = endOfGeneration
     }
 
     /// From a GGUF with `tokenizer.ggml.model` = `llama`.
@@ -263,17 +270,21 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
     public func decode(_ ids: [Int]) throws -> String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(ids.count * 4)
-        for (k, id) in ids.enumerated() {
+        var afterSpecial = true
+        for id in ids {
             guard id >= 0, id < vocabularySize else {
                 throw CoreError.invalid("token id \(id) is out of range: the vocabulary has ids 0..<\(vocabularySize)")
             }
             let piece = tokenBytes[id]
-            // The space the encoder prefixed to the text is not part of it.
-            if k == 0, addSpacePrefix, tokenTypes[id] == GGUFTokenType.normal, piece.first == 0x20 {
+            let type = tokenTypes[id]
+            // The encoder prefixes a space to text at the start and after each special token; it is
+            // not part of the text (llama.cpp drops it after BOS only, transformers at the start).
+            if afterSpecial, addSpacePrefix, type == GGUFTokenType.normal, piece.first == 0x20 {
                 bytes.append(contentsOf: piece.dropFirst())
             } else {
                 bytes.append(contentsOf: piece)
             }
+            afterSpecial = type == GGUFTokenType.control || type == GGUFTokenType.unknown || type == GGUFTokenType.userDefined
         }
         return String(decoding: bytes, as: UTF8.self)
     }

@@ -112,3 +112,14 @@ func utf8Scalars(_ bytes: ArraySlice<UInt8>) -> (scalars: [UInt32], offsets: [In
     offsets.append(end)
     return (scalars, offsets)
 }
+
+/// Token texts that llama.cpp treats as ending generation (llama-vocab.cpp, `special_eog_ids`),
+/// whatever their stored type. llama.cpp also makes each one a control token, so such a token
+/// stored as user-defined (Gemma 3 stores `</s>` so) is matched in text only when parsing special
+/// tokens; exprun does the same so that its ids agree with llama.cpp's.
+let endOfGenerationTexts: Set<String> = [
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+    "<｜end▁of▁sentence｜>", "[e~[",
+]

