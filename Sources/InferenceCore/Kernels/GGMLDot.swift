@@ -32,16 +32,20 @@ enum GGMLDot {
     /// element in the high byte; products of ≤ 127·127 summed in pairs fit 16 bits.
     @inline(__always)
     static func q8_0(_ w: UnsafeRawPointer, _ a: Row, _ nb: Int) -> Float {
-        var acc = SIMD8<Float>()
+        // Two accumulators, even and odd blocks: one chain of FMAs would wait on its own latency.
+        var acc = (SIMD8<Float>(), SIMD8<Float>())
         let x = UnsafeRawPointer(a.split)
-        for b in 0..<nb {
+        @inline(__always) func block(_ b: Int, _ acc: inout SIMD8<Float>) {
             let v = w.loadUnaligned(fromByteOffset: b * 34 + 2, as: I16.self)
             let e = x.loadUnaligned(fromByteOffset: b * 64, as: I16.self)
             let o = x.loadUnaligned(fromByteOffset: b * 64 + 32, as: I16.self)
             let s = pairSums(((v &<< 8) &>> 8) &* e &+ (v &>> 8) &* o)
             acc.addProduct(SIMD8<Float>(s), SIMD8<Float>(repeating: fp16Value(loadU16(w, b * 34)) * a.d[b]))
         }
-        return acc.sum()
+        var b = 0
+        while b + 2 <= nb { block(b, &acc.0); block(b + 1, &acc.1); b += 2 }
+        if b < nb { block(b, &acc.0) }
+        return (acc.0 + acc.1).sum()
     }
 
     /// q4_0 weight · q8_0 activations. The 16 bytes of nibbles, read as 8 lanes, hold elements
@@ -49,10 +53,10 @@ enum GGMLDot {
     /// and the odd vector of the activations' split layout.
     @inline(__always)
     static func q4_0(_ w: UnsafeRawPointer, _ a: Row, _ nb: Int) -> Float {
-        var acc = SIMD8<Float>()
+        var acc = (SIMD8<Float>(), SIMD8<Float>())
         let x = UnsafeRawPointer(a.split)
         let m = SIMD8<Int16>(repeating: 0xF), eight = I16(repeating: 8)
-        for b in 0..<nb {
+        @inline(__always) func block(_ b: Int, _ acc: inout SIMD8<Float>) {
             let v = w.loadUnaligned(fromByteOffset: b * 18 + 2, as: SIMD8<Int16>.self)
             let we = I16(lowHalf: v & m, highHalf: (v &>> 4) & m) &- eight
             let wo = I16(lowHalf: (v &>> 8) & m, highHalf: (v &>> 12) & m) &- eight
@@ -61,7 +65,10 @@ enum GGMLDot {
             let s = pairSums(we &* e &+ wo &* o)
             acc.addProduct(SIMD8<Float>(s), SIMD8<Float>(repeating: fp16Value(loadU16(w, b * 18)) * a.d[b]))
         }
-        return acc.sum()
+        var b = 0
+        while b + 2 <= nb { block(b, &acc.0); block(b + 1, &acc.1); b += 2 }
+        if b < nb { block(b, &acc.0) }
+        return (acc.0 + acc.1).sum()
     }
 
     /// Four activation rows at once (prefill): each weight block is loaded and unpacked once for

@@ -284,9 +284,22 @@ public final class GPT2: LanguageModel {
                 let o = out + t * d + head * hs
                 o.initialize(repeating: 0, count: hs)
                 let inv = 1 / sum
-                for j in 0..<seen {
-                    let w = scores[j] * inv, vj = values + j * d + head * hs
-                    for i in 0..<hs { o[i] += w * vj[i] }
+                if hs % 16 == 0 {
+                    // Sixteen lanes at a time: the pointers may alias as far as the compiler knows,
+                    // so it would not vectorize the plain loop.
+                    for c in stride(from: 0, to: hs, by: 16) {
+                        var acc = SIMD16<Float>()
+                        for j in 0..<seen {
+                            let vj = UnsafeRawPointer(values + j * d + head * hs + c)
+                            acc.addProduct(SIMD16(repeating: scores[j] * inv), vj.loadUnaligned(as: SIMD16<Float>.self))
+                        }
+                        UnsafeMutableRawPointer(o + c).storeBytes(of: acc, as: SIMD16<Float>.self)
+                    }
+                } else {
+                    for j in 0..<seen {
+                        let w = scores[j] * inv, vj = values + j * d + head * hs
+                        for i in 0..<hs { o[i] += w * vj[i] }
+                    }
                 }
             }
         }

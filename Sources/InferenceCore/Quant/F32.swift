@@ -26,21 +26,66 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
 
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let w = weight.floats.baseAddress!, n = inFeatures, m = outFeatures
+        if rows == 1 {
+            // Decode: one pass over the weights, bound by memory bandwidth.
+            pool.parallelFor(m, granule: 4) { range in
+                for o in range { y[o] = F32Linear.dot(w + o * n, x, n) }
+            }
+            return
+        }
         // Several activation rows (a prompt): walk the weights in tiles of 16 output rows that stay
-        // in L2 while every activation row passes over them, instead of streaming the whole
-        // matrix from memory once per activation row.
+        // in L2 while every activation row passes over them, and compute 4 outputs × 4 rows at a
+        // time so each loaded vector feeds four multiply-adds (the loop becomes compute-bound).
         let tile = 16
         pool.parallelFor(m, granule: 4) { range in
             var o0 = range.lowerBound
             while o0 < range.upperBound {
                 let o1 = min(o0 + tile, range.upperBound)
-                for r in 0..<rows {
-                    let xr = x + r * n, yr = y + r * m
-                    for o in o0..<o1 { yr[o] = F32Linear.dot(w + o * n, xr, n) }
+                var r = 0
+                while r + 4 <= rows {
+                    var o = o0
+                    while o + 4 <= o1 { F32Linear.block4x4(w + o * n, x + r * n, n, y + r * m + o, m); o += 4 }
+                    for oo in o..<o1 { for rr in r..<r + 4 { y[rr * m + oo] = F32Linear.dot(w + oo * n, x + rr * n, n) } }
+                    r += 4
                 }
+                for rr in r..<rows { for o in o0..<o1 { y[rr * m + o] = F32Linear.dot(w + o * n, x + rr * n, n) } }
                 o0 = o1
             }
         }
+    }
+
+    /// y[r·ldy + o] = dot(w row o, x row r) for o, r in 0..<4: sixteen accumulators in registers.
+    @inline(__always)
+    static func block4x4(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
+        typealias V = SIMD16<Float>
+        let rw = UnsafeRawPointer(w), rx = UnsafeRawPointer(x)
+        @inline(__always) func load(_ p: UnsafeRawPointer, _ row: Int, _ i: Int) -> V {
+            p.loadUnaligned(fromByteOffset: (row * n + i) * 4, as: V.self)
+        }
+        var a00 = V(), a01 = V(), a02 = V(), a03 = V(), a10 = V(), a11 = V(), a12 = V(), a13 = V()
+        var a20 = V(), a21 = V(), a22 = V(), a23 = V(), a30 = V(), a31 = V(), a32 = V(), a33 = V()
+        var i = 0
+        while i + 16 <= n {
+            let w0 = load(rw, 0, i), w1 = load(rw, 1, i), w2 = load(rw, 2, i), w3 = load(rw, 3, i)
+            var xv = load(rx, 0, i)
+            a00.addProduct(w0, xv); a01.addProduct(w1, xv); a02.addProduct(w2, xv); a03.addProduct(w3, xv)
+            xv = load(rx, 1, i)
+            a10.addProduct(w0, xv); a11.addProduct(w1, xv); a12.addProduct(w2, xv); a13.addProduct(w3, xv)
+            xv = load(rx, 2, i)
+            a20.addProduct(w0, xv); a21.addProduct(w1, xv); a22.addProduct(w2, xv); a23.addProduct(w3, xv)
+            xv = load(rx, 3, i)
+            a30.addProduct(w0, xv); a31.addProduct(w1, xv); a32.addProduct(w2, xv); a33.addProduct(w3, xv)
+            i += 16
+        }
+        @inline(__always) func finish(_ acc: V, _ r: Int, _ o: Int) {
+            var s = F32Linear.horizontalSum(acc)
+            for j in i..<n { s = Relaxed.multiplyAdd(w[o * n + j], x[r * n + j], s) }
+            y[r * ldy + o] = s
+        }
+        finish(a00, 0, 0); finish(a01, 0, 1); finish(a02, 0, 2); finish(a03, 0, 3)
+        finish(a10, 1, 0); finish(a11, 1, 1); finish(a12, 1, 2); finish(a13, 1, 3)
+        finish(a20, 2, 0); finish(a21, 2, 1); finish(a22, 2, 2); finish(a23, 2, 3)
+        finish(a30, 3, 0); finish(a31, 3, 1); finish(a32, 3, 2); finish(a33, 3, 3)
     }
 
     /// Dot product in 16-wide fused multiply-adds with four accumulators (enough independent
@@ -60,9 +105,18 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
             i += 64
         }
         while i + 16 <= n { s0.addProduct(load(ra, i), load(rb, i)); i += 16 }
-        var s = ((s0 + s1) + (s2 + s3)).sum()
+        var s = horizontalSum((s0 + s1) + (s2 + s3))
         while i < n { s = Relaxed.multiplyAdd(a[i], b[i], s); i += 1 }
         return s
+    }
+
+    /// Σ lanes, as a tree of half-width adds (the generic `SIMD.sum()` is an out-of-line loop).
+    @inline(__always)
+    static func horizontalSum(_ v: SIMD16<Float>) -> Float {
+        let a = v.lowHalf + v.highHalf
+        let b = a.lowHalf + a.highHalf
+        let c = b.lowHalf + b.highHalf
+        return c[0] + c[1]
     }
 
     /// Plain reference for tests.
