@@ -196,6 +196,20 @@ func converted(_ t: Tensor, to dtype: DType) throws -> Tensor {
         #expect(drift < (dtype == .f16 ? 0.01 : 0.1), "\(dtype) drift \(drift)")
     }
 
+    @Test func randomWeightsOfADirectorysShape() throws {
+        let model = try ModelLoader.load("random:" + Fixture.tiny + "?seed=4") as! GPT2
+        #expect(model.config.embeddingSize == 64 && model.config.layerCount == 2 && model.config.contextLength == 256)
+        #expect(model.tokenizer != nil)
+        #expect(try ModelLoader.modelFiles("random:" + Fixture.tiny).isEmpty)
+        let files = try ModelLoader.modelFiles(Fixture.tiny).map { URL(fileURLWithPath: $0).lastPathComponent }
+        #expect(Set(files).isSuperset(of: ["config.json", "vocab.json", "merges.txt", "model.safetensors"]))
+        // Same shape as the checkpoint, other values.
+        let real = try ModelLoader.load(Fixture.tiny)
+        #expect(model.parameterCount == real.parameterCount)
+        let a = try model.forward([464], cache: model.makeCache(capacity: 1), allLogits: false)
+        #expect(a != (try real.forward([464], cache: real.makeCache(capacity: 1), allLogits: false)))
+    }
+
     @Test func weightsAreListedHonestly() throws {
         let model = try ModelLoader.load(Fixture.tiny)
         let ckpt = try SafeTensorsCheckpoint(Fixture.tiny)

@@ -1,6 +1,10 @@
 // bf16: bfloat16, the upper half of an IEEE single, one row of `in` values per output feature.
-//   row o: [b(o,0) b(o,1) ... b(o,in-1)]   2 bytes per weight
+//   row o: groups of 32 values, each stored as 16 pairs (b(o,g+k), b(o,g+k+16)), k = 0..15,
+//          then the last in % 32 values in order                2 bytes per weight
 //   bf16:  1 sign bit | 8 exponent bits (bias 127, as F32) | 7 fraction bits
+// The pairing lets the kernel widen 32 values with one 64-byte load, a shift (low halves: values
+// g..g+15) and a mask (high halves: g+16..g+31), where widening 16-bit lanes one by one compiles
+// to a slow generic conversion.
 // Same range as F32 with 8 bits of precision. Rounding from F32 is to nearest, ties to even
 // (add 0x7FFF plus the lowest kept bit, then truncate; PyTorch's `.bfloat16()` does the same);
 // NaN stays a quiet NaN. Widening back is exact: the 16 bits become the top of an F32.
@@ -20,7 +24,18 @@ public final class BF16Linear: LinearWeight, @unchecked Sendable {
         outFeatures = out; self.inFeatures = inFeatures
         storage = Storage(byteCount: out * inFeatures * 2)
         let b = storage.base.assumingMemoryBound(to: UInt16.self)
-        for i in 0..<values.count { b[i] = BF16Linear.round(values[i]) }
+        for o in 0..<out {
+            for i in 0..<inFeatures { b[o * inFeatures + BF16Linear.slot(i, inFeatures)] = BF16Linear.round(values[o * inFeatures + i]) }
+        }
+    }
+
+    /// Where value `i` of a row of `n` lives (see the layout above).
+    @inline(__always)
+    static func slot(_ i: Int, _ n: Int) -> Int {
+        let g = i & ~31
+        guard g + 32 <= n else { return i }
+        let k = i & 31
+        return g + (k & 15) * 2 + (k >> 4)
     }
 
     /// F32 → bf16 bit pattern, round to nearest even.
@@ -34,14 +49,15 @@ public final class BF16Linear: LinearWeight, @unchecked Sendable {
     @inline(__always)
     public static func widen(_ b: UInt16) -> Float { Float(bitPattern: UInt32(b) << 16) }
 
-    /// Row `row` as stored (tests compare bit patterns).
+    /// Row `row`'s bit patterns in value order (tests compare them).
     public func storedRow(_ row: Int) -> [UInt16] {
-        Array(UnsafeBufferPointer(start: bits + row * inFeatures, count: inFeatures))
+        let b = bits + row * inFeatures
+        return (0..<inFeatures).map { b[BF16Linear.slot($0, inFeatures)] }
     }
 
     public func dequantizeRow(_ row: Int, into dst: UnsafeMutablePointer<Float>) {
         let b = bits + row * inFeatures
-        for i in 0..<inFeatures { dst[i] = BF16Linear.widen(b[i]) }
+        for i in 0..<inFeatures { dst[i] = BF16Linear.widen(b[BF16Linear.slot(i, inFeatures)]) }
     }
 
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
@@ -54,36 +70,30 @@ public final class BF16Linear: LinearWeight, @unchecked Sendable {
         }
     }
 
-    /// Dot product: 16 bf16 values widened per step by a shift (no conversion instruction needed).
+    /// Dot product over one stored row: per 32 values, one load, a shift and a mask.
     @inline(__always)
     static func dot(_ w: UnsafePointer<UInt16>, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
         typealias V = SIMD16<Float>
         let rw = UnsafeRawPointer(w), rx = UnsafeRawPointer(x)
-        @inline(__always) func lanes(_ i: Int) -> V {
-            let h = rw.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<UInt16>.self)
-            return unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16, to: V.self)
-        }
+        let high = SIMD16<UInt32>(repeating: 0xFFFF_0000)
         var s0 = V(), s1 = V()
         var i = 0
         while i + 32 <= n {
-            s0.addProduct(lanes(i), rx.loadUnaligned(fromByteOffset: i * 4, as: V.self))
-            s1.addProduct(lanes(i + 16), rx.loadUnaligned(fromByteOffset: i * 4 + 64, as: V.self))
+            let u = rw.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<UInt32>.self)
+            s0.addProduct(unsafeBitCast(u &<< 16, to: V.self), rx.loadUnaligned(fromByteOffset: i * 4, as: V.self))
+            s1.addProduct(unsafeBitCast(u & high, to: V.self), rx.loadUnaligned(fromByteOffset: i * 4 + 64, as: V.self))
             i += 32
         }
-        while i + 16 <= n { s0.addProduct(lanes(i), rx.loadUnaligned(fromByteOffset: i * 4, as: V.self)); i += 16 }
         var s = (s0 + s1).sum()
-        while i < n { s = Relaxed.multiplyAdd(BF16Linear.widen(w[i]), x[i], s); i += 1 }
+        while i < n { s = Relaxed.multiplyAdd(Float(bitPattern: UInt32(w[i]) << 16), x[i], s); i += 1 }
         return s
     }
 
-    /// Plain reference for tests.
-    public static func referenceDot(_ w: UnsafePointer<UInt16>, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
-        var s: Double = 0
-        for i in 0..<n { s += Double(widen(w[i])) * Double(x[i]) }
-        return Float(s)
-    }
-
+    /// Plain reference for tests: value by value, in Double.
     public func referenceDot(row: Int, _ x: UnsafePointer<Float>) -> Float {
-        BF16Linear.referenceDot(bits + row * inFeatures, x, inFeatures)
+        let v = storedRow(row)
+        var s: Double = 0
+        for i in 0..<inFeatures { s += Double(BF16Linear.widen(v[i])) * Double(x[i]) }
+        return Float(s)
     }
 }
