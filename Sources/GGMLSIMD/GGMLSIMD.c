@@ -241,12 +241,25 @@ void ggml_simd_q4_K_x4(const void *w, const int8_t *x, const float *xd, const in
             scale_min(j, blk + 4, &s, &mv[j]);
             sc[j] = _mm256_set1_epi16((short)s);
         }
+        // The nibbles are unpacked once and multiplied with each row's activations.
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        __m256i is[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (int c = 0; c < 4; c++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * c));
+            __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            for (int k = 0; k < 4; k++) {
+                const int8_t *xk = x + k * stride + 256 * b + 64 * c;
+                __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)xk));
+                __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(xk + 32)));
+                is[k] = _mm256_add_epi32(is[k], _mm256_add_epi32(_mm256_madd_epi16(pl, sc[2 * c]), _mm256_madd_epi16(ph, sc[2 * c + 1])));
+            }
+        }
         float d = half_to_float(blk), dmin = half_to_float(blk + 2);
         for (int k = 0; k < 4; k++) {
+            __m256i isum = is[k];
             const int32_t *bs = bsums + k * ss + 16 * b;
             int summ = 0;
             for (int j = 0; j < 8; j++) summ += mv[j] * (bs[2 * j] + bs[2 * j + 1]);
-            __m256i isum = q4_K_block(blk + 16, x + k * stride + 256 * b, sc);
             float dx = xd[k * ds + b];
             acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(isum), acc[k]);
             mins[k] += dmin * dx * (float)summ;
