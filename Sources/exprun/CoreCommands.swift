@@ -24,10 +24,11 @@ func parseTokenList(_ text: String, option: String) throws -> [Int] {
 }
 
 struct ModelOptions: ParsableArguments {
-    @Argument(help: "A Hugging Face model directory, or random:gpt2 / random:gpt2?n_layer=2&n_embd=64&n_head=4&seed=7.")
+    @Argument(help: "A Hugging Face model directory, a .gguf file, or random:gpt2 / random:gpt2?n_layer=2&n_embd=64&n_head=4&seed=7.")
     var model: String
-    @Option(help: "Quantization method for the linear weights (fp32, q8_0, bnb-nf4, ...).")
-    var quant: String = "fp32"
+    @Option(name: .customLong("quant"), help: "Quantization method for the linear weights (fp32, q8_0, bnb-nf4, as-stored, ...); default: as-stored for a .gguf (the file as shipped), else fp32.")
+    var quantOption: String?
+    var quant: String { quantOption ?? (model.hasSuffix(".gguf") ? LlamaGGUF.asStored : "fp32") }
     @Option(help: "Worker threads.")
     var threads: Int = 1
 
