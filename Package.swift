@@ -21,9 +21,11 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
+        // The byte dot products of q8_0 / q4_0 / q4_K (x86 intrinsics, with a plain C fallback).
+        .target(name: "GGMLSIMD", cSettings: [.unsafeFlags(["-march=native", "-O3"])]),
         .target(
             name: "InferenceCore",
-            dependencies: [.product(name: "Numerics", package: "swift-numerics")],
+            dependencies: ["GGMLSIMD", .product(name: "Numerics", package: "swift-numerics")],
             resources: [.copy("Resources/gpt2")],
             swiftSettings: nativeCPU + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),

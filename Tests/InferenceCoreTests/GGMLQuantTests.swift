@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 @testable import InferenceCore
+import GGMLSIMD
 
 private let oracleDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Oracles")
 
@@ -139,6 +140,47 @@ private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int
             #expect(err < 0.15 * scale, "\(f): relative rms error \(err / scale)")
         }
     }
+
+    /// The plain C kernels (the fallback where the x86 path is not compiled in, see GGMLSIMD.h)
+    /// equal the reference too; `kernelMatchesReference` covers whichever path `forward` runs.
+    @Test(arguments: [GGMLFormat.q8_0, .q4_0, .q4_k])
+    func plainCKernelsMatchReference(_ f: GGMLFormat) throws {
+        var rng = GGMLTestRandom(seed: 7 &+ UInt64(f.ggmlTypeID))
+        let block = f.blockSize, n = block * 3, rows = 4
+        let w = try GGMLLinear.quantize((0..<n).map { _ in rng.normal() * 0.05 }, out: 1, in: n, as: f)
+        let x = (0..<rows * n).map { _ in rng.normal() }
+        let a = x.withUnsafeBufferPointer { block == 32 ? QuantizedActivations.q8_0($0.baseAddress!, rows: rows, n: n, pool: nil)
+                                                        : QuantizedActivations.q8_K($0.baseAddress!, rows: rows, n: n, pool: nil) }
+        let nb = Int32(a.blocksPerRow), groups = n / a.sumGroup
+        a.q.withUnsafeBufferPointer { q in a.d.withUnsafeBufferPointer { d in a.sums.withUnsafeBufferPointer { s in
+            let q = q.baseAddress!, d = d.baseAddress!, s = s.baseAddress!, wr = UnsafeRawPointer(w.blocks)
+            var four = [Float](repeating: 0, count: 4)
+            switch f {
+            case .q8_0: ggml_plain_q8_0_x4(wr, q, d, n, nb, &four)
+            case .q4_0: ggml_plain_q4_0_x4(wr, q, d, s, n, nb, &four)
+            default: ggml_plain_q4_K_x4(wr, q, d, s, n, nb, &four)
+            }
+            for r in 0..<rows {
+                let row = GGMLDot.Row(q: q + r * n, d: d + r * Int(nb), sums: s + r * groups)
+                let ref = GGMLDot.reference(f, wr, row, block: block, n: n)
+                let one: Float
+                switch f {
+                case .q8_0: one = ggml_plain_q8_0(wr, row.q, row.d, nb)
+                case .q4_0: one = ggml_plain_q4_0(wr, row.q, row.d, row.sums, nb)
+                default: one = ggml_plain_q4_K(wr, row.q, row.d, row.sums, nb)
+                }
+                #expect(abs(one - ref) <= 1e-4 * max(1, abs(ref)), "\(f) row \(r): \(one) vs \(ref)")
+                #expect(abs(four[r] - ref) <= 1e-4 * max(1, abs(ref)), "\(f) x4 row \(r): \(four[r]) vs \(ref)")
+            }
+        } } }
+        #expect(ggml_simd_vectorized() == 1 || !Self.isX86)
+    }
+
+    #if arch(x86_64)
+    static let isX86 = true
+    #else
+    static let isX86 = false
+    #endif
 }
 
 /// Small deterministic generator for test data.

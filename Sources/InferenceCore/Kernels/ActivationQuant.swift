@@ -1,6 +1,6 @@
 // Activations quantized to 8-bit blocks, as llama.cpp does before multiplying by a quantized
-// weight, so that the inner loops are integer dot products (AVX-512 VNNI `vpdpwssd` when the
-// compiler vectorizes the Int32 loops):
+// weight, so that the inner loops are integer dot products (byte products in Sources/GGMLSIMD,
+// Int32 loops in GGMLDot):
 //   q8_0 (for q4_0 / q5_0 / q8_0 weights): blocks of 32, scale d = absmax/127 kept as ggml keeps
 //        it (rounded to fp16), q = roundf(x/d). Per block we also keep Σq, which lets a weight
 //        with an offset (q4_0's −8, q5_0's −16) be applied once per block instead of per weight.
@@ -8,10 +8,7 @@
 //        not fp16), q = nearest_int(iscale·x), and Σq per 16 values (`bsums`), which the K-types
 //        need for their per-sub-block minimums and offsets.
 // Stored as separate arrays (values, scales, sums) rather than packed blocks: the kernels index
-// them directly. The values are kept a second time widened to Int16 and split by parity within each
-// group of 32 (`split`: x0 x2 … x30 | x1 x3 … x31): a weight's bytes loaded as 16-bit lanes then
-// hold the even element in the low byte and the odd one in the high byte, so the kernels multiply
-// lane by lane with no shuffles and reduce lane pairs with two shifts (see GGMLDot).
+// them directly.
 import Foundation
 
 struct QuantizedActivations {
@@ -22,23 +19,6 @@ struct QuantizedActivations {
     var q: [Int8]           // rows × n
     var d: [Float]          // rows × n/block
     var sums: [Int32]       // rows × n/sumGroup
-    var split: [Int16] = [] // rows × n, per group of 32: the 16 even-indexed values, then the 16 odd
-
-    /// Fills `split` from `q`.
-    mutating func makeSplit() {
-        var out = [Int16](repeating: 0, count: q.count)
-        q.withUnsafeBufferPointer { q in
-            out.withUnsafeMutableBufferPointer { o in
-                for g in 0..<q.count / 32 {
-                    for k in 0..<16 {
-                        o[32 * g + k] = Int16(q[32 * g + 2 * k])
-                        o[32 * g + 16 + k] = Int16(q[32 * g + 2 * k + 1])
-                    }
-                }
-            }
-        }
-        split = out
-    }
 
     var blocksPerRow: Int { n / block }
 
@@ -75,7 +55,6 @@ struct QuantizedActivations {
                 }
             }
         }
-        a.makeSplit()
         return a
     }
 
@@ -112,7 +91,6 @@ struct QuantizedActivations {
                 }
             }
         }
-        a.makeSplit()
         return a
     }
 }

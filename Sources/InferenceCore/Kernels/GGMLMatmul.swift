@@ -4,6 +4,7 @@
 // weight row is read from memory once per call however many tokens the call carries (prefill).
 // A plain reference (`referenceForward`) computes the same thing through `GGMLDot.reference`.
 import Foundation
+import GGMLSIMD
 
 enum GGMLMatmul {
     static func forward(_ w: GGMLLinear, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
@@ -29,20 +30,21 @@ enum GGMLMatmul {
         a.q.withUnsafeBufferPointer { qp in
             a.d.withUnsafeBufferPointer { dp in
                 a.sums.withUnsafeBufferPointer { sp in
-                  a.split.withUnsafeBufferPointer { xp in
-                    let q = qp.baseAddress!, d = dp.baseAddress!, s = sp.baseAddress!, x2 = xp.baseAddress!
+                    let q = qp.baseAddress!, d = dp.baseAddress!, s = sp.baseAddress!
                     @inline(__always) func row(_ r: Int) -> GGMLDot.Row {
-                        GGMLDot.Row(q: q + r * n, split: x2 + r * n, d: d + r * nb, sums: s + r * groups)
+                        GGMLDot.Row(q: q + r * n, d: d + r * nb, sums: s + r * groups)
                     }
+                    // `dot4` takes four activation rows n values apart and writes their four sums.
                     @inline(__always) func run(_ dot: (UnsafeRawPointer, GGMLDot.Row, Int) -> Float,
-                                               _ dot4: ((UnsafeRawPointer, GGMLDot.Row, Int, Int) -> SIMD4<Float>)? = nil) {
+                                               _ dot4: ((UnsafeRawPointer, GGMLDot.Row, Int, UnsafeMutablePointer<Float>) -> Void)? = nil) {
                         pool.parallelFor(m, granule: 4) { range in
+                            var v = SIMD4<Float>()
                             for o in range {
                                 let wr = base + o * rb
                                 var r = 0
                                 if let dot4 {
                                     while r + 4 <= rows {
-                                        let v = dot4(wr, row(r), n, nb)
+                                        withUnsafeMutableBytes(of: &v) { dot4(wr, row(r), nb, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
                                         for k in 0..<4 { y[(r + k) * m + o] = v[k] }
                                         r += 4
                                     }
@@ -52,14 +54,16 @@ enum GGMLMatmul {
                         }
                     }
                     switch w.type {
-                    case .q8_0: run(GGMLDot.q8_0, GGMLDot.q8_0x4)
-                    case .q4_0: run(GGMLDot.q4_0, GGMLDot.q4_0x4)
+                    case .q8_0: run({ ggml_simd_q8_0($0, $1.q, $1.d, Int32($2)) },
+                                    { ggml_simd_q8_0_x4($0, $1.q, $1.d, n, Int32($2), $3) })
+                    case .q4_0: run({ ggml_simd_q4_0($0, $1.q, $1.d, $1.sums, Int32($2)) },
+                                    { ggml_simd_q4_0_x4($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
                     case .q5_0: run(GGMLDot.q5_0)
-                    case .q4_k: run(GGMLDot.q4_K, GGMLDot.q4_Kx4)
+                    case .q4_k: run({ ggml_simd_q4_K($0, $1.q, $1.d, $1.sums, Int32($2)) },
+                                    { ggml_simd_q4_K_x4($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
                     case .q6_k: run(GGMLDot.q6_K)
                     default: fatalError("no integer kernel for \(w.type)")
                     }
-                  }
                 }
             }
         }
@@ -87,14 +91,12 @@ enum GGMLMatmul {
         a.q.withUnsafeBufferPointer { qp in
             a.d.withUnsafeBufferPointer { dp in
                 a.sums.withUnsafeBufferPointer { sp in
-                  a.split.withUnsafeBufferPointer { xp in
                     for o in 0..<m {
                         for r in 0..<rows {
-                            let row = GGMLDot.Row(q: qp.baseAddress! + r * n, split: xp.baseAddress! + r * n, d: dp.baseAddress! + r * nb, sums: sp.baseAddress! + r * groups)
+                            let row = GGMLDot.Row(q: qp.baseAddress! + r * n, d: dp.baseAddress! + r * nb, sums: sp.baseAddress! + r * groups)
                             y[r * m + o] = GGMLDot.reference(w.type, w.blocks + o * w.rowBytes, row, block: block, n: n)
                         }
                     }
-                  }
                 }
             }
         }

@@ -1,0 +1,267 @@
+// See include/GGMLSIMD.h. Block layouts are those of Quant/{Q8_0,Q4_0,Q4_K}.swift:
+//   q8_0: fp16 d, 32 × int8                      (34 bytes)
+//   q4_0: fp16 d, 16 bytes: byte j = element j (low nibble), element j+16 (high); weight = d·(q−8)
+//   q4_K: fp16 d, fp16 dmin, 12 bytes of 6-bit scales/mins, 4 × 32 bytes of nibbles (144 bytes)
+// The x86 path (AVX2, with AVX-512 VNNI where the compiler targets it) multiplies unsigned weight
+// bytes by signed activation bytes: q4_0's nibbles are used as 0…15 and the −8 applied once per
+// block through the activations' block sum; q8_0's signed weights go through |w| and sign(x, w).
+// Each block's integer sum is converted once and added with its float scale to a vector accumulator:
+// one horizontal sum per row, none per block.
+#include "GGMLSIMD.h"
+#include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+static inline float half_to_float(const uint8_t *p) {
+    uint16_t h = (uint16_t)(p[0] | (p[1] << 8));
+#if defined(__F16C__)
+    return _cvtsh_ss(h);
+#else
+    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023, bits;
+    if (e == 0) {
+        if (m == 0) bits = sign;
+        else {   // subnormal: normalise
+            e = 113;
+            while (!(m & 1024)) { m <<= 1; e--; }
+            bits = sign | (e << 23) | ((m & 1023) << 13);
+        }
+    } else if (e == 31) bits = sign | 0x7f800000u | (m << 13);
+    else bits = sign | ((e + 112) << 23) | (m << 13);
+    float f; memcpy(&f, &bits, 4); return f;
+#endif
+}
+
+// get_scale_min_k4: sub-block j's 6-bit scale and minimum.
+static inline void scale_min(int j, const uint8_t *s, int *sc, int *m) {
+    if (j < 4) { *sc = s[j] & 63; *m = s[j + 4] & 63; }
+    else { *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4); *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4); }
+}
+
+// Plain C: the same sums, one value at a time. Always compiled, so that the tests check them on
+// any machine; they are the kernels where the x86 path is not compiled in.
+float ggml_plain_q8_0(const void *w, const int8_t *x, const float *xd, int nb) {
+    const uint8_t *p = w;
+    float acc = 0;
+    for (int b = 0; b < nb; b++) {
+        const int8_t *q = (const int8_t *)(p + b * 34 + 2);
+        int s = 0;
+        for (int j = 0; j < 32; j++) s += q[j] * x[b * 32 + j];
+        acc += half_to_float(p + b * 34) * xd[b] * (float)s;
+    }
+    return acc;
+}
+
+float ggml_plain_q4_0(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb) {
+    const uint8_t *p = w;
+    float acc = 0;
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *q = p + b * 18 + 2;
+        int s = 0;
+        for (int j = 0; j < 16; j++) s += (q[j] & 15) * x[b * 32 + j] + (q[j] >> 4) * x[b * 32 + j + 16];
+        acc += half_to_float(p + b * 18) * xd[b] * (float)(s - 8 * xsum[b]);
+    }
+    return acc;
+}
+
+float ggml_plain_q4_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) {
+    const uint8_t *p = w;
+    float acc = 0;
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 144, *q = blk + 16;
+        const int8_t *xb = x + 256 * b;
+        int isum = 0, summ = 0;
+        for (int c = 0; c < 4; c++) {
+            int s1, m1, s2, m2, lo = 0, hi = 0;
+            scale_min(2 * c, blk + 4, &s1, &m1);
+            scale_min(2 * c + 1, blk + 4, &s2, &m2);
+            for (int j = 0; j < 32; j++) {
+                lo += (q[32 * c + j] & 15) * xb[64 * c + j];
+                hi += (q[32 * c + j] >> 4) * xb[64 * c + 32 + j];
+            }
+            isum += s1 * lo + s2 * hi;
+            summ += m1 * (bsums[16 * b + 4 * c] + bsums[16 * b + 4 * c + 1]) + m2 * (bsums[16 * b + 4 * c + 2] + bsums[16 * b + 4 * c + 3]);
+        }
+        acc += half_to_float(blk) * xd[b] * (float)isum - half_to_float(blk + 2) * xd[b] * (float)summ;
+    }
+    return acc;
+}
+
+void ggml_plain_q8_0_x4(const void *w, const int8_t *x, const float *xd, long stride, int nb, float *out) {
+    for (int k = 0; k < 4; k++) out[k] = ggml_plain_q8_0(w, x + k * stride, xd + k * (stride / 32), nb);
+}
+void ggml_plain_q4_0_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out) {
+    for (int k = 0; k < 4; k++) out[k] = ggml_plain_q4_0(w, x + k * stride, xd + k * (stride / 32), xsum + k * (stride / 32), nb);
+}
+void ggml_plain_q4_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) {
+    for (int k = 0; k < 4; k++) out[k] = ggml_plain_q4_K(w, x + k * stride, xd + k * (stride / 256), bsums + k * (stride / 16), nb);
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+
+int ggml_simd_vectorized(void) { return 1; }
+
+// Σ over groups of 4 of u[i]·s[i] (u unsigned, s signed bytes) into 8 Int32 lanes. Callers keep
+// every pair sum within Int16 (|u·s| ≤ 127·127 or 15·127), so the AVX2 route cannot saturate.
+static inline __m256i dot_u8s8(__m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline __m256i q4_0_nibbles(const uint8_t *q) {
+    __m128i t = _mm_loadu_si128((const __m128i *)q);
+    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+}
+
+// Four accumulators: one chain of FMAs would wait on its own latency every block.
+#define BLOCK_LOOP(STEP) \
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}; \
+    int b = 0; \
+    for (; b + 4 <= nb; b += 4) { STEP(b, acc[0]); STEP(b + 1, acc[1]); STEP(b + 2, acc[2]); STEP(b + 3, acc[3]); } \
+    for (; b < nb; b++) STEP(b, acc[0]); \
+    return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+
+float ggml_simd_q8_0(const void *w, const int8_t *x, const float *xd, int nb) {
+    const uint8_t *p = w;
+#define Q8_0_STEP(B, A) { \
+        const uint8_t *blk = p + (B) * 34; \
+        __m256i wv = _mm256_loadu_si256((const __m256i *)(blk + 2)); \
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(x + (B) * 32)); \
+        __m256 s = _mm256_cvtepi32_ps(dot_u8s8(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv))); \
+        A = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(blk) * xd[B]), s, A); }
+    BLOCK_LOOP(Q8_0_STEP)
+}
+
+// q4_0's −8: Σ(q−8)·x = Σq·x − 8·Σx, and subtracting Σx from each of the 8 Int32 lanes takes 8·Σx
+// off their sum, so the offset stays in the integer vector.
+float ggml_simd_q4_0(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb) {
+    const uint8_t *p = w;
+#define Q4_0_STEP(B, A) { \
+        const uint8_t *blk = p + (B) * 18; \
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(x + (B) * 32)); \
+        __m256i s = _mm256_sub_epi32(dot_u8s8(q4_0_nibbles(blk + 2), xv), _mm256_set1_epi32(xsum[B])); \
+        A = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(blk) * xd[B]), _mm256_cvtepi32_ps(s), A); }
+    BLOCK_LOOP(Q4_0_STEP)
+}
+
+// One q4_K super-block against one activation row: the integer sum Σ sc_j·Σq·x in 8 lanes
+// (pair sums of q·x fit 16 bits, times a 6-bit scale summed in pairs fits 32). The scales are
+// unpacked and broadcast with scalar code, which runs beside the vector work (an all-vector
+// unpacking with shuffles measured 8% slower).
+static inline __m256i q4_K_block(const uint8_t *q, const int8_t *x, const __m256i *sc) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i isum = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
+        __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x + 64 * c)));
+        __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 64 * c + 32)));
+        isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(pl, sc[2 * c]), _mm256_madd_epi16(ph, sc[2 * c + 1])));
+    }
+    return isum;
+}
+
+float ggml_simd_q4_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) {
+    const uint8_t *p = w;
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 144;
+        __m256i sc[8];
+        int summ = 0;
+        for (int j = 0; j < 8; j++) {
+            int s, m;
+            scale_min(j, blk + 4, &s, &m);
+            sc[j] = _mm256_set1_epi16((short)s);
+            summ += m * (bsums[16 * b + 2 * j] + bsums[16 * b + 2 * j + 1]);
+        }
+        __m256i isum = q4_K_block(blk + 16, x + 256 * b, sc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(blk) * xd[b]), _mm256_cvtepi32_ps(isum), acc);
+        mins += half_to_float(blk + 2) * xd[b] * (float)summ;
+    }
+    return hsum(acc) - mins;
+}
+
+void ggml_simd_q8_0_x4(const void *w, const int8_t *x, const float *xd, long stride, int nb, float *out) {
+    const uint8_t *p = w;
+    const long ds = stride / 32;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 34;
+        __m256i wv = _mm256_loadu_si256((const __m256i *)(blk + 2)), aw = _mm256_sign_epi8(wv, wv);
+        float dw = half_to_float(blk);
+        for (int k = 0; k < 4; k++) {
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(x + k * stride + b * 32));
+            __m256 s = _mm256_cvtepi32_ps(dot_u8s8(aw, _mm256_sign_epi8(xv, wv)));
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[k * ds + b]), s, acc[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++) out[k] = hsum(acc[k]);
+}
+
+void ggml_simd_q4_0_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out) {
+    const uint8_t *p = w;
+    const long ds = stride / 32;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 18;
+        __m256i q = q4_0_nibbles(blk + 2);
+        float dw = half_to_float(blk);
+        for (int k = 0; k < 4; k++) {
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(x + k * stride + b * 32));
+            __m256i s = _mm256_sub_epi32(dot_u8s8(q, xv), _mm256_set1_epi32(xsum[k * ds + b]));
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[k * ds + b]), _mm256_cvtepi32_ps(s), acc[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++) out[k] = hsum(acc[k]);
+}
+
+void ggml_simd_q4_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) {
+    const uint8_t *p = w;
+    const long ds = stride / 256, ss = stride / 16;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    float mins[4] = {0, 0, 0, 0};
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 144;
+        __m256i sc[8];
+        int mv[8];
+        for (int j = 0; j < 8; j++) {
+            int s;
+            scale_min(j, blk + 4, &s, &mv[j]);
+            sc[j] = _mm256_set1_epi16((short)s);
+        }
+        float d = half_to_float(blk), dmin = half_to_float(blk + 2);
+        for (int k = 0; k < 4; k++) {
+            const int32_t *bs = bsums + k * ss + 16 * b;
+            int summ = 0;
+            for (int j = 0; j < 8; j++) summ += mv[j] * (bs[2 * j] + bs[2 * j + 1]);
+            __m256i isum = q4_K_block(blk + 16, x + k * stride + 256 * b, sc);
+            float dx = xd[k * ds + b];
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(isum), acc[k]);
+            mins[k] += dmin * dx * (float)summ;
+        }
+    }
+    for (int k = 0; k < 4; k++) out[k] = hsum(acc[k]) - mins[k];
+}
+
+#else
+
+int ggml_simd_vectorized(void) { return 0; }
+float ggml_simd_q8_0(const void *w, const int8_t *x, const float *xd, int nb) { return ggml_plain_q8_0(w, x, xd, nb); }
+float ggml_simd_q4_0(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb) { return ggml_plain_q4_0(w, x, xd, xsum, nb); }
+float ggml_simd_q4_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) { return ggml_plain_q4_K(w, x, xd, bsums, nb); }
+void ggml_simd_q8_0_x4(const void *w, const int8_t *x, const float *xd, long stride, int nb, float *out) { ggml_plain_q8_0_x4(w, x, xd, stride, nb, out); }
+void ggml_simd_q4_0_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out) { ggml_plain_q4_0_x4(w, x, xd, xsum, stride, nb, out); }
+void ggml_simd_q4_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q4_K_x4(w, x, xd, bsums, stride, nb, out); }
+#endif
