@@ -155,7 +155,7 @@ public final class GPT2: LanguageModel {
             let full = name == "lm_head" ? name : "transformer." + name
             let config = Quantization.applies(to: full, role: role, config: quantization) ? quantization : .fp32
             let w = try Quantization.quantize(values, out: out, in: inF, config: config)
-            infos.append(WeightInfo(name: full + ".weight", format: w.format, shape: [out, inF], storedBytes: w.storedBytes, parameters: out * inF))
+            infos.append(WeightInfo(name: full + ".weight", format: w.format, shape: [out, inF], storedBytes: w.storedBytes, parameters: out * inF, note: w.note))
             return w
         }
 
