@@ -4,8 +4,8 @@
 //
 // Greedy decoding is compared up to the first step where llama.cpp's own top-2 logits are closer
 // than 0.1: there float rounding decides (llama.cpp with and without flash attention moves this
-// model's logits by 0.14 rms), so every step before it must agree exactly. Three of the prompts have
-// no such step and must agree for all 16 tokens.
+// model's logits by 0.14 rms), so every step before it must agree exactly. "The quick brown fox" has
+// no such step and must agree for all 16 tokens (scripts/bench-gemma compares it too).
 import Foundation
 import Testing
 @testable import InferenceCore
@@ -70,14 +70,18 @@ struct GemmaTests {
         let oracle = try GemmaFixture.oracle()
         let model = try GemmaFixture.model()
         let tokenizer = try #require(model.tokenizer)
-        for case_ in oracle.greedy {
+        // Three of the recorded prompts keep the test to ~26 forward passes: one that must agree for
+        // all 16 tokens, two that stop at an early near-tie.
+        let chosen = ["The quick brown fox", "Once upon a time", "The first president of the United States was"]
+        for case_ in oracle.greedy where chosen.contains(case_.text) {
             #expect(tokenizer.encodePrompt(case_.text) == case_.prompt, "tokens of '\(case_.text)'")
             let decided = case_.margins.firstIndex { $0 < 0.1 } ?? case_.greedy.count
             guard decided > 0 else { continue }
             let ours = try generate(model, prompt: case_.prompt, options: GenerationOptions(maxNewTokens: decided, stopAtEOS: false)).tokens
             #expect(ours == Array(case_.greedy.prefix(decided)), "'\(case_.text)': llama.cpp \(case_.greedy.prefix(decided))")
         }
-        #expect(oracle.greedy.filter { !$0.margins.contains { $0 < 0.1 } }.count >= 3)
+        #expect(oracle.greedy.filter { chosen.contains($0.text) }.count == 3)
+        #expect(oracle.greedy.first { $0.text == "The quick brown fox" }.map { !$0.margins.contains { $0 < 0.1 } } == true)
     }
 
     @Test func perplexityWithinOnePercentOfLlamaPerplexity() throws {

@@ -12,6 +12,9 @@ public protocol LinearWeight: AnyObject, Sendable {
     var format: String { get }
     /// Bytes the weight occupies as stored (blocks, scales, code books: everything).
     var storedBytes: Int { get }
+    /// Why the stored format differs from the one asked for (a row length the block does not
+    /// divide), for reports; nil when it does not.
+    var note: String? { get }
     /// `y[r, o] = Σ_i x[r, i] · W[o, i]` for `rows` activation rows (no bias).
     /// `x` is `rows × inFeatures`, `y` is `rows × outFeatures`, both row-major.
     func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool)
@@ -20,6 +23,7 @@ public protocol LinearWeight: AnyObject, Sendable {
 }
 
 extension LinearWeight {
+    public var note: String? { nil }
     public var parameterCount: Int { outFeatures * inFeatures }
     public var bitsPerWeight: Double { Double(storedBytes * 8) / Double(parameterCount) }
 

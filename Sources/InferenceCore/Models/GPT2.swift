@@ -155,7 +155,7 @@ public final class GPT2: LanguageModel {
             let full = name == "lm_head" ? name : "transformer." + name
             let config = Quantization.applies(to: full, role: role, config: quantization) ? quantization : .fp32
             let w = try Quantization.quantize(values, out: out, in: inF, config: config)
-            infos.append(WeightInfo(name: full + ".weight", format: w.format, shape: [out, inF], storedBytes: w.storedBytes, parameters: out * inF))
+            infos.append(WeightInfo(name: full + ".weight", format: w.format, shape: [out, inF], storedBytes: w.storedBytes, parameters: out * inF, note: w.note))
             return w
         }
 
@@ -266,7 +266,10 @@ public final class GPT2: LanguageModel {
         var scale: Float = config.scaleAttentionWeights ? 1 / Float(hs).squareRoot() : 1
         if config.scaleAttentionByInverseLayer { scale /= Float(layer + 1) }
         let positions = start + T
-        pool.parallelFor(heads * T) { range in
+        // Waking a worker costs microseconds: a decode step over a short context is not worth
+        // splitting (one job then covers every head).
+        let work = heads * T * positions * hs
+        pool.parallelFor(heads * T, granule: work < 1 << 16 ? heads * T : 1) { range in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: positions)
             defer { scores.deallocate() }
             for job in range {
@@ -330,7 +333,7 @@ public final class GPT2: LanguageModel {
     /// The MLP's nonlinearity, element-wise, split over the pool (tanh is not free at 3072 × rows).
     private func activate(_ x: UnsafeMutablePointer<Float>, count: Int) {
         let kind = config.activation
-        pool.parallelFor(count, granule: 1024) { range in
+        pool.parallelFor(count, granule: 4096) { range in
             switch kind {
             case "gelu", "gelu_python":
                 for i in range { x[i] = GPT2.geluErf(x[i]) }

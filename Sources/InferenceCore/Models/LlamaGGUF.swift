@@ -186,7 +186,7 @@ public enum LlamaGGUF {
                 weight = try Quantization.quantize(values, out: out, in: n, config: config)
             }
             infos.append(WeightInfo(name: name, format: weight.format, shape: [out, n], storedBytes: weight.storedBytes,
-                                    parameters: out * n, note: (weight as? GGMLLinear)?.note))
+                                    parameters: out * n, note: weight.note))
             return weight
         }
 
