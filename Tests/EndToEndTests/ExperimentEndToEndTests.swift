@@ -191,3 +191,45 @@ var testQuantizations: [String] {
         #expect(report.contains("meaningless"))
     }
 }
+
+/// A format whose block does not divide the fixture's 64-wide rows must say so: stored bytes per
+/// format in the database and the report, and the reason for the fallback beside them.
+@Suite(.serialized) struct StorageReportEndToEndTests {
+    @Test func fallbackFormatsAreStoredAndReported() throws {
+        let dir = Exprun.temporaryDirectory()
+        let db = dir + "/results/exprun.sqlite"
+        let file = Exprun.write("""
+            name: e2e-storage
+            model: \(Exprun.tinyModel)
+            quantizations: [q4_k, bnb-int8]
+            prompts: [Once upon a time]
+            generate: {max_new_tokens: 2}
+            measure: {repeats: 1, warmup: 0, threads: [1]}
+            """, to: dir)
+        let result = try Exprun.run([file, "--db", db])
+        #expect(result.status == 0, "\(result.stderr)")
+
+        // The core's own account of the same load is the oracle for what the runner stored.
+        let model = try ModelLoader.load(Exprun.tinyModel, quantization: QuantizationConfig(method: "q4_k"))
+        let expectedNotes = Set(model.weights.compactMap(\.note))
+        #expect(!expectedNotes.isEmpty)
+        let expectedBytes = model.weights.filter { $0.format == "q5_0" }.reduce(0) { $0 + $1.storedBytes }
+
+        let q4k = try #require(try rows(db, "SELECT * FROM run WHERE quantization = 'q4_k'").first)
+        let notes = try JSONDecoder().decode([String].self, from: Data((q4k["weight_notes"] as String).utf8))
+        #expect(notes.count == expectedNotes.count)
+        for n in expectedNotes { #expect(notes.contains { $0.hasPrefix(n) }) }
+        let byFormat = try JSONDecoder().decode([String: Int].self, from: Data((q4k["bytes_by_format"] as String).utf8))
+        #expect(byFormat["q5_0"] == expectedBytes)
+        let int8 = try #require(try rows(db, "SELECT * FROM run WHERE quantization = 'bnb-int8'").first)
+        #expect((int8["weight_notes"] as String) == "[]")
+
+        let report = try String(contentsOfFile: dir + "/results/e2e-storage/report.md", encoding: .utf8)
+        let table = markdownTable(report, after: "What each configuration stores")
+        let q4kRow = try #require(table.first { $0.first == "q4_k" })
+        #expect(q4kRow[1].contains("q5_0"))
+        #expect(expectedNotes.allSatisfy { q4kRow[2].contains($0) })
+        let int8Row = try #require(table.first { $0.first == "bnb-int8" })
+        #expect(int8Row[1].contains("bnb-int8") && int8Row[1].contains("fp32") && int8Row[2] == "–")
+    }
+}

@@ -134,7 +134,17 @@ public enum ExperimentReport {
         }
 
         var memoryRows: [[String: Any]] = [], timeRows: [[String: Any]] = [], outputRows: [[String: Any]] = []
+        var storageRows: [[String: Any]] = [], storageSeen: Set<String> = []
         for r in ok {
+            // What each configuration stores is the same at every thread count and prompt: once each.
+            if let w = r.record.weights, storageSeen.insert(r.entry.model + "|" + labeler.group(r.entry)).inserted {
+                storageRows.append([
+                    "config": Format.cell(labeler.group(r.entry)),
+                    "formats": w.bytesByFormat.sorted { $0.value > $1.value }
+                        .map { "\($0.key) \(Format.mib($0.value)) MiB" }.joined(separator: ", "),
+                    "notes": Format.cell(w.notes.isEmpty ? "–" : w.notes.joined(separator: "; ")),
+                ])
+            }
             let base = baselineRun(for: r, among: ok, baseline: experiment.baseline)
             let m = r.record.memory, w = r.record.weights
             let s = RunSummaryFigures(r.record)
@@ -190,6 +200,7 @@ public enum ExperimentReport {
         c["summaryRows"] = summary
         c["hasSummary"] = !summary.isEmpty
         c["memoryRows"] = memoryRows
+        c["storageRows"] = storageRows
         c["timeRows"] = timeRows
         c["outputRows"] = outputRows
         c["failedRows"] = failed.map { r -> [String: Any] in

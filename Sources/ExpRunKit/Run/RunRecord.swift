@@ -39,15 +39,27 @@ public struct WeightSummary: Sendable, Codable, Equatable {
     public var bitsPerWeight: Double
     /// Stored bytes per format (`fp32`, `q8_0`), to show what was quantized and what was not.
     public var bytesByFormat: [String: Int]
+    /// Why tensors are stored in another format than asked (a row the block does not divide):
+    /// one line per distinct reason, with how many tensors and the first one's name.
+    public var notes: [String]
 
     public init(_ weights: [WeightInfo]) {
         bytes = weights.reduce(0) { $0 + $1.storedBytes }
         parameters = weights.reduce(0) { $0 + $1.parameters }
         bitsPerWeight = parameters > 0 ? Double(bytes) * 8 / Double(parameters) : 0
         bytesByFormat = weights.reduce(into: [:]) { $0[$1.format, default: 0] += $1.storedBytes }
+        var byNote: [(note: String, names: [String])] = []
+        for w in weights {
+            guard let note = w.note else { continue }
+            if let i = byNote.firstIndex(where: { $0.note == note }) { byNote[i].names.append(w.name) } else { byNote.append((note, [w.name])) }
+        }
+        notes = byNote.map { n in
+            "\(n.note) (\(n.names.count == 1 ? n.names[0] : "\(n.names.count) tensors, e.g. \(n.names[0])"))"
+        }
     }
-    public init(bytes: Int, parameters: Int, bitsPerWeight: Double, bytesByFormat: [String: Int]) {
-        self.bytes = bytes; self.parameters = parameters; self.bitsPerWeight = bitsPerWeight; self.bytesByFormat = bytesByFormat
+    public init(bytes: Int, parameters: Int, bitsPerWeight: Double, bytesByFormat: [String: Int], notes: [String] = []) {
+        self.bytes = bytes; self.parameters = parameters; self.bitsPerWeight = bitsPerWeight
+        self.bytesByFormat = bytesByFormat; self.notes = notes
     }
 }
 

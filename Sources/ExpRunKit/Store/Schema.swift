@@ -105,6 +105,8 @@ enum Schema {
         // 2: the keys of the experiment's current plan, so a report shows the runs of the file as it
         // is now while runs made under earlier settings stay in the database.
         "ALTER TABLE experiment ADD COLUMN plan_keys TEXT",
+        // 3: why tensors were stored in another format than asked (JSON array of lines).
+        "ALTER TABLE run ADD COLUMN weight_notes TEXT",
     ]
 
     static func migrate(_ queue: DatabaseQueue) throws {

@@ -115,6 +115,7 @@ public final class Store {
             m?.rssAfterGenerate, m?.rssAfterUnload, m?.anonAfterUnload, m?.fileAfterUnload,
             promptTokens, r.newTokensRequested,
             r.quality.perplexity, r.quality.klMean, r.quality.klP99, r.quality.topTokenAgreement, r.quality.firstDivergence,
+            try json(r.weights?.notes),
         ]
         return try queue.writeWithoutTransaction { db in
             var runID: Int64 = 0
@@ -127,8 +128,8 @@ public final class Store {
                         memory_source, rss_before_load, rss_after_load, anon_after_load, file_after_load, peak_rss,
                         rss_after_generate, rss_after_unload, anon_after_unload, file_after_unload,
                         prompt_tokens, new_tokens_requested,
-                        perplexity, kl_mean, kl_p99, top_token_agreement, first_divergence)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        perplexity, kl_mean, kl_p99, top_token_agreement, first_divergence, weight_notes)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: runArguments)
                 runID = db.lastInsertedRowID
                 for rep in r.repeats {
@@ -216,7 +217,8 @@ public final class Store {
         if let bytes: Int = row["weight_bytes"] {
             let formats: String = row["bytes_by_format"] ?? "{}"
             r.weights = WeightSummary(bytes: bytes, parameters: row["parameters"] ?? 0, bitsPerWeight: row["bits_per_weight"] ?? 0,
-                                      bytesByFormat: (try? JSONDecoder().decode([String: Int].self, from: Data(formats.utf8))) ?? [:])
+                                      bytesByFormat: (try? JSONDecoder().decode([String: Int].self, from: Data(formats.utf8))) ?? [:],
+                                      notes: (try? JSONDecoder().decode([String].self, from: Data((row["weight_notes"] ?? "[]").utf8))) ?? [])
         }
         r.loadSeconds = row["load_seconds"]
         if let source: String = row["memory_source"] {
