@@ -37,19 +37,27 @@ enum GGMLMatmul {
                     // `dot4` takes four activation rows n values apart and writes their four sums.
                     @inline(__always) func run(_ dot: (UnsafeRawPointer, GGMLDot.Row, Int) -> Float,
                                                _ dot4: ((UnsafeRawPointer, GGMLDot.Row, Int, UnsafeMutablePointer<Float>) -> Void)? = nil) {
+                        // Prefill goes over tiles of weight rows (about 16 KB) and, within a tile,
+                        // four activation rows at a time: both stay in L1 while they are reused,
+                        // where a whole pass of the activations per weight row would come from L2.
+                        let tile = max(1, 16384 / rb)
                         pool.parallelFor(m, granule: 4) { range in
                             var v = SIMD4<Float>()
-                            for o in range {
-                                let wr = base + o * rb
+                            for t0 in stride(from: range.lowerBound, to: range.upperBound, by: tile) {
+                                let tileRows = t0..<min(t0 + tile, range.upperBound)
                                 var r = 0
                                 if let dot4 {
                                     while r + 4 <= rows {
-                                        withUnsafeMutableBytes(of: &v) { dot4(wr, row(r), nb, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
-                                        for k in 0..<4 { y[(r + k) * m + o] = v[k] }
+                                        for o in tileRows {
+                                            withUnsafeMutableBytes(of: &v) { dot4(base + o * rb, row(r), nb, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
+                                            for k in 0..<4 { y[(r + k) * m + o] = v[k] }
+                                        }
                                         r += 4
                                     }
                                 }
-                                while r < rows { y[r * m + o] = dot(wr, row(r), nb); r += 1 }
+                                for o in tileRows {
+                                    for r in r..<rows { y[r * m + o] = dot(base + o * rb, row(r), nb) }
+                                }
                             }
                         }
                     }
