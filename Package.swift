@@ -7,7 +7,7 @@ let nativeCPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "native"])]
 
 let package = Package(
     name: "exprun",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "exprun", targets: ["exprun"]),
         .library(name: "InferenceCore", targets: ["InferenceCore"]),

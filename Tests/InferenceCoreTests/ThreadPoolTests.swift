@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import InferenceCore
 
@@ -12,6 +13,25 @@ import Testing
                 pool.parallelFor(count, granule: 4) { r in for i in r { p![i] += 1 } }
             }
             #expect(hits.allSatisfy { $0 == 1 })
+        }
+    }
+
+    /// Jobs back to back (workers still spinning) and after pauses longer than the spin (workers
+    /// asleep, woken by the caller), and pools released in either state: every index exactly once.
+    @Test(arguments: [2, 3])
+    func jobsArriveWhileWorkersSpinOrSleep(threads: Int) throws {
+        for round in 0..<4 {
+            let pool = ThreadPool(threads: threads)
+            var hits = [Int](repeating: 0, count: 97)
+            for call in 0..<300 {
+                if call % 50 == round { usleep(200) }   // longer than the 50 µs spin
+                hits.withUnsafeMutableBufferPointer { h in
+                    let p = h.baseAddress
+                    pool.parallelFor(97) { r in for i in r { p![i] += 1 } }
+                }
+            }
+            #expect(hits.allSatisfy { $0 == 300 })
+            if round % 2 == 1 { usleep(200) }           // release a sleeping pool, or a spinning one
         }
     }
 
