@@ -55,4 +55,15 @@ import Testing
         }
         #expect(Set(try plan(base, version: "1.1").entries.map(\.key)).isDisjoint(with: Set(a.entries.map(\.key))))
     }
+
+    /// Perplexity does not depend on the prompt: one run per configuration scores it.
+    @Test func perplexityIsPlannedOncePerConfiguration() throws {
+        let p = try plan(base.replacingOccurrences(of: "measure: {threads: [1, 2], repeats: 3}",
+                                                   with: "measure: {threads: [1, 2], perplexity: {text: wikitext-2-raw:test, chunks: 2}}")
+                         + "\nquantizations: [fp32, q8_0]")
+        let scored = p.entries.filter { $0.perplexity != nil }
+        #expect(scored.count == 2 * 2 * 2)                                  // models × quantizations × threads
+        #expect(scored.allSatisfy { $0.prompt == "a" })
+        #expect(Set(scored.map { "\($0.model)|\($0.quantization)|\($0.threads)" }).count == scored.count)
+    }
 }

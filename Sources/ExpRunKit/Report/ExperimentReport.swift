@@ -85,7 +85,8 @@ public enum ExperimentReport {
         if experiment.charts.contains("quality"), ok.contains(where: { $0.record.quality.perplexity != nil }) {
             result.append(("quality.svg", Chart(
                 kind: .bars, title: "Perplexity", categories: groups, xLabel: "configuration", yLabel: "perplexity (lower is better)",
-                series: seriesNames.map { s in ChartSeries(name: s, values: groups.map { g in find(g, s)?.record.quality.perplexity }) },
+                series: seriesNames.filter { s in groups.contains { find($0, s)?.record.quality.perplexity != nil } }
+                    .map { s in ChartSeries(name: s, values: groups.map { g in find(g, s)?.record.quality.perplexity }) },
                 note: random ? "synthetic (random) weights: perplexity is meaningless" : nil)))
         } else if experiment.charts.contains("quality"), ok.contains(where: { $0.record.quality.klMean != nil }) {
             result.append(("quality.svg", Chart(
@@ -218,8 +219,9 @@ public enum ExperimentReport {
                     "agreement": isBaseline ? "baseline" : Format.fixed(q.topTokenAgreement.map { $0 * 100 }, 1),
                     "firstDivergence": isBaseline ? "baseline" : q.firstDivergence.map(String.init) ?? (compared && r.entry.generate.temperature == 0 ? "none" : "–")]
         }
-        c["perplexityText"] = first?.entry.perplexity.map { "\($0.text), context \($0.context)" + ($0.chunks.map { ", \($0) chunks" } ?? ", all chunks") } ?? ""
-        c["hasPerplexity"] = first?.entry.perplexity != nil
+        let scored = ok.first { $0.entry.perplexity != nil }
+        c["perplexityText"] = scored?.entry.perplexity.map { "\($0.text), context \($0.context)" + ($0.chunks.map { ", \($0) chunks" } ?? ", all chunks") } ?? ""
+        c["hasPerplexity"] = scored != nil
         return c
     }
 

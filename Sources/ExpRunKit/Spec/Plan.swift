@@ -66,16 +66,19 @@ public struct Plan: Sendable {
             for quantization in spec.quantizations {
                 for threads in spec.measure.threads {
                     for prompt in spec.prompts {
+                        // Perplexity scores a text, not the prompt: measured once per configuration,
+                        // in the run of the first prompt, instead of again for every prompt.
+                        let perplexity = prompt == spec.prompts.first ? spec.measure.perplexity : nil
                         let content = PlanEntry.KeyContent(
                             model: model, weights: weights.rawValue, quantization: quantization.description,
                             threads: threads, prompt: prompt, generate: spec.generate, repeats: spec.measure.repeats,
-                            warmup: spec.measure.warmup, perplexity: spec.measure.perplexity,
+                            warmup: spec.measure.warmup, perplexity: perplexity,
                             baseline: baseline?.description, version: version)
                         entries.append(PlanEntry(
                             key: PlanEntry.key(of: content), experiment: spec.name, model: model, weights: weights,
                             quantization: quantization, threads: threads, prompt: prompt, generate: spec.generate,
                             repeats: spec.measure.repeats, warmup: spec.measure.warmup,
-                            perplexity: spec.measure.perplexity, baseline: baseline, version: version, loaderReference: nil,
+                            perplexity: perplexity, baseline: baseline, version: version, loaderReference: nil,
                             timeoutSeconds: spec.measure.timeoutSeconds))
                     }
                 }
