@@ -130,12 +130,16 @@ import Testing
         // Plant outliers in a few columns (some rows only) so the mixed path has work.
         for k in stride(from: 1, to: inF, by: 17) { x[(k % rows) * inF + k] = k % 2 == 0 ? 9.5 : -7.25 }
         let lin = BnbInt8Linear(values: w, out: out, in: inF, threshold: threshold)
-        var y = [Float](repeating: 0, count: rows * out)
+        let bias = g.normals(out)
+        var y = [Float](repeating: 0, count: rows * out), yb = y
         lin.forward(x, rows: rows, into: &y, pool: ThreadPool(threads: 2))
+        lin.forward(x, rows: rows, bias: bias, into: &yb, pool: ThreadPool(threads: 2))
         x.withUnsafeBufferPointer { xp in
             for r in 0..<rows { for o in 0..<out {
                 let ref = lin.referenceOutput(row: r, of: xp.baseAddress!, rows: rows, out: o)
                 #expect(abs(y[r * out + o] - ref) <= 1e-5 * max(1, abs(ref)))
+                let refb = lin.referenceOutput(row: r, of: xp.baseAddress!, rows: rows, out: o, bias: bias[o])
+                #expect(abs(yb[r * out + o] - refb) <= 1e-5 * max(1, abs(refb)))
             } }
         }
     }

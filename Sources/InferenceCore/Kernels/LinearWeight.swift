@@ -18,6 +18,9 @@ public protocol LinearWeight: AnyObject, Sendable {
     /// `y[r, o] = Σ_i x[r, i] · W[o, i]` for `rows` activation rows (no bias).
     /// `x` is `rows × inFeatures`, `y` is `rows × outFeatures`, both row-major.
     func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool)
+    /// The same plus `bias[o]` (when given). A format whose reference rounds the biased sum as one (bitsandbytes'
+    /// int8 adds the bias to its fp16 output, in fp16) implements this; the others get the F32 add.
+    func forward(_ x: UnsafePointer<Float>, rows: Int, bias: [Float]?, into y: UnsafeMutablePointer<Float>, pool: ThreadPool)
     /// Row `row` (one output feature, `inFeatures` values) dequantized into `dst`.
     func dequantizeRow(_ row: Int, into dst: UnsafeMutablePointer<Float>)
 }
@@ -26,6 +29,16 @@ extension LinearWeight {
     public var note: String? { nil }
     public var parameterCount: Int { outFeatures * inFeatures }
     public var bitsPerWeight: Double { Double(storedBytes * 8) / Double(parameterCount) }
+
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, bias: [Float]?, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        forward(x, rows: rows, into: y, pool: pool)
+        guard let bias else { return }
+        let n = outFeatures
+        precondition(bias.count == n)
+        bias.withUnsafeBufferPointer { b in
+            for r in 0..<rows { let yr = y + r * n; for i in 0..<n { yr[i] += b[i] } }
+        }
+    }
 
     /// The whole weight as F32 `[out, in]` (tests, export, re-quantization; never per token).
     public func dequantized() -> [Float] {

@@ -227,25 +227,21 @@ public final class GPT2: LanguageModel {
         for (l, b) in blocks.enumerated() {
             // Attention sublayer.
             layerNorm(x, rows: T, weight: b.ln1Weight, bias: b.ln1Bias, into: h)
-            b.attention.forward(h, rows: T, into: qkv, pool: pool)
-            addBias(qkv, rows: T, b.attentionBias)
+            b.attention.forward(h, rows: T, bias: b.attentionBias, into: qkv, pool: pool)
             let keys = cache.keys[l], values = cache.values[l]
             for t in 0..<T {
                 (keys + (start + t) * d).update(from: qkv + t * 3 * d + d, count: d)
                 (values + (start + t) * d).update(from: qkv + t * 3 * d + 2 * d, count: d)
             }
             attention(queries: qkv, rows: T, start: start, layer: l, keys: keys, values: values, into: att)
-            b.attentionProjection.forward(att, rows: T, into: h, pool: pool)
-            addBias(h, rows: T, b.attentionProjectionBias)
+            b.attentionProjection.forward(att, rows: T, bias: b.attentionProjectionBias, into: h, pool: pool)
             for i in 0..<T * d { x[i] += h[i] }
 
             // Feed-forward sublayer.
             layerNorm(x, rows: T, weight: b.ln2Weight, bias: b.ln2Bias, into: h)
-            b.fc.forward(h, rows: T, into: hidden, pool: pool)
-            addBias(hidden, rows: T, b.fcBias)
+            b.fc.forward(h, rows: T, bias: b.fcBias, into: hidden, pool: pool)
             activate(hidden, count: T * f)
-            b.projection.forward(hidden, rows: T, into: h, pool: pool)
-            addBias(h, rows: T, b.projectionBias)
+            b.projection.forward(hidden, rows: T, bias: b.projectionBias, into: h, pool: pool)
             for i in 0..<T * d { x[i] += h[i] }
         }
         cache.advance(by: T)
@@ -320,13 +316,6 @@ public final class GPT2: LanguageModel {
             variance /= Float(d)
             let inv = 1 / (variance + eps).squareRoot()
             for i in 0..<d { yr[i] = (xr[i] - mean) * inv * weight[i] + bias[i] }
-        }
-    }
-
-    private func addBias(_ y: UnsafeMutablePointer<Float>, rows: Int, _ bias: [Float]) {
-        let n = bias.count
-        bias.withUnsafeBufferPointer { b in
-            for r in 0..<rows { let yr = y + r * n; for i in 0..<n { yr[i] += b[i] } }
         }
     }
 

@@ -180,12 +180,9 @@ public final class Llama: LanguageModel {
 
             // Attention sublayer.
             Llama.rmsNorm(x, rows: T, dim: d, weight: layer.attentionNorm, eps: c.rmsEpsilon, into: h)
-            layer.q.forward(h, rows: T, into: q, pool: pool)
-            layer.k.forward(h, rows: T, into: k, pool: pool)
-            layer.v.forward(h, rows: T, into: val, pool: pool)
-            if let b = layer.qBias { Llama.addBias(q, rows: T, b) }
-            if let b = layer.kBias { Llama.addBias(k, rows: T, b) }
-            if let b = layer.vBias { Llama.addBias(val, rows: T, b) }
+            layer.q.forward(h, rows: T, bias: layer.qBias, into: q, pool: pool)
+            layer.k.forward(h, rows: T, bias: layer.kBias, into: k, pool: pool)
+            layer.v.forward(h, rows: T, bias: layer.vBias, into: val, pool: pool)
             if let w = layer.qNorm { Llama.rmsNorm(q, rows: T * c.headCount, dim: c.headSize, weight: w, eps: c.rmsEpsilon, into: q) }
             if let w = layer.kNorm { Llama.rmsNorm(k, rows: T * c.kvHeadCount, dim: c.headSize, weight: w, eps: c.rmsEpsilon, into: k) }
             for t in 0..<T {
@@ -246,13 +243,6 @@ public final class Llama: LanguageModel {
                 let scale = 1 / (Float(s / Double(dim)) + eps).squareRoot()
                 for i in 0..<dim { yr[i] = xr[i] * scale * w[i] }
             }
-        }
-    }
-
-    static func addBias(_ y: UnsafeMutablePointer<Float>, rows: Int, _ bias: [Float]) {
-        let n = bias.count
-        bias.withUnsafeBufferPointer { b in
-            for r in 0..<rows { let yr = y + r * n; for i in 0..<n { yr[i] += b[i] } }
         }
     }
 

@@ -2,7 +2,7 @@
 // path (Linear8bitLt, has_fp16_weights=False), as transformers runs an F32 checkpoint with it.
 //
 // Layout, one row per output feature o:
-//   CB[o, 0..<in]  I8   round_half_even(w16(o,i) × 127 / SCB[o])       in bytes per row
+//   CB[o, 0..<in]  I8   round_half_even(w16(o,i) × 127·(1/SCB[o]))     in bytes per row
 //   SCB[o]         F32  max_i |w16(o,i)|                                4 bytes per row
 // where w16 is the weight rounded to fp16 first (bitsandbytes quantizes `weight.half()`):
 // 8 + 32/in bits per weight. Dequantized: w ≈ CB × SCB / 127.
@@ -12,13 +12,15 @@
 //   a = fp16(x)                                   activations are quantized from their fp16 cast
 //   outlier columns = { i : |a[r, i]| ≥ threshold for some row r }   (threshold 0: none)
 //   SCA[r] = max |a[r, i]| over entries below the threshold (all entries when threshold is 0)
-//   CA[r, i] = round_half_even(a[r, i] × (127 / SCA[r])), 0 in outlier columns
-//   y[r, o] = fp16( Σ_i CA[r,i]·CB[o,i] × SCA[r] × SCB[o] × 6.200012e-05 )   (1/127², F32 then fp16)
+//   CA[r, i] = round_half_even(a[r, i] × 127·(1/SCA[r])), 0 in outlier columns
+//   d[r, o] = fp16( Σ_i CA[r,i]·CB[o,i] × SCA[r] × SCB[o] × 6.200012e-05 )   (1/127², F32 then fp16)
+//   y[r, o] = fp16( d[r, o] + bias[o] )                                       (bias added in fp16)
 //           + Σ_{i outlier} x[r, i] × (CB[o, i] × SCB[o] / 127)              (outliers in F32)
-// The integer dot products are exact (Int32); the fp16 rounding of the int8 part is bitsandbytes'
-// (its dequantization kernel writes fp16). The outlier part uses the input in its own precision
-// (F32 here), because `int8_mixed_scaled_mm` slices the uncast input and casts the dequantized
-// weight columns to the input's dtype.
+// The integer dot products are exact (Int32); both fp16 roundings are bitsandbytes': its
+// dequantization kernel writes fp16, and an F32 bias is added in place to that fp16 tensor, so the
+// bias belongs inside the layer here rather than in the model. The outlier part uses the input in
+// its own precision (F32 here), because `int8_mixed_scaled_mm` slices the uncast input and casts
+// the dequantized weight columns to the input's dtype.
 import Foundation
 import RealModule
 
@@ -52,15 +54,21 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
     }
 
     /// `int8_vectorwise_quant` of one row: absmax over entries below `threshold` (all when 0),
-    /// codes round(v × 127/absmax) half to even, entries at or above the threshold set to 0.
+    /// codes round(v × scale(absmax)) half to even, entries at or above the threshold set to 0.
     /// A row of zeros gets absmax 0 and codes 0 (CUDA turns the NaN of 0 × inf into 0).
     public static func quantizeRow(_ v: [Float], threshold: Float) -> ([Int8], Float) {
         var m: Float = 0
         for a in v where threshold == 0 || abs(a) < threshold { m = max(m, abs(a)) }
         guard m > 0 else { return ([Int8](repeating: 0, count: v.count), m) }
-        let s = 127 / m
+        let s = scale(absmax: m)
         return (v.map { threshold > 0 && abs($0) >= threshold ? 0 : Int8((($0 * s).rounded(.toNearestOrEven))) }, m)
     }
+
+    /// The kernel's `__fdividef(127, absmax)` is 127 times a reciprocal, not a division: the two
+    /// differ in the last bit often enough that `127 / absmax` flips codes sitting on a .5 in the
+    /// fixture's layers (and its logits then land 0.03 from bitsandbytes' instead of 0.0000).
+    @inline(__always)
+    static func scale(absmax m: Float) -> Float { 127 * (1 / m) }
 
     /// `int8_vectorwise_dequant`: CB × SCB × float(1/127), in that order.
     public func dequantizeRow(_ row: Int, into dst: UnsafeMutablePointer<Float>) {
@@ -71,7 +79,12 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
     static let inverse127: Float = 1 / 127
 
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        forward(x, rows: rows, bias: nil, into: y, pool: pool)
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, bias: [Float]?, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let n = inFeatures, m = outFeatures
+        precondition(bias == nil || bias!.count == m)
         // 1. Activations: fp16 cast, outlier columns, per-row int8 codes and scales.
         var outlier = [Bool](repeating: false, count: n)
         if threshold > 0 {
@@ -93,10 +106,11 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
                 let w = wb.baseAddress!, a = ab.baseAddress!
                 pool.parallelFor(m, granule: 4) { range in
                     for o in range {
-                        let wo = w + o * n, so = scb[o]
+                        let wo = w + o * n, so = scb[o], bo = bias?[o]
                         for r in 0..<rows {
                             let acc = BnbInt8Linear.dot(a + r * n, wo, n)
                             var v = Float(Float16(Float(acc) * sca[r] * so * c))
+                            if let bo { v = Float(Float16(v + bo)) }
                             for i in outlierColumns {
                                 v = Relaxed.multiplyAdd(x[r * n + i], Float(wo[i]) * so * inv, v)
                             }
@@ -117,7 +131,7 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
     }
 
     /// Plain reference for tests: the same formula, scalar, one output at a time.
-    public func referenceOutput(row r: Int, of x: UnsafePointer<Float>, rows: Int, out o: Int) -> Float {
+    public func referenceOutput(row r: Int, of x: UnsafePointer<Float>, rows: Int, out o: Int, bias: Float? = nil) -> Float {
         let n = inFeatures
         var outlier = [Bool](repeating: false, count: n)
         if threshold > 0 {
@@ -129,10 +143,11 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
         var acc = 0
         if m > 0 {
             for i in 0..<n where !outlier[i] && (threshold == 0 || abs(a[i]) < threshold) {
-                acc += Int((a[i] * (127 / m)).rounded(.toNearestOrEven)) * Int(cb[o * n + i])
+                acc += Int((a[i] * BnbInt8Linear.scale(absmax: m)).rounded(.toNearestOrEven)) * Int(cb[o * n + i])
             }
         }
         var v = Float(Float16(Float(acc) * m * scb[o] * BnbInt8Linear.dequantConstant))
+        if let bias { v = Float(Float16(v + bias)) }
         for i in 0..<n where outlier[i] { v += x[r * n + i] * (Float(cb[o * n + i]) * scb[o] * BnbInt8Linear.inverse127) }
         return v
     }
