@@ -132,8 +132,8 @@ public final class GPT2: LanguageModel {
 
     /// Where weights come from: `name` is the checkpoint name without the `transformer.` prefix
     /// (`h.0.attn.c_attn.weight`), `shape` the stored shape; `transpose` asks for a Conv1D
-    /// `[in, out]` weight as `[out, in]`.
-    public typealias WeightSource = (_ name: String, _ shape: [Int], _ transpose: Bool) throws -> [Float]
+    /// `[in, out]` weight as `[out, in]`. Rows are read as they are quantized (a vector is one row).
+    public typealias WeightSource = (_ name: String, _ shape: [Int], _ transpose: Bool) throws -> WeightRows
 
     /// Builds the model from `source`, quantizing every linear weight per `quantization`.
     /// `hasLMHead`: the checkpoint has its own `lm_head.weight` (an untied head).
@@ -146,22 +146,22 @@ public final class GPT2: LanguageModel {
         var infos: [WeightInfo] = []
 
         func vector(_ name: String, _ n: Int) throws -> [Float] {
-            let x = try source(name, [n], false)
+            let x = try source(name, [n], false).all()
             infos.append(WeightInfo(name: "transformer." + name, format: "fp32", shape: [n], storedBytes: 4 * n, parameters: n))
             return x
         }
         func linear(_ name: String, out: Int, in inF: Int, conv1D: Bool, role: WeightRole) throws -> LinearWeight {
-            let values = try source(name + ".weight", conv1D ? [inF, out] : [out, inF], conv1D)
+            let rows = try source(name + ".weight", conv1D ? [inF, out] : [out, inF], conv1D)
             let full = name == "lm_head" ? name : "transformer." + name
             let config = Quantization.applies(to: full, role: role, config: quantization) ? quantization : .fp32
-            let w = try Quantization.quantize(values, out: out, in: inF, config: config)
+            let w = try Quantization.quantize(rows, config: config)
             infos.append(WeightInfo(name: full + ".weight", format: w.format, shape: [out, inF], storedBytes: w.storedBytes, parameters: out * inF, note: w.note))
             return w
         }
 
         wte = try linear("wte", out: v, in: d, conv1D: false, role: .embedding)
         let positions = config.contextLength
-        wpe = try source("wpe.weight", [positions, d], false)
+        wpe = try source("wpe.weight", [positions, d], false).all()
         infos.append(WeightInfo(name: "transformer.wpe.weight", format: "fp32", shape: [positions, d], storedBytes: 4 * positions * d, parameters: positions * d))
         var blocks: [Block] = []
         for i in 0..<config.layerCount {

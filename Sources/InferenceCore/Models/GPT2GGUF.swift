@@ -36,10 +36,10 @@ public enum GPT2GGUF {
                 throw CoreError.file(path, "tensor '\(gguf)' has shape \(info.shape); the metadata implies \(expected)")
             }
             if info.shape.count == 2 {
-                return try LlamaGGUF.WeightLoader(file: file, quantization: .fp32)
-                    .stored(info, out: info.shape[0], in: info.shape[1]).dequantized()
+                return try LlamaGGUF.WeightLoader(file: file, quantization: .fp32).rows(info, out: info.shape[0], in: info.shape[1])
             }
-            return try LlamaGGUF.floats(file, info, count: info.elementCount)
+            let values = try LlamaGGUF.floats(file, info, count: info.elementCount)
+            return WeightRows(values, out: shape.count == 1 ? 1 : shape[0], in: shape.last!)
         }
         return try GPT2(config: config, source: source, hasLMHead: hasHead, quantization: quantization, threads: threads,
                         tokenizer: try Tokenizers.load(gguf: file))

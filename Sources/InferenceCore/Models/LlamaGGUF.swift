@@ -181,13 +181,21 @@ public enum LlamaGGUF {
             if keepsStoredTypes {
                 weight = try stored(info, out: out, in: n)
             } else {
-                let values = try stored(info, out: out, in: n).dequantized()
                 let config = Quantization.applies(to: name, role: role, config: quantization) ? quantization : .fp32
-                weight = try Quantization.quantize(values, out: out, in: n, config: config)
+                weight = try Quantization.quantize(try rows(info, out: out, in: n), config: config)
             }
             infos.append(WeightInfo(name: name, format: weight.format, shape: [out, n], storedBytes: weight.storedBytes,
                                     parameters: out * n, note: weight.note))
             return weight
+        }
+
+        /// The tensor's rows dequantized to F32, a chunk at a time, its file pages given back as
+        /// they are read (the F32 or re-quantized copy is what the model keeps).
+        func rows(_ info: GGUFTensorInfo, out: Int, in n: Int) throws -> WeightRows {
+            let rowBytes = info.byteCount / max(out, 1), storage = file.storage, offset = info.fileOffset
+            return WeightRows(dequantizing: try stored(info, out: out, in: n)) { rows in
+                storage.dropPages(byteOffset: offset + rows.lowerBound * rowBytes, count: rows.count * rowBytes)
+            }
         }
 
         /// The tensor as the file stores it, viewing the mapping.

@@ -134,24 +134,31 @@ public enum ModelLoader {
         let pool = ThreadPool(threads: threads)
         let std = config.initializerRange
         let projectionStd = std / (2 * Float(config.layerCount)).squareRoot()
-        return { name, shape, _ in
+        return { name, shape, transpose in
             let n = shape.reduce(1, *)
-            if name.hasSuffix(".bias") { return [Float](repeating: 0, count: n) }
-            if name.contains(".ln_") || name.hasPrefix("ln_f") { return [Float](repeating: 1, count: n) }
+            // Values in the flat order of the stored shape, served as the rows the model asks for.
+            let (out, width) = shape.count == 1 ? (1, n) : transpose ? (shape[1], shape[0]) : (shape[0], shape[1])
+            if name.hasSuffix(".bias") { return WeightRows([Float](repeating: 0, count: n), out: out, in: width) }
+            if name.contains(".ln_") || name.hasPrefix("ln_f") { return WeightRows([Float](repeating: 1, count: n), out: out, in: width) }
             var hash: UInt64 = 0xCBF2_9CE4_8422_2325          // FNV-1a of the name, mixed with the seed
             for b in name.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01B3 }
             let s = name.hasSuffix("c_proj.weight") ? projectionStd : std
-            // Blocks of 2^16 values, each from its own stream, filled in parallel.
+            // Blocks of 2^16 values, each from its own stream (so a range is the same whichever
+            // rows are asked for), filled in parallel.
             let block = 1 << 16
-            return [Float](unsafeUninitializedCapacity: n) { buf, count in
-                let p = buf.baseAddress!
-                pool.parallelFor((n + block - 1) / block) { range in
-                    for b in range {
+            return WeightRows(out: out, in: width) { rows, dst in
+                let lo = rows.lowerBound * width, hi = rows.upperBound * width
+                pool.parallelFor((hi - 1) / block - lo / block + 1) { range in
+                    let values = UnsafeMutablePointer<Float>.allocate(capacity: block)
+                    defer { values.deallocate() }
+                    for k in range {
+                        let b = lo / block + k, start = b * block, end = min(n, start + block)
                         var rng = SeededRandom(seed: hash ^ (seed &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(b) &* 0xD1B5_4A32_D192_ED03))
-                        rng.fillNormal(p + b * block, count: min(block, n - b * block), std: s)
+                        rng.fillNormal(values, count: end - start, std: s)
+                        let from = max(lo, start), to = min(hi, end)
+                        (dst + (from - lo)).update(from: values + (from - start), count: to - from)
                     }
                 }
-                count = n
             }
         }
     }
@@ -193,26 +200,8 @@ public enum ModelLoader {
             guard [.f32, .f16, .bf16, .f64].contains(e.dtype) else {
                 throw CoreError.file(file, "tensor '\(key)' is \(e.dtype.rawValue); expected a float type (F32, F16, BF16)")
             }
-            let values = try ckpt.tensor(key).toFloatArray()
-            return transpose ? Self.transpose(values, rows: shape[0], cols: shape[1]) : values
+            return WeightRows(tensor: try ckpt.tensor(key), transposed: transpose)
         }
         return (source, hasHead)
-    }
-
-    /// `[rows, cols]` → `[cols, rows]`, in tiles that stay in cache.
-    static func transpose(_ a: [Float], rows: Int, cols: Int) -> [Float] {
-        [Float](unsafeUninitializedCapacity: a.count) { out, count in
-            a.withUnsafeBufferPointer { src in
-                let tile = 32
-                for r0 in stride(from: 0, to: rows, by: tile) {
-                    for c0 in stride(from: 0, to: cols, by: tile) {
-                        for r in r0..<min(r0 + tile, rows) {
-                            for c in c0..<min(c0 + tile, cols) { out[c * rows + r] = src[r * cols + c] }
-                        }
-                    }
-                }
-            }
-            count = a.count
-        }
     }
 }

@@ -19,13 +19,19 @@ public final class BF16Linear: LinearWeight, @unchecked Sendable {
     private let storage: Storage
     private var bits: UnsafeMutablePointer<UInt16> { storage.base.assumingMemoryBound(to: UInt16.self) }
 
-    public init(values: [Float], out: Int, in inFeatures: Int) {
-        precondition(values.count == out * inFeatures)
-        outFeatures = out; self.inFeatures = inFeatures
-        storage = Storage(byteCount: out * inFeatures * 2)
+    public convenience init(values: [Float], out: Int, in inFeatures: Int) {
+        self.init(rows: WeightRows(values, out: out, in: inFeatures))
+    }
+
+    public init(rows: WeightRows) {
+        let n = rows.inFeatures
+        outFeatures = rows.out; inFeatures = n
+        storage = Storage(byteCount: rows.out * n * 2)
         let b = storage.base.assumingMemoryBound(to: UInt16.self)
-        for o in 0..<out {
-            for i in 0..<inFeatures { b[o * inFeatures + BF16Linear.slot(i, inFeatures)] = BF16Linear.round(values[o * inFeatures + i]) }
+        rows.forEachChunk { r, v in
+            for (k, o) in r.enumerated() {
+                for i in 0..<n { b[o * n + BF16Linear.slot(i, n)] = BF16Linear.round(v[k * n + i]) }
+            }
         }
     }
 

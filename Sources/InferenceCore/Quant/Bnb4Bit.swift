@@ -161,9 +161,14 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
     /// Block sizes bitsandbytes' kernels accept.
     public static let blockSizes = [32, 64, 128, 256, 512, 1024, 2048, 4096]
 
-    public init(values: [Float], out: Int, in inFeatures: Int, codeBook: Bnb4BitCodeBook,
-                blockSize: Int = 64, doubleQuant: Bool = false) {
-        precondition(values.count == out * inFeatures && blockSize > 0 && blockSize % 2 == 0)
+    public convenience init(values: [Float], out: Int, in inFeatures: Int, codeBook: Bnb4BitCodeBook,
+                            blockSize: Int = 64, doubleQuant: Bool = false) {
+        self.init(rows: WeightRows(values, out: out, in: inFeatures), codeBook: codeBook, blockSize: blockSize, doubleQuant: doubleQuant)
+    }
+
+    public init(rows: WeightRows, codeBook: Bnb4BitCodeBook, blockSize: Int = 64, doubleQuant: Bool = false) {
+        precondition(blockSize > 0 && blockSize % 2 == 0)
+        let out = rows.out, inFeatures = rows.inFeatures
         outFeatures = out; self.inFeatures = inFeatures
         self.codeBook = codeBook; self.blockSize = blockSize; self.doubleQuant = doubleQuant
         table = codeBook.values
@@ -171,22 +176,27 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
         pairTable = (0..<256).map { [t = codeBook.values] b in
             UInt64(t[b >> 4].bitPattern) | UInt64(t[b & 15].bitPattern) << 32
         }
-        let n = values.count, blocks = (n + blockSize - 1) / blockSize
+        let n = out * inFeatures, blocks = (n + blockSize - 1) / blockSize
         var am = [Float](repeating: 0, count: blocks)
-        var codes = [UInt8](repeating: 0, count: n + (n & 1))
-        values.withUnsafeBufferPointer { v in
-            for b in 0..<blocks {
-                let lo = b * blockSize, hi = min(n, lo + blockSize)
+        // Blocks run over the flattened weight: chunks hold whole blocks (an even count of values,
+        // so no byte is split between chunks). An odd count pads with the code of 0, as bitsandbytes.
+        var pairs = [UInt8](repeating: codeBook.code(0) &* 17, count: (n + 1) / 2)
+        let rowMultiple = blockSize / Bnb4BitLinear.gcd(inFeatures, blockSize)
+        rows.forEachChunk(rowMultiple: rowMultiple) { r, v in
+            let base = r.lowerBound * inFeatures, count = r.count * inFeatures
+            for lo in stride(from: 0, to: count, by: blockSize) {
+                let hi = min(count, lo + blockSize)
                 var m: Float = 0
                 for i in lo..<hi { m = Swift.max(m, abs(v[i])) }
-                am[b] = m
+                am[(base + lo) / blockSize] = m
                 let s = 1 / m
-                for i in lo..<hi { codes[i] = codeBook.code(v[i] * s) }
+                for i in lo..<hi {
+                    let g = base + i, c = codeBook.code(v[i] * s)
+                    pairs[g / 2] = g & 1 == 0 ? c << 4 | (pairs[g / 2] & 15) : (pairs[g / 2] & 0xF0) | c
+                }
             }
         }
-        // An odd count pads with the code of 0 (bitsandbytes pads the last pair with 0).
-        if n & 1 == 1 { codes[n] = codeBook.code(0) }
-        packed = (0..<(codes.count / 2)).map { codes[2 * $0] << 4 | codes[2 * $0 + 1] }
+        packed = pairs
         if doubleQuant {
             let (q, scales, off) = Bnb4BitLinear.doubleQuantize(am, dynamic)
             absmax8 = q; absmax2 = scales; offset = off; absmax = []
@@ -194,6 +204,8 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
             absmax = am; absmax8 = []; absmax2 = []; offset = 0
         }
     }
+
+    static func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
 
     /// bitsandbytes `quantize_4bit(compress_statistics=True)`: offset = mean(absmax), then
     /// `quantize_blockwise(absmax - offset, blocksize=256)` with the dynamic map.

@@ -39,16 +39,22 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
     /// 1/127² as bitsandbytes' dequantization kernel spells it.
     static let dequantConstant: Float = 6.200012e-05
 
-    public init(values: [Float], out: Int, in inFeatures: Int, threshold: Float = 6.0) {
-        precondition(values.count == out * inFeatures)
-        outFeatures = out; self.inFeatures = inFeatures; self.threshold = threshold
-        var codes = [Int8](repeating: 0, count: values.count)
+    public convenience init(values: [Float], out: Int, in inFeatures: Int, threshold: Float = 6.0) {
+        self.init(rows: WeightRows(values, out: out, in: inFeatures), threshold: threshold)
+    }
+
+    public init(rows: WeightRows, threshold: Float = 6.0) {
+        let out = rows.out, n = rows.inFeatures
+        outFeatures = out; inFeatures = n; self.threshold = threshold
+        var codes = [Int8](repeating: 0, count: out * n)
         var scales = [Float](repeating: 0, count: out)
-        for o in 0..<out {
-            let row = (0..<inFeatures).map { Float(Float16(values[o * inFeatures + $0])) }
-            let (q, s) = BnbInt8Linear.quantizeRow(row, threshold: 0)
-            scales[o] = s
-            for i in 0..<inFeatures { codes[o * inFeatures + i] = q[i] }
+        rows.forEachChunk { r, v in
+            for (k, o) in r.enumerated() {
+                let row = (0..<n).map { Float(Float16(v[k * n + $0])) }
+                let (q, s) = BnbInt8Linear.quantizeRow(row, threshold: 0)
+                scales[o] = s
+                for i in 0..<n { codes[o * n + i] = q[i] }
+            }
         }
         cb = codes; scb = scales
     }

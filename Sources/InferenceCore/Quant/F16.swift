@@ -15,12 +15,19 @@ public final class F16Linear: LinearWeight, @unchecked Sendable {
     private let storage: Storage
     private var halves: UnsafeMutablePointer<Float16> { storage.base.assumingMemoryBound(to: Float16.self) }
 
-    public init(values: [Float], out: Int, in inFeatures: Int) {
-        precondition(values.count == out * inFeatures)
-        outFeatures = out; self.inFeatures = inFeatures
-        storage = Storage(byteCount: out * inFeatures * 2)
+    public convenience init(values: [Float], out: Int, in inFeatures: Int) {
+        self.init(rows: WeightRows(values, out: out, in: inFeatures))
+    }
+
+    public init(rows: WeightRows) {
+        let n = rows.inFeatures
+        outFeatures = rows.out; inFeatures = n
+        storage = Storage(byteCount: rows.out * n * 2)
         let h = storage.base.assumingMemoryBound(to: Float16.self)
-        for i in 0..<values.count { h[i] = Float16(values[i]) }
+        rows.forEachChunk { r, v in
+            let d = h + r.lowerBound * n
+            for i in 0..<r.count * n { d[i] = Float16(v[i]) }
+        }
     }
 
     /// Row `row` as stored (tests compare bit patterns).

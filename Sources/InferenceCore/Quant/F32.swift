@@ -20,6 +20,14 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
         self.init(Tensor(values, shape: [out, `in`]))
     }
 
+    public convenience init(rows: WeightRows) {
+        let n = rows.inFeatures
+        let storage = Storage(byteCount: rows.out * n * 4)
+        let dst = storage.base.assumingMemoryBound(to: Float.self)
+        for r in rows.chunks() { rows.read(r, into: dst + r.lowerBound * n) }
+        self.init(Tensor(dtype: .f32, shape: [rows.out, n], storage: storage))
+    }
+
     public func dequantizeRow(_ row: Int, into dst: UnsafeMutablePointer<Float>) {
         dst.update(from: weight.floats.baseAddress! + row * inFeatures, count: inFeatures)
     }

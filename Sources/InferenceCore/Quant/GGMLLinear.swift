@@ -43,18 +43,24 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
     /// row length is no multiple of its block. Rejects non-finite values (they have no quantization).
     public static func quantize(_ values: [Float], out: Int, in n: Int, as format: GGMLFormat) throws -> GGMLLinear {
         guard values.count == out * n else { throw CoreError.invalid("weight has \(values.count) values, not \(out) × \(n)") }
-        if let bad = values.firstIndex(where: { !$0.isFinite }) {
-            throw CoreError.invalid("weight value at row \(bad / max(n, 1)), column \(bad % max(n, 1)) is \(values[bad]): cannot quantize non-finite values")
-        }
+        return try quantize(WeightRows(values, out: out, in: n), as: format)
+    }
+
+    public static func quantize(_ rows: WeightRows, as format: GGMLFormat) throws -> GGMLLinear {
+        let out = rows.out, n = rows.inFeatures
         let (stored, note) = format.fitting(rowLength: n)
         let rb = stored.rowBytes(n)
         let storage = Storage(byteCount: rb * out)
-        // Rows are independent: quantize them in parallel chunks (a 50k-row embedding in Q4_K takes seconds).
-        let chunks = min(out, 4 * ProcessInfo.processInfo.activeProcessorCount)
-        values.withUnsafeBufferPointer { v in
-            let src = v.baseAddress!, dst = storage.base
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                for r in (out * c / chunks)..<(out * (c + 1) / chunks) { quantizeRow(stored, src + r * n, count: n, into: dst + r * rb) }
+        try rows.forEachChunk { range, src in
+            if let bad = (0..<range.count * n).first(where: { !src[$0].isFinite }) {
+                throw CoreError.invalid("weight value at row \(range.lowerBound + bad / max(n, 1)), column \(bad % max(n, 1)) is \(src[bad]): cannot quantize non-finite values")
+            }
+            // Rows are independent: quantize them in parallel (a 50k-row embedding in Q4_K takes seconds).
+            let parts = min(range.count, 4 * ProcessInfo.processInfo.activeProcessorCount), dst = storage.base
+            DispatchQueue.concurrentPerform(iterations: parts) { c in
+                for k in (range.count * c / parts)..<(range.count * (c + 1) / parts) {
+                    quantizeRow(stored, src + k * n, count: n, into: dst + (range.lowerBound + k) * rb)
+                }
             }
         }
         return try GGMLLinear(type: stored, out: out, in: n, storage: storage, requested: format, note: note)

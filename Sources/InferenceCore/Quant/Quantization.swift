@@ -39,7 +39,7 @@ public struct QuantizationMethod: Sendable {
     public let available: Bool
     /// Roles this method quantizes when the configuration gives no `skip` list.
     public let defaultRoles: Set<WeightRoleKey>
-    let make: @Sendable (_ values: [Float], _ out: Int, _ in: Int, _ config: QuantizationConfig) throws -> LinearWeight
+    let make: @Sendable (_ rows: WeightRows, _ config: QuantizationConfig) throws -> LinearWeight
 }
 
 public enum WeightRoleKey: String, Sendable { case linear, embedding, outputHead }
@@ -49,7 +49,7 @@ public enum Quantization {
         QuantizationMethod(
             name: "fp32", summary: "IEEE single precision, 32 bits per weight (the unquantized baseline)",
             parameters: [:], available: true, defaultRoles: [.linear, .embedding, .outputHead],
-            make: { v, o, i, _ in F32Linear(values: v, out: o, in: i) }),
+            make: { rows, _ in F32Linear(rows: rows) }),
         ggml(.q8_0, "llama.cpp Q8_0: blocks of 32 int8 with an fp16 scale, 8.5 bits per weight"),
         ggml(.q4_0, "llama.cpp Q4_0: blocks of 32 4-bit values with an fp16 scale, 4.5 bits per weight"),
         ggml(.q5_0, "llama.cpp Q5_0: blocks of 32 5-bit values with an fp16 scale, 5.5 bits per weight"),
@@ -58,41 +58,41 @@ public enum Quantization {
         QuantizationMethod(
             name: "fp16", summary: "IEEE half precision, 16 bits per weight (round to nearest even)",
             parameters: [:], available: true, defaultRoles: [.linear, .embedding, .outputHead],
-            make: { v, o, i, c in try c.checkParameters(known: []); return F16Linear(values: v, out: o, in: i) }),
+            make: { rows, c in try c.checkParameters(known: []); return F16Linear(rows: rows) }),
         QuantizationMethod(
             name: "bf16", summary: "bfloat16, 16 bits per weight (F32's range, 8 bits of precision; round to nearest even)",
             parameters: [:], available: true, defaultRoles: [.linear, .embedding, .outputHead],
-            make: { v, o, i, c in try c.checkParameters(known: []); return BF16Linear(values: v, out: o, in: i) }),
+            make: { rows, c in try c.checkParameters(known: []); return BF16Linear(rows: rows) }),
         QuantizationMethod(
             name: "bnb-int8", summary: "bitsandbytes LLM.int8(): per-row absmax int8 weights, int8 activations, outlier columns in 16/32-bit",
             parameters: ["threshold": "activation magnitude from which an input column is computed outside int8 (default 6.0; 0 = off)"],
             available: true, defaultRoles: [.linear],
-            make: { v, o, i, c in
+            make: { rows, c in
                 try c.checkParameters(known: ["threshold"])
                 let t = c.parameters["threshold"] ?? 6.0
                 guard t >= 0, t.isFinite else { throw CoreError.invalid("bnb-int8: threshold must be a number ≥ 0 (0 turns outlier columns off), got \(t)") }
-                return BnbInt8Linear(values: v, out: o, in: i, threshold: Float(t))
+                return BnbInt8Linear(rows: rows, threshold: Float(t))
             }),
         QuantizationMethod(
             name: "bnb-nf4", summary: "bitsandbytes 4-bit NormalFloat: blocks of 64 with an F32 absmax (optionally double-quantized)",
             parameters: Quantization.bnb4BitParameters, available: true, defaultRoles: [.linear],
-            make: { v, o, i, c in try Quantization.makeBnb4Bit(v, o, i, c, .nf4) }),
+            make: { rows, c in try Quantization.makeBnb4Bit(rows, c, .nf4) }),
         QuantizationMethod(
             name: "bnb-fp4", summary: "bitsandbytes 4-bit float (1 sign, 2 exponent, 1 mantissa bit): blocks of 64 with an F32 absmax",
             parameters: Quantization.bnb4BitParameters, available: true, defaultRoles: [.linear],
-            make: { v, o, i, c in try Quantization.makeBnb4Bit(v, o, i, c, .fp4) }),
+            make: { rows, c in try Quantization.makeBnb4Bit(rows, c, .fp4) }),
         QuantizationMethod(
             name: "as-stored", summary: "every tensor in the type the model file stores it (a GGUF's own block types), memory-mapped",
             parameters: [:], available: true, defaultRoles: [],
-            make: { _, _, _, _ in throw CoreError.unsupported("as-stored keeps a file's own tensor types; only .gguf models have them (use fp32 for other checkpoints)") }),
+            make: { _, _ in throw CoreError.unsupported("as-stored keeps a file's own tensor types; only .gguf models have them (use fp32 for other checkpoints)") }),
         QuantizationMethod(
             name: "gptq", summary: "GPTQ (Frantar et al. 2022): second-order post-training quantization",
             parameters: ["bits": "bits per weight", "group_size": "weights sharing a scale", "calibration": "calibration text"],
-            available: false, defaultRoles: [.linear], make: { _, _, _, _ in throw CoreError.unsupported("gptq is not implemented yet") }),
+            available: false, defaultRoles: [.linear], make: { _, _ in throw CoreError.unsupported("gptq is not implemented yet") }),
         QuantizationMethod(
             name: "awq", summary: "AWQ (Lin et al. 2023): activation-aware weight quantization",
             parameters: ["bits": "bits per weight", "group_size": "weights sharing a scale", "calibration": "calibration text"],
-            available: false, defaultRoles: [.linear], make: { _, _, _, _ in throw CoreError.unsupported("awq is not implemented yet") }),
+            available: false, defaultRoles: [.linear], make: { _, _ in throw CoreError.unsupported("awq is not implemented yet") }),
     ]
 
     static let bnb4BitParameters = [
@@ -100,7 +100,7 @@ public enum Quantization {
         "double_quant": "1 quantizes the absmax values to 8 bits in blocks of 256 (QLoRA's double quantization); default 0",
     ]
 
-    static func makeBnb4Bit(_ v: [Float], _ o: Int, _ i: Int, _ c: QuantizationConfig, _ book: Bnb4BitCodeBook) throws -> LinearWeight {
+    static func makeBnb4Bit(_ rows: WeightRows, _ c: QuantizationConfig, _ book: Bnb4BitCodeBook) throws -> LinearWeight {
         try c.checkParameters(known: ["block_size", "double_quant"])
         let bs = c.parameters["block_size"] ?? 64
         guard let size = Int(exactly: bs), Bnb4BitLinear.blockSizes.contains(size) else {
@@ -108,7 +108,7 @@ public enum Quantization {
         }
         let dq = c.parameters["double_quant"] ?? 0
         guard dq == 0 || dq == 1 else { throw CoreError.invalid("\(c.method): double_quant must be 0 or 1, got \(QuantizationConfig.format(dq))") }
-        return Bnb4BitLinear(values: v, out: o, in: i, codeBook: book, blockSize: size, doubleQuant: dq == 1)
+        return Bnb4BitLinear(rows: rows, codeBook: book, blockSize: size, doubleQuant: dq == 1)
     }
 
     /// A llama.cpp block type: quantizes every role by default (token embeddings and the output head
@@ -117,7 +117,7 @@ public enum Quantization {
     static func ggml(_ f: GGMLFormat, _ summary: String) -> QuantizationMethod {
         QuantizationMethod(name: f.name, summary: summary, parameters: [:], available: true,
                            defaultRoles: [.linear, .embedding, .outputHead],
-                           make: { v, o, i, _ in try GGMLLinear.quantize(v, out: o, in: i, as: f) })
+                           make: { rows, _ in try GGMLLinear.quantize(rows, as: f) })
     }
 
     public static func method(named name: String) -> QuantizationMethod? { methods.first { $0.name == name } }
@@ -139,12 +139,17 @@ public enum Quantization {
 
     /// Quantizes an F32 `[out, in]` weight with `config`.
     public static func quantize(_ values: [Float], out: Int, in inFeatures: Int, config: QuantizationConfig) throws -> LinearWeight {
+        precondition(values.count == out * inFeatures)
+        return try quantize(WeightRows(values, out: out, in: inFeatures), config: config)
+    }
+
+    /// Quantizes a weight read a chunk of rows at a time (no F32 copy of the whole tensor).
+    public static func quantize(_ rows: WeightRows, config: QuantizationConfig) throws -> LinearWeight {
         guard let m = method(named: config.method) else {
             throw CoreError.invalid("unknown quantization method '\(config.method)'; known: \(methods.map(\.name).joined(separator: ", "))")
         }
         guard m.available else { throw CoreError.unsupported("quantization method '\(m.name)' is not available yet") }
-        precondition(values.count == out * inFeatures)
-        return try m.make(values, out, inFeatures, config)
+        return try m.make(rows, config)
     }
 }
 

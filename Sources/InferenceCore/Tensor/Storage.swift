@@ -56,4 +56,16 @@ public final class Storage: @unchecked Sendable {
     }
 
     public var isMapped: Bool { if case .mapped = kind { return true } else { return false } }
+
+    /// Gives back the resident pages of a mapped range once its bytes have been read (converted or
+    /// quantized elsewhere): they are file-backed, so reading them again just faults them back in.
+    /// Only whole pages inside the range go; owned memory is left alone.
+    public func dropPages(byteOffset: Int, count: Int) {
+        #if os(Linux)
+        guard isMapped, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (byteOffset + page - 1) / page * page, end = (byteOffset + count) / page * page
+        if end > start { _ = madvise(base + start, end - start, MADV_DONTNEED) }
+        #endif
+    }
 }

@@ -14,6 +14,8 @@ public enum DType: String, Sendable, CaseIterable {
         case .f64, .i64: 8
         }
     }
+
+    public var isFloat: Bool { [.f32, .f16, .bf16, .f64].contains(self) }
 }
 
 public struct Tensor: @unchecked Sendable {
@@ -55,20 +57,29 @@ public struct Tensor: @unchecked Sendable {
 
     /// The values widened to Float, whatever the stored float type (F32, F16, BF16).
     public func toFloatArray() throws -> [Float] {
-        let n = count
+        guard dtype.isFloat else { throw CoreError.invalid("tensor of type \(dtype.rawValue) is not floating point") }
+        return [Float](unsafeUninitializedCapacity: count) { buf, n in
+            if count > 0 { readFloats(0..<count, into: buf.baseAddress!) }
+            n = count
+        }
+    }
+
+    /// Elements `range` (flat indices) widened to F32 into `dst`; the dtype must be a float type.
+    public func readFloats(_ range: Range<Int>, into dst: UnsafeMutablePointer<Float>) {
+        let lo = range.lowerBound
         switch dtype {
-        case .f32: return Array(floats)
+        case .f32: dst.update(from: raw.assumingMemoryBound(to: Float.self) + lo, count: range.count)
         case .f16:
-            let p = raw.assumingMemoryBound(to: Float16.self)
-            return (0..<n).map { Float(p[$0]) }
+            let p = raw.assumingMemoryBound(to: Float16.self) + lo
+            for i in 0..<range.count { dst[i] = Float(p[i]) }
         case .bf16:
-            let p = raw.assumingMemoryBound(to: UInt16.self)
-            return (0..<n).map { Float(bitPattern: UInt32(p[$0]) << 16) }
+            let p = raw.assumingMemoryBound(to: UInt16.self) + lo
+            for i in 0..<range.count { dst[i] = Float(bitPattern: UInt32(p[i]) << 16) }
         case .f64:
-            let p = raw.assumingMemoryBound(to: Double.self)
-            return (0..<n).map { Float(p[$0]) }
+            let p = raw.assumingMemoryBound(to: Double.self) + lo
+            for i in 0..<range.count { dst[i] = Float(p[i]) }
         default:
-            throw CoreError.invalid("tensor of type \(dtype.rawValue) is not floating point")
+            preconditionFailure("readFloats of a \(dtype.rawValue) tensor")
         }
     }
 
