@@ -278,8 +278,7 @@ public final class GPT2: LanguageModel {
                     scores[j] = s
                     m = max(m, s)
                 }
-                var sum: Float = 0
-                for j in 0..<seen { let e = Foundation.exp(scores[j] - m); scores[j] = e; sum += e }
+                let sum = Activation.softmaxNumerators(scores, count: seen, max: m)
                 let o = out + t * d + head * hs
                 o.initialize(repeating: 0, count: hs)
                 let inv = 1 / sum
@@ -329,9 +328,9 @@ public final class GPT2: LanguageModel {
             case "relu":
                 for i in range { x[i] = max(x[i], 0) }
             case "silu", "swish":
-                for i in range { x[i] = x[i] / (1 + Foundation.exp(-x[i])) }
+                Activation.silu(x + range.lowerBound, count: range.count)
             default:                        // gelu_new, gelu_pytorch_tanh, gelu_fast
-                for i in range { x[i] = GPT2.geluTanh(x[i]) }
+                Activation.geluTanh(x + range.lowerBound, count: range.count)
             }
         }
     }

@@ -295,8 +295,7 @@ public final class Llama: LanguageModel {
                     scores[j] = s
                     m = max(m, s)
                 }
-                var sum: Float = 0
-                for j in lo...p { let e = Foundation.exp(scores[j] - m); scores[j] = e; sum += e }
+                let sum = Activation.softmaxNumerators(scores + lo, count: p - lo + 1, max: m)
                 let o = out + t * qd + head * hs
                 o.initialize(repeating: 0, count: hs)
                 let inv = 1 / sum
