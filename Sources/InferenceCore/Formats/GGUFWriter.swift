@@ -38,11 +38,11 @@ public struct GGUFWriter {
         tensors.append(t)
     }
 
-    /// A LinearWeight stored in a ggml type, written as its blocks.
+    /// A LinearWeight stored in a ggml type, written as its blocks (rows in the file layout).
     public mutating func add(name: String, weight: GGMLLinear) throws {
         guard let type = GGMLType(rawValue: weight.type.ggmlTypeID) else { throw CoreError.invalid("GGUF: no ggml type for \(weight.type)") }
         try add(TensorEntry(name: name, shape: [weight.outFeatures, weight.inFeatures], type: type, byteCount: weight.storedBytes) { dst in
-            dst.copyMemory(from: weight.blocks, byteCount: weight.storedBytes)
+            for r in 0..<weight.outFeatures { weight.copyPlainRow(r, into: dst + r * weight.rowBytes) }
         })
     }
 

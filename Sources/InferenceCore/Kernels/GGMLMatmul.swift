@@ -61,6 +61,9 @@ enum GGMLMatmul {
                             }
                         }
                     }
+                    if w.interleaved {
+                        return interleavedQ4_0(w, rows: rows, into: y, pool: pool, row: row)
+                    }
                     switch w.type {
                     case .q8_0: run({ ggml_simd_q8_0($0, $1.q, $1.d, Int32($2)) },
                                     { ggml_simd_q8_0_x4($0, $1.q, $1.d, n, Int32($2), $3) })
@@ -71,6 +74,40 @@ enum GGMLMatmul {
                                     { ggml_simd_q4_K_x4($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
                     case .q6_k: run(GGMLDot.q6_K)
                     default: fatalError("no integer kernel for \(w.type)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// q4_0 rows interleaved in groups of 8 (Quant/Interleaved.swift): a job is a group, run
+    /// against every activation row (four at a time) while its 8 rows sit in L1; the rows past the
+    /// last group are plain and take the one-row kernel.
+    private static func interleavedQ4_0(_ w: GGMLLinear, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool,
+                                        row: (Int) -> GGMLDot.Row) {
+        let n = w.inFeatures, m = w.outFeatures, rb = w.rowBytes, base = w.blocks, nb = n / 32
+        let groups = m / Interleaved.rows, tail = groups * Interleaved.rows
+        pool.parallelFor(groups + (tail < m ? 1 : 0)) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { buffer in
+                let out = buffer.baseAddress!
+                for g in range {
+                    if g == groups {
+                        for o in tail..<m { for r in 0..<rows { let a = row(r); y[r * m + o] = ggml_simd_q4_0(base + o * rb, a.q, a.d, a.sums, Int32(nb)) } }
+                        continue
+                    }
+                    let gw = base + g * Interleaved.rows * rb, o = g * Interleaved.rows
+                    var r = 0
+                    while r + 4 <= rows {
+                        let a = row(r)
+                        ggml_simd_q4_0x8_x4(gw, a.q, a.d, a.sums, n, Int32(nb), out)
+                        for k in 0..<4 { (y + (r + k) * m + o).update(from: out + 8 * k, count: 8) }
+                        r += 4
+                    }
+                    while r < rows {
+                        let a = row(r)
+                        ggml_simd_q4_0x8(gw, a.q, a.d, a.sums, Int32(nb), out)
+                        (y + r * m + o).update(from: out, count: 8)
+                        r += 1
                     }
                 }
             }
@@ -99,10 +136,13 @@ enum GGMLMatmul {
         a.q.withUnsafeBufferPointer { qp in
             a.d.withUnsafeBufferPointer { dp in
                 a.sums.withUnsafeBufferPointer { sp in
+                    let plain = UnsafeMutableRawPointer.allocate(byteCount: w.rowBytes, alignment: 16)
+                    defer { plain.deallocate() }
                     for o in 0..<m {
+                        w.copyPlainRow(o, into: plain)
                         for r in 0..<rows {
                             let row = GGMLDot.Row(q: qp.baseAddress! + r * n, d: dp.baseAddress! + r * nb, sums: sp.baseAddress! + r * groups)
-                            y[r * m + o] = GGMLDot.reference(w.type, w.blocks + o * w.rowBytes, row, block: block, n: n)
+                            y[r * m + o] = GGMLDot.reference(w.type, plain, row, block: block, n: n)
                         }
                     }
                 }

@@ -17,6 +17,9 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
     public let storage: Storage
     public let byteOffset: Int
     public let rowBytes: Int
+    /// Rows in groups of 8 interleaved block by block (Quant/Interleaved.swift): q4_0 quantized
+    /// here. Weights mapped from a file keep the file's plain rows.
+    public let interleaved: Bool
 
     public var format: String { type.name }
     public var storedBytes: Int { rowBytes * outFeatures }
@@ -24,7 +27,7 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
 
     /// Wraps stored rows (e.g. a memory-mapped GGUF tensor). Errors when the bytes cannot hold them.
     public init(type: GGMLFormat, out: Int, in n: Int, storage: Storage, byteOffset: Int = 0,
-                requested: GGMLFormat? = nil, note: String? = nil) throws {
+                requested: GGMLFormat? = nil, note: String? = nil, interleaved: Bool = false) throws {
         guard type != .q8_k else { throw CoreError.unsupported("q8_K is an activation type, not a weight type") }
         guard out > 0, n > 0, n % type.blockSize == 0 else {
             throw CoreError.invalid("a \(type.ggmlName) weight needs rows that are a multiple of \(type.blockSize) values (got [\(out), \(n)])")
@@ -37,6 +40,8 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
         self.type = type; self.requested = requested ?? type; self.note = note
         outFeatures = out; inFeatures = n; rowBytes = rb
         self.storage = storage; self.byteOffset = byteOffset
+        precondition(!interleaved || Interleaved.applies(to: type, out: out))
+        self.interleaved = interleaved
     }
 
     /// Quantizes an F32 `[out, in]` matrix to `format`, falling back as llama.cpp does when the
@@ -51,7 +56,8 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
         let (stored, note) = format.fitting(rowLength: n)
         let rb = stored.rowBytes(n)
         let storage = Storage(byteCount: rb * out)
-        try rows.forEachChunk { range, src in
+        let interleave = Interleaved.applies(to: stored, out: out)
+        try rows.forEachChunk(rowMultiple: Interleaved.rows) { range, src in
             if let bad = (0..<range.count * n).first(where: { !src[$0].isFinite }) {
                 throw CoreError.invalid("weight value at row \(range.lowerBound + bad / max(n, 1)), column \(bad % max(n, 1)) is \(src[bad]): cannot quantize non-finite values")
             }
@@ -62,8 +68,13 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
                     quantizeRow(stored, src + k * n, count: n, into: dst + (range.lowerBound + k) * rb)
                 }
             }
+            if interleave {
+                for g in stride(from: range.lowerBound, to: range.upperBound - Interleaved.rows + 1, by: Interleaved.rows) {
+                    Interleaved.interleave(dst + g * rb, rowBytes: rb)
+                }
+            }
         }
-        return try GGMLLinear(type: stored, out: out, in: n, storage: storage, requested: format, note: note)
+        return try GGMLLinear(type: stored, out: out, in: n, storage: storage, requested: format, note: note, interleaved: interleave)
     }
 
     /// One row of `n` values (a multiple of the block) quantized into `dst`.
@@ -102,7 +113,24 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
     }
 
     public func dequantizeRow(_ row: Int, into dst: UnsafeMutablePointer<Float>) {
-        GGMLLinear.dequantize(type, blocks + row * rowBytes, count: inFeatures, into: dst)
+        guard isInterleaved(row: row) else { return GGMLLinear.dequantize(type, blocks + row * rowBytes, count: inFeatures, into: dst) }
+        withUnsafeTemporaryAllocation(byteCount: rowBytes, alignment: 16) { plain in
+            copyPlainRow(row, into: plain.baseAddress!)
+            GGMLLinear.dequantize(type, plain.baseAddress!, count: inFeatures, into: dst)
+        }
+    }
+
+    /// Whether `row` lies in an interleaved group (the rows past the last whole group are plain).
+    func isInterleaved(row: Int) -> Bool { interleaved && row < outFeatures / Interleaved.rows * Interleaved.rows }
+
+    /// Row `row` in the file layout (ggml blocks), into `dst` (`rowBytes` bytes).
+    public func copyPlainRow(_ row: Int, into dst: UnsafeMutableRawPointer) {
+        if isInterleaved(row: row) {
+            let first = row / Interleaved.rows * Interleaved.rows
+            Interleaved.plainRow(row - first, of: blocks + first * rowBytes, rowBytes: rowBytes, into: dst)
+        } else {
+            dst.copyMemory(from: blocks + row * rowBytes, byteCount: rowBytes)
+        }
     }
 
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
