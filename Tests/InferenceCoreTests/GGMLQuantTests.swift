@@ -179,35 +179,47 @@ private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int
         #expect(ggml_simd_vectorized() == 1 || !Self.isX86)
     }
 
-    /// q4_0 quantized here is interleaved in groups of 8 rows; its rows in the file layout are
-    /// still exactly llama.cpp's blocks, and the plain C group kernels equal the reference.
-    @Test func interleavedQ4_0KeepsTheFileBytesAndItsPlainKernelsMatch() throws {
-        var rng = GGMLTestRandom(seed: 99)
-        let n = 96, out = 19, rows = 4
+    /// q4_0, q8_0 and q4_K quantized here are interleaved in groups of 8 rows; their rows in the
+    /// file layout are still exactly llama.cpp's blocks, and the plain C group kernels (the
+    /// fallback) equal the reference.
+    @Test(arguments: [GGMLFormat.q4_0, .q8_0, .q4_k])
+    func interleavedRowsKeepTheFileBytesAndThePlainGroupKernelsMatch(_ f: GGMLFormat) throws {
+        var rng = GGMLTestRandom(seed: 99 &+ UInt64(f.ggmlTypeID))
+        let n = f.blockSize * 3, out = 19, rows = 4
         let wv = (0..<out * n).map { _ in rng.normal() * 0.05 }
-        let w = try GGMLLinear.quantize(wv, out: out, in: n, as: .q4_0)
+        let w = try GGMLLinear.quantize(wv, out: out, in: n, as: f)
         #expect(w.interleaved)
         var plain = [UInt8](repeating: 0, count: w.rowBytes), expected = plain
         for r in 0..<out {
             plain.withUnsafeMutableBytes { w.copyPlainRow(r, into: $0.baseAddress!) }
-            wv.withUnsafeBufferPointer { v in expected.withUnsafeMutableBytes { Q4_0.quantizeRow(v.baseAddress! + r * n, count: n, into: $0.baseAddress!) } }
-            #expect(plain == expected, "row \(r)")
+            wv.withUnsafeBufferPointer { v in expected.withUnsafeMutableBytes { GGMLLinear.quantizeRow(f, v.baseAddress! + r * n, count: n, into: $0.baseAddress!) } }
+            #expect(plain == expected, "\(f) row \(r)")
         }
         let x = (0..<rows * n).map { _ in rng.normal() }
-        let a = x.withUnsafeBufferPointer { QuantizedActivations.q8_0($0.baseAddress!, rows: rows, n: n, pool: nil) }
+        let a = x.withUnsafeBufferPointer { f == .q4_k ? QuantizedActivations.q8_K($0.baseAddress!, rows: rows, n: n, pool: nil)
+                                                        : QuantizedActivations.q8_0($0.baseAddress!, rows: rows, n: n, pool: nil) }
         let ref = x.withUnsafeBufferPointer { GGMLMatmul.referenceForward(w, $0.baseAddress!, rows: rows) }
+        let nb = a.blocksPerRow, sums = n / a.sumGroup
         a.q.withUnsafeBufferPointer { q in a.d.withUnsafeBufferPointer { d in a.sums.withUnsafeBufferPointer { s in
-            let nb = Int32(n / 32)
+            let q = q.baseAddress!, d = d.baseAddress!, s = s.baseAddress!
             for g in 0..<out / 8 {
                 let gw = UnsafeRawPointer(w.blocks + g * 8 * w.rowBytes)
                 var one = [Float](repeating: 0, count: 8), four = [Float](repeating: 0, count: 32)
-                ggml_plain_q4_0x8_x4(gw, q.baseAddress!, d.baseAddress!, s.baseAddress!, n, nb, &four)
+                switch f {
+                case .q4_0: ggml_plain_q4_0x8_x4(gw, q, d, s, n, Int32(nb), &four)
+                case .q8_0: ggml_plain_q8_0x8_x4(gw, q, d, n, Int32(nb), &four)
+                default: ggml_plain_q4_Kx8_x4(gw, q, d, s, n, Int32(nb), &four)
+                }
                 for r in 0..<rows {
-                    ggml_plain_q4_0x8(gw, q.baseAddress! + r * n, d.baseAddress! + r * n / 32, s.baseAddress! + r * n / 32, nb, &one)
+                    switch f {
+                    case .q4_0: ggml_plain_q4_0x8(gw, q + r * n, d + r * nb, s + r * sums, Int32(nb), &one)
+                    case .q8_0: ggml_plain_q8_0x8(gw, q + r * n, d + r * nb, Int32(nb), &one)
+                    default: ggml_plain_q4_Kx8(gw, q + r * n, d + r * nb, s + r * sums, Int32(nb), &one)
+                    }
                     for k in 0..<8 {
                         let want = ref[r * out + 8 * g + k]
-                        #expect(abs(one[k] - want) <= 1e-4 * max(1, abs(want)))
-                        #expect(abs(four[8 * r + k] - want) <= 1e-4 * max(1, abs(want)))
+                        #expect(abs(one[k] - want) <= 1e-4 * max(1, abs(want)), "\(f) group \(g) row \(k), activations \(r)")
+                        #expect(abs(four[8 * r + k] - want) <= 1e-4 * max(1, abs(want)), "\(f) x4 group \(g) row \(k), activations \(r)")
                     }
                 }
             }

@@ -61,7 +61,10 @@ private let dataDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
         let w = model.blocks[0].projection
         let q = try GGMLLinear.quantize(w.dequantized(), out: w.outFeatures, in: w.inFeatures, as: .q4_k)
         #expect(info.byteCount == q.storedBytes)
-        #expect(memcmp(f.data(info), q.blocks, q.storedBytes) == 0)
+        // (in memory the rows are interleaved in groups of 8; the file holds them plainly)
+        var plain = [UInt8](repeating: 0, count: q.storedBytes)
+        plain.withUnsafeMutableBytes { p in for r in 0..<q.outFeatures { q.copyPlainRow(r, into: p.baseAddress! + r * q.rowBytes) } }
+        #expect(memcmp(f.data(info), plain, q.storedBytes) == 0)
         // and what the file holds decodes to the same values as a GGMLLinear over the mapped bytes
         let mapped = try GGMLLinear(type: .q4_k, out: 64, in: 256, storage: f.storage, byteOffset: info.fileOffset)
         #expect(mapped.dequantized() == q.dequantized())

@@ -25,16 +25,23 @@ void ggml_plain_q8_0_x4(const void *w, const int8_t *x, const float *xd, long st
 void ggml_plain_q4_0_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
 void ggml_plain_q4_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
 
-// q4_0 with eight weight rows interleaved block by block (Quant/Interleaved.swift): each 144-byte
-// group block holds the 8 rows' fp16 scales, then four 32-byte vectors, vector v holding bytes
-// 4v..4v+3 of each row's 16 nibble bytes (row r at bytes 4r..4r+3). One `vpdpbusd` then gives all
-// 8 rows' partial sums, one per lane, against 4 activation bytes broadcast: no horizontal sums,
-// one scale conversion for 8 rows. Writes out[r] for the 8 rows (`_x4`: out[8k + r] for 4
-// activation rows `stride` apart).
+// Eight weight rows interleaved block by block (Quant/Interleaved.swift): every field of the 8
+// rows' blocks sits side by side, 4 bytes of each row per 32-byte vector (fp16 fields 2 bytes per
+// row). One `vpdpbusd` then gives all 8 rows' partial sums, one per lane, against 4 activation
+// bytes broadcast: no horizontal sums, one scale conversion for 8 rows. Write out[r] for the 8
+// rows (`_x4`: out[8k + r] for 4 activation rows `stride` values apart).
 void ggml_simd_q4_0x8(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb, float *out);
+void ggml_simd_q8_0x8(const void *w, const int8_t *x, const float *xd, int nb, float *out);
+void ggml_simd_q4_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out);
 void ggml_simd_q4_0x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
+void ggml_simd_q8_0x8_x4(const void *w, const int8_t *x, const float *xd, long stride, int nb, float *out);
+void ggml_simd_q4_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
 void ggml_plain_q4_0x8(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb, float *out);
+void ggml_plain_q8_0x8(const void *w, const int8_t *x, const float *xd, int nb, float *out);
+void ggml_plain_q4_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out);
 void ggml_plain_q4_0x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
+void ggml_plain_q8_0x8_x4(const void *w, const int8_t *x, const float *xd, long stride, int nb, float *out);
+void ggml_plain_q4_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
 
 /// 1 when the x86 SIMD paths were compiled in, 0 for the plain fallback (reported by tests).
 int ggml_simd_vectorized(void);

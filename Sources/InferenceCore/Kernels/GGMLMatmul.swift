@@ -62,7 +62,7 @@ enum GGMLMatmul {
                         }
                     }
                     if w.interleaved {
-                        return interleavedQ4_0(w, rows: rows, into: y, pool: pool, row: row)
+                        return interleaved(w, rows: rows, into: y, pool: pool, row: row)
                     }
                     switch w.type {
                     case .q8_0: run({ ggml_simd_q8_0($0, $1.q, $1.d, Int32($2)) },
@@ -80,32 +80,49 @@ enum GGMLMatmul {
         }
     }
 
-    /// q4_0 rows interleaved in groups of 8 (Quant/Interleaved.swift): a job is a group, run
-    /// against every activation row (four at a time) while its 8 rows sit in L1; the rows past the
-    /// last group are plain and take the one-row kernel.
-    private static func interleavedQ4_0(_ w: GGMLLinear, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool,
-                                        row: (Int) -> GGMLDot.Row) {
-        let n = w.inFeatures, m = w.outFeatures, rb = w.rowBytes, base = w.blocks, nb = n / 32
-        let groups = m / Interleaved.rows, tail = groups * Interleaved.rows
+    /// Rows interleaved in groups of 8 (Quant/Interleaved.swift): a job is a group, run against
+    /// every activation row (four at a time) while its 8 rows sit in L1; the rows past the last
+    /// group are plain and take the one-row kernel.
+    private static func interleaved(_ w: GGMLLinear, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool,
+                                    row: (Int) -> GGMLDot.Row) {
+        let n = w.inFeatures, m = w.outFeatures, rb = w.rowBytes, base = w.blocks, nb = Int32(n / w.type.blockSize)
+        let groups = m / Interleaved.rows, tail = groups * Interleaved.rows, type = w.type
         pool.parallelFor(groups + (tail < m ? 1 : 0)) { range in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { buffer in
                 let out = buffer.baseAddress!
                 for g in range {
                     if g == groups {
-                        for o in tail..<m { for r in 0..<rows { let a = row(r); y[r * m + o] = ggml_simd_q4_0(base + o * rb, a.q, a.d, a.sums, Int32(nb)) } }
+                        for o in tail..<m {
+                            for r in 0..<rows {
+                                let a = row(r), wr = base + o * rb
+                                switch type {
+                                case .q4_0: y[r * m + o] = ggml_simd_q4_0(wr, a.q, a.d, a.sums, nb)
+                                case .q8_0: y[r * m + o] = ggml_simd_q8_0(wr, a.q, a.d, nb)
+                                default: y[r * m + o] = ggml_simd_q4_K(wr, a.q, a.d, a.sums, nb)
+                                }
+                            }
+                        }
                         continue
                     }
                     let gw = base + g * Interleaved.rows * rb, o = g * Interleaved.rows
                     var r = 0
                     while r + 4 <= rows {
                         let a = row(r)
-                        ggml_simd_q4_0x8_x4(gw, a.q, a.d, a.sums, n, Int32(nb), out)
+                        switch type {
+                        case .q4_0: ggml_simd_q4_0x8_x4(gw, a.q, a.d, a.sums, n, nb, out)
+                        case .q8_0: ggml_simd_q8_0x8_x4(gw, a.q, a.d, n, nb, out)
+                        default: ggml_simd_q4_Kx8_x4(gw, a.q, a.d, a.sums, n, nb, out)
+                        }
                         for k in 0..<4 { (y + (r + k) * m + o).update(from: out + 8 * k, count: 8) }
                         r += 4
                     }
                     while r < rows {
                         let a = row(r)
-                        ggml_simd_q4_0x8(gw, a.q, a.d, a.sums, Int32(nb), out)
+                        switch type {
+                        case .q4_0: ggml_simd_q4_0x8(gw, a.q, a.d, a.sums, nb, out)
+                        case .q8_0: ggml_simd_q8_0x8(gw, a.q, a.d, nb, out)
+                        default: ggml_simd_q4_Kx8(gw, a.q, a.d, a.sums, nb, out)
+                        }
                         (y + r * m + o).update(from: out, count: 8)
                         r += 1
                     }

@@ -17,8 +17,8 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
     public let storage: Storage
     public let byteOffset: Int
     public let rowBytes: Int
-    /// Rows in groups of 8 interleaved block by block (Quant/Interleaved.swift): q4_0 quantized
-    /// here. Weights mapped from a file keep the file's plain rows.
+    /// Rows in groups of 8 interleaved block by block (Quant/Interleaved.swift): q4_0, q8_0 and
+    /// q4_K quantized here. Weights mapped from a file keep the file's plain rows.
     public let interleaved: Bool
 
     public var format: String { type.name }
@@ -70,7 +70,7 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
             }
             if interleave {
                 for g in stride(from: range.lowerBound, to: range.upperBound - Interleaved.rows + 1, by: Interleaved.rows) {
-                    Interleaved.interleave(dst + g * rb, rowBytes: rb)
+                    Interleaved.interleave(dst + g * rb, type: stored, rowBytes: rb)
                 }
             }
         }
@@ -127,7 +127,7 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
     public func copyPlainRow(_ row: Int, into dst: UnsafeMutableRawPointer) {
         if isInterleaved(row: row) {
             let first = row / Interleaved.rows * Interleaved.rows
-            Interleaved.plainRow(row - first, of: blocks + first * rowBytes, rowBytes: rowBytes, into: dst)
+            Interleaved.plainRow(row - first, of: blocks + first * rowBytes, type: type, rowBytes: rowBytes, into: dst)
         } else {
             dst.copyMemory(from: blocks + row * rowBytes, byteCount: rowBytes)
         }

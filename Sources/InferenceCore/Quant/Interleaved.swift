@@ -1,47 +1,73 @@
-// Eight rows of a q4_0 weight interleaved block by block, the in-memory layout exprun multiplies
-// with (files keep the plain layout: export and dequantizeRow translate). Same bytes as 8 plain
-// rows, rearranged so one SIMD instruction serves all 8 rows (llama.cpp repacks q4_0 to its
-// block_q4_0x8 on AVX2 machines for the same reason; this byte order is ours):
+// Eight rows of a q4_0, q8_0 or q4_K weight interleaved block by block: the in-memory layout
+// exprun multiplies with when it quantizes a weight itself (a mapped GGUF keeps the file's plain
+// rows; export and dequantizeRow translate back). Same bytes as 8 plain rows, rearranged so one
+// SIMD instruction serves all 8 rows (llama.cpp repacks q4_0 and q4_K for AVX2 machines the same
+// way, to its block_q4_0x8 / block_q4_Kx8; this byte order is ours).
 //
-//   group block b of rows 8g ..< 8g+8 (144 B = 8 × 18):
-//     d    8 × fp16     bytes 0-15     row r's scale at 2r
-//     qs   4 × 32 B     bytes 16-143   vector v (bytes 16+32v ..< 48+32v): for r in 0..<8, the
-//                                      row's nibble bytes 4v ..< 4v+4 at 4r ..< 4r+4
-//   group g starts at byte 8g · rowBytes, the same place its first row would start plainly, so
-//   rows past the last whole group stay plain, where they are.
+// Each field of the plain block is laid out for the 8 rows side by side, in units of 4 bytes (2
+// for the fp16 scales): unit k of row r of a field at plain offset P, u bytes per unit, lands at
+// 8·P + 8u·k + u·r of the group block. So:
 //
-// Byte j of a plain q4_0 block holds q[j] (low nibble) and q[j+16] (high): a 32-byte vector of
-// the group then holds, masked low, elements 4v..4v+3 of all 8 rows, and shifted, elements
-// 16+4v..16+4v+3: four broadcast activation bytes each (GGMLSIMD.h, ggml_simd_q4_0x8).
+//   q4_0 ×8 (144 B = 8 × 18)    d 8 × fp16 (0-15) · qs: 4 vectors of 32 B, vector v = bytes
+//                               4v..4v+3 of each row's 16 nibble bytes, row r at 4r
+//   q8_0 ×8 (272 B = 8 × 34)    d 8 × fp16 (0-15) · qs: 8 vectors of 32 B, the same way
+//   q4_K ×8 (1152 B = 8 × 144)  d 8 × fp16 (0-15) · dmin 8 × fp16 (16-31) · scales: 3 vectors of
+//                               32 B (32-127) · qs: 32 vectors of 32 B (128-1151)
+//
+// Group g starts at byte 8g · rowBytes, where its first row would start plainly, so rows past the
+// last whole group of 8 stay plain, where they are. A vector of nibbles, masked low, holds 4
+// consecutive elements of each of the 8 rows (shifted, the 4 that pair with them 16 or 32 further
+// on), to be multiplied with 4 activation bytes broadcast (GGMLSIMD.h, ggml_simd_*x8).
 import Foundation
 
 enum Interleaved {
     static let rows = 8
 
+    /// Plain offsets of each field of the block; the last runs to the end of the block.
+    static func fields(_ type: GGMLFormat) -> [Int]? {
+        switch type {
+        case .q4_0, .q8_0: [0, 2]                // d, qs
+        case .q4_k: [0, 2, 4, 16]                // d, dmin, scales, qs
+        default: nil
+        }
+    }
+
     /// Whether `type` is stored interleaved when quantized here (rows in groups of 8).
-    static func applies(to type: GGMLFormat, out: Int) -> Bool { type == .q4_0 && out >= rows }
+    static func applies(to type: GGMLFormat, out: Int) -> Bool { fields(type) != nil && out >= rows }
+
+    /// Where byte `i` of row `r`'s plain block lives in the group block.
+    @inline(__always)
+    static func offset(_ fields: [Int], blockBytes: Int, row r: Int, byte i: Int) -> Int {
+        var f = fields.count - 1
+        while fields[f] > i { f -= 1 }
+        let start = fields[f], width = (f + 1 < fields.count ? fields[f + 1] : blockBytes) - start
+        let u = min(width, 4), k = (i - start) / u, j = (i - start) % u
+        return rows * start + rows * u * k + u * r + j
+    }
 
     /// Rearranges the 8 plain rows at `group` (8 × rowBytes bytes) into the interleaved layout, in place.
-    static func interleave(_ group: UnsafeMutableRawPointer, rowBytes: Int) {
+    static func interleave(_ group: UnsafeMutableRawPointer, type: GGMLFormat, rowBytes: Int) {
+        let fields = fields(type)!, bb = type.blockBytes
         let copy = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
         defer { copy.deallocate() }
         copy.copyMemory(from: group, byteCount: rows * rowBytes)
-        for b in 0..<rowBytes / Q4_0.blockBytes {
-            let dst = group + b * 144
+        let map = (0..<rows).map { r in (0..<bb).map { offset(fields, blockBytes: bb, row: r, byte: $0) } }
+        for b in 0..<rowBytes / bb {
+            let dst = group + b * rows * bb
             for r in 0..<rows {
-                let src = copy + r * rowBytes + b * Q4_0.blockBytes
-                (dst + 2 * r).copyMemory(from: src, byteCount: 2)
-                for v in 0..<4 { (dst + 16 + 32 * v + 4 * r).copyMemory(from: src + 2 + 4 * v, byteCount: 4) }
+                let src = copy + r * rowBytes + b * bb
+                for i in 0..<bb { dst.storeBytes(of: src.load(fromByteOffset: i, as: UInt8.self), toByteOffset: map[r][i], as: UInt8.self) }
             }
         }
     }
 
     /// Row `r` (0..<8) of an interleaved group, in the plain layout, into `dst` (rowBytes bytes).
-    static func plainRow(_ r: Int, of group: UnsafeRawPointer, rowBytes: Int, into dst: UnsafeMutableRawPointer) {
-        for b in 0..<rowBytes / Q4_0.blockBytes {
-            let src = group + b * 144, out = dst + b * Q4_0.blockBytes
-            out.copyMemory(from: src + 2 * r, byteCount: 2)
-            for v in 0..<4 { (out + 2 + 4 * v).copyMemory(from: src + 16 + 32 * v + 4 * r, byteCount: 4) }
+    static func plainRow(_ r: Int, of group: UnsafeRawPointer, type: GGMLFormat, rowBytes: Int, into dst: UnsafeMutableRawPointer) {
+        let fields = fields(type)!, bb = type.blockBytes
+        let map = (0..<bb).map { offset(fields, blockBytes: bb, row: r, byte: $0) }
+        for b in 0..<rowBytes / bb {
+            let src = group + b * rows * bb, out = dst + b * bb
+            for i in 0..<bb { out.storeBytes(of: src.load(fromByteOffset: map[i], as: UInt8.self), toByteOffset: i, as: UInt8.self) }
         }
     }
 }
