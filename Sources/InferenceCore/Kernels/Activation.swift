@@ -11,11 +11,16 @@ import Foundation
 enum Activation {
     typealias V = SIMD16<Float>
 
-    /// e^x in each lane; inputs are clamped to ±88.37 (e^x then is 0 or about 2.4e38, not inf).
+    /// e^x in each lane; inputs are clamped to [−87.3, 88.4] (e^x then is about 1e-38 or 2.4e38, not
+    /// 0 or inf). Written with masks and bit casts only: the generic `clamped` and Float → Int32
+    /// lane conversions of the standard library are element-by-element calls.
     @inline(__always)
     static func exp(_ x: V) -> V {
-        let x = x.clamped(lowerBound: V(repeating: -87.33654), upperBound: V(repeating: 88.37626))
-        let n = (x * 1.44269504088896341 + 0.5).rounded(.down)
+        var x = x.replacing(with: -87.33654, where: x .< -87.33654)
+        x = x.replacing(with: 88.37626, where: x .> 88.37626)
+        // n = round(x / ln 2): adding 1.5·2²³ leaves n in the low mantissa bits.
+        let shifted = x * 1.44269504088896341 + 12582912
+        let n = shifted - 12582912
         var r = x - n * 0.693359375
         r = r - n * -2.12194440e-4
         var p = V(repeating: 1.9875691500e-4)
@@ -25,7 +30,7 @@ enum Activation {
         p = p * r + 1.6666665459e-1
         p = p * r + 5.0000001201e-1
         p = p * (r * r) + r + 1
-        let bits = (SIMD16<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+        let bits = (unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &- 0x4B40_0000 &+ 127) &<< 23
         return p * unsafeBitCast(bits, to: V.self)
     }
 
@@ -52,7 +57,7 @@ enum Activation {
             sums += e
             i += 16
         }
-        var sum = sums.sum()
+        var sum = F32Linear.horizontalSum(sums)
         for j in i..<count { let e = Foundation.exp(x[j] - m); x[j] = e; sum += e }
         return sum
     }

@@ -282,7 +282,24 @@ public final class GPT2: LanguageModel {
                 let o = out + t * d + head * hs
                 o.initialize(repeating: 0, count: hs)
                 let inv = 1 / sum
-                if hs % 16 == 0 {
+                if hs == 64 {
+                    // Every GPT-2 size has 64-wide heads: one pass over the positions with the
+                    // whole output row in four registers.
+                    typealias V = SIMD16<Float>
+                    var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+                    for j in 0..<seen {
+                        let vj = UnsafeRawPointer(values + j * d + head * hs), w = V(repeating: scores[j])
+                        a0.addProduct(w, vj.loadUnaligned(as: V.self))
+                        a1.addProduct(w, vj.loadUnaligned(fromByteOffset: 64, as: V.self))
+                        a2.addProduct(w, vj.loadUnaligned(fromByteOffset: 128, as: V.self))
+                        a3.addProduct(w, vj.loadUnaligned(fromByteOffset: 192, as: V.self))
+                    }
+                    let ro = UnsafeMutableRawPointer(o)
+                    ro.storeBytes(of: a0 * inv, as: V.self)
+                    ro.storeBytes(of: a1 * inv, toByteOffset: 64, as: V.self)
+                    ro.storeBytes(of: a2 * inv, toByteOffset: 128, as: V.self)
+                    ro.storeBytes(of: a3 * inv, toByteOffset: 192, as: V.self)
+                } else if hs % 16 == 0 {
                     // Sixteen lanes at a time: the pointers may alias as far as the compiler knows,
                     // so it would not vectorize the plain loop.
                     for c in stride(from: 0, to: hs, by: 16) {
