@@ -115,6 +115,7 @@ public enum LlamaGGUF {
     /// Loads a Llama-family model from a GGUF file.
     public static func load(_ file: GGUFFile, quantization: QuantizationConfig, threads: Int) throws -> Llama {
         let config = try LlamaConfig(gguf: file)
+        let tokenizer = try ModelLoader.beforeWeights { try Tokenizers.load(gguf: file) }
         var loader = WeightLoader(file: file, quantization: quantization)
         let c = config, d = c.embeddingSize
         let embedding = try loader.matrix("token_embd.weight", out: c.vocabSize, in: d, role: .embedding)
@@ -144,7 +145,6 @@ public enum LlamaGGUF {
         }
         let outputNorm = try loader.vector("output_norm.weight", d)
         let head = c.tiedHead ? embedding : try loader.matrix("output.weight", out: c.vocabSize, in: d, role: .outputHead)
-        let tokenizer = try Tokenizers.load(gguf: file)
         return Llama(config: config, embedding: embedding, layers: layers, outputNorm: outputNorm, head: head,
                      weights: loader.infos, tokenizer: tokenizer, threads: threads)
     }

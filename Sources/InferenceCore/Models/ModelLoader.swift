@@ -22,8 +22,8 @@ public enum ModelLoader {
                 throw CoreError.invalid("\(reference): \(String(format: "%.3g", gpt2.parameterEstimate)) parameters (\(Int(bytes / 1e9)) GB in F32) do not fit in this machine's memory")
             }
             // random:gpt2 carries the bundled GPT-2 tokenizer when its vocabulary can hold the ids.
-            let tokenizer = try directory.map { try tokenizerIfPresent(directory: $0) }
-                ?? (gpt2.vocabSize >= 50257 ? try Tokenizers.gpt2() : nil)
+            let tokenizer = try beforeWeights { try directory.map { try tokenizerIfPresent(directory: $0) }
+                ?? (gpt2.vocabSize >= 50257 ? try Tokenizers.gpt2() : nil) }
             return try GPT2(config: gpt2, source: randomSource(gpt2, seed: seed, threads: threads), quantization: quantization,
                             threads: threads, tokenizer: tokenizer)
         }
@@ -49,8 +49,9 @@ public enum ModelLoader {
         let gpt2 = try GPT2Config(config)
         let checkpoint = try SafeTensorsCheckpoint(reference)
         let (source, hasHead) = try checkpointSource(checkpoint, gpt2)
+        let tokenizer = try beforeWeights { try tokenizerIfPresent(directory: reference) }
         return try GPT2(config: gpt2, source: source, hasLMHead: hasHead, quantization: quantization, threads: threads,
-                        tokenizer: try tokenizerIfPresent(directory: reference))
+                        tokenizer: tokenizer)
     }
 
     /// Files whose bytes define the model; empty for synthetic weights.
@@ -63,6 +64,15 @@ public enum ModelLoader {
             .map { dir.appendingPathComponent($0).path }
             .filter { FileManager.default.fileExists(atPath: $0) }
         return extra + checkpoint.paths
+    }
+
+    /// Builds the tokenizer, first of all: parsing its files takes several times their size in
+    /// short-lived structures, which are then given back to the system (weights live in their
+    /// own mappings, not in that heap, so the leftovers would stay resident beside the model).
+    static func beforeWeights(_ load: () throws -> Tokenizer?) rethrows -> Tokenizer? {
+        let tokenizer = try load()
+        Storage.releaseFreedHeap()
+        return tokenizer
     }
 
     /// The tokenizer files of a model directory, when it has them.

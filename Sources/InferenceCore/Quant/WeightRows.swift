@@ -46,11 +46,19 @@ public struct WeightRows {
                 t.storage.dropPages(byteOffset: t.byteOffset + rows.lowerBound * n * size, count: rows.count * n * size)
                 return
             }
-            let column = UnsafeMutablePointer<Float>.allocate(capacity: rows.count)
-            defer { column.deallocate() }
-            for i in 0..<n {
-                t.readFloats(i * out + rows.lowerBound ..< i * out + rows.upperBound, into: column)
-                for k in 0..<rows.count { dst[k * n + i] = column[k] }
+            // The stored rows' segments for these outputs, [n, count], then transposed in tiles
+            // that stay in cache.
+            let count = rows.count
+            let slab = UnsafeMutablePointer<Float>.allocate(capacity: n * count)
+            defer { slab.deallocate() }
+            for i in 0..<n { t.readFloats(i * out + rows.lowerBound ..< i * out + rows.upperBound, into: slab + i * count) }
+            let tile = 32
+            for i0 in stride(from: 0, to: n, by: tile) {
+                for k0 in stride(from: 0, to: count, by: tile) {
+                    for i in i0..<min(i0 + tile, n) {
+                        for k in k0..<min(k0 + tile, count) { dst[k * n + i] = slab[i * count + k] }
+                    }
+                }
             }
             if rows.upperBound == out { t.storage.dropPages(byteOffset: t.byteOffset, count: t.byteCount) }
         }

@@ -18,18 +18,37 @@ public final class Storage: @unchecked Sendable {
     /// Zero-filled owned memory.
     public init(byteCount: Int) {
         let size = max(byteCount, 1)
-        // Weight matrices are streamed whole for every token: on 4 KB pages that is a TLB miss per
-        // page (125,000 per GPT-2 small token). Large buffers are aligned to 2 MB and offered to
-        // transparent huge pages (Linux, THP mode "madvise"), before they are first touched.
-        let huge = 2 << 20
-        base = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: size >= huge ? huge : 64)
-        #if os(Linux)
-        if size >= huge { _ = madvise(base, size, MADV_HUGEPAGE) }
-        #endif
-        base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
         self.byteCount = byteCount
         kind = .owned
+        // Weight matrices are streamed whole for every token: on 4 KB pages that is a TLB miss per
+        // page (125,000 per GPT-2 small token). Large buffers get their own mapping, 2 MB aligned,
+        // whose whole 2 MB pages are offered to transparent huge pages (Linux, THP mode "madvise");
+        // the tail stays on 4 KB pages. (From the malloc heap, neighbouring buffers' advice merged
+        // and a 2.5 MB tensor came to occupy two huge pages, 4 MB.) Fresh anonymous pages are zero.
+        #if os(Linux)
+        let huge = 2 << 20
+        if size >= huge {
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            let length = (size + page - 1) / page * page
+            if let raw = mmap(nil, length + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED {
+                let start = (Int(bitPattern: raw) + huge - 1) / huge * huge
+                let head = start - Int(bitPattern: raw), tail = huge - head
+                if head > 0 { munmap(raw, head) }
+                if tail > 0 { munmap(UnsafeMutableRawPointer(bitPattern: start + length)!, tail) }
+                base = UnsafeMutableRawPointer(bitPattern: start)!
+                _ = madvise(base, size / huge * huge, MADV_HUGEPAGE)
+                mappedLength = length
+                return
+            }
+        }
+        #endif
+        base = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        mappedLength = 0
     }
+
+    /// Length of the anonymous mapping behind a large owned buffer (0: from the heap).
+    private let mappedLength: Int
 
     /// Maps `path` read-only. Errors name the file.
     public init(mapping path: String) throws {
@@ -46,13 +65,28 @@ public final class Storage: @unchecked Sendable {
         base = p
         byteCount = size
         kind = .mapped(path: path)
+        mappedLength = 0
     }
 
     deinit {
         switch kind {
-        case .owned: base.deallocate()
+        case .owned: if mappedLength > 0 { munmap(base, mappedLength) } else { base.deallocate() }
         case .mapped: munmap(base, byteCount)
         }
+    }
+
+    /// Gives freed heap memory back to the system (glibc keeps it cached for reuse otherwise).
+    /// Loading calls it once the tokenizer is built: parsing its files takes several times their
+    /// size in short-lived structures, and weights live in their own mappings, not in that heap,
+    /// so without this the parse's leftovers would stay resident beside the model.
+    public static func releaseFreedHeap() {
+        #if canImport(Glibc)
+        // malloc.h is not in the Glibc module map; find the symbol in the running process.
+        typealias Trim = @convention(c) (Int) -> Int32
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") {
+            _ = unsafeBitCast(symbol, to: Trim.self)(0)
+        }
+        #endif
     }
 
     public var isMapped: Bool { if case .mapped = kind { return true } else { return false } }
