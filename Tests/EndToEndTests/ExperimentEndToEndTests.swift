@@ -236,10 +236,37 @@ var testQuantizations: [String] {
 
 /// Loading must not cost memory the model does not keep: formats quantize a few MiB of rows at a
 /// time and give a mapped file's pages back as they read them. GPT-2's 50257 × 768 embedding is
-/// 147 MiB in F32, twice its q4_0 size's worth of layers; a whole-tensor F32 copy, or the file's
-/// pages left resident, would put the peak hundreds of MiB above what the loaded model holds.
+/// 147 MiB in F32, twice its whole q4_0 model; a whole-tensor F32 copy, or the file's pages left
+/// resident, would put the peak hundreds of MiB above what the loaded model holds.
 @Suite(.serialized) struct LoadMemoryEndToEndTests {
-    @Test func peakStaysWithinFifteenPercentOfTheWeightsAboveWhatTheModelKeeps() throws {
+    /// Issue 4's bound, on GPT-2 small: what a run adds to the process at its peak (tokenizer,
+    /// buffers and all) is within 15% of its weights plus its KV cache.
+    @Test func peakIsWithinFifteenPercentOfWeightsPlusKVCache() throws {
+        let dir = Exprun.temporaryDirectory()
+        let db = dir + "/exprun.sqlite"
+        let file = Exprun.write("""
+            name: e2e-peak
+            model: "random:gpt2?seed=5"
+            quantizations: [q4_0, q8_0, fp32]
+            prompts: [Once upon a time]
+            generate: {max_new_tokens: 8}
+            measure: {repeats: 1, warmup: 0, threads: [2]}
+            """, to: dir)
+        let result = try Exprun.run([file, "--db", db, "--no-report"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let runs = try rows(db, "SELECT * FROM run")
+        #expect(runs.count == 3)
+        for run in runs {
+            let weights: Int = run["weight_bytes"], before: Int = run["rss_before_load"], peak: Int = run["peak_rss"]
+            let tokens = (try JSONDecoder().decode([Int].self, from: Data((run["prompt_tokens"] as String).utf8))).count + 8
+            let kv = 2 * 12 * tokens * 768 * 4                   // keys and values, 12 layers, F32
+            #expect(Double(peak - before) <= 1.15 * Double(weights + kv),
+                    "\(run["quantization"] as String): peak \(peak >> 20) MiB, before loading \(before >> 20) MiB, weights \(weights >> 20) MiB")
+        }
+    }
+
+    /// From a file: the GGUF's pages go back once read.
+    @Test func aFilesPagesGoBackAsItIsRead() throws {
         let dir = Exprun.temporaryDirectory()
         let gguf = dir + "/gpt2-2-layers-f32.gguf"
         let model = "random:gpt2?n_layer=2&seed=5"
@@ -256,30 +283,19 @@ var testQuantizations: [String] {
             """, to: dir)
         let result = try Exprun.run([file, "--db", db, "--no-report"])
         #expect(result.status == 0, "\(result.stderr)")
-        let runs = try rows(db, "SELECT * FROM run")
-        #expect(runs.count == 4)
-        let embeddingF32 = 50257 * 768 * 4
-        for run in runs {
-            let label = "\(run["model"] as String) \(run["quantization"] as String)"
-            let weights: Int = run["weight_bytes"], afterLoad: Int = run["rss_after_load"], peak: Int = run["peak_rss"]
-            let tokens = (try JSONDecoder().decode([Int].self, from: Data((run["prompt_tokens"] as String).utf8))).count + 4
-            let kv = 2 * 2 * tokens * 768 * 4                    // keys and values, 2 layers, F32
-            let detail = "\(label): peak \(peak >> 20) MiB, after load \(afterLoad >> 20) MiB, weights \(weights >> 20) MiB"
-            if (run["model"] as String) == model {
-                #expect(peak <= afterLoad + kv + weights * 15 / 100, "\(detail)")
-            } else {
-                // A GGUF's metadata (its 50k-token vocabulary, parsed whole) is a transient of its
-                // own, a few MiB whatever the weights; no copy of a tensor may add to it.
-                #expect(peak <= afterLoad + kv + embeddingF32 / 8, "\(detail)")
-            }
-        }
-        // The GGUF's pages went back once read: what stays file-backed is what random weights
-        // (no model file at all) also have, the binary and its libraries.
+        #expect(try rows(db, "SELECT * FROM run").count == 4)
         for q in ["q4_0", "fp32"] {
+            // what stays file-backed is what random weights (no model file at all) also have:
+            // the binary and its libraries
             let random = try #require(try rows(db, "SELECT * FROM run WHERE quantization = ? AND model = ?", [q, model]).first)
             let fromFile = try #require(try rows(db, "SELECT * FROM run WHERE quantization = ? AND model = ?", [q, gguf]).first)
             let control: Int = random["file_after_load"], file: Int = fromFile["file_after_load"]
             #expect(file <= control + (1 << 20), "\(q): \(file >> 20) MiB of file pages after loading the GGUF, \(control >> 20) MiB without a file")
+            // No tensor is copied whole on the way: the peak stays well below one F32 copy of the
+            // embedding. (What the GGUF path does hold while loading is its parsed metadata, the
+            // 50k-token vocabulary, a few MiB whatever the weights.)
+            let afterLoad: Int = fromFile["rss_after_load"], peak: Int = fromFile["peak_rss"]
+            #expect(peak - afterLoad < 50257 * 768 * 4 / 8, "\(q): peak \(peak >> 20) MiB, after load \(afterLoad >> 20) MiB")
         }
     }
 }

@@ -35,7 +35,7 @@ public struct WeightRows {
     /// Rows of a float tensor, `[out, in]` or, `transposed`, stored `[in, out]` (GPT-2's Conv1D); a
     /// vector is one row.
     /// Pages of a mapped file are given back as rows are read: a plain tensor's chunk by chunk, a
-    /// transposed one (every chunk reads across all of it) after its last row.
+    /// transposed one's (every chunk reads across all of it) whole after every chunk.
     public init(tensor t: Tensor, transposed: Bool) {
         precondition((t.shape.count == 2 || t.shape.count == 1 && !transposed) && t.dtype.isFloat)
         let (out, n) = t.shape.count == 1 ? (1, t.shape[0]) : transposed ? (t.shape[1], t.shape[0]) : (t.shape[0], t.shape[1])
@@ -60,7 +60,9 @@ public struct WeightRows {
                     }
                 }
             }
-            if rows.upperBound == out { t.storage.dropPages(byteOffset: t.byteOffset, count: t.byteCount) }
+            // Each chunk reads a little of every page of the tensor: give them all back, or the
+            // whole tensor's pages would sit beside the model until its last chunk.
+            t.storage.dropPages(byteOffset: t.byteOffset, count: t.byteCount)
         }
     }
 
