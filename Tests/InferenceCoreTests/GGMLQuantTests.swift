@@ -146,7 +146,7 @@ private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int
 
     /// The plain C kernels (the fallback where the x86 path is not compiled in, see GGMLSIMD.h)
     /// equal the reference too; `kernelMatchesReference` covers whichever path `forward` runs.
-    @Test(arguments: [GGMLFormat.q8_0, .q4_0, .q4_k])
+    @Test(arguments: [GGMLFormat.q8_0, .q4_0, .q5_0, .q4_k, .q6_k])
     func plainCKernelsMatchReference(_ f: GGMLFormat) throws {
         var rng = GGMLTestRandom(seed: 7 &+ UInt64(f.ggmlTypeID))
         let block = f.blockSize, n = block * 3, rows = 4
@@ -161,6 +161,8 @@ private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int
             switch f {
             case .q8_0: ggml_plain_q8_0_x4(wr, q, d, n, nb, &four)
             case .q4_0: ggml_plain_q4_0_x4(wr, q, d, s, n, nb, &four)
+            case .q5_0: ggml_plain_q5_0_x4(wr, q, d, s, n, nb, &four)
+            case .q6_k: ggml_plain_q6_K_x4(wr, q, d, s, n, nb, &four)
             default: ggml_plain_q4_K_x4(wr, q, d, s, n, nb, &four)
             }
             for r in 0..<rows {
@@ -170,6 +172,8 @@ private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int
                 switch f {
                 case .q8_0: one = ggml_plain_q8_0(wr, row.q, row.d, nb)
                 case .q4_0: one = ggml_plain_q4_0(wr, row.q, row.d, row.sums, nb)
+                case .q5_0: one = ggml_plain_q5_0(wr, row.q, row.d, row.sums, nb)
+                case .q6_k: one = ggml_plain_q6_K(wr, row.q, row.d, row.sums, nb)
                 default: one = ggml_plain_q4_K(wr, row.q, row.d, row.sums, nb)
                 }
                 #expect(abs(one - ref) <= 1e-4 * max(1, abs(ref)), "\(f) row \(r): \(one) vs \(ref)")

@@ -1,4 +1,4 @@
-// Integer dot products of one ggml weight row (q8_0, q4_0, q4_K blocks, as stored) with q8
+// Integer dot products of one ggml weight row (q8_0, q4_0, q5_0, q4_K, q6_K blocks, as stored) with q8
 // activations (plain Int8 values, one float scale per block, Int32 sums per 32 / 16 values), in C
 // with x86 intrinsics: Swift does not emit `vpmaddubsw` / `vpdpbusd` (unsigned × signed bytes
 // summed into 16 / 32 bits), which do 32 byte products per instruction. The `_x4` versions take
@@ -12,18 +12,26 @@
 float ggml_simd_q8_0(const void *w, const int8_t *x, const float *xd, int nb);
 float ggml_simd_q4_0(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb);
 float ggml_simd_q4_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb);
+float ggml_simd_q5_0(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb);
+float ggml_simd_q6_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb);
 
 void ggml_simd_q8_0_x4(const void *w, const int8_t *x, const float *xd, long stride, int nb, float *out);
 void ggml_simd_q4_0_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
 void ggml_simd_q4_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
+void ggml_simd_q5_0_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
+void ggml_simd_q6_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
 
 // The plain C versions (the fallback), callable everywhere so tests can check them too.
 float ggml_plain_q8_0(const void *w, const int8_t *x, const float *xd, int nb);
 float ggml_plain_q4_0(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb);
 float ggml_plain_q4_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb);
+float ggml_plain_q5_0(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb);
+float ggml_plain_q6_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb);
 void ggml_plain_q8_0_x4(const void *w, const int8_t *x, const float *xd, long stride, int nb, float *out);
 void ggml_plain_q4_0_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
 void ggml_plain_q4_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
+void ggml_plain_q5_0_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
+void ggml_plain_q6_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
 
 // Eight weight rows interleaved block by block (Quant/Interleaved.swift): every field of the 8
 // rows' blocks sits side by side, 4 bytes of each row per 32-byte vector (fp16 fields 2 bytes per

@@ -69,10 +69,12 @@ enum GGMLMatmul {
                                     { ggml_simd_q8_0_x4($0, $1.q, $1.d, n, Int32($2), $3) })
                     case .q4_0: run({ ggml_simd_q4_0($0, $1.q, $1.d, $1.sums, Int32($2)) },
                                     { ggml_simd_q4_0_x4($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
-                    case .q5_0: run(GGMLDot.q5_0)
+                    case .q5_0: run({ ggml_simd_q5_0($0, $1.q, $1.d, $1.sums, Int32($2)) },
+                                    { ggml_simd_q5_0_x4($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
                     case .q4_k: run({ ggml_simd_q4_K($0, $1.q, $1.d, $1.sums, Int32($2)) },
                                     { ggml_simd_q4_K_x4($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
-                    case .q6_k: run(GGMLDot.q6_K)
+                    case .q6_k: run({ ggml_simd_q6_K($0, $1.q, $1.d, $1.sums, Int32($2)) },
+                                    { ggml_simd_q6_K_x4($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
                     default: fatalError("no integer kernel for \(w.type)")
                     }
                 }
