@@ -90,7 +90,7 @@ public final class BF16Linear: LinearWeight, @unchecked Sendable {
             s1.addProduct(unsafeBitCast(u & high, to: V.self), rx.loadUnaligned(fromByteOffset: i * 4 + 64, as: V.self))
             i += 32
         }
-        var s = (s0 + s1).sum()
+        var s = F32Linear.horizontalSum(s0 + s1)
         while i < n { s = Relaxed.multiplyAdd(Float(bitPattern: UInt32(w[i]) << 16), x[i], s); i += 1 }
         return s
     }

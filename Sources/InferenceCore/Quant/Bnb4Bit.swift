@@ -322,7 +322,7 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
             acc.addProduct(unsafeBitCast(pairs, to: V.self), rx.loadUnaligned(fromByteOffset: 8 * j, as: V.self))
             j += 8
         }
-        var s = acc.sum()
+        var s = F32Linear.horizontalSum(acc)
         while j < bytes {
             let v = t[Int(p[j])]
             s = Relaxed.multiplyAdd(Float(bitPattern: UInt32(truncatingIfNeeded: v)), x[2 * j], s)

@@ -42,34 +42,61 @@ public final class F16Linear: LinearWeight, @unchecked Sendable {
 
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let w = UnsafePointer(halves), n = inFeatures, m = outFeatures
+        if rows == 1 {
+            pool.parallelFor(m, granule: 4) { range in
+                for o in range { y[o] = F16Linear.dot(w + o * n, x, n) }
+            }
+            return
+        }
+        // A prompt: widen a tile of weight rows to F32 once and run F32's tiled product on it, rather
+        // than converting every weight again for every activation row.
         pool.parallelFor(m, granule: 4) { range in
-            for o in range {
-                let wo = w + o * n
-                for r in 0..<rows { y[r * m + o] = F16Linear.dot(wo, x + r * n, n) }
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: F32Linear.tile * n)
+            defer { scratch.deallocate() }
+            var o0 = range.lowerBound
+            while o0 < range.upperBound {
+                let o1 = min(o0 + F32Linear.tile, range.upperBound)
+                for o in o0..<o1 { F16Linear.widen(w + o * n, into: scratch + (o - o0) * n, n) }
+                F32Linear.tileProduct(scratch, outputs: o0..<o1, x, rows: rows, n: n, into: y, m: m)
+                o0 = o1
             }
         }
+    }
+
+    @inline(__always)
+    static func widen(_ h: UnsafePointer<Float16>, into f: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { f[i] = Float(h[i]) }
     }
 
     /// Dot product of a half row with an F32 row: 16 lanes widened per step, two accumulators.
     @inline(__always)
     static func dot(_ w: UnsafePointer<Float16>, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
         typealias V = SIMD16<Float>
-        typealias H = SIMD16<Float16>
         let rw = UnsafeRawPointer(w), rx = UnsafeRawPointer(x)
         var s0 = V(), s1 = V()
         var i = 0
         while i + 32 <= n {
-            s0.addProduct(V(rw.loadUnaligned(fromByteOffset: i * 2, as: H.self)), rx.loadUnaligned(fromByteOffset: i * 4, as: V.self))
-            s1.addProduct(V(rw.loadUnaligned(fromByteOffset: i * 2 + 32, as: H.self)), rx.loadUnaligned(fromByteOffset: i * 4 + 64, as: V.self))
+            s0.addProduct(widen16(rw + i * 2), rx.loadUnaligned(fromByteOffset: i * 4, as: V.self))
+            s1.addProduct(widen16(rw + i * 2 + 32), rx.loadUnaligned(fromByteOffset: i * 4 + 64, as: V.self))
             i += 32
         }
         while i + 16 <= n {
-            s0.addProduct(V(rw.loadUnaligned(fromByteOffset: i * 2, as: H.self)), rx.loadUnaligned(fromByteOffset: i * 4, as: V.self))
+            s0.addProduct(widen16(rw + i * 2), rx.loadUnaligned(fromByteOffset: i * 4, as: V.self))
             i += 16
         }
-        var s = (s0 + s1).sum()
+        var s = F32Linear.horizontalSum(s0 + s1)
         while i < n { s = Relaxed.multiplyAdd(Float(w[i]), x[i], s); i += 1 }
         return s
+    }
+
+    /// Sixteen halves widened, lane by lane: LLVM makes one vcvtph2ps of it. (The standard
+    /// library's generic SIMD16<Float16> → SIMD16<Float> conversion got outlined by the compiler
+    /// into an element-by-element call once it had two users, halving decode speed.)
+    @inline(__always)
+    static func widen16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
+        let h = p.loadUnaligned(as: SIMD16<Float16>.self)
+        return SIMD16<Float>(Float(h[0]), Float(h[1]), Float(h[2]), Float(h[3]), Float(h[4]), Float(h[5]), Float(h[6]), Float(h[7]),
+                             Float(h[8]), Float(h[9]), Float(h[10]), Float(h[11]), Float(h[12]), Float(h[13]), Float(h[14]), Float(h[15]))
     }
 
     /// Plain reference for tests.

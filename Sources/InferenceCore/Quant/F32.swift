@@ -44,22 +44,31 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
         // Several activation rows (a prompt): walk the weights in tiles of 16 output rows that stay
         // in L2 while every activation row passes over them, and compute 4 outputs × 4 rows at a
         // time so each loaded vector feeds four multiply-adds (the loop becomes compute-bound).
-        let tile = 16
         pool.parallelFor(m, granule: 4) { range in
             var o0 = range.lowerBound
             while o0 < range.upperBound {
-                let o1 = min(o0 + tile, range.upperBound)
-                var r = 0
-                while r + 4 <= rows {
-                    var o = o0
-                    while o + 4 <= o1 { F32Linear.block4x4(w + o * n, x + r * n, n, y + r * m + o, m); o += 4 }
-                    for oo in o..<o1 { for rr in r..<r + 4 { y[rr * m + oo] = F32Linear.dot(w + oo * n, x + rr * n, n) } }
-                    r += 4
-                }
-                for rr in r..<rows { for o in o0..<o1 { y[rr * m + o] = F32Linear.dot(w + o * n, x + rr * n, n) } }
+                let o1 = min(o0 + F32Linear.tile, range.upperBound)
+                F32Linear.tileProduct(w + o0 * n, outputs: o0..<o1, x, rows: rows, n: n, into: y, m: m)
                 o0 = o1
             }
         }
+    }
+
+    static let tile = 16
+
+    /// Outputs `outputs` (weight rows from `w` on, n values each) for every activation row.
+    @inline(__always)
+    static func tileProduct(_ w: UnsafePointer<Float>, outputs: Range<Int>, _ x: UnsafePointer<Float>, rows: Int, n: Int,
+                            into y: UnsafeMutablePointer<Float>, m: Int) {
+        let o0 = outputs.lowerBound, o1 = outputs.upperBound
+        var r = 0
+        while r + 4 <= rows {
+            var o = o0
+            while o + 4 <= o1 { block4x4(w + (o - o0) * n, x + r * n, n, y + r * m + o, m); o += 4 }
+            for oo in o..<o1 { for rr in r..<r + 4 { y[rr * m + oo] = dot(w + (oo - o0) * n, x + rr * n, n) } }
+            r += 4
+        }
+        for rr in r..<rows { for o in o0..<o1 { y[rr * m + o] = dot(w + (o - o0) * n, x + rr * n, n) } }
     }
 
     /// y[r·ldy + o] = dot(w row o, x row r) for o, r in 0..<4: sixteen accumulators in registers.
