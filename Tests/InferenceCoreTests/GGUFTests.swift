@@ -175,6 +175,16 @@ struct FuzzRNG: RandomNumberGenerator {
         #expect(tokens.enumerated().allSatisfy { vocab[$0.element] == $0.offset })
     }
 
+    /// What loaders do once the tokenizer is built: the vocabulary arrays go, the scalars stay.
+    @Test func droppingArraysKeepsTheScalars() throws {
+        let f = try GGUFFile(path: Self.gpt2Vocab)
+        f.dropArrays()
+        #expect(try f.strings("tokenizer.ggml.tokens") == nil)
+        #expect(try f.ints("tokenizer.ggml.token_type") == nil)
+        #expect(try f.string("general.architecture") == "gpt2")
+        #expect(try f.int("gpt2.block_count") == 12)
+    }
+
     @Test func readsLlamaSPMVocabFully() throws {
         let f = try GGUFFile(path: Self.spmVocab)
         #expect(f.keys.count == 22)

@@ -254,7 +254,7 @@ public final class GGUFFile: @unchecked Sendable {
     public let version: Int
     /// Keys in file order (a writer preserves it).
     public let keys: [String]
-    public let metadata: [String: GGUFValue]
+    public private(set) var metadata: [String: GGUFValue]
     /// Tensors in file order.
     public let tensors: [GGUFTensorInfo]
     public let alignment: Int
@@ -423,6 +423,14 @@ public final class GGUFFile: @unchecked Sendable {
         default: throw CoreError.unsupported("\(path): tensor '\(name)' is \(info.type.name), a block-quantized type with no plain element type")
         }
         return Tensor(dtype: dtype, shape: info.shape, storage: storage, byteOffset: info.fileOffset)
+    }
+
+    /// Forgets the metadata arrays (a tokenizer's vocabulary: hundreds of thousands of strings,
+    /// parsed, take several times their bytes in the file). Loaders call it once the tokenizer is
+    /// built, so the parsed vocabulary is not held beside the weights while they load; lookups of
+    /// those keys then find nothing.
+    public func dropArrays() {
+        metadata = metadata.filter { if case .array = $0.value { false } else { true } }
     }
 
     // Typed metadata lookups for loaders; a present key of the wrong type is an error naming it.

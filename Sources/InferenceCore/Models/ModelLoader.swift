@@ -69,8 +69,10 @@ public enum ModelLoader {
     /// Builds the tokenizer, first of all: parsing its files takes several times their size in
     /// short-lived structures, which are then given back to the system (weights live in their
     /// own mappings, not in that heap, so the leftovers would stay resident beside the model).
-    static func beforeWeights(_ load: () throws -> Tokenizer?) rethrows -> Tokenizer? {
+    /// A GGUF's parsed vocabulary arrays go too, once the tokenizer has what it needs of them.
+    static func beforeWeights(_ load: () throws -> Tokenizer?, then file: GGUFFile? = nil) rethrows -> Tokenizer? {
         let tokenizer = try load()
+        file?.dropArrays()
         Storage.releaseFreedHeap()
         return tokenizer
     }
