@@ -22,11 +22,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     /// Ids that end generation: EOS and, as in llama.cpp, tokens such as `<|im_end|>`.
     public let endOfGenerationIDs: Set<Int>
 
-    // Decoded bytes of every id, one after another: id i's are tokenBytes[tokenStart[i] ..<
-    // tokenStart[i + 1]] (empty for holes in the vocabulary). One array, not 50k small ones: the
-    // tokenizer is a fixed cost beside every model, 4 MB less this way for GPT-2's.
-    private let tokenBytes: [UInt8]
-    private let tokenStart: [Int32]
+    private let tokenBytes: ByteStrings        // decoded bytes per id (empty for holes in the vocabulary)
     private let validID: [Bool]
     private let byteToken: [Int32]             // the token of each single byte
     /// (left id, right id) → (rank << 32 | merged id).
@@ -75,15 +71,15 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
             byteToken[b] = Int32(id)
         }
         let specialIDs = Set(special.map(\.id))
-        var tokenBytes: [UInt8] = [], tokenStart: [Int32] = [0]
-        tokenStart.reserveCapacity(tokens.count + 1)
+        var tokenBytes = ByteStrings(capacity: tokens.count)
         for (id, t) in tokens.enumerated() {
-            defer { tokenStart.append(Int32(tokenBytes.count)) }
-            guard let t else { continue }
-            if specialIDs.contains(id) { tokenBytes.append(contentsOf: t.utf8); continue }
+            guard let t else { tokenBytes.append([]); continue }
+            if specialIDs.contains(id) { tokenBytes.append(t.utf8); continue }
+            var bytes: [UInt8] = []
             for s in t.unicodeScalars {
-                if let b = unicodeToByte[s.value] { tokenBytes.append(b) } else { tokenBytes.append(contentsOf: String(s).utf8) }
+                if let b = unicodeToByte[s.value] { bytes.append(b) } else { bytes.append(contentsOf: String(s).utf8) }
             }
+            tokenBytes.append(bytes)
         }
         var table = PairTable(capacity: merges.count)
         for (rank, (a, b)) in merges.enumerated() {
@@ -95,7 +91,6 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         self.tokens = tokens.map { $0 ?? "" }
         self.vocabularySize = tokens.count
         self.tokenBytes = tokenBytes
-        self.tokenStart = tokenStart
         self.validID = tokens.map { $0 != nil }
         self.byteToken = byteToken
         self.merges = table
@@ -226,7 +221,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
             guard id >= 0, id < vocabularySize, validID[id] else {
                 throw CoreError.invalid("token id \(id) is out of range: the vocabulary has ids 0..<\(vocabularySize)")
             }
-            bytes.append(contentsOf: tokenBytes[Int(tokenStart[id])..<Int(tokenStart[id + 1])])
+            bytes.append(contentsOf: tokenBytes[id])
         }
         return String(decoding: bytes, as: UTF8.self)
     }
@@ -234,7 +229,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     /// The bytes a token stands for (before UTF-8 repair), for streaming output.
     public func bytes(of id: Int) -> [UInt8]? {
         guard id >= 0, id < vocabularySize, validID[id] else { return nil }
-        return Array(tokenBytes[Int(tokenStart[id])..<Int(tokenStart[id + 1])])
+        return Array(tokenBytes[id])
     }
 
     // MARK: Loading

@@ -31,7 +31,7 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
     private let table: ByteStringTable
     private let maxTokenBytes: Int
     private let byteTokens: [Int32]            // token of each byte for the fallback (-1: none)
-    private let tokenBytes: [[UInt8]]          // what each token decodes to
+    private let tokenBytes: ByteStrings        // what each token decodes to
     private let specials: SpecialTokenMatcher
     /// 65,536 bits: whether byte a is followed by byte b somewhere inside a token (bit a << 8 | b).
     private let bytePairs: [UInt64]
@@ -85,8 +85,7 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
         }
         self.byteTokens = byteTokens
 
-        var tokenBytes: [[UInt8]] = []
-        tokenBytes.reserveCapacity(n)
+        var tokenBytes = ByteStrings(capacity: n)
         let lowerBlock: [UInt8] = Array("▁".utf8)
         for (id, t) in keys.enumerated() {
             switch types[id] {
@@ -292,7 +291,7 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
     /// The bytes a token stands for (no prefix-space removal), for streaming output.
     public func bytes(of id: Int) -> [UInt8]? {
         guard id >= 0, id < vocabularySize else { return nil }
-        return tokenBytes[id]
+        return Array(tokenBytes[id])
     }
 }
 
