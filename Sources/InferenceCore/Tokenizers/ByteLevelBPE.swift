@@ -26,7 +26,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     private let validID: [Bool]
     private let byteToken: [Int32]             // the token of each single byte
     /// (left id, right id) → (rank << 32 | merged id).
-    private let merges: PairTable
+    private let merges: [UInt64: UInt64]
     private let specials: SpecialTokenMatcher
 
     /// GPT-2's map from bytes to printable unicode stand-ins: printable Latin-1 bytes map to
@@ -81,12 +81,13 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
             }
             tokenBytes.append(bytes)
         }
-        var table = PairTable(capacity: merges.count)
+        var table: [UInt64: UInt64] = [:]
+        table.reserveCapacity(merges.count)
         for (rank, (a, b)) in merges.enumerated() {
             // A rule whose parts or result are not tokens can never fire (its input cannot appear).
             guard let l = idOf[a], let r = idOf[b], let m = idOf[a + b] else { continue }
             let key = UInt64(l) << 32 | UInt64(r)
-            if table[key] == nil { table.insert(key, UInt64(rank) << 32 | UInt64(m)) }
+            if table[key] == nil { table[key] = UInt64(rank) << 32 | UInt64(m) }
         }
         self.tokens = tokens.map { $0 ?? "" }
         self.vocabularySize = tokens.count
@@ -337,39 +338,4 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
 /// llama.cpp's token types (`tokenizer.ggml.token_type`).
 enum GGUFTokenType {
     static let normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
-}
-
-/// UInt64 → UInt64 with open addressing (linear probing) at load ≤ 0.8: 50k merge rules in 1 MB,
-/// where a Dictionary, doubling past 0.75, takes 2 MB.
-struct PairTable: Sendable {
-    private var keys: [UInt64], values: [UInt64]
-    private let shift: UInt64
-    private static let empty = UInt64.max
-
-    init(capacity: Int) {
-        var bits = 4
-        while (1 << bits) * 4 < capacity * 5 { bits += 1 }
-        keys = [UInt64](repeating: Self.empty, count: 1 << bits)
-        values = [UInt64](repeating: 0, count: 1 << bits)
-        shift = UInt64(64 - bits)
-    }
-
-    @inline(__always) private func slot(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
-
-    subscript(key: UInt64) -> UInt64? {
-        var i = slot(key)
-        while true {
-            let k = keys[i]
-            if k == key { return values[i] }
-            if k == Self.empty { return nil }
-            i = (i + 1) & (keys.count - 1)
-        }
-    }
-
-    /// Adds a key not yet present (ids are below 2³¹, so no key is all ones).
-    mutating func insert(_ key: UInt64, _ value: UInt64) {
-        var i = slot(key)
-        while keys[i] != Self.empty { i = (i + 1) & (keys.count - 1) }
-        keys[i] = key; values[i] = value
-    }
 }
