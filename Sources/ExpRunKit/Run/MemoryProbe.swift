@@ -2,7 +2,6 @@
 // high-water mark (VmHWM) and the split into anonymous and file-backed pages (RssAnon, RssFile);
 // elsewhere getrusage gives only the peak. Values in bytes.
 import Foundation
-import InferenceCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -52,5 +51,13 @@ public enum MemoryProbe {
 
     /// Gives freed heap back to the system, so "RSS after unload" shows what is really still held
     /// rather than what glibc keeps cached for reuse.
-    public static func releaseFreedMemory() { Storage.releaseFreedHeap() }
+    public static func releaseFreedMemory() {
+        #if canImport(Glibc)
+        // malloc.h is not in the Glibc module map; find the symbol in the running process.
+        typealias Trim = @convention(c) (Int) -> Int32
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") {
+            _ = unsafeBitCast(symbol, to: Trim.self)(0)
+        }
+        #endif
+    }
 }

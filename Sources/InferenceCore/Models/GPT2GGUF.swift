@@ -28,7 +28,8 @@ public enum GPT2GGUF {
         if let eps = try file.float("gpt2.attention.layer_norm_epsilon") { values["layer_norm_epsilon"] = .double(Double(eps)) }
         let config = try GPT2Config(HFConfig(values: values, source: path))
         let hasHead = file.tensorInfo("output.weight") != nil
-        let tokenizer = try ModelLoader.beforeWeights({ try Tokenizers.load(gguf: file) }, then: file)
+        let tokenizer = try Tokenizers.load(gguf: file)
+        file.dropArrays()     // the parsed vocabulary is not held beside the weights while they load
         let source: GPT2.WeightSource = { name, shape, transpose in
             let gguf = try ggufName(name, path: path)
             guard let info = file.tensorInfo(gguf) else { throw CoreError.file(path, "missing tensor '\(gguf)'") }

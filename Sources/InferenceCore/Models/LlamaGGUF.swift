@@ -115,7 +115,8 @@ public enum LlamaGGUF {
     /// Loads a Llama-family model from a GGUF file.
     public static func load(_ file: GGUFFile, quantization: QuantizationConfig, threads: Int) throws -> Llama {
         let config = try LlamaConfig(gguf: file)
-        let tokenizer = try ModelLoader.beforeWeights({ try Tokenizers.load(gguf: file) }, then: file)
+        let tokenizer = try Tokenizers.load(gguf: file)
+        file.dropArrays()     // the parsed vocabulary is not held beside the weights while they load
         var loader = WeightLoader(file: file, quantization: quantization)
         let c = config, d = c.embeddingSize
         let embedding = try loader.matrix("token_embd.weight", out: c.vocabSize, in: d, role: .embedding)

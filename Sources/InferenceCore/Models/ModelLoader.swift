@@ -22,8 +22,8 @@ public enum ModelLoader {
                 throw CoreError.invalid("\(reference): \(String(format: "%.3g", gpt2.parameterEstimate)) parameters (\(Int(bytes / 1e9)) GB in F32) do not fit in this machine's memory")
             }
             // random:gpt2 carries the bundled GPT-2 tokenizer when its vocabulary can hold the ids.
-            let tokenizer = try beforeWeights { try directory.map { try tokenizerIfPresent(directory: $0) }
-                ?? (gpt2.vocabSize >= 50257 ? try Tokenizers.gpt2() : nil) }
+            let tokenizer = try directory.map { try tokenizerIfPresent(directory: $0) }
+                ?? (gpt2.vocabSize >= 50257 ? try Tokenizers.gpt2() : nil)
             return try GPT2(config: gpt2, source: randomSource(gpt2, seed: seed, threads: threads), quantization: quantization,
                             threads: threads, tokenizer: tokenizer)
         }
@@ -49,9 +49,8 @@ public enum ModelLoader {
         let gpt2 = try GPT2Config(config)
         let checkpoint = try SafeTensorsCheckpoint(reference)
         let (source, hasHead) = try checkpointSource(checkpoint, gpt2)
-        let tokenizer = try beforeWeights { try tokenizerIfPresent(directory: reference) }
         return try GPT2(config: gpt2, source: source, hasLMHead: hasHead, quantization: quantization, threads: threads,
-                        tokenizer: tokenizer)
+                        tokenizer: try tokenizerIfPresent(directory: reference))
     }
 
     /// Files whose bytes define the model; empty for synthetic weights.
@@ -64,17 +63,6 @@ public enum ModelLoader {
             .map { dir.appendingPathComponent($0).path }
             .filter { FileManager.default.fileExists(atPath: $0) }
         return extra + checkpoint.paths
-    }
-
-    /// Builds the tokenizer, first of all: parsing its files takes several times their size in
-    /// short-lived structures, which are then given back to the system (weights live in their
-    /// own mappings, not in that heap, so the leftovers would stay resident beside the model).
-    /// A GGUF's parsed vocabulary arrays go too, once the tokenizer has what it needs of them.
-    static func beforeWeights(_ load: () throws -> Tokenizer?, then file: GGUFFile? = nil) rethrows -> Tokenizer? {
-        let tokenizer = try load()
-        file?.dropArrays()
-        Storage.releaseFreedHeap()
-        return tokenizer
     }
 
     /// The tokenizer files of a model directory, when it has them.
@@ -156,9 +144,11 @@ public enum ModelLoader {
             for b in name.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01B3 }
             let s = name.hasSuffix("c_proj.weight") ? projectionStd : std
             // Blocks of 2^16 values, each from its own stream (so a range is the same whichever
-            // rows are asked for), filled in parallel.
+            // rows are asked for), filled in parallel. Chunks start on block boundaries where that
+            // keeps them small, so no block is drawn twice.
             let block = 1 << 16
-            return WeightRows(out: out, in: width) { rows, dst in
+            let blockRows = block / Bnb4BitLinear.gcd(width, block)
+            return WeightRows(out: out, in: width, alignedTo: blockRows * width <= 1 << 21 ? blockRows : 1) { rows, dst in
                 let lo = rows.lowerBound * width, hi = rows.upperBound * width
                 pool.parallelFor((hi - 1) / block - lo / block + 1) { range in
                     let values = UnsafeMutablePointer<Float>.allocate(capacity: block)

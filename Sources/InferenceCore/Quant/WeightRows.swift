@@ -8,11 +8,15 @@ import Foundation
 public struct WeightRows {
     public let out: Int
     public let inFeatures: Int
+    /// Rows that chunks start at multiples of, where the source produces its values in units that
+    /// a chunk boundary would otherwise cut (and the unit be made twice).
+    let sourceRows: Int
     private let read: (_ rows: Range<Int>, _ into: UnsafeMutablePointer<Float>) -> Void
 
     /// `read(rows, dst)` writes rows `rows` (`rows.count × in` floats, row-major) to `dst`.
-    public init(out: Int, in inFeatures: Int, read: @escaping (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
-        self.out = out; self.inFeatures = inFeatures; self.read = read
+    public init(out: Int, in inFeatures: Int, alignedTo sourceRows: Int = 1,
+                read: @escaping (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+        self.out = out; self.inFeatures = inFeatures; self.sourceRows = max(1, sourceRows); self.read = read
     }
 
     /// Rows of an array already in memory.
@@ -69,9 +73,10 @@ public struct WeightRows {
     public func read(_ rows: Range<Int>, into dst: UnsafeMutablePointer<Float>) { read(rows, dst) }
 
     /// Consecutive row ranges covering the weight, each about `bytes` of F32 and a multiple of
-    /// `rowMultiple` rows (but the last).
+    /// `rowMultiple` rows and of the source's own unit (but the last).
     public func chunks(rowMultiple: Int = 1, bytes: Int = 1 << 20) -> [Range<Int>] {
-        let per = max(1, bytes / max(1, 4 * inFeatures) / rowMultiple) * rowMultiple
+        let multiple = rowMultiple / Bnb4BitLinear.gcd(rowMultiple, sourceRows) * sourceRows
+        let per = max(1, bytes / max(1, 4 * inFeatures) / multiple) * multiple
         return stride(from: 0, to: out, by: per).map { $0..<min(out, $0 + per) }
     }
 

@@ -75,20 +75,6 @@ public final class Storage: @unchecked Sendable {
         }
     }
 
-    /// Gives freed heap memory back to the system (glibc keeps it cached for reuse otherwise).
-    /// Loading calls it once the tokenizer is built: parsing its files takes several times their
-    /// size in short-lived structures, and weights live in their own mappings, not in that heap,
-    /// so without this the parse's leftovers would stay resident beside the model.
-    public static func releaseFreedHeap() {
-        #if canImport(Glibc)
-        // malloc.h is not in the Glibc module map; find the symbol in the running process.
-        typealias Trim = @convention(c) (Int) -> Int32
-        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") {
-            _ = unsafeBitCast(symbol, to: Trim.self)(0)
-        }
-        #endif
-    }
-
     public var isMapped: Bool { if case .mapped = kind { return true } else { return false } }
 
     /// Gives back the resident pages of a mapped range once its bytes have been read (converted or
