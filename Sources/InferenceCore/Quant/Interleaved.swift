@@ -35,23 +35,25 @@ enum Interleaved {
     /// Whether `type` is stored interleaved when quantized here (rows in groups of 8).
     static func applies(to type: GGMLFormat, out: Int) -> Bool { fields(type) != nil && out >= rows }
 
-    /// Where byte `i` of row `r`'s plain block lives in the group block.
-    @inline(__always)
-    static func offset(_ fields: [Int], blockBytes: Int, row r: Int, byte i: Int) -> Int {
-        var f = fields.count - 1
-        while fields[f] > i { f -= 1 }
-        let start = fields[f], width = (f + 1 < fields.count ? fields[f + 1] : blockBytes) - start
-        let u = min(width, 4), k = (i - start) / u, j = (i - start) % u
-        return rows * start + rows * u * k + u * r + j
-    }
+    /// Where byte `i` of row `r`'s plain block lives in the group block: map[type][r][i]. Built
+    /// once per type (plainRow runs for every token's embedding lookup).
+    private static let maps: [GGMLFormat: [[Int]]] = Dictionary(uniqueKeysWithValues: [GGMLFormat.q4_0, .q8_0, .q4_k].map { type in
+        let fields = fields(type)!, bb = type.blockBytes
+        return (type, (0..<rows).map { r in (0..<bb).map { i in
+            var f = fields.count - 1
+            while fields[f] > i { f -= 1 }
+            let start = fields[f], width = (f + 1 < fields.count ? fields[f + 1] : bb) - start
+            let u = min(width, 4), k = (i - start) / u, j = (i - start) % u
+            return rows * start + rows * u * k + u * r + j
+        } })
+    })
 
     /// Rearranges the 8 plain rows at `group` (8 × rowBytes bytes) into the interleaved layout, in place.
     static func interleave(_ group: UnsafeMutableRawPointer, type: GGMLFormat, rowBytes: Int) {
-        let fields = fields(type)!, bb = type.blockBytes
+        let map = maps[type]!, bb = type.blockBytes
         let copy = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
         defer { copy.deallocate() }
         copy.copyMemory(from: group, byteCount: rows * rowBytes)
-        let map = (0..<rows).map { r in (0..<bb).map { offset(fields, blockBytes: bb, row: r, byte: $0) } }
         for b in 0..<rowBytes / bb {
             let dst = group + b * rows * bb
             for r in 0..<rows {
@@ -63,8 +65,7 @@ enum Interleaved {
 
     /// Row `r` (0..<8) of an interleaved group, in the plain layout, into `dst` (rowBytes bytes).
     static func plainRow(_ r: Int, of group: UnsafeRawPointer, type: GGMLFormat, rowBytes: Int, into dst: UnsafeMutableRawPointer) {
-        let fields = fields(type)!, bb = type.blockBytes
-        let map = (0..<bb).map { offset(fields, blockBytes: bb, row: r, byte: $0) }
+        let map = maps[type]![r], bb = type.blockBytes
         for b in 0..<rowBytes / bb {
             let src = group + b * rows * bb, out = dst + b * bb
             for i in 0..<bb { out.storeBytes(of: src.load(fromByteOffset: map[i], as: UInt8.self), toByteOffset: i, as: UInt8.self) }
