@@ -265,17 +265,18 @@ var testQuantizations: [String] {
         }
     }
 
-    /// From a file: the GGUF's pages go back once read.
+    /// From a file: a GGUF's pages go back as it is read. Kept resident, the 2-layer F32 file's
+    /// pages (200 MiB) would put the peak far above what the loaded model holds; the mapping itself
+    /// is gone once the model is built, so only the peak can tell.
     @Test func aFilesPagesGoBackAsItIsRead() throws {
         let dir = Exprun.temporaryDirectory()
         let gguf = dir + "/gpt2-2-layers-f32.gguf"
-        let model = "random:gpt2?n_layer=2&seed=5"
-        let written = try Exprun.run(["quantize", model, "--to", "f32", "--out", gguf])
+        let written = try Exprun.run(["quantize", "random:gpt2?n_layer=2&seed=5", "--to", "f32", "--out", gguf])
         #expect(written.status == 0, "\(written.stderr)")
         let db = dir + "/exprun.sqlite"
         let file = Exprun.write("""
             name: e2e-load-memory
-            model: ["\(model)", \(gguf)]
+            model: \(gguf)
             quantizations: [q4_0, fp32]
             prompts: [Once upon a time]
             generate: {max_new_tokens: 4}
@@ -283,19 +284,14 @@ var testQuantizations: [String] {
             """, to: dir)
         let result = try Exprun.run([file, "--db", db, "--no-report"])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(try rows(db, "SELECT * FROM run").count == 4)
-        for q in ["q4_0", "fp32"] {
-            // what stays file-backed is what random weights (no model file at all) also have:
-            // the binary and its libraries
-            let random = try #require(try rows(db, "SELECT * FROM run WHERE quantization = ? AND model = ?", [q, model]).first)
-            let fromFile = try #require(try rows(db, "SELECT * FROM run WHERE quantization = ? AND model = ?", [q, gguf]).first)
-            let control: Int = random["file_after_load"], file: Int = fromFile["file_after_load"]
-            #expect(file <= control + (1 << 20), "\(q): \(file >> 20) MiB of file pages after loading the GGUF, \(control >> 20) MiB without a file")
-            // No tensor is copied whole on the way: the peak stays well below one F32 copy of the
-            // embedding. (What the GGUF path does hold while loading is its parsed metadata, the
-            // 50k-token vocabulary, a few MiB whatever the weights.)
-            let afterLoad: Int = fromFile["rss_after_load"], peak: Int = fromFile["peak_rss"]
-            #expect(peak - afterLoad < 50257 * 768 * 4 / 8, "\(q): peak \(peak >> 20) MiB, after load \(afterLoad >> 20) MiB")
+        let runs = try rows(db, "SELECT * FROM run")
+        #expect(runs.count == 2)
+        for run in runs {
+            // Well below one F32 copy of the embedding (147 MiB), or the file's pages: what
+            // remains is the tokenizer's parse, a few MiB whatever the weights.
+            let afterLoad: Int = run["rss_after_load"], peak: Int = run["peak_rss"]
+            #expect(peak - afterLoad < 50257 * 768 * 4 / 8,
+                    "\(run["quantization"] as String): peak \(peak >> 20) MiB, after load \(afterLoad >> 20) MiB")
         }
     }
 }
