@@ -29,7 +29,11 @@ import Testing
         #expect(lines.count >= 5)
         for line in lines where line.hasSuffix(".out") || line.hasSuffix(".inp") || line.hasSuffix("merges.txt") {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-            let path = TestPaths.sharedData.appendingPathComponent(String(parts[1])).path
+            // Section 5's block names files relative to llama.cpp-vocab/, the others relative to data/.
+            var path = TestPaths.sharedData.appendingPathComponent(String(parts[1])).path
+            if !FileManager.default.fileExists(atPath: path) {
+                path = TestPaths.sharedData.appendingPathComponent("llama.cpp-vocab/" + parts[1]).path
+            }
             #expect(try SHA256.hex(fileAt: path) == String(parts[0]), "\(parts[1])")
         }
     }
