@@ -13,6 +13,7 @@
 // the same experiment on the same machine differ by about that much from things the repeats
 // cannot see (see the README's A/A figures).
 import Foundation
+import InferenceCore
 
 /// One measured value and the round it was measured in.
 public struct RoundValue: Sendable, Equatable {
@@ -43,7 +44,8 @@ public struct RatioInterval: Sendable, Equatable {
         let byRoundA = grouped(a), byRoundB = grouped(b)
         let roundsA = byRoundA.keys.sorted(), roundsB = byRoundB.keys.sorted()
         let shared = Array(Set(roundsA).union(roundsB)).sorted()
-        var rng = SplitMix64(seed: 0x5EED_0F_2A7105)
+        // Seeded: the same measurements always give the same interval.
+        var rng = SeededRandom(seed: 0x5EED_0F_2A7105)
         var estimates: [Double] = []
         estimates.reserveCapacity(resamples)
         var pa: [Double] = [], pb: [Double] = []
@@ -54,12 +56,12 @@ public struct RatioInterval: Sendable, Equatable {
                 pa.removeAll(keepingCapacity: true); pb.removeAll(keepingCapacity: true)
                 if pairedByRound {
                     for _ in shared.indices {
-                        let r = shared[rng.below(shared.count)]
+                        let r = shared[Int.random(in: shared.indices, using: &rng)]
                         draw(byRoundA[r], into: &pa, &rng); draw(byRoundB[r], into: &pb, &rng)
                     }
                 } else {
-                    for _ in roundsA.indices { draw(byRoundA[roundsA[rng.below(roundsA.count)]], into: &pa, &rng) }
-                    for _ in roundsB.indices { draw(byRoundB[roundsB[rng.below(roundsB.count)]], into: &pb, &rng) }
+                    for _ in roundsA.indices { draw(byRoundA[roundsA[Int.random(in: roundsA.indices, using: &rng)]], into: &pa, &rng) }
+                    for _ in roundsB.indices { draw(byRoundB[roundsB[Int.random(in: roundsB.indices, using: &rng)]], into: &pb, &rng) }
                 }
                 if !pa.isEmpty && !pb.isEmpty { break }
             }
@@ -80,9 +82,9 @@ public struct RatioInterval: Sendable, Equatable {
         Dictionary(grouping: v, by: \.round).mapValues { $0.map(\.value) }
     }
 
-    static func draw(_ values: [Double]?, into out: inout [Double], _ rng: inout SplitMix64) {
+    static func draw(_ values: [Double]?, into out: inout [Double], _ rng: inout SeededRandom) {
         guard let values, !values.isEmpty else { return }
-        for _ in values.indices { out.append(values[rng.below(values.count)]) }
+        for _ in values.indices { out.append(values[Int.random(in: values.indices, using: &rng)]) }
     }
 
     static func median(_ values: [Double]) -> Double {
@@ -123,22 +125,4 @@ public enum Verdict: String, Sendable, Codable, CaseIterable {
         case .size: return up ? .larger : .smaller
         }
     }
-}
-
-/// A small, fast, seedable generator (Steele, Lea and Flood's SplitMix64), so that the same
-/// measurements always give the same interval.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in 0..<n.
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
