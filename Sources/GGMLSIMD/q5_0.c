@@ -30,16 +30,7 @@ void ggml_plain_q5_0_x4(const void *w, const int8_t *x, const float *xd, const i
 static inline __m256i q5_0_values(const uint8_t *blk) {
     uint32_t qh;
     memcpy(&qh, blk + 2, 4);
-#if defined(__AVX512BW__) && defined(__AVX512VL__)
-    __m256i high = _mm256_maskz_mov_epi8((__mmask32)qh, _mm256_set1_epi8(16));
-#else
-    // byte j takes byte j/8 of qh, then keeps bit j%8 (llama.cpp's bytes_from_bits_32)
-    const __m256i shuf = _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
-    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
-    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
-    __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(16));
-#endif
-    return _mm256_or_si256(q4_0_nibbles(blk + 6), high);
+    return _mm256_or_si256(q4_0_nibbles(blk + 6), bits_to_bytes(qh, 16));
 }
 
 float ggml_simd_q5_0(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb) {

@@ -24,10 +24,10 @@ struct Quantize: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let types: [String: GGMLFormat] = ["f32": .f32, "fp32": .f32, "f16": .f16, "fp16": .f16, "q8_0": .q8_0,
-                                               "q4_0": .q4_0, "q5_0": .q5_0, "q4_k": .q4_k, "q6_k": .q6_k]
+            var types = Dictionary(uniqueKeysWithValues: GGMLFormat.weightTypes.map { ($0.rawValue, $0) })
+            types["fp32"] = .f32; types["fp16"] = .f16
             guard let type = types[to.lowercased()] else {
-                throw CoreError.invalid("--to: unknown type '\(to)' (known: f32, f16, q8_0, q4_0, q5_0, q4_k, q6_k)")
+                throw CoreError.invalid("--to: unknown type '\(to)' (known: \(GGMLFormat.weightTypes.map(\.rawValue).joined(separator: ", ")))")
             }
             var directory = tokenizer
             if directory == nil {

@@ -30,7 +30,7 @@ public enum GGUFExport {
         guard let gpt2 = model as? GPT2 else {
             throw CoreError.unsupported("GGUF export of '\(model.architecture)' models (only gpt2 so far)")
         }
-        guard [.f32, .f16, .q8_0, .q4_0, .q5_0, .q4_k, .q6_k].contains(type) else {
+        guard type != .q8_k else {
             throw CoreError.invalid("cannot export to \(type.name)")
         }
         let c = gpt2.config
@@ -92,11 +92,18 @@ public enum GGUFExport {
         case .f32: 0
         case .f16: 1
         case .q4_0: 2
+        case .q4_1: 3
         case .q8_0: 7
         case .q5_0: 8
+        case .q5_1: 9
+        case .q2_k: 10
+        case .q3_k: 11      // Q3_K_S: every matrix Q3_K
         case .q4_k: 14      // Q4_K_S: every matrix Q4_K (no Q6_K mix as in Q4_K_M)
+        case .q5_k: 16      // Q5_K_S
         case .q6_k: 18
-        default: 0
+        case .iq4_nl: 25
+        case .iq4_xs: 30
+        case .q8_k: 0
         }
     }
 

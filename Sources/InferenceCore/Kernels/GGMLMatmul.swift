@@ -67,18 +67,34 @@ enum GGMLMatmul {
                     switch w.type {
                     case .q8_0: run({ ggml_simd_q8_0($0, $1.q, $1.d, Int32($2)) },
                                     { ggml_simd_q8_0_x4($0, $1.q, $1.d, n, Int32($2), $3) })
-                    case .q4_0: run({ ggml_simd_q4_0($0, $1.q, $1.d, $1.sums, Int32($2)) },
-                                    { ggml_simd_q4_0_x4($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
-                    case .q5_0: run({ ggml_simd_q5_0($0, $1.q, $1.d, $1.sums, Int32($2)) },
-                                    { ggml_simd_q5_0_x4($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
-                    case .q4_k: run({ ggml_simd_q4_K($0, $1.q, $1.d, $1.sums, Int32($2)) },
-                                    { ggml_simd_q4_K_x4($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
-                    case .q6_k: run({ ggml_simd_q6_K($0, $1.q, $1.d, $1.sums, Int32($2)) },
-                                    { ggml_simd_q6_K_x4($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
-                    default: fatalError("no integer kernel for \(w.type)")
+                    case let t:
+                        guard let (one, four) = kernels(t) else { fatalError("no integer kernel for \(t)") }
+                        run({ one($0, $1.q, $1.d, $1.sums, Int32($2)) }, { four($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
                     }
                 }
             }
+        }
+    }
+
+    typealias Dot = @convention(c) (UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafePointer<Int32>?, Int32) -> Float
+    typealias Dot4 = @convention(c) (UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafePointer<Int32>?, Int, Int32, UnsafeMutablePointer<Float>?) -> Void
+
+    /// The one-row and four-row kernels of the types that take the activations' sums (every
+    /// integer type but q8_0); `plain` gives their plain C twins.
+    static func kernels(_ type: GGMLFormat, plain: Bool = false) -> (Dot, Dot4)? {
+        switch type {
+        case .q4_0: plain ? (ggml_plain_q4_0, ggml_plain_q4_0_x4) : (ggml_simd_q4_0, ggml_simd_q4_0_x4)
+        case .q4_1: plain ? (ggml_plain_q4_1, ggml_plain_q4_1_x4) : (ggml_simd_q4_1, ggml_simd_q4_1_x4)
+        case .q5_0: plain ? (ggml_plain_q5_0, ggml_plain_q5_0_x4) : (ggml_simd_q5_0, ggml_simd_q5_0_x4)
+        case .q5_1: plain ? (ggml_plain_q5_1, ggml_plain_q5_1_x4) : (ggml_simd_q5_1, ggml_simd_q5_1_x4)
+        case .iq4_nl: plain ? (ggml_plain_iq4_nl, ggml_plain_iq4_nl_x4) : (ggml_simd_iq4_nl, ggml_simd_iq4_nl_x4)
+        case .q2_k: plain ? (ggml_plain_q2_K, ggml_plain_q2_K_x4) : (ggml_simd_q2_K, ggml_simd_q2_K_x4)
+        case .q3_k: plain ? (ggml_plain_q3_K, ggml_plain_q3_K_x4) : (ggml_simd_q3_K, ggml_simd_q3_K_x4)
+        case .q4_k: plain ? (ggml_plain_q4_K, ggml_plain_q4_K_x4) : (ggml_simd_q4_K, ggml_simd_q4_K_x4)
+        case .q5_k: plain ? (ggml_plain_q5_K, ggml_plain_q5_K_x4) : (ggml_simd_q5_K, ggml_simd_q5_K_x4)
+        case .q6_k: plain ? (ggml_plain_q6_K, ggml_plain_q6_K_x4) : (ggml_simd_q6_K, ggml_simd_q6_K_x4)
+        case .iq4_xs: plain ? (ggml_plain_iq4_xs, ggml_plain_iq4_xs_x4) : (ggml_simd_iq4_xs, ggml_simd_iq4_xs_x4)
+        default: nil
         }
     }
 

@@ -85,10 +85,17 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
             let h = dst.assumingMemoryBound(to: UInt16.self)
             for i in 0..<n { h[i] = fp16Bits(x[i]).littleEndian }
         case .q4_0: Q4_0.quantizeRow(x, count: n, into: dst)
+        case .q4_1: Q4_1.quantizeRow(x, count: n, into: dst)
         case .q5_0: Q5_0.quantizeRow(x, count: n, into: dst)
+        case .q5_1: Q5_1.quantizeRow(x, count: n, into: dst)
         case .q8_0: Q8_0.quantizeRow(x, count: n, into: dst)
+        case .q2_k: Q2_K.quantizeRow(x, count: n, into: dst)
+        case .q3_k: Q3_K.quantizeRow(x, count: n, into: dst)
         case .q4_k: Q4_K.quantizeRow(x, count: n, into: dst)
+        case .q5_k: Q5_K.quantizeRow(x, count: n, into: dst)
         case .q6_k: Q6_K.quantizeRow(x, count: n, into: dst)
+        case .iq4_nl: IQ4_NL.quantizeRow(x, count: n, into: dst)
+        case .iq4_xs: IQ4_XS.quantizeRow(x, count: n, into: dst)
         case .q8_k: fatalError("q8_K rows are made by the activation quantizer")
         }
     }
@@ -100,10 +107,17 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
         case .f16:
             for i in 0..<n { x[i] = fp16Value(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
         case .q4_0: Q4_0.dequantizeRow(src, count: n, into: x)
+        case .q4_1: Q4_1.dequantizeRow(src, count: n, into: x)
         case .q5_0: Q5_0.dequantizeRow(src, count: n, into: x)
+        case .q5_1: Q5_1.dequantizeRow(src, count: n, into: x)
         case .q8_0: Q8_0.dequantizeRow(src, count: n, into: x)
+        case .q2_k: Q2_K.dequantizeRow(src, count: n, into: x)
+        case .q3_k: Q3_K.dequantizeRow(src, count: n, into: x)
         case .q4_k: Q4_K.dequantizeRow(src, count: n, into: x)
+        case .q5_k: Q5_K.dequantizeRow(src, count: n, into: x)
         case .q6_k: Q6_K.dequantizeRow(src, count: n, into: x)
+        case .iq4_nl: IQ4_NL.dequantizeRow(src, count: n, into: x)
+        case .iq4_xs: IQ4_XS.dequantizeRow(src, count: n, into: x)
         case .q8_k:
             for b in 0..<n / 256 {
                 let d = src.loadUnaligned(fromByteOffset: b * 292, as: Float.self)
@@ -140,8 +154,8 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
     /// The activation type llama.cpp pairs with this weight type (nil: plain floats).
     var activationBlock: Int? {
         switch type {
-        case .q4_0, .q5_0, .q8_0: 32
-        case .q4_k, .q6_k: 256
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl: 32
+        case .q2_k, .q3_k, .q4_k, .q5_k, .q6_k, .iq4_xs: 256
         default: nil
         }
     }
