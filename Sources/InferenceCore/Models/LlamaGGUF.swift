@@ -164,6 +164,10 @@ public enum LlamaGGUF {
         var infos: [WeightInfo] = []
 
         var keepsStoredTypes: Bool { quantization.method == LlamaGGUF.asStored }
+        /// Per-tensor types when the configuration is a K-quant mix (Quant/KQuantMix.swift).
+        lazy var mix: [String: QuantizationConfig]? = (try? file.mixModel()).flatMap {
+            Quantization.perTensor(quantization, tensors: file.mixTensors, model: $0)
+        }
 
         mutating func vector(_ name: String, _ n: Int) throws -> [Float] {
             guard let info = file.tensorInfo(name) else { throw CoreError.file(file.path, "missing tensor '\(name)'") }
@@ -182,7 +186,7 @@ public enum LlamaGGUF {
             if keepsStoredTypes {
                 weight = try stored(info, out: out, in: n)
             } else {
-                let config = Quantization.applies(to: name, role: role, config: quantization) ? quantization : .fp32
+                let config = Quantization.applies(to: name, role: role, config: quantization) ? mix?[name] ?? quantization : .fp32
                 weight = try Quantization.quantize(try rows(info, out: out, in: n), config: config)
             }
             infos.append(WeightInfo(name: name, format: weight.format, shape: [out, n], storedBytes: weight.storedBytes,
