@@ -56,11 +56,11 @@ static inline void q3_K_scales(const uint8_t *s, int8_t *out) {
 }
 
 // Byte `i` of row `r`'s plain block, found in an interleaved group block whose plain fields start
-// at `fields` (ascending offsets, the last one running to the end of the block).
-static inline uint8_t group_byte(const uint8_t *blk, const int *fields, int nfields, int r, int i) {
+// at `fields` (ascending offsets, the last one running to the end of the block_bytes-byte block).
+static inline uint8_t group_byte(const uint8_t *blk, const int *fields, int nfields, int block_bytes, int r, int i) {
     int f = nfields - 1;
     while (fields[f] > i) f--;
-    int start = fields[f], width = (f + 1 < nfields ? fields[f + 1] : 1 << 30) - start;
+    int start = fields[f], width = (f + 1 < nfields ? fields[f + 1] : block_bytes) - start;
     int u = width < 4 ? width : 4, k = (i - start) / u, j = (i - start) % u;
     return blk[8 * start + 8 * u * k + u * r + j];
 }
@@ -116,6 +116,18 @@ static inline __m256i dot_u8s8_acc(__m256i acc, __m256i u, __m256i s) {
 }
 
 static inline int32_t load_i32(const int8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+
+// One group block of eight 32-value rows (Quant/Interleaved.swift: vector v holds elements 4v…4v+3
+// of each row in `lo`, 16+4v… in `hi`, as bytes 0…31) against one activation block: the 8 row sums
+// Σq·x in 8 lanes, each vpdpbusd taking 4 activation bytes broadcast.
+static inline __m256i x8_dot_32(const __m256i *lo, const __m256i *hi, const int8_t *x) {
+    __m256i isum = _mm256_setzero_si256();
+    for (int v = 0; v < 4; v++) {
+        isum = dot_u8s8_acc(isum, lo[v], _mm256_set1_epi32(load_i32(x + 4 * v)));
+        isum = dot_u8s8_acc(isum, hi[v], _mm256_set1_epi32(load_i32(x + 16 + 4 * v)));
+    }
+    return isum;
+}
 
 // Byte j = `value` where bit j of qh is set, else 0 (llama.cpp's bytes_from_bits_32).
 static inline __m256i bits_to_bytes(uint32_t qh, char value) {

@@ -197,10 +197,10 @@ private let blockTypes = GGMLFormat.weightTypes.filter { $0 != .f32 && $0 != .f1
         #expect(ggml_simd_vectorized() == 1 || !Self.isX86)
     }
 
-    /// q4_0, q8_0 and q4_K quantized here are interleaved in groups of 8 rows; their rows in the
-    /// file layout are still exactly llama.cpp's blocks, and the plain C group kernels (the
-    /// fallback) equal the reference.
-    @Test(arguments: [GGMLFormat.q4_0, .q8_0, .q4_k])
+    /// q4_0, q5_0, q8_0, q4_K and q6_K quantized here are interleaved in groups of 8 rows; their
+    /// rows in the file layout are still exactly llama.cpp's blocks, and the plain C group kernels
+    /// (the fallback) equal the reference.
+    @Test(arguments: [GGMLFormat.q4_0, .q5_0, .q8_0, .q4_k, .q6_k])
     func interleavedRowsKeepTheFileBytesAndThePlainGroupKernelsMatch(_ f: GGMLFormat) throws {
         var rng = GGMLTestRandom(seed: 99 &+ UInt64(f.ggmlTypeID))
         let n = f.blockSize * 3, out = 19, rows = 4
@@ -214,26 +214,19 @@ private let blockTypes = GGMLFormat.weightTypes.filter { $0 != .f32 && $0 != .f1
             #expect(plain == expected, "\(f) row \(r)")
         }
         let x = (0..<rows * n).map { _ in rng.normal() }
-        let a = x.withUnsafeBufferPointer { f == .q4_k ? QuantizedActivations.q8_K($0.baseAddress!, rows: rows, n: n, pool: nil)
-                                                        : QuantizedActivations.q8_0($0.baseAddress!, rows: rows, n: n, pool: nil) }
+        let a = x.withUnsafeBufferPointer { f.blockSize == 256 ? QuantizedActivations.q8_K($0.baseAddress!, rows: rows, n: n, pool: nil)
+                                                               : QuantizedActivations.q8_0($0.baseAddress!, rows: rows, n: n, pool: nil) }
         let ref = x.withUnsafeBufferPointer { GGMLMatmul.referenceForward(w, $0.baseAddress!, rows: rows) }
         let nb = a.blocksPerRow, sums = n / a.sumGroup
+        let (eight, eight4) = GGMLMatmul.groupKernels(f, plain: true)
         a.q.withUnsafeBufferPointer { q in a.d.withUnsafeBufferPointer { d in a.sums.withUnsafeBufferPointer { s in
             let q = q.baseAddress!, d = d.baseAddress!, s = s.baseAddress!
             for g in 0..<out / 8 {
                 let gw = UnsafeRawPointer(w.blocks + g * 8 * w.rowBytes)
                 var one = [Float](repeating: 0, count: 8), four = [Float](repeating: 0, count: 32)
-                switch f {
-                case .q4_0: ggml_plain_q4_0x8_x4(gw, q, d, s, n, Int32(nb), &four)
-                case .q8_0: ggml_plain_q8_0x8_x4(gw, q, d, n, Int32(nb), &four)
-                default: ggml_plain_q4_Kx8_x4(gw, q, d, s, n, Int32(nb), &four)
-                }
+                eight4(gw, GGMLDot.Row(q: q, d: d, sums: s), n, Int32(nb), &four)
                 for r in 0..<rows {
-                    switch f {
-                    case .q4_0: ggml_plain_q4_0x8(gw, q + r * n, d + r * nb, s + r * sums, Int32(nb), &one)
-                    case .q8_0: ggml_plain_q8_0x8(gw, q + r * n, d + r * nb, Int32(nb), &one)
-                    default: ggml_plain_q4_Kx8(gw, q + r * n, d + r * nb, s + r * sums, Int32(nb), &one)
-                    }
+                    eight(gw, GGMLDot.Row(q: q + r * n, d: d + r * nb, sums: s + r * sums), Int32(nb), &one)
                     for k in 0..<8 {
                         let want = ref[r * out + 8 * g + k]
                         #expect(abs(one[k] - want) <= 1e-4 * max(1, abs(want)), "\(f) group \(g) row \(k), activations \(r)")
@@ -242,6 +235,34 @@ private let blockTypes = GGMLFormat.weightTypes.filter { $0 != .f32 && $0 != .f1
                 }
             }
         } } }
+    }
+
+    /// A GGUF's own rows repacked at load (as-stored): the same plain rows as the file, the same
+    /// products as the mapped rows; the mapping is kept where asked or where no 8-row kernel exists.
+    @Test(arguments: [GGMLFormat.q4_0, .q5_0, .q8_0, .q4_k, .q6_k, .q5_k])
+    func repackingAFilesRowsKeepsTheirValues(_ f: GGMLFormat) throws {
+        var rng = GGMLTestRandom(seed: 5 &+ UInt64(f.ggmlTypeID))
+        let n = f.blockSize * 2, out = 21, rows = 5
+        let plain = try GGMLLinear.quantize((0..<out * n).map { _ in rng.normal() * 0.05 }, out: out, in: n, as: f)
+        let file = Storage(byteCount: 64 + plain.storedBytes)      // rows at an offset, as in a file
+        for r in 0..<out { plain.copyPlainRow(r, into: file.base + 64 + r * plain.rowBytes) }
+        let mapped = try GGMLLinear.fromFile(type: f, out: out, in: n, storage: file, byteOffset: 64, repack: false)
+        let repacked = try GGMLLinear.fromFile(type: f, out: out, in: n, storage: file, byteOffset: 64, repack: true)
+        #expect(!mapped.interleaved && repacked.interleaved == (f != .q5_k))
+        var a = [UInt8](repeating: 0, count: plain.rowBytes), b = a
+        for r in 0..<out {
+            a.withUnsafeMutableBytes { mapped.copyPlainRow(r, into: $0.baseAddress!) }
+            b.withUnsafeMutableBytes { repacked.copyPlainRow(r, into: $0.baseAddress!) }
+            #expect(a == b, "\(f) row \(r)")
+        }
+        let x = (0..<rows * n).map { _ in rng.normal() }
+        let pool = ThreadPool(threads: 2)
+        var y1 = [Float](repeating: 0, count: rows * out), y2 = y1
+        x.withUnsafeBufferPointer { xp in
+            y1.withUnsafeMutableBufferPointer { mapped.forward(xp.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
+            y2.withUnsafeMutableBufferPointer { repacked.forward(xp.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
+        }
+        for i in 0..<y1.count { #expect(abs(y1[i] - y2[i]) <= 1e-4 * max(1, abs(y1[i])), "\(f) at \(i)") }
     }
 
     #if arch(x86_64)

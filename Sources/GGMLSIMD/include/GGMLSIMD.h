@@ -60,6 +60,14 @@ void ggml_simd_q4_Kx8(const void *w, const int8_t *x, const float *xd, const int
 void ggml_simd_q4_0x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
 void ggml_simd_q8_0x8_x4(const void *w, const int8_t *x, const float *xd, long stride, int nb, float *out);
 void ggml_simd_q4_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
+void ggml_simd_q5_0x8(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb, float *out);
+void ggml_simd_q5_0x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
+void ggml_simd_q6_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out);
+void ggml_simd_q6_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
+void ggml_plain_q5_0x8(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb, float *out);
+void ggml_plain_q5_0x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
+void ggml_plain_q6_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out);
+void ggml_plain_q6_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
 void ggml_plain_q4_0x8(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb, float *out);
 void ggml_plain_q8_0x8(const void *w, const int8_t *x, const float *xd, int nb, float *out);
 void ggml_plain_q4_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out);

@@ -99,7 +99,11 @@ public enum GGMLFormat: String, Sendable, CaseIterable {
         default: target = self
         }
         if n % target.blockSize != 0 { target = .f16 }
-        let why = "row length \(n) is not a multiple of \(blockSize) (\(name)'s block): stored as \(target.name), as llama-quantize does"
+        var why = "row length \(n) is not a multiple of \(blockSize) (\(name)'s block): stored as \(target.name), as llama-quantize does"
+        if blockSize == 32 {
+            // Older llama.cpp threw "Unsupported tensor size encountered" here instead.
+            why += " (llama.cpp 0c1e57098, the version exprun is checked against; older llama-quantize refuses such a tensor)"
+        }
         return (target, why)
     }
 }
