@@ -123,3 +123,16 @@ extension GPT2: CalibratedModel {
         return y
     }
 }
+
+extension GPT2Config {
+    /// `[out, in]` of a block's linear layer by checkpoint name (`transformer.h.0.mlp.c_fc`), nil otherwise.
+    func linearShape(_ name: String) -> (Int, Int)? {
+        let d = embeddingSize, f = innerSize
+        guard name.hasPrefix("transformer.h.") else { return nil }
+        if name.hasSuffix(".attn.c_attn") { return (3 * d, d) }
+        if name.hasSuffix(".attn.c_proj") { return (d, d) }
+        if name.hasSuffix(".mlp.c_fc") { return (f, d) }
+        if name.hasSuffix(".mlp.c_proj") { return (d, f) }
+        return nil
+    }
+}

@@ -231,7 +231,7 @@ public enum GPTQ {
                                             let e = err + (i - i1) * n
                                             for k in 0..<n {
                                                 let x = col[k]
-                                                let q = min(max((x / scale[k]).rounded(.toNearestOrEven) + zero[k], 0), maxq)
+                                                let q = code(x, scale: scale[k], zero: zero[k], maxq: maxq)
                                                 let deq = scale[k] * (q - zero[k])
                                                 cp[i * rows + r0 + k] = UInt8(q)
                                                 let diff = x - deq
@@ -322,24 +322,35 @@ public enum GPTQ {
     /// weight (`stride` values per column).
     static func findParams(_ wt: UnsafePointer<Float>, stride: Int, rows: Range<Int>, columns: Range<Int>,
                            config c: GPTQConfiguration) -> QuantParams {
-        let n = rows.count, maxq = Float(c.maxq)
+        let n = rows.count
         var xmin = [Float](repeating: 0, count: n), xmax = [Float](repeating: 0, count: n)
         for i in columns {
             let col = wt + i * stride + rows.lowerBound
             for k in 0..<n { xmin[k] = min(xmin[k], col[k]); xmax[k] = max(xmax[k], col[k]) }
         }
         var p = QuantParams(scale: [Float](repeating: 0, count: n), zero: [Float](repeating: 0, count: n))
-        for k in 0..<n {
-            var lo = xmin[k], hi = xmax[k]
-            if c.symmetric {
-                hi = max(abs(lo), hi)
-                if lo < 0 { lo = -hi }
-            }
-            if lo == 0 && hi == 0 { lo = -1; hi = 1 }
-            let s = (hi - lo) / maxq
-            p.scale[k] = s
-            p.zero[k] = c.symmetric ? (maxq + 1) / 2 : (-lo / s).rounded(.toNearestOrEven)
-        }
+        for k in 0..<n { (p.scale[k], p.zero[k]) = parameters(min: xmin[k], max: xmax[k], config: c) }
         return p
+    }
+
+    /// Scale and zero of a row's group from its least and greatest values (`find_params`; `lo` and
+    /// `hi` already include 0).
+    @inline(__always)
+    static func parameters(min lo: Float, max hi: Float, config c: GPTQConfiguration) -> (scale: Float, zero: Float) {
+        let maxq = Float(c.maxq)
+        var lo = lo, hi = hi
+        if c.symmetric {
+            hi = max(abs(lo), hi)
+            if lo < 0 { lo = -hi }
+        }
+        if lo == 0 && hi == 0 { lo = -1; hi = 1 }
+        let s = (hi - lo) / maxq
+        return (s, c.symmetric ? (maxq + 1) / 2 : (-lo / s).rounded(.toNearestOrEven))
+    }
+
+    /// The quantizer's code: clamp(round(x/scale) + zero, 0, maxq), round half to even.
+    @inline(__always)
+    static func code(_ x: Float, scale: Float, zero: Float, maxq: Float) -> Float {
+        min(max((x / scale).rounded(.toNearestOrEven) + zero, 0), maxq)
     }
 }

@@ -139,8 +139,11 @@ public final class GPT2: LanguageModel {
 
     /// Builds the model from `source`, quantizing every linear weight per `quantization`.
     /// `hasLMHead`: the checkpoint has its own `lm_head.weight` (an untied head).
+    /// `stored(name)` gives a linear layer already in its stored form (a GPTQ / AWQ checkpoint's
+    /// packed codes), by checkpoint name without `.weight`; nil reads it from `source`.
     public init(config: GPT2Config, source: WeightSource, hasLMHead: Bool = false,
-                quantization: QuantizationConfig = .fp32, threads: Int = 1, tokenizer: Tokenizer? = nil) throws {
+                quantization: QuantizationConfig = .fp32, threads: Int = 1, tokenizer: Tokenizer? = nil,
+                stored: ((String) throws -> LinearWeight?)? = nil) throws {
         self.config = config
         self.tokenizer = tokenizer
         pool = ThreadPool(threads: threads)
@@ -153,8 +156,12 @@ public final class GPT2: LanguageModel {
             return x
         }
         func linear(_ name: String, out: Int, in inF: Int, conv1D: Bool, role: WeightRole) throws -> LinearWeight {
-            let rows = try source(name + ".weight", conv1D ? [inF, out] : [out, inF], conv1D)
             let full = name == "lm_head" ? name : "transformer." + name
+            if let w = try stored?(full) {
+                infos.append(WeightInfo(name: full + ".weight", format: w.format, shape: [out, inF], storedBytes: w.storedBytes, parameters: out * inF, note: w.note))
+                return w
+            }
+            let rows = try source(name + ".weight", conv1D ? [inF, out] : [out, inF], conv1D)
             let config = Quantization.applies(to: full, role: role, config: quantization) ? quantization : .fp32
             let w = try Quantization.quantize(rows, config: config)
             infos.append(WeightInfo(name: full + ".weight", format: w.format, shape: [out, inF], storedBytes: w.storedBytes, parameters: out * inF, note: w.note))
