@@ -21,6 +21,9 @@ Writes, in Tests/InferenceCoreTests/Oracles/ (tests read only these files, never
    made by bitsandbytes' own torch implementation of that step (`absmax8-cpu-kernel`: the C++
    kernel's, for the record). The map depends on torch's linspace (here torch 2.13).
 
+   quality-nf4-fixture.json: KL(fp32 ‖ bnb-nf4), top-token agreement and first divergence on the
+   fixture's "Once upon a time" + 4 greedy tokens, what the runner must store (section 1b).
+
 2. bnb-int8/: two GPT-2 checkpoints of issue 16's shape (72 wide, 6 heads, 3 layers) with a
    1,024-token vocabulary (so they stay small; ids 0..1023) and F16 weights, made like the
    fixture (transformers' init, then biases ~N(0, 0.05), LayerNorm weights 1 + N(0, 0.05)):
@@ -116,6 +119,46 @@ summary["double_quant"] = {
 }
 assert cuda_same, "bitsandbytes' CPU NF4 quantization should give the fixture's CUDA codes"
 save_file(dq, os.path.join(out_dir, "bnb-double-quant.safetensors"))
+
+# ---------------------------------------------------------------------------------------------
+# 1b. What the runner's quality columns must hold for the fixture in bnb-nf4 against fp32
+# (Tests/EndToEndTests: "Once upon a time", 4 new tokens): the sequence is the prompt and nf4's
+# greedy tokens (transformers + bitsandbytes on CUDA: reference-bnb-logits `nf4.greedy.once`); KL
+# divergence KL(fp32 ‖ nf4) per position in float64, its mean, top-token agreement, first
+# divergence of the greedy outputs; the model is checked against the CUDA oracle on the prompt.
+fixture_meta = json.load(open(os.path.join(data, "reference-meta.json")))
+cuda_bnb = load_file(os.path.join(data, "reference-bnb-logits.safetensors"))
+prompt = fixture_meta["prompts"]["once"]
+nf4_greedy = cuda_bnb["nf4.greedy.once"].tolist()[:4]
+fp32_greedy = load_file(os.path.join(data, "reference-outputs.safetensors"))["greedy.once"].tolist()[:4]
+sequence = prompt + nf4_greedy
+f32 = AutoModelForCausalLM.from_pretrained(data, dtype=torch.float32).eval()
+# Linear4bit with compute dtype float32 dequantizes (code × absmax, F32) and multiplies in F32; on
+# the CPU bitsandbytes 0.50.2 takes another route (its logits are 0.026 off the CUDA oracle), so the
+# model here gets bitsandbytes' own quantize_4bit / dequantize_4bit weights and torch's matmul.
+nf4 = AutoModelForCausalLM.from_pretrained(data, dtype=torch.float32).eval()
+with torch.no_grad():
+    for n, mod in nf4.named_modules():
+        if type(mod).__name__ == "Conv1D" and ".h." in f".{n}":
+            w = mod.weight.t().contiguous()                       # the [out, in] weight Linear4bit gets
+            q, st = F.quantize_4bit(w, blocksize=64, quant_type="nf4")
+            mod.weight.copy_(F.dequantize_4bit(q, st).t())
+with torch.no_grad():
+    lf = f32(torch.tensor([sequence])).logits[0].double()
+    lq = nf4(torch.tensor([sequence])).logits[0].double()
+prompt_check = float((lq[:4].float() - cuda_bnb["nf4.logits.once"]).abs().max())
+assert prompt_check < 1e-4, prompt_check
+lpf, lpq = torch.log_softmax(lf, -1), torch.log_softmax(lq, -1)
+kl = (lpf.exp() * (lpf - lpq)).sum(-1)
+quality = {
+    "sequence": sequence, "kl": kl.tolist(), "kl_mean": float(kl.mean()),
+    "top_token_agreement": float((lf.argmax(-1) == lq.argmax(-1)).double().mean()),
+    "first_divergence": next((i for i, (a, b) in enumerate(zip(fp32_greedy, nf4_greedy)) if a != b), None),
+    "nf4_cpu_vs_cuda_on_prompt": prompt_check,
+}
+with open(os.path.join(out_dir, "quality-nf4-fixture.json"), "w") as f:
+    json.dump(quality, f, indent=1)
+summary["quality_nf4_fixture"] = quality
 
 # ---------------------------------------------------------------------------------------------
 # 2. int8.
