@@ -44,12 +44,23 @@ static inline void scale_min(int j, const uint8_t *s, int *sc, int *m) {
     else { *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4); *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4); }
 }
 
+// iq4_nl / iq4_xs's 16 levels (kvalues_iq4nl).
+static const int8_t iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+// q3_K's 16 sub-block scales (6 bits each, −32 applied) from its 12 scale bytes.
+static inline void q3_K_scales(const uint8_t *s, int8_t *out) {
+    for (int j = 0; j < 16; j++) {
+        int low = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
+        out[j] = (int8_t)((low | ((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) - 32);
+    }
+}
+
 // Byte `i` of row `r`'s plain block, found in an interleaved group block whose plain fields start
-// at `fields` (ascending offsets, the last one running to the end of the block).
-static inline uint8_t group_byte(const uint8_t *blk, const int *fields, int nfields, int r, int i) {
+// at `fields` (ascending offsets, the last one running to the end of the block_bytes-byte block).
+static inline uint8_t group_byte(const uint8_t *blk, const int *fields, int nfields, int block_bytes, int r, int i) {
     int f = nfields - 1;
     while (fields[f] > i) f--;
-    int start = fields[f], width = (f + 1 < nfields ? fields[f + 1] : 1 << 30) - start;
+    int start = fields[f], width = (f + 1 < nfields ? fields[f + 1] : block_bytes) - start;
     int u = width < 4 ? width : 4, k = (i - start) / u, j = (i - start) % u;
     return blk[8 * start + 8 * u * k + u * r + j];
 }
@@ -105,6 +116,63 @@ static inline __m256i dot_u8s8_acc(__m256i acc, __m256i u, __m256i s) {
 }
 
 static inline int32_t load_i32(const int8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+
+// One group block of eight 32-value rows (Quant/Interleaved.swift: vector v holds elements 4v…4v+3
+// of each row in `lo`, 16+4v… in `hi`, as bytes 0…31) against one activation block: the 8 row sums
+// Σq·x in 8 lanes, each vpdpbusd taking 4 activation bytes broadcast.
+static inline __m256i x8_dot_32(const __m256i *lo, const __m256i *hi, const int8_t *x) {
+    __m256i isum = _mm256_setzero_si256();
+    for (int v = 0; v < 4; v++) {
+        isum = dot_u8s8_acc(isum, lo[v], _mm256_set1_epi32(load_i32(x + 4 * v)));
+        isum = dot_u8s8_acc(isum, hi[v], _mm256_set1_epi32(load_i32(x + 16 + 4 * v)));
+    }
+    return isum;
+}
+
+// Byte j = `value` where bit j of qh is set, else 0 (llama.cpp's bytes_from_bits_32).
+static inline __m256i bits_to_bytes(uint32_t qh, char value) {
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+    return _mm256_maskz_mov_epi8((__mmask32)qh, _mm256_set1_epi8(value));
+#else
+    // byte j takes byte j/8 of qh, then keeps bit j%8
+    const __m256i shuf = _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(value));
+#endif
+}
+
+// Byte l = `value` where byte l of `v` has the bits of `mask` set, else 0.
+static inline __m256i mask_to_bytes(__m256i v, uint8_t mask, char value) {
+    const __m256i m = _mm256_set1_epi8((char)mask);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, m), m), _mm256_set1_epi8(value));
+}
+
+// A super-block's 256 unsigned values (8 vectors of 32, in element order) against 256 activation
+// bytes: Σ_i S[i]·(pair sums of v[i]·x) in 8 Int32 lanes. S[i] holds 16-bit scales per pair lane
+// (one scale for all 32 values, or two for two sub-blocks of 16). Callers keep v·x pair sums in Int16.
+static inline __m256i scaled_dot_256(const __m256i *v, const int8_t *x, const __m256i *S) {
+    __m256i isum = _mm256_setzero_si256();
+    for (int i = 0; i < 8; i++) {
+        __m256i p = _mm256_maddubs_epi16(v[i], _mm256_loadu_si256((const __m256i *)(x + 32 * i)));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, S[i]));
+    }
+    return isum;
+}
+
+// Two 16-bit scales, one for each 16-value half of a 32-byte vector (pair lanes 0-7 and 8-15).
+static inline __m256i scale_pair(int lo, int hi) { return _mm256_setr_m128i(_mm_set1_epi16((short)lo), _mm_set1_epi16((short)hi)); }
+
+// 32 signed values looked up from `table` (16 bytes) by the 4-bit codes in `codes` (0…15 per byte).
+static inline __m256i lookup16(const int8_t *table, __m256i codes) {
+    const __m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)table));
+    return _mm256_shuffle_epi8(t, codes);
+}
+
+// Σ w·x over signed bytes w (|w| ≤ 127), 8 Int32 lanes: |w| against x with w's signs.
+static inline __m256i dot_s8s8(__m256i w, __m256i x) {
+    return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+}
 
 #endif
 #endif

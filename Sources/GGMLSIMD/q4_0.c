@@ -70,16 +70,6 @@ void ggml_simd_q4_0_x4(const void *w, const int8_t *x, const float *xd, const in
     for (int k = 0; k < 4; k++) out[k] = hsum(acc[k]);
 }
 
-// One group block of eight q4_0 rows against one activation block: 8 row sums Σq·x in 8 lanes.
-static inline __m256i q4_0x8_block(const __m256i *lo, const __m256i *hi, const int8_t *x) {
-    __m256i isum = _mm256_setzero_si256();
-    for (int v = 0; v < 4; v++) {
-        isum = dot_u8s8_acc(isum, lo[v], _mm256_set1_epi32(load_i32(x + 4 * v)));
-        isum = dot_u8s8_acc(isum, hi[v], _mm256_set1_epi32(load_i32(x + 16 + 4 * v)));
-    }
-    return isum;
-}
-
 static inline void q4_0x8_unpack(const uint8_t *blk, __m256i *lo, __m256i *hi) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int v = 0; v < 4; v++) {
@@ -96,7 +86,7 @@ void ggml_simd_q4_0x8(const void *w, const int8_t *x, const float *xd, const int
         const uint8_t *blk = p + b * 144;
         __m256i lo[4], hi[4];
         q4_0x8_unpack(blk, lo, hi);
-        __m256i isum = _mm256_sub_epi32(q4_0x8_block(lo, hi, x + 32 * b), _mm256_set1_epi32(8 * xsum[b]));
+        __m256i isum = _mm256_sub_epi32(x8_dot_32(lo, hi, x + 32 * b), _mm256_set1_epi32(8 * xsum[b]));
         __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)), _mm256_set1_ps(xd[b]));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
     }
@@ -113,7 +103,7 @@ void ggml_simd_q4_0x8_x4(const void *w, const int8_t *x, const float *xd, const 
         q4_0x8_unpack(blk, lo, hi);
         __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
         for (int k = 0; k < 4; k++) {
-            __m256i isum = _mm256_sub_epi32(q4_0x8_block(lo, hi, x + k * stride + 32 * b), _mm256_set1_epi32(8 * xsum[k * ds + b]));
+            __m256i isum = _mm256_sub_epi32(x8_dot_32(lo, hi, x + k * stride + 32 * b), _mm256_set1_epi32(8 * xsum[k * ds + b]));
             acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[k * ds + b])), _mm256_cvtepi32_ps(isum), acc[k]);
         }
     }

@@ -37,7 +37,7 @@ void ggml_plain_q4_Kx8(const void *w, const int8_t *x, const float *xd, const in
         for (int b = 0; b < nb; b++) {
             const uint8_t *blk = p + b * 1152;
             uint8_t row[144];
-            for (int i = 0; i < 144; i++) row[i] = group_byte(blk, fields, 4, r, i);
+            for (int i = 0; i < 144; i++) row[i] = group_byte(blk, fields, 4, 144, r, i);
             acc += ggml_plain_q4_K(row, x + 256 * b, xd + b, bsums + 16 * b, 1);
         }
         out[r] = acc;

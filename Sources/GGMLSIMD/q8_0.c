@@ -26,7 +26,7 @@ void ggml_plain_q8_0x8(const void *w, const int8_t *x, const float *xd, int nb, 
         for (int b = 0; b < nb; b++) {
             const uint8_t *blk = p + b * 272;
             uint8_t row[34];
-            for (int i = 0; i < 34; i++) row[i] = group_byte(blk, fields, 2, r, i);
+            for (int i = 0; i < 34; i++) row[i] = group_byte(blk, fields, 2, 34, r, i);
             acc += ggml_plain_q8_0(row, x + 32 * b, xd + b, 1);
         }
         out[r] = acc;
