@@ -182,6 +182,12 @@ public enum ExperimentReport {
             c["intervalNote"] = level >= Statistics.confidence
                 ? "95% confidence interval" + (k == 1 ? " (with \(e.repeats) repeats: min–max)" : "")
                 : "range min–max (with \(e.repeats) repeats only a \(Format.fixed(level * 100, 0))% confidence interval; 6 repeats or more give 95%)"
+            // One repeat per round and under 6 in all: ratios take the ratio of the ranges (RatioInterval).
+            let single = (0..<e.roundCount).allSatisfy { e.repeatIndices(round: $0).count == 1 } && e.repeats < 6
+            let n = Double(e.repeats), orderings = exp(lgamma(2 * n + 1) - 2 * lgamma(n + 1))
+            c["ratioNote"] = single
+                ? "the ratio of the ranges (lowest over highest to highest over lowest: with \(e.repeats) repeats against \(e.repeats), a \(Format.fixed((1 - 2 / orderings) * 100, 0))% interval)"
+                : "a 95% bootstrap interval" + (e.roundCount > 1 ? " (paired by round)" : "")
         }
         if let env = first?.record.environment {
             c["environment"] = environmentContext(env)
