@@ -85,7 +85,7 @@ import Testing
         // The seed experiment's report with its four charts, as the README shows them.
         // Every chart the README shows from docs/seed-report/ must be one the run writes.
         let readmeText = try String(contentsOfFile: Exprun.packageRoot.appendingPathComponent("README.md").path, encoding: .utf8)
-        let shown = readmeText.components(separatedBy: "docs/seed-report/").dropFirst().compactMap { $0.split(separator: ")").first.map(String.init) }
+        let shown = readmeText.components(separatedBy: "docs/seed-report/").dropFirst().compactMap { $0.split(whereSeparator: { ")]".contains($0) }).first.map(String.init) }
         #expect(shown.contains("report.md") && shown.contains { $0.hasSuffix(".svg") })
         for file in Set(shown) {
             #expect(fm.fileExists(atPath: home + "/results/gpt2-random/" + file), "\(file)")
