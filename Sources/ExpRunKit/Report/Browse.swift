@@ -53,6 +53,10 @@ public enum Browse {
                 + "(anon \(Format.mib(m.anonAfterUnload)), file \(Format.mib(m.fileAfterUnload)))")
         }
         if let load = rec.loadSeconds { lines.append("  load         \(Format.fixed(load, 3)) s") }
+        if let c = rec.calibration {
+            lines.append("  calibration  \(c.method): \(c.summary); \(Format.fixed(c.seconds, 2)) s (inside load), peak RSS \(Format.mib(c.peakRSS)) MiB, \(c.layers) layers"
+                + (c.maxDampPercent.map { ", damping up to \(Format.fixed($0, 4))" } ?? ""))
+        }
         for rep in rec.repeats {
             lines.append("  repeat \(rep.index): prefill \(Format.fixed(rep.prefillTokensPerSecond, 1)) tok/s, decode \(Format.fixed(rep.decodeTokensPerSecond, 1)) tok/s, "
                 + "first token \(Format.ms(rep.timeToFirstToken)) ms, total \(Format.fixed(rep.totalSeconds, 4)) s, \(rep.newTokens) tokens")

@@ -107,6 +107,8 @@ enum Schema {
         "ALTER TABLE experiment ADD COLUMN plan_keys TEXT",
         // 3: why tensors were stored in another format than asked (JSON array of lines).
         "ALTER TABLE run ADD COLUMN weight_notes TEXT",
+        // 4: GPTQ / AWQ calibration (JSON of CalibrationRecord: data, checksum, seconds, peak RSS).
+        "ALTER TABLE run ADD COLUMN calibration TEXT",
     ]
 
     static func migrate(_ queue: DatabaseQueue) throws {

@@ -115,7 +115,7 @@ public final class Store {
             m?.rssAfterGenerate, m?.rssAfterUnload, m?.anonAfterUnload, m?.fileAfterUnload,
             promptTokens, r.newTokensRequested,
             r.quality.perplexity, r.quality.klMean, r.quality.klP99, r.quality.topTokenAgreement, r.quality.firstDivergence,
-            try json(r.weights?.notes),
+            try json(r.weights?.notes), try json(r.calibration),
         ]
         return try queue.writeWithoutTransaction { db in
             var runID: Int64 = 0
@@ -128,8 +128,8 @@ public final class Store {
                         memory_source, rss_before_load, rss_after_load, anon_after_load, file_after_load, peak_rss,
                         rss_after_generate, rss_after_unload, anon_after_unload, file_after_unload,
                         prompt_tokens, new_tokens_requested,
-                        perplexity, kl_mean, kl_p99, top_token_agreement, first_divergence, weight_notes)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        perplexity, kl_mean, kl_p99, top_token_agreement, first_divergence, weight_notes, calibration)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: runArguments)
                 runID = db.lastInsertedRowID
                 for rep in r.repeats {
@@ -221,6 +221,7 @@ public final class Store {
                                       notes: (try? JSONDecoder().decode([String].self, from: Data((row["weight_notes"] ?? "[]").utf8))) ?? [])
         }
         r.loadSeconds = row["load_seconds"]
+        if let c: String = row["calibration"] { r.calibration = try? JSONDecoder.record.decode(CalibrationRecord.self, from: Data(c.utf8)) }
         if let source: String = row["memory_source"] {
             var m = MemoryFigures(source: source)
             m.rssBeforeLoad = row["rss_before_load"]; m.rssAfterLoad = row["rss_after_load"]
