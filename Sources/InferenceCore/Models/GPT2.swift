@@ -149,6 +149,9 @@ public final class GPT2: LanguageModel {
         pool = ThreadPool(threads: threads)
         let d = config.embeddingSize, f = config.innerSize, v = config.vocabSize
         var infos: [WeightInfo] = []
+        // A K-quant mix chooses each matrix's type by its llama.cpp name and layer.
+        let mix = Quantization.perTensor(quantization, tensors: GGUFExport.gpt2Tensors(config, tiedHead: !hasLMHead && config.tieWordEmbeddings),
+                                         model: GGUFExport.gpt2MixModel(config))
 
         func vector(_ name: String, _ n: Int) throws -> [Float] {
             let x = try source(name, [n], false).all()
@@ -162,7 +165,8 @@ public final class GPT2: LanguageModel {
                 return w
             }
             let rows = try source(name + ".weight", conv1D ? [inF, out] : [out, inF], conv1D)
-            let config = Quantization.applies(to: full, role: role, config: quantization) ? quantization : .fp32
+            let config = Quantization.applies(to: full, role: role, config: quantization)
+                ? mix?[GGUFExport.gpt2TensorName(name)] ?? quantization : .fp32
             let w = try Quantization.quantize(rows, config: config)
             infos.append(WeightInfo(name: full + ".weight", format: w.format, shape: [out, inF], storedBytes: w.storedBytes, parameters: out * inF, note: w.note))
             return w

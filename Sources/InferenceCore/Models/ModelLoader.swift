@@ -52,8 +52,11 @@ public enum ModelLoader {
         }
         let config = try HFConfig(path: URL(fileURLWithPath: reference).appendingPathComponent("config.json").path)
         let type = try config.string("model_type")
+        if type == "bert" {
+            throw CoreError.unsupported("\(reference) is a sentence encoder (model_type bert), not a language model: use `exprun embed`, or an experiment with `texts:` / `corpus:`")
+        }
         guard type == "gpt2" else {
-            throw CoreError.file(config.source, type == nil ? "missing model_type" : "model_type '\(type!)' is not supported (known: gpt2)")
+            throw CoreError.file(config.source, type == nil ? "missing model_type" : "model_type '\(type!)' is not supported (known: gpt2, and bert as an encoder)")
         }
         let gpt2 = try GPT2Config(config)
         let checkpoint = try SafeTensorsCheckpoint(reference)
@@ -89,7 +92,8 @@ public enum ModelLoader {
         if reference.hasSuffix(".gguf") { return [reference] }
         let dir = URL(fileURLWithPath: reference)
         let checkpoint = try SafeTensorsCheckpoint(reference)
-        let extra = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt"]
+        let extra = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
+                     "vocab.txt", "modules.json", "sentence_bert_config.json"]
             .map { dir.appendingPathComponent($0).path }
             .filter { FileManager.default.fileExists(atPath: $0) }
         return extra + checkpoint.paths
