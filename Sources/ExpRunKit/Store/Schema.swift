@@ -149,6 +149,9 @@ enum Schema {
         CREATE UNIQUE INDEX measurement_by_round ON measurement(run_id, round, repeat);
         ALTER TABLE output ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
         """,
+        // 5: GPTQ / AWQ calibration (JSON of CalibrationRecord: data, checksum, seconds, peak RSS), as
+        // the latest round measured it.
+        "ALTER TABLE run ADD COLUMN calibration TEXT",
     ]
 
     static func migrate(_ queue: DatabaseQueue) throws {
