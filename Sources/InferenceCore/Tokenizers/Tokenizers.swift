@@ -36,10 +36,11 @@ public enum Tokenizers {
     }
 
     /// From a Hugging Face model directory: `vocab.json` + `merges.txt`, else a byte-level BPE
-    /// `tokenizer.json`.
+    /// `tokenizer.json`; BERT's `vocab.txt` (with its WordPiece `tokenizer.json`) is WordPiece.
     public static func load(directory: String) throws -> Tokenizer {
         let dir = URL(fileURLWithPath: directory)
         let fm = FileManager.default
+        if let wordPiece = try WordPieceTokenizer.load(directory: dir) { return wordPiece }
         let vocab = dir.appendingPathComponent("vocab.json"), merges = dir.appendingPathComponent("merges.txt")
         if fm.fileExists(atPath: vocab.path), fm.fileExists(atPath: merges.path) {
             return try ByteLevelBPETokenizer(vocabJSON: vocab, mergesTXT: merges)
@@ -72,8 +73,10 @@ public enum Tokenizers {
             return try ByteLevelBPETokenizer(gguf: file)
         case "llama":
             return try SentencePieceBPETokenizer(gguf: file)
+        case "bert":
+            return try WordPieceTokenizer(gguf: file)
         default:
-            throw CoreError.unsupported("\(file.path): tokenizer.ggml.model = '\(model)' (supported: 'gpt2' byte-level BPE, 'llama' SentencePiece BPE)")
+            throw CoreError.unsupported("\(file.path): tokenizer.ggml.model = '\(model)' (supported: 'gpt2' byte-level BPE, 'llama' SentencePiece BPE, 'bert' WordPiece)")
         }
     }
 
