@@ -31,6 +31,8 @@ void ggml_plain_q3_K_x4(const void *w, const int8_t *x, const float *xd, const i
     for (int k = 0; k < 4; k++) out[k] = ggml_plain_q3_K(w, x + k * stride, xd + k * (stride / 256), bsums + k * (stride / 16), nb);
 }
 
+PLAIN_GROUP_KERNELS(q3_K, 256, 110, 0, 32, 96, 108)
+
 #if GGML_SIMD_X86
 
 // The 256 values q = low | high << 2 (0…7) in element order, the scales per pair lane, and the
@@ -91,7 +93,81 @@ void ggml_simd_q3_K_x4(const void *w, const int8_t *x, const float *xd, const in
     for (int k = 0; k < 4; k++) out[k] = hsum(acc[k]) - offsets[k];
 }
 
+
+// Eight rows interleaved (880-byte group blocks: high bits as 8 vectors, low 2 bits as 16 as q2_K's,
+// scales as 3 vectors, 8 fp16 d). Sub-block j's 4 vectors are q2_K's with the high bit (bit 4h + k
+// of high-bit vector 4(j%2) + i) as 4; Σ(q − 4)·x per lane takes the row's 6-bit scale.
+static inline void q3_Kx8_scales(const uint8_t *blk, __m256i *sc) {
+    const __m256i v0 = _mm256_loadu_si256((const __m256i *)(blk + 768)), v1 = _mm256_loadu_si256((const __m256i *)(blk + 800));
+    const __m256i v2 = _mm256_loadu_si256((const __m256i *)(blk + 832));
+    const __m256i m15 = _mm256_set1_epi32(15), m3 = _mm256_set1_epi32(3), m32 = _mm256_set1_epi32(32);
+    for (int j = 0; j < 16; j++) {
+        int lowbyte = j < 8 ? j : j - 8, lowshift = 8 * (lowbyte % 4) + (j < 8 ? 0 : 4);
+        __m256i low = _mm256_and_si256(_mm256_srl_epi32(lowbyte < 4 ? v0 : v1, _mm_cvtsi32_si128(lowshift)), m15);
+        __m256i high = _mm256_and_si256(_mm256_srl_epi32(v2, _mm_cvtsi32_si128(8 * (j % 4) + 2 * (j / 4))), m3);
+        sc[j] = _mm256_sub_epi32(_mm256_or_si256(low, _mm256_slli_epi32(high, 4)), m32);
+    }
+}
+
+static inline void q3_Kx8_unpack_sub(const uint8_t *blk, int j, __m256i *v) {
+    const int h = j / 8, k = (j % 8) / 2, t0 = 4 * (j % 2);
+    for (int i = 0; i < 4; i++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 256 + 32 * (8 * h + t0 + i)));
+        __m256i low = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * k)), _mm256_set1_epi8(3));
+        v[i] = _mm256_or_si256(low, mask_to_bytes(_mm256_loadu_si256((const __m256i *)(blk + 32 * (t0 + i))), (uint8_t)(1 << (4 * h + k)), 4));
+    }
+}
+
+static inline __m256i q3_Kx8_sub(const __m256i *v, const int8_t *x, int j, int32_t bsum) {
+    const int e = 128 * (j / 8) + 32 * ((j % 8) / 2) + 16 * (j % 2);
+    __m256i a = _mm256_setzero_si256();
+    for (int i = 0; i < 4; i++) a = dot_u8s8_acc(a, v[i], _mm256_set1_epi32(load_i32(x + e + 4 * i)));
+    return _mm256_sub_epi32(a, _mm256_set1_epi32(4 * bsum));
+}
+
+void ggml_simd_q3_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out) {
+    const uint8_t *p = w;
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 880;
+        __m256i sc[16], isum = _mm256_setzero_si256();
+        q3_Kx8_scales(blk, sc);
+        for (int j = 0; j < 16; j++) {
+            __m256i v[4];
+            q3_Kx8_unpack_sub(blk, j, v);
+            isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(q3_Kx8_sub(v, x + 256 * b, j, bsums[16 * b + j]), sc[j]));
+        }
+        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 864))), _mm256_set1_ps(xd[b]));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
+void ggml_simd_q3_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) {
+    const uint8_t *p = w;
+    const long ds = stride / 256, ss = stride / 16;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 880;
+        __m256i sc[16], isum[4];
+        q3_Kx8_scales(blk, sc);
+        for (int k = 0; k < 4; k++) isum[k] = _mm256_setzero_si256();
+        for (int j = 0; j < 16; j++) {
+            __m256i v[4];
+            q3_Kx8_unpack_sub(blk, j, v);
+            for (int k = 0; k < 4; k++)
+                isum[k] = _mm256_add_epi32(isum[k], _mm256_mullo_epi32(q3_Kx8_sub(v, x + k * stride + 256 * b, j, bsums[k * ss + 16 * b + j]), sc[j]));
+        }
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 864)));
+        for (int k = 0; k < 4; k++)
+            acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[k * ds + b])), _mm256_cvtepi32_ps(isum[k]), acc[k]);
+    }
+    for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 8 * k, acc[k]);
+}
+
 #else
+void ggml_simd_q3_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out) { ggml_plain_q3_Kx8(w, x, xd, bsums, nb, out); }
+void ggml_simd_q3_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q3_Kx8_x4(w, x, xd, bsums, stride, nb, out); }
 
 float ggml_simd_q3_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) { return ggml_plain_q3_K(w, x, xd, bsums, nb); }
 void ggml_simd_q3_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q3_K_x4(w, x, xd, bsums, stride, nb, out); }
