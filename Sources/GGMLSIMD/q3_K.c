@@ -109,34 +109,42 @@ static inline void q3_Kx8_scales(const uint8_t *blk, __m256i *sc) {
     }
 }
 
-static inline void q3_Kx8_unpack_sub(const uint8_t *blk, int j, __m256i *v) {
-    const int h = j / 8, k = (j % 8) / 2, t0 = 4 * (j % 2);
-    for (int i = 0; i < 4; i++) {
-        __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 256 + 32 * (8 * h + t0 + i)));
-        __m256i low = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * k)), _mm256_set1_epi8(3));
-        v[i] = _mm256_or_si256(low, mask_to_bytes(_mm256_loadu_si256((const __m256i *)(blk + 32 * (t0 + i))), (uint8_t)(1 << (4 * h + k)), 4));
+// The 4 value vectors (k = 0…3: elements 128h + 32k + 4t… of every row) of quant vector 8h + t and
+// high-bit vector t: bits 2k of the one, bit 4h + k of the other moved to bit 2 (the +4).
+static inline void q3_Kx8_values(const uint8_t *blk, int h, int t, __m256i *v) {
+    const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 256 + 32 * (8 * h + t)));
+    const __m256i hm = _mm256_loadu_si256((const __m256i *)(blk + 32 * t));
+    for (int k = 0; k < 4; k++) {
+        const int p = 4 * h + k;
+        __m256i high = p >= 2 ? _mm256_srl_epi16(hm, _mm_cvtsi32_si128(p - 2)) : _mm256_sll_epi16(hm, _mm_cvtsi32_si128(2 - p));
+        v[k] = _mm256_or_si256(_mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * k)), m3), _mm256_and_si256(high, m4));
     }
 }
 
-static inline __m256i q3_Kx8_sub(const __m256i *v, const int8_t *x, int j, int32_t bsum) {
-    const int e = 128 * (j / 8) + 32 * ((j % 8) / 2) + 16 * (j % 2);
-    __m256i a = _mm256_setzero_si256();
-    for (int i = 0; i < 4; i++) a = dot_u8s8_acc(a, v[i], _mm256_set1_epi32(load_i32(x + e + 4 * i)));
-    return _mm256_sub_epi32(a, _mm256_set1_epi32(4 * bsum));
-}
-
+// For each half h and each half of the t range: 16 value vectors into the 4 sub-blocks they fill.
 void ggml_simd_q3_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out) {
     const uint8_t *p = w;
     __m256 acc = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         const uint8_t *blk = p + b * 880;
+        const int8_t *xb = x + 256 * b;
         __m256i sc[16], isum = _mm256_setzero_si256();
         q3_Kx8_scales(blk, sc);
-        for (int j = 0; j < 16; j++) {
-            __m256i v[4];
-            q3_Kx8_unpack_sub(blk, j, v);
-            isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(q3_Kx8_sub(v, x + 256 * b, j, bsums[16 * b + j]), sc[j]));
-        }
+        for (int h = 0; h < 2; h++)
+            for (int half = 0; half < 2; half++) {
+                __m256i a[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+                for (int i = 0; i < 4; i++) {
+                    const int t = 4 * half + i;
+                    __m256i v[4];
+                    q3_Kx8_values(blk, h, t, v);
+                    for (int k = 0; k < 4; k++) a[k] = dot_u8s8_acc(a[k], v[k], _mm256_set1_epi32(load_i32(xb + 128 * h + 32 * k + 4 * t)));
+                }
+                for (int k = 0; k < 4; k++) {
+                    const int j = 8 * h + 2 * k + half;
+                    isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(_mm256_sub_epi32(a[k], _mm256_set1_epi32(4 * bsums[16 * b + j])), sc[j]));
+                }
+            }
         __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 864))), _mm256_set1_ps(xd[b]));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
     }
@@ -152,17 +160,25 @@ void ggml_simd_q3_Kx8_x4(const void *w, const int8_t *x, const float *xd, const 
         __m256i sc[16], isum[4];
         q3_Kx8_scales(blk, sc);
         for (int k = 0; k < 4; k++) isum[k] = _mm256_setzero_si256();
-        for (int j = 0; j < 16; j++) {
-            __m256i v[4];
-            q3_Kx8_unpack_sub(blk, j, v);
-            for (int k = 0; k < 4; k++)
-                isum[k] = _mm256_add_epi32(isum[k], _mm256_mullo_epi32(q3_Kx8_sub(v, x + k * stride + 256 * b, j, bsums[k * ss + 16 * b + j]), sc[j]));
-        }
+        for (int h = 0; h < 2; h++)
+            for (int half = 0; half < 2; half++) {
+                __m256i v[4][4];
+                for (int i = 0; i < 4; i++) q3_Kx8_values(blk, h, 4 * half + i, v[i]);
+                for (int r = 0; r < 4; r++) {
+                    const int8_t *xb = x + r * stride + 256 * b;
+                    for (int k = 0; k < 4; k++) {
+                        const int j = 8 * h + 2 * k + half;
+                        __m256i a = _mm256_setzero_si256();
+                        for (int i = 0; i < 4; i++) a = dot_u8s8_acc(a, v[i][k], _mm256_set1_epi32(load_i32(xb + 128 * h + 32 * k + 4 * (4 * half + i))));
+                        isum[r] = _mm256_add_epi32(isum[r], _mm256_mullo_epi32(_mm256_sub_epi32(a, _mm256_set1_epi32(4 * bsums[r * ss + 16 * b + j])), sc[j]));
+                    }
+                }
+            }
         __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 864)));
-        for (int k = 0; k < 4; k++)
-            acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[k * ds + b])), _mm256_cvtepi32_ps(isum[k]), acc[k]);
+        for (int r = 0; r < 4; r++)
+            acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[r * ds + b])), _mm256_cvtepi32_ps(isum[r]), acc[r]);
     }
-    for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 8 * k, acc[k]);
+    for (int r = 0; r < 4; r++) _mm256_storeu_ps(out + 8 * r, acc[r]);
 }
 
 #else
