@@ -9,7 +9,7 @@ import Yams
 public enum SpecParser {
     static let topKeys = ["name", "description", "model", "weights", "quantizations", "prompts", "generate", "measure", "report"]
     static let generateKeys = ["max_length", "max_new_tokens", "temperature", "top_k", "top_p", "seed", "stop_at_eos"]
-    static let measureKeys = ["repeats", "warmup", "threads", "perplexity", "baseline", "timeout"]
+    static let measureKeys = ["repeats", "rounds", "warmup", "threads", "perplexity", "baseline", "timeout"]
     static let perplexityKeys = ["text", "context", "chunks"]
     static let reportKeys = ["charts", "template"]
 
@@ -131,6 +131,11 @@ public enum SpecParser {
         var baselineNode: Node?
         if let m = top["measure"], let map = c.mapping(m.node, path: "measure", allowed: measureKeys) {
             if let v = map["repeats"], let n = c.int(v.node, path: "measure.repeats", min: 1, max: 10_000) { measure.repeats = n }
+            if let v = map["rounds"], let n = c.int(v.node, path: "measure.rounds", min: 1, max: 1000) {
+                if n > measure.repeats {
+                    c.problem(v.node, "measure.rounds", "\(n) rounds need at least \(n) repeats (each round runs its share of them, at least one); raise measure.repeats to \(n) or lower rounds")
+                } else { measure.rounds = n }
+            }
             if let v = map["warmup"], let n = c.int(v.node, path: "measure.warmup", min: 0, max: 10_000) { measure.warmup = n }
             if let v = map["threads"] {
                 let items = v.node.isSequence ? v.node.array() : [v.node]

@@ -8,6 +8,7 @@
 #ifndef GGMLSIMD_H
 #define GGMLSIMD_H
 #include <stdint.h>
+#include "GroupQuantSIMD.h"   // GPTQ / AWQ group codes (Quant/GroupQuantized.swift)
 
 float ggml_simd_q8_0(const void *w, const int8_t *x, const float *xd, int nb);
 float ggml_simd_q4_0(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb);
