@@ -43,6 +43,7 @@ import Testing
             (#"exprun perplexity "$TINY" --text wikitext-2-raw:test --context 64 --chunks 2 --quant q8_0"#, "Final estimate: PPL = "),
         "exprun quantize MODEL --to q4_k --out model.gguf": (#"exprun quantize "$TINY" --to q4_k --out model.gguf"#, "wrote model.gguf: 28 tensors"),
         "exprun inspect model.gguf": ("", "blk.0.ffn_down.weight"),
+        "exprun quantize model.gguf --to q4_k_m --out mix.gguf": ("", "wrote mix.gguf: 28 tensors"),
         "LLAMA_CPP_BIN=$(../shared/tools/llama-cpp-peer) scripts/bench-quant [--formats fp32,q8_0,...] [--threads 1,2] [--repeats 3]":
             ("scripts/bench-quant --help", "--formats FORMATS"),   // needs llama.cpp's tools, which no test may need
         "scripts/bench-gemma [--threads N] [--repeats N]": ("scripts/bench-gemma --help", "[--threads N] [--repeats N]"),
@@ -51,7 +52,8 @@ import Testing
     static let order = ["scripts/install", "scripts/test", "exprun FILE --dry-run", "exprun validate FILE",
                         "exprun experiments/gpt2-random.exp", "scripts/main-job", "exprun compare 1 3", "exprun list",
                         "exprun show RUN", "exprun report EXPERIMENT", "exprun compare A B",
-                        "exprun quantize MODEL --to q4_k --out model.gguf", "exprun inspect model.gguf"]
+                        "exprun quantize MODEL --to q4_k --out model.gguf", "exprun inspect model.gguf",
+                        "exprun quantize model.gguf --to q4_k_m --out mix.gguf"]
 
     @Test func everyReadmeCommandHasARun() throws {
         let commands = try Self.readmeCommands()
