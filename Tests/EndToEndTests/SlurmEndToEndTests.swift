@@ -279,5 +279,8 @@ struct SlurmEndToEndTests {
         let pairs = try decoder.decode([CompareReport.Row].self, from: Data(compared.stdout.utf8))
         #expect(Set(pairs.map(\.configuration)).count == 2, "\(compared.stdout)")
         #expect(pairs.contains { $0.metric == "weights_mib" && $0.ratio == 1 })
+        let markdown = try Exprun.run(["compare", "e2e-two-machines", "e2e-two-machines@server-b", "--db", laptop])
+        let report = try String(contentsOfFile: markdown.stdout.trimmingCharacters(in: .whitespacesAndNewlines), encoding: .utf8)
+        #expect(report.contains("(2 run(s))") && report.contains("measured on server-b") && report.contains("measured on \(here[0])"), "\(report)")
     }
 }
