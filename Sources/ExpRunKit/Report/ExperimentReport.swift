@@ -163,6 +163,7 @@ public enum ExperimentReport {
         c["hasFailed"] = !failed.isEmpty
         c["hasRuns"] = !ok.isEmpty
         c["randomWeights"] = runs.contains { $0.entry.weights == .random }
+        c["bnbInt8"] = runs.contains { $0.entry.quantization.method == "bnb-int8" }
         c["baseline"] = experiment.baseline ?? ""
         c["hasBaseline"] = experiment.baseline != nil
         c["specText"] = experiment.specText
