@@ -65,6 +65,10 @@ public enum Browse {
             }
         }
         if let load = rec.loadSeconds { lines.append("  load         \(Format.fixed(load, 3)) s") }
+        if let c = rec.calibration {
+            lines.append("  calibration  \(c.method): \(c.summary); \(Format.fixed(c.seconds, 2)) s (inside load), peak RSS \(Format.mib(c.peakRSS)) MiB, \(c.layers) layers"
+                + (c.maxDampPercent.map { ", damping up to \(Format.fixed($0, 4))" } ?? ""))
+        }
         let split = BusyRepeats.split(rec.repeats, threads: e.threads)
         for rep in rec.repeats {
             var cpu = ""

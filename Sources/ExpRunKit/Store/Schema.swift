@@ -150,7 +150,10 @@ enum Schema {
         CREATE UNIQUE INDEX measurement_by_round ON measurement(run_id, round, repeat);
         ALTER TABLE output ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
         """,
-        // 5: where a run was measured on a cluster: the Slurm job (`ARRAY_TASK` for an array task)
+        // 5: GPTQ / AWQ calibration (JSON of CalibrationRecord: data, checksum, seconds, peak RSS), as
+        // the latest round measured it.
+        "ALTER TABLE run ADD COLUMN calibration TEXT",
+        // 6: where a run was measured on a cluster: the Slurm job (`ARRAY_TASK` for an array task)
         // and the node of each round (rounds of one run can run on different nodes), and of the
         // run's latest round in its environment, so a report can say which node measured what.
         """

@@ -195,6 +195,9 @@ public final class Store {
                         UPDATE run SET weight_bytes = ?, parameters = ?, bits_per_weight = ?, bytes_by_format = ?, weight_notes = ? WHERE id = ?
                         """, arguments: weightArguments + [runID])
                 }
+                if let c = r.calibration {
+                    try db.execute(sql: "UPDATE run SET calibration = ? WHERE id = ?", arguments: [try json(c), runID])
+                }
                 if r.promptTokens != nil {
                     try db.execute(sql: "UPDATE run SET prompt_tokens = ?, new_tokens_requested = ? WHERE id = ?", arguments: inputArguments + [runID])
                 }
@@ -342,6 +345,7 @@ public final class Store {
                                       notes: (try? JSONDecoder().decode([String].self, from: Data((row["weight_notes"] ?? "[]").utf8))) ?? [])
         }
         r.loadSeconds = row["load_seconds"]
+        if let c: String = row["calibration"] { r.calibration = try? JSONDecoder.record.decode(CalibrationRecord.self, from: Data(c.utf8)) }
         r.memory = memory(row)
         r.rounds = try Row.fetchAll(db, sql: "SELECT * FROM run_round WHERE run_id = ? ORDER BY round", arguments: [id]).map(roundRecord)
         if let tokens: String = row["prompt_tokens"] { r.promptTokens = try? JSONDecoder().decode([Int].self, from: Data(tokens.utf8)) }
