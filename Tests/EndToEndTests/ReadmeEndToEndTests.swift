@@ -44,15 +44,23 @@ import Testing
             (#"exprun perplexity "$TINY" --text wikitext-2-raw:test --context 64 --chunks 2 --quant q8_0"#, "Final estimate: PPL = "),
         "exprun quantize MODEL --to q4_k --out model.gguf": (#"exprun quantize "$TINY" --to q4_k --out model.gguf"#, "wrote model.gguf: 28 tensors"),
         "exprun inspect model.gguf": ("", "blk.0.ffn_down.weight"),
+        "exprun quantize model.gguf --to q4_k_m --out mix.gguf": ("", "wrote mix.gguf: 28 tensors"),
         "LLAMA_CPP_BIN=$(../shared/tools/llama-cpp-peer) scripts/bench-quant [--formats fp32,q8_0,...] [--threads 1,2] [--repeats 3]":
             ("scripts/bench-quant --help", "--formats FORMATS"),   // needs llama.cpp's tools, which no test may need
         "scripts/bench-gemma [--threads N] [--repeats N]": ("scripts/bench-gemma --help", "[--threads N] [--repeats N]"),
+        // A cluster's commands: SlurmEndToEndTests run them against a real Slurm; here the options and a merge of the seed's database.
+        "exprun run FILE --slurm [--partition P] [--time HH:MM:SS] [--max-parallel N] [--sbatch-arg=--mem=8G]... [--wait]":
+            ("exprun run --help", "--max-parallel <max-parallel>"),
+        "exprun status [EXPERIMENT|FILE] [--wait]": ("exprun status gpt2-random || true", "no experiment 'gpt2-random' was submitted with --slurm"),
+        "exprun merge SHARD|FOLDER|OTHER.sqlite... [--db results/exprun.sqlite]":
+            ("exprun merge results/exprun.sqlite --db merged/exprun.sqlite --no-report", "round(s) imported, 0 already stored"),
     ]
     /// Order matters: the seed fills the database the later commands read, quantize writes the file inspect reads.
     static let order = ["scripts/install", "scripts/test", "exprun FILE --dry-run", "exprun validate FILE",
                         "exprun experiments/gpt2-random.exp", "scripts/main-job", "exprun compare 1 3", "exprun list",
                         "exprun show RUN", "exprun report EXPERIMENT", "exprun compare A B", "exprun compare A B --format json",
-                        "exprun quantize MODEL --to q4_k --out model.gguf", "exprun inspect model.gguf"]
+                        "exprun quantize MODEL --to q4_k --out model.gguf", "exprun inspect model.gguf",
+                        "exprun quantize model.gguf --to q4_k_m --out mix.gguf"]
 
     @Test func everyReadmeCommandHasARun() throws {
         let commands = try Self.readmeCommands()
@@ -86,7 +94,7 @@ import Testing
         // The seed experiment's report with its four charts, as the README shows them.
         // Every chart the README shows from docs/seed-report/ must be one the run writes.
         let readmeText = try String(contentsOfFile: Exprun.packageRoot.appendingPathComponent("README.md").path, encoding: .utf8)
-        let shown = readmeText.components(separatedBy: "docs/seed-report/").dropFirst().compactMap { $0.split(separator: ")").first.map(String.init) }
+        let shown = readmeText.components(separatedBy: "docs/seed-report/").dropFirst().compactMap { $0.split(whereSeparator: { ")]".contains($0) }).first.map(String.init) }
         #expect(shown.contains("report.md") && shown.contains { $0.hasSuffix(".svg") })
         for file in Set(shown) {
             #expect(fm.fileExists(atPath: home + "/results/gpt2-random/" + file), "\(file)")
