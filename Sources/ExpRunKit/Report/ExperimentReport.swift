@@ -87,8 +87,8 @@ public enum ExperimentReport {
         }
         if experiment.charts.contains("time") {
             result.append(("time.svg", .bars(Chart(
-                kind: .lines, title: "Time to generate the requested tokens", categories: groups, xLabel: "configuration",
-                yLabel: "seconds (median, whiskers 95% CI)", series: seriesNames.map { s in
+                kind: .bars, title: "Time to generate the requested tokens", categories: groups, xLabel: "configuration",
+                yLabel: "seconds (median, whiskers \(Statistics.whiskers(figures.values.map(\.total))))", series: seriesNames.map { s in
                     ChartSeries(name: s, values: groups.map { g in find(g, s).map { figures[$0.id]!.total.median } },
                                 ranges: groups.map { g in find(g, s).map { interval(figures[$0.id]!.total) } })
                 }, note: random ? "synthetic (random) weights: time and memory are real, output text is not" : nil))))
@@ -96,7 +96,7 @@ public enum ExperimentReport {
         if experiment.charts.contains("throughput") {
             result.append(("throughput.svg", .bars(Chart(
                 kind: .bars, title: "Decode speed", categories: groups, xLabel: "configuration",
-                yLabel: "tokens/s (median, whiskers 95% CI)", series: seriesNames.map { s in
+                yLabel: "tokens/s (median, whiskers \(Statistics.whiskers(figures.values.map(\.decode))))", series: seriesNames.map { s in
                     ChartSeries(name: s, values: groups.map { g in find(g, s).map { figures[$0.id]!.decode.median } },
                                 ranges: groups.map { g in find(g, s).map { interval(figures[$0.id]!.decode) } })
                 }))))
@@ -135,7 +135,7 @@ public enum ExperimentReport {
         // Speed depends on threads: one series per thread count, at the first prompt.
         let threads = ExperimentReport.unique(ok.map { String($0.entry.threads) })
         let speed = ScatterChart(
-            title: "\(what) against decode speed", xLabel: "decode tokens/s (median, bars 95% CI)", yLabel: yLabel,
+            title: "\(what) against decode speed", xLabel: "decode tokens/s (median, bars \(Statistics.whiskers(figures.values.map(\.decode))))", yLabel: yLabel,
             series: threads.map { t in
                 ScatterSeries(name: "\(t) thread\(t == "1" ? "" : "s")", points: byGroup.compactMap { g in
                     guard let run = ok.first(where: { labeler.group($0.entry) == g.group && String($0.entry.threads) == t && $0.entry.prompt == firstPrompt }),
