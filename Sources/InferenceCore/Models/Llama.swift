@@ -120,11 +120,11 @@ public final class Llama: LanguageModel {
     public var vocabularySize: Int { config.vocabSize }
     public var contextLength: Int { config.contextLength }
     public var tokenizer: Tokenizer?
-    public let weights: [WeightInfo]
+    public internal(set) var weights: [WeightInfo]
     public let pool: ThreadPool
 
     let embedding: LinearWeight              // [vocab, d]
-    let layers: [LlamaLayer]
+    var layers: [LlamaLayer]                 // var: calibration replaces weights as it quantizes them
     let outputNorm: [Float]
     let head: LinearWeight                   // the embedding itself when tied
 
