@@ -47,12 +47,17 @@ static inline void scale_min(int j, const uint8_t *s, int *sc, int *m) {
 // iq4_nl / iq4_xs's 16 levels (kvalues_iq4nl).
 static const int8_t iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
-// q3_K's 16 sub-block scales (6 bits each, −32 applied) from its 12 scale bytes.
+// q3_K's 16 sub-block scales (6 bits each, −32 applied) from its 12 scale bytes: four 32-bit words
+// rearranged (dequantize_row_q3_K's kmask trick) so that byte j is scale j.
 static inline void q3_K_scales(const uint8_t *s, int8_t *out) {
-    for (int j = 0; j < 16; j++) {
-        int low = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
-        out[j] = (int8_t)((low | ((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) - 32);
-    }
+    uint32_t aux[4], tmp;
+    memcpy(aux, s, 12);
+    tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & 0x0f0f0f0f) | (((tmp >> 4) & 0x03030303) << 4);
+    aux[3] = ((aux[1] >> 4) & 0x0f0f0f0f) | (((tmp >> 6) & 0x03030303) << 4);
+    aux[0] = (aux[0] & 0x0f0f0f0f) | (((tmp >> 0) & 0x03030303) << 4);
+    aux[1] = (aux[1] & 0x0f0f0f0f) | (((tmp >> 2) & 0x03030303) << 4);
+    for (int j = 0; j < 16; j++) out[j] = (int8_t)(((const uint8_t *)aux)[j] - 32);
 }
 
 // Byte `i` of row `r`'s plain block, found in an interleaved group block whose plain fields start
@@ -64,6 +69,27 @@ static inline uint8_t group_byte(const uint8_t *blk, const int *fields, int nfie
     int u = width < 4 ? width : 4, k = (i - start) / u, j = (i - start) % u;
     return blk[8 * start + 8 * u * k + u * r + j];
 }
+
+// The plain twins of 8-row kernels: each row rebuilt from the group block (group_byte, fields as
+// in Quant/Interleaved.swift) and run through the type's one-row plain kernel.
+#define PLAIN_GROUP_KERNELS(T, BLOCK, BB, ...) \
+    void ggml_plain_##T##x8(const void *w, const int8_t *x, const float *xd, const int32_t *sums, int nb, float *out) { \
+        static const int fields[] = {__VA_ARGS__}; \
+        const uint8_t *p = w; \
+        for (int r = 0; r < 8; r++) { \
+            float acc = 0; \
+            for (int b = 0; b < nb; b++) { \
+                uint8_t row[BB]; \
+                for (int i = 0; i < BB; i++) row[i] = group_byte(p + b * 8 * BB, fields, sizeof(fields) / sizeof(int), BB, r, i); \
+                acc += ggml_plain_##T(row, x + BLOCK * b, xd + b, sums + (BLOCK == 256 ? 16 : 1) * b, 1); \
+            } \
+            out[r] = acc; \
+        } \
+    } \
+    void ggml_plain_##T##x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *sums, long stride, int nb, float *out) { \
+        for (int k = 0; k < 4; k++) \
+            ggml_plain_##T##x8(w, x + k * stride, xd + k * (stride / BLOCK), sums + k * (stride / (BLOCK == 256 ? 16 : 32)), nb, out + 8 * k); \
+    }
 
 #if GGML_SIMD_X86
 
@@ -128,6 +154,87 @@ static inline __m256i x8_dot_32(const __m256i *lo, const __m256i *hi, const int8
     }
     return isum;
 }
+
+// q4_K / q5_K, 8 rows: the 6-bit scales and minimums of all 8 rows' 8 sub-blocks, one vector per
+// sub-block (lane = row), decoded from the three interleaved 32-byte vectors of scale bytes with
+// lane-wise shifts (get_scale_min_k4 for 8 rows at once).
+static inline void q4_Kx8_scales(const uint8_t *blk, __m256i *sc, __m256i *mn) {
+    const __m256i s0 = _mm256_loadu_si256((const __m256i *)(blk + 32));
+    const __m256i s1 = _mm256_loadu_si256((const __m256i *)(blk + 64));
+    const __m256i s2 = _mm256_loadu_si256((const __m256i *)(blk + 96));
+    const __m256i m63 = _mm256_set1_epi32(63), m15 = _mm256_set1_epi32(15), m48 = _mm256_set1_epi32(48);
+    for (int j = 0; j < 4; j++) {
+        const __m128i sh = _mm_cvtsi32_si128(8 * j), sh2 = _mm_cvtsi32_si128(8 * j + 2);
+        __m256i a = _mm256_srl_epi32(s0, sh), b = _mm256_srl_epi32(s1, sh), c = _mm256_srl_epi32(s2, sh);
+        sc[j] = _mm256_and_si256(a, m63);
+        mn[j] = _mm256_and_si256(b, m63);
+        // high two bits of the j-th scale / minimum bytes become bits 4-5
+        sc[j + 4] = _mm256_or_si256(_mm256_and_si256(c, m15), _mm256_and_si256(_mm256_srl_epi32(s0, sh2), m48));
+        mn[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(c, 4), m15), _mm256_and_si256(_mm256_srl_epi32(s1, sh2), m48));
+    }
+}
+
+static inline __m256i q4_Kx8_mins(const __m256i *mn, const int32_t *bs) {
+    __m256i s = _mm256_setzero_si256();
+    for (int j = 0; j < 8; j++) s = _mm256_add_epi32(s, _mm256_mullo_epi32(mn[j], _mm256_set1_epi32(bs[2 * j] + bs[2 * j + 1])));
+    return s;
+}
+
+// Fifth bits of eight interleaved 32-value rows (lane r: row r's 32 bits, as q5_0 / q5_1 groups store
+// them): the bits of elements shift…shift+3 as 16 in bytes 0…3 of each lane. A lane shift brings them
+// down to byte 0, a shuffle copies that byte to all four, and byte b keeps bit b.
+static inline __m256i q5_0x8_high(__m256i qh, int shift) {
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12);
+    const __m256i bit = _mm256_set1_epi32(0x08040201);
+    __m256i t = _mm256_shuffle_epi8(_mm256_srl_epi32(qh, _mm_cvtsi32_si128(shift)), spread);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(t, bit), bit), _mm256_set1_epi8(16));
+}
+
+// Eight interleaved rows of signed levels (iq4_nl / iq4_xs groups) against 32 activation bytes:
+// Vector i < 4: elements 4i… of each row (low nibbles); i ≥ 4: elements 16 + 4(i−4)… (high ones).
+static inline __m256i iq4_nlx8_dot(const __m256i *v, const __m256i *av, const int8_t *x) {
+    __m256i isum = _mm256_setzero_si256();
+    for (int i = 0; i < 8; i++) {
+        __m256i xb = _mm256_set1_epi32(load_i32(x + (i < 4 ? 4 * i : 16 + 4 * (i - 4))));
+        isum = dot_u8s8_acc(isum, av[i], _mm256_sign_epi8(xb, v[i]));
+    }
+    return isum;
+}
+
+// The 8-row kernels of a 32-value type with a minimum (q4_1, q5_1): groups of BB bytes whose first
+// 16 bytes are the 8 rows' fp16 d and the next 16 their fp16 m; UNPACK gives the values as x8_dot_32
+// takes them. Σ(d·q + m)·x = d·Σq·x + m·Σx in the 8 lanes.
+#define GROUP_KERNELS_WITH_MIN(T, BB, UNPACK) \
+    void ggml_simd_##T##x8(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb, float *out) { \
+        const uint8_t *p = w; \
+        __m256 acc = _mm256_setzero_ps(); \
+        for (int b = 0; b < nb; b++) { \
+            const uint8_t *blk = p + b * BB; \
+            __m256i lo[4], hi[4]; \
+            UNPACK(blk, lo, hi); \
+            __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)), _mm256_set1_ps(xd[b])); \
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(x8_dot_32(lo, hi, x + 32 * b)), acc); \
+            acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16))), _mm256_set1_ps(xd[b] * (float)xsum[b]), acc); \
+        } \
+        _mm256_storeu_ps(out, acc); \
+    } \
+    void ggml_simd_##T##x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out) { \
+        const uint8_t *p = w; \
+        const long ds = stride / 32; \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}; \
+        for (int b = 0; b < nb; b++) { \
+            const uint8_t *blk = p + b * BB; \
+            __m256i lo[4], hi[4]; \
+            UNPACK(blk, lo, hi); \
+            __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)), mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16))); \
+            for (int k = 0; k < 4; k++) { \
+                float dx = xd[k * ds + b]; \
+                acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(x8_dot_32(lo, hi, x + k * stride + 32 * b)), acc[k]); \
+                acc[k] = _mm256_fmadd_ps(mw, _mm256_set1_ps(dx * (float)xsum[k * ds + b]), acc[k]); \
+            } \
+        } \
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 8 * k, acc[k]); \
+    }
 
 // Byte j = `value` where bit j of qh is set, else 0 (llama.cpp's bytes_from_bits_32).
 static inline __m256i bits_to_bytes(uint32_t qh, char value) {

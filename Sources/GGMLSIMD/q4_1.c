@@ -19,6 +19,8 @@ void ggml_plain_q4_1_x4(const void *w, const int8_t *x, const float *xd, const i
     for (int k = 0; k < 4; k++) out[k] = ggml_plain_q4_1(w, x + k * stride, xd + k * (stride / 32), xsum + k * (stride / 32), nb);
 }
 
+PLAIN_GROUP_KERNELS(q4_1, 32, 20, 0, 2, 4)
+
 #if GGML_SIMD_X86
 
 // Two accumulators so that consecutive blocks' FMAs do not wait on each other; the minimums in a
@@ -55,7 +57,23 @@ void ggml_simd_q4_1_x4(const void *w, const int8_t *x, const float *xd, const in
     for (int k = 0; k < 4; k++) out[k] = hsum(acc[k]) + mins[k];
 }
 
+
+// Eight rows interleaved (160-byte group blocks: 8 fp16 d, 8 fp16 m, 4 vectors of nibbles as q4_0's
+// groups); the minimums m·Σx in the 8 lanes with one FMA per block.
+static inline void q4_1x8_unpack(const uint8_t *blk, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int v = 0; v < 4; v++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 32 + 32 * v));
+        lo[v] = _mm256_and_si256(q, m4);
+        hi[v] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    }
+}
+
+GROUP_KERNELS_WITH_MIN(q4_1, 160, q4_1x8_unpack)
+
 #else
+void ggml_simd_q4_1x8(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb, float *out) { ggml_plain_q4_1x8(w, x, xd, xsum, nb, out); }
+void ggml_simd_q4_1x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out) { ggml_plain_q4_1x8_x4(w, x, xd, xsum, stride, nb, out); }
 
 float ggml_simd_q4_1(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb) { return ggml_plain_q4_1(w, x, xd, xsum, nb); }
 void ggml_simd_q4_1_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out) { ggml_plain_q4_1_x4(w, x, xd, xsum, stride, nb, out); }

@@ -184,7 +184,7 @@ public enum CompareReport {
             }
             let decode = sides.indices.map { k in categories.indices.map { c in run(k, c).map { RunSummaryFigures($0).decode } } }
             let speed = Chart(kind: .bars, title: "Decode speed, side by side", categories: categories, xLabel: "configuration",
-                              yLabel: "tokens/s (median, whiskers 95% CI)",
+                              yLabel: "tokens/s (median, whiskers \(Statistics.whiskers(decode.joined().compactMap { $0 })))",
                               series: sides.indices.map { k in ChartSeries(name: sides[k].name, values: decode[k].map { $0?.median },
                                                                            ranges: decode[k].map { $0.map { ($0.low, $0.high) } }) })
             let memory = Chart(kind: .horizontalBars, title: "Peak RSS, side by side", categories: categories, xLabel: "MiB (median over rounds)",
@@ -199,6 +199,10 @@ public enum CompareReport {
         let environments: [[String: Any]] = sides.map { s in
             var e: [String: Any] = ["name": s.name, "runs": s.runs.count]
             if let env = s.runs.first?.record.environment { e["env"] = ExperimentReport.environmentContext(env) }
+            // Which machines (and Slurm nodes) measured the side: what a comparison across machines compares.
+            let hosts = ExperimentReport.unique(s.runs.compactMap { $0.record.environment?.hostname })
+            let nodes = ExperimentReport.unique(s.runs.flatMap { $0.record.rounds.compactMap(\.slurmNode) })
+            e["machines"] = hosts.joined(separator: ", ") + (nodes.isEmpty ? "" : " (Slurm node\(nodes.count == 1 ? "" : "s") \(nodes.joined(separator: ", ")))")
             return e
         }
         let context: [String: Any] = [
