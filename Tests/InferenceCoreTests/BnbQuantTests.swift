@@ -126,7 +126,11 @@ import Testing
     }
 
     @Test(arguments: [(3, 64, 1, 64, false), (5, 128, 2, 64, true), (7, 100, 3, 64, false), (4, 33, 2, 32, true),
-                      (9, 72, 1, 64, false), (16, 256, 2, 128, false), (2, 1, 1, 32, false)])
+                      (9, 72, 1, 64, false), (16, 256, 2, 128, false), (2, 1, 1, 32, false),
+                      // decode kernel with blocks straddling rows, double quantization, several threads' ranges
+                      (6, 96, 1, 64, false), (5, 96, 1, 128, true), (37, 768, 1, 256, true), (9, 544, 1, 64, false),
+                      // prefill tiles: rows past a 4×4 block, outputs past a 16-row tile, odd row starts
+                      (13, 96, 5, 64, false), (19, 100, 6, 64, true), (9, 33, 7, 32, false), (21, 64, 4, 32, true)])
     func fourBitKernelMatchesReference(out: Int, in inF: Int, rows: Int, block: Int, dq: Bool) {
         var g = BnbSeededRandom(UInt64(out * 7919 + inF))
         let w = g.normals(out * inF, scale: 0.3), x = g.normals(rows * inF)
@@ -140,6 +144,23 @@ import Testing
                     let ref = lin.referenceDot(row: o, xp.baseAddress! + r * inF)
                     #expect(abs(y[r * out + o] - ref) <= 2e-5 * max(1, Float(inF).squareRoot()))
                 } }
+            }
+        }
+    }
+
+    /// The decode kernel (one `vpermps` per 16 codes) and its plain C twin against the Swift
+    /// reference, row by row, on shapes whose rows start inside blocks and span several of them.
+    @Test(arguments: [(4, 32, 32, false), (6, 96, 64, false), (5, 160, 128, true), (3, 1024, 4096, false), (7, 800, 256, true)])
+    func fourBitDecodeKernelAndTwinMatchReference(out: Int, in inF: Int, block: Int, dq: Bool) {
+        var g = BnbSeededRandom(UInt64(out * 131 + inF))
+        let w = g.normals(out * inF, scale: 0.2), x = g.normals(inF)
+        for book in [Bnb4BitCodeBook.nf4, .fp4] {
+            let lin = Bnb4BitLinear(values: w, out: out, in: inF, codeBook: book, blockSize: block, doubleQuant: dq)
+            for o in 0..<out {
+                let ref = lin.referenceDot(row: o, x)
+                let bound = 2e-5 * max(1, Float(inF).squareRoot())
+                #expect(abs(lin.kernelDot(row: o, x, plain: false) - ref) <= bound)
+                #expect(abs(lin.kernelDot(row: o, x, plain: true) - ref) <= bound)
             }
         }
     }
