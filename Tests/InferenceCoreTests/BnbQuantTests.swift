@@ -165,7 +165,28 @@ import Testing
         }
     }
 
-    @Test(arguments: [(3, 64, 1, Float(0)), (5, 96, 3, 6), (7, 100, 2, 6), (4, 33, 4, 2.5), (6, 768, 2, 6)])
+    /// The int8 kernel's exact Int32 products (4×4 tiles, a masked tail past 64-byte steps) and its
+    /// plain twin, equal to Int products computed here, on shapes that are not multiples of the tile
+    /// or of the 64-byte step; codes over the whole int8 range bitsandbytes produces (±127).
+    @Test(arguments: [(1, 1, 1), (3, 63, 2), (4, 64, 4), (7, 65, 5), (17, 200, 9), (5, 768, 3), (9, 130, 8)])
+    func int8IntegerKernelIsExact(out: Int, in inF: Int, rows: Int) {
+        var g = BnbSeededRandom(UInt64(out * 977 + inF * 3 + rows))
+        var w = g.normals(out * inF, scale: 0.3)
+        w[0] = 1   // a row's absmax gives code 127
+        let lin = BnbInt8Linear(values: w, out: out, in: inF)
+        let codes = (0..<rows * inF).map { i in i % 11 == 0 ? Int8(-127) : i % 13 == 0 ? 127 : Int8(truncatingIfNeeded: Int(g.next() % 255) - 127) }
+        var expected = [Int32](repeating: 0, count: rows * out)
+        for r in 0..<rows { for o in 0..<out {
+            var s = 0
+            for i in 0..<inF { s += Int(codes[r * inF + i]) * Int(lin.cb[o * inF + i]) }
+            expected[r * out + o] = Int32(s)
+        } }
+        #expect(lin.integerProducts(codes, rows: rows, plain: false) == expected)
+        #expect(lin.integerProducts(codes, rows: rows, plain: true) == expected)
+    }
+
+    @Test(arguments: [(3, 64, 1, Float(0)), (5, 96, 3, 6), (7, 100, 2, 6), (4, 33, 4, 2.5), (6, 768, 2, 6),
+                      (13, 200, 9, 6), (9, 65, 5, 0)])
     func int8KernelMatchesReference(out: Int, in inF: Int, rows: Int, threshold: Float) {
         var g = BnbSeededRandom(UInt64(out * 31 + inF))
         let w = g.normals(out * inF, scale: 0.3)
