@@ -36,6 +36,28 @@ import Glibc
         #expect(BusyRepeats.competition(bare, threads: 2) == nil)
     }
 
+    /// /proc/stat's lines summed over the cores the process may use (taskset, cpusets, Slurm).
+    @Test func machineTimesCountTheCoresTheProcessMayUse() throws {
+        let stat = """
+            cpu  1000 0 200 5000 10 0 5 40 0 0
+            cpu0 100 0 20 500 1 0 0 4 0 0
+            cpu1 200 0 40 1000 2 0 1 8 0 0
+            cpu2 300 0 60 1500 3 0 2 12 0 0
+            cpu3 400 0 80 2000 4 0 2 16 0 0
+            intr 12345
+            """
+        let all = try #require(CPUProbe.parseStat(stat, ticksPerSecond: 100))
+        #expect(all == CPUProbe.MachineTimes(busy: 12.05, steal: 0.4, cpus: 4))   // (1000 + 200 + 5) ticks
+        let two = try #require(CPUProbe.parseStat(stat, ticksPerSecond: 100, allowed: [1, 3]))
+        #expect(two == CPUProbe.MachineTimes(busy: 7.23, steal: 0.24, cpus: 2))    // (200+40+1) + (400+80+2)
+        #expect(CPUProbe.allowedCPUs("Name:\tx\nCpus_allowed_list:\t0-3,8,10-11\n") == [0, 1, 2, 3, 8, 10, 11])
+        #expect(CPUProbe.allowedCPUs("Name:\tx\n") == nil)
+        #if os(Linux)
+        let own = try #require(CPUProbe.allowedCPUs(try String(contentsOfFile: "/proc/self/status", encoding: .utf8)))
+        #expect(own.count == ProcessInfo.processInfo.activeProcessorCount)
+        #endif
+    }
+
     @Test func busyRepeatsAreSetAsideOnlyWhileEnoughQuietOnesRemain() {
         let quiet = (0..<4).map { repeatRecord(wall: 1, own: 2, busy: 2, cpus: 2, index: $0) }
         let busy = (4..<6).map { repeatRecord(wall: 1, own: 1.2, busy: 2, cpus: 2, index: $0) }

@@ -97,6 +97,23 @@ struct Gaussian {
         #expect(quiet.width < 1.10 && quiet.rate >= 0.9)
     }
 
+    /// One value per round on each side, 3 rounds: the ratio of the ranges, which misses only when
+    /// all three of one side lie beyond all three of the other (2 of the 20 orderings: 90%).
+    @Test func aFewSingleValuesGiveTheRatioOfTheRanges() throws {
+        let r = try #require(RatioInterval.of([10, 12, 11].enumerated().map { RoundValue($1, round: $0) },
+                                              over: [4, 5, 6].enumerated().map { RoundValue($1, round: $0) }, pairedByRound: true))
+        #expect(r.ratio == 11.0 / 5 && r.low == 10.0 / 6 && r.high == 12.0 / 4)
+        var g = Gaussian(seed: 5)
+        var covered = 0
+        let trials = 4000
+        for _ in 0..<trials {
+            let a = (0..<3).map { RoundValue(2 * exp(0.1 * g.next()), round: $0) }, b = (0..<3).map { RoundValue(exp(0.1 * g.next()), round: $0) }
+            if let r = RatioInterval.of(a, over: b, pairedByRound: false), r.low <= 2 && 2 <= r.high { covered += 1 }
+        }
+        let rate = Double(covered) / Double(trials)
+        #expect(abs(rate - 0.9) < 4 * (0.9 * 0.1 / Double(trials)).squareRoot(), "coverage \(rate)")
+    }
+
     @Test func theRatioIsOfMediansAndTheIntervalHoldsIt() throws {
         let a = [4.0, 5, 6, 100].enumerated().map { RoundValue($1, round: $0 % 2) }
         let b = [1.0, 2, 3].enumerated().map { RoundValue($1, round: $0 % 2) }

@@ -190,9 +190,11 @@ public enum ExperimentReport {
             c["mixedEnvironments"] = distinct.count > 1
         }
         let figures = Dictionary(uniqueKeysWithValues: ok.map { ($0.id, RunSummaryFigures($0)) })
+        c.merge(MachineTable.context(ok, labeler: labeler, figures: figures)) { $1 }
 
         var memoryRows: [[String: Any]] = [], timeRows: [[String: Any]] = [], outputRows: [[String: Any]] = []
         var storageRows: [[String: Any]] = [], storageSeen: Set<String> = []
+        var calibrationRows: [[String: Any]] = []
         var memoryFindings: [String] = [], largestPeakSpread: (Double, String)?
         for r in ok {
             // What each configuration stores is the same at every thread count and prompt: once each.
@@ -202,6 +204,14 @@ public enum ExperimentReport {
                     "formats": w.bytesByFormat.sorted { $0.value > $1.value }
                         .map { "\($0.key) \(Format.mib($0.value)) MiB" }.joined(separator: ", "),
                     "notes": Format.cell(w.notes.isEmpty ? "–" : w.notes.joined(separator: "; ")),
+                ])
+            }
+            if let cal = r.record.calibration {
+                calibrationRows.append([
+                    "run": r.id, "config": Format.cell(labeler.full(r.entry)), "method": cal.method,
+                    "data": Format.cell(cal.summary), "seconds": Format.fixed(cal.seconds, 2),
+                    "loadShare": Format.fixed(r.record.loadSeconds.map { cal.seconds / max($0, 1e-9) * 100 }, 0),
+                    "peak": Format.mib(cal.peakRSS), "layers": cal.layers,
                 ])
             }
             let base = baselineRun(for: r, among: ok, baseline: experiment.baseline)
@@ -315,6 +325,8 @@ public enum ExperimentReport {
 
         c["memoryRows"] = memoryRows
         c["storageRows"] = storageRows
+        c["calibrationRows"] = calibrationRows
+        c["hasCalibration"] = !calibrationRows.isEmpty
         c["timeRows"] = timeRows
         c["outputRows"] = outputRows
         c["failedRows"] = failed.map { r -> [String: Any] in

@@ -7,6 +7,13 @@
 // what makes the interval honest about load that changed from round to round; with a single
 // round it is an ordinary bootstrap of the repeats.
 //
+// A bootstrap cannot see the spread of a handful of values: of 3 values, one per round (a load
+// time or peak RSS per process, or 3 repeats in 3 rounds), it would cover about 75%. With one value
+// per round and fewer than 6 on a side, the interval is instead the ratio of the ranges, lowest over
+// highest to highest over lowest: the exact distribution-free interval at its widest (it misses
+// only when every value of one side lies beyond every value of the other: 90% for 3 against 3,
+// 97% for 4 against 4).
+//
 // The verdict reads the interval: "unstable" when it spans more than ±10% of the ratio (the
 // measurements cannot settle it), "same" when it reaches within `negligible` of 1, otherwise the
 // direction. Differences smaller than `negligible` are not reported as differences: two runs of
@@ -42,6 +49,11 @@ public struct RatioInterval: Sendable, Equatable {
         let ma = median(a.map(\.value)), mb = median(b.map(\.value))
         guard !a.isEmpty, !b.isEmpty, mb != 0 else { return nil }
         let byRoundA = grouped(a), byRoundB = grouped(b)
+        if byRoundA.values.allSatisfy({ $0.count == 1 }) && byRoundB.values.allSatisfy({ $0.count == 1 }) && Swift.min(a.count, b.count) < 6 {
+            let va = a.map(\.value), vb = b.map(\.value)
+            guard let lowB = vb.min(), lowB > 0, let highB = vb.max(), let lowA = va.min(), let highA = va.max() else { return nil }
+            return RatioInterval(ratio: ma / mb, low: lowA / highB, high: highA / lowB)
+        }
         let roundsA = byRoundA.keys.sorted(), roundsB = byRoundB.keys.sorted()
         let shared = Array(Set(roundsA).union(roundsB)).sorted()
         // Seeded: the same measurements always give the same interval.

@@ -76,8 +76,11 @@ public enum ChildRun {
         guard let reference = entry.loaderReference else { throw RunnerError.invalid("plan entry \(entry.shortKey) has no resolved model reference") }
         progress("loading \(entry.model) as \(entry.label)")
         let loadStart = DispatchTime.now()
-        let loaded = try ModelLoader.load(reference, quantization: entry.quantization, threads: entry.threads)
+        var calibration: CalibrationReport?
+        let loaded = try ModelLoader.load(reference, quantization: entry.quantization, threads: entry.threads,
+                                          calibrated: { calibration = $0 })
         record.loadSeconds = seconds(since: loadStart)
+        if let calibration { record.calibration = CalibrationRecord(calibration, peakRSS: MemoryProbe.sample().peak) }
         let afterLoad = MemoryProbe.sample()
         memory.rssAfterLoad = afterLoad.rss; memory.anonAfterLoad = afterLoad.anon; memory.fileAfterLoad = afterLoad.file
         record.weights = WeightSummary(loaded.weights)

@@ -21,6 +21,8 @@ public struct RunRecord: Sendable, Codable {
     public var weights: WeightSummary?
     public var memory: MemoryFigures?
     public var loadSeconds: Double?
+    /// GPTQ / AWQ: the calibration pass (inside `loadSeconds`), its data and peak memory.
+    public var calibration: CalibrationRecord?
     public var promptTokens: [Int]?
     public var newTokensRequested: Int?
     public var repeats: [RepeatRecord] = []
@@ -66,6 +68,39 @@ public struct WeightSummary: Sendable, Codable, Equatable {
     public init(bytes: Int, parameters: Int, bitsPerWeight: Double, bytesByFormat: [String: Int], notes: [String] = []) {
         self.bytes = bytes; self.parameters = parameters; self.bitsPerWeight = bitsPerWeight
         self.bytesByFormat = bytesByFormat; self.notes = notes
+    }
+}
+
+/// What a calibrated quantization (gptq, awq) ran on and cost.
+public struct CalibrationRecord: Sendable, Codable, Equatable {
+    public var method: String
+    /// The named text or file the windows were drawn from (nil for given ids).
+    public var text: String?
+    /// The safetensors file of token ids, when given instead of a text.
+    public var ids: String?
+    public var samples: Int
+    public var tokens: Int
+    public var seed: Int?
+    /// sha256 of the windows as int32 little-endian, row by row.
+    public var idsSHA256: String
+    public var seconds: Double
+    /// Peak RSS of the process when calibration ended (loading the FP32 model included).
+    public var peakRSS: Int?
+    public var layers: Int
+    /// GPTQ: the largest damping any layer needed.
+    public var maxDampPercent: Double?
+
+    public init(_ r: CalibrationReport, peakRSS: Int?) {
+        method = r.method; text = r.calibration?.ids == nil ? r.calibration?.text : nil; ids = r.calibration?.ids
+        samples = r.samples; tokens = r.tokens; seed = r.calibration?.ids == nil ? r.calibration?.seed : nil
+        idsSHA256 = SHA256.hex(r.tokenBytes); seconds = r.seconds; self.peakRSS = peakRSS; layers = r.layers.count
+        maxDampPercent = r.layers.compactMap(\.dampPercent).max()
+    }
+
+    /// One line for reports: `wikitext-2-raw:train, 128 × 512 tokens, seed 0 (sha256 574efd63…)`.
+    public var summary: String {
+        let source = ids.map { "ids \($0)" } ?? "\(text ?? "?"), seed \(seed ?? 0)"
+        return "\(source), \(samples) × \(tokens) tokens (ids sha256 \(idsSHA256.prefix(12)))"
     }
 }
 
@@ -137,10 +172,14 @@ public struct RoundRecord: Sendable, Codable, Equatable {
     public var finishedAt: Date
     public var loadSeconds: Double?
     public var memory: MemoryFigures?
+    /// The Slurm job and node that measured this round (rounds of one run may run on different nodes).
+    public var slurmJob: String?
+    public var slurmNode: String?
     public init(round: Int, status: RunRecord.Status, error: String?, startedAt: Date, finishedAt: Date,
-                loadSeconds: Double?, memory: MemoryFigures?) {
+                loadSeconds: Double?, memory: MemoryFigures?, slurmJob: String? = nil, slurmNode: String? = nil) {
         self.round = round; self.status = status; self.error = error; self.startedAt = startedAt
         self.finishedAt = finishedAt; self.loadSeconds = loadSeconds; self.memory = memory
+        self.slurmJob = slurmJob; self.slurmNode = slurmNode
     }
 }
 
@@ -166,6 +205,9 @@ public struct EnvironmentRecord: Sendable, Codable, Equatable {
     /// sha256 of each file that defines the model (empty for random weights).
     public var modelFiles: [String: String]
     public var experimentSHA256: String
+    /// The Slurm job that measured the run (`12_3`: array job 12, task 3) and its node; nil outside Slurm.
+    public var slurmJob: String?
+    public var slurmNode: String?
 }
 
 extension JSONEncoder {

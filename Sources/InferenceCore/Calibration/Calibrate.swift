@@ -56,27 +56,46 @@ public enum Calibration {
         return g
     }
 
+    /// AWQ's group size and duo-scaling switch.
+    static func awqConfiguration(_ config: QuantizationConfig) throws -> (groupSize: Int, duoScaling: Bool) {
+        try config.checkParameters(known: Set(awqParameters.keys))
+        let bits = try integer(config, "bits", default: 4)
+        guard bits == 4 else { throw CoreError.invalid("awq: bits must be 4 (AWQ's GEMM layout holds 4-bit codes), got \(bits)") }
+        let gs = try integer(config, "group_size", default: 128)
+        guard gs > 0 else { throw CoreError.invalid("awq: group_size must be positive, got \(gs)") }
+        return (gs, try flag(config, "duo_scaling", default: true))
+    }
+
     /// Quantizes `model`'s block layers per `config` (gptq or awq) on its calibration set, in place.
     public static func quantize(_ model: LanguageModel, config: QuantizationConfig) throws -> CalibrationReport {
         guard let calibrated = model as? CalibratedModel else {
             throw CoreError.unsupported("\(config.method) is not implemented for the \(model.architecture) architecture")
         }
+        // Parameters first: a bad value is reported before the calibration text is read.
+        switch config.method {
+        case "gptq": _ = try gptqConfiguration(config, known: Set(gptqParameters.keys)); _ = try flag(config, "true_sequential", default: true)
+        case "awq": _ = try awqConfiguration(config)
+        default: throw CoreError.invalid("\(config.method) is not a calibrated method (gptq, awq)")
+        }
         let set = config.calibration ?? defaultCalibration
         let samples = try CalibrationData.load(set, tokenizer: model.tokenizer, vocabularySize: model.vocabularySize,
                                                contextLength: model.contextLength)
         let skip: (String) -> Bool = { name in !Quantization.applies(to: name, role: .linear, config: config) }
+        var report = try run(calibrated, config: config, samples: samples, skip: skip)
+        report.tokenIDs = samples
+        report.calibration = set
+        return report
+    }
+
+    static func run(_ calibrated: CalibratedModel, config: QuantizationConfig, samples: [[Int]], skip: @escaping (String) -> Bool) throws -> CalibrationReport {
         switch config.method {
         case "gptq":
             let g = try gptqConfiguration(config, known: Set(gptqParameters.keys))
             return try CalibrationPass.gptq(calibrated, samples: samples, config: g,
                                             trueSequential: try flag(config, "true_sequential", default: true), skip: skip)
         case "awq":
-            try config.checkParameters(known: Set(awqParameters.keys))
-            let bits = try integer(config, "bits", default: 4)
-            guard bits == 4 else { throw CoreError.invalid("awq: bits must be 4 (AWQ's GEMM layout holds 4-bit codes), got \(bits)") }
-            let gs = try integer(config, "group_size", default: 128)
-            guard gs > 0 else { throw CoreError.invalid("awq: group_size must be positive, got \(gs)") }
-            return try AWQ.quantize(calibrated, samples: samples, groupSize: gs, duoScaling: try flag(config, "duo_scaling", default: true), skip: skip)
+            let (gs, duo) = try awqConfiguration(config)
+            return try AWQ.quantize(calibrated, samples: samples, groupSize: gs, duoScaling: duo, skip: skip)
         default:
             throw CoreError.invalid("\(config.method) is not a calibrated method (gptq, awq)")
         }

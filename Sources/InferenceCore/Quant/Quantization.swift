@@ -24,7 +24,7 @@ public struct QuantizationConfig: Sendable, Hashable, Codable, CustomStringConve
             s += "(" + parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.format($0.value))" }.joined(separator: ",") + ")"
         }
         if let skip, !skip.isEmpty { s += "[skip:" + skip.joined(separator: ",") + "]" }
-        if let calibration { s += "[calibration:" + calibration.description + "]" }
+        if let calibration { s += "[calibration=" + calibration.description + "]" }
         return s
     }
     static func format(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) }
