@@ -4,7 +4,8 @@
 // widen to 16 lanes, giving the 16 high-nibble (even) values after a shift and the 16 low-nibble
 // (odd) ones as they are, against activations stored evens-then-odds (bnb4_pair_order). Each block's
 // sum is scaled once, into two accumulators taken in turn so consecutive blocks do not wait on
-// each other. See include/BnbSIMD.h.
+// each other. A prompt widens weight rows the same way (bnb4_simd_widen) for F32's tiled product.
+// See include/BnbSIMD.h.
 #include "BnbSIMD.h"
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -36,6 +37,14 @@ float bnb4_plain_dot(const uint8_t *packed, long e, int n, int block, const bnb4
     return acc;
 }
 
+void bnb4_plain_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst) {
+    for (int i = 0; i < n; i += 32) {
+        const uint8_t *p = packed + (e + i) / 2;
+        const float a = block_absmax(s, (e + i) / block);
+        for (int j = 0; j < 16; j++) { dst[i + j] = table[p[j] >> 4] * a; dst[i + 16 + j] = table[p[j] & 15] * a; }
+    }
+}
+
 #if defined(__AVX512F__)
 
 float bnb4_simd_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp) {
@@ -63,10 +72,32 @@ float bnb4_simd_dot(const uint8_t *packed, long e, int n, int block, const bnb4_
     return _mm512_reduce_add_ps(_mm512_add_ps(tot0, tot1));
 }
 
+void bnb4_simd_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst) {
+    const __m512 t = _mm512_loadu_ps(table);
+    const uint8_t *p = packed + e / 2;
+    long b = e / block;
+    int i = 0, stop = (int)((b + 1) * block - e);
+    while (i < n) {
+        if (stop > n) stop = n;
+        const __m512 a = _mm512_set1_ps(block_absmax(s, b));
+        for (; i < stop; i += 32, p += 16) {
+            __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+            _mm512_storeu_ps(dst + i, _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(c, 4), t), a));
+            _mm512_storeu_ps(dst + i + 16, _mm512_mul_ps(_mm512_permutexvar_ps(c, t), a));
+        }
+        b++;
+        stop += block;
+    }
+}
+
 #else
 
 float bnb4_simd_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp) {
     return bnb4_plain_dot(packed, e, n, block, s, table, xp);
+}
+
+void bnb4_simd_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst) {
+    bnb4_plain_widen(packed, e, n, block, s, table, dst);
 }
 
 #endif

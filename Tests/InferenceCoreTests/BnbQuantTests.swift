@@ -165,6 +165,23 @@ import Testing
         }
     }
 
+    /// The prompt kernel's widened rows (and its plain C twin's) are exactly dequantizeRow's values:
+    /// one product table[code] × absmax each.
+    @Test(arguments: [(4, 32, 32, false), (6, 96, 64, true), (5, 160, 128, false), (3, 1024, 4096, true), (7, 800, 256, false)])
+    func fourBitWidenedRowsAreDequantizedRows(out: Int, in inF: Int, block: Int, dq: Bool) {
+        var g = BnbSeededRandom(UInt64(out * 577 + inF))
+        let w = g.normals(out * inF, scale: 0.2)
+        for book in [Bnb4BitCodeBook.nf4, .fp4] {
+            let lin = Bnb4BitLinear(values: w, out: out, in: inF, codeBook: book, blockSize: block, doubleQuant: dq)
+            var d = [Float](repeating: 0, count: inF)
+            for o in 0..<out {
+                lin.dequantizeRow(o, into: &d)
+                #expect(lin.kernelWidenedRow(o, plain: false) == d)
+                #expect(lin.kernelWidenedRow(o, plain: true) == d)
+            }
+        }
+    }
+
     /// The int8 kernel's exact Int32 products (4×4 tiles, a masked tail past 64-byte steps) and its
     /// plain twin, equal to Int products computed here, on shapes that are not multiples of the tile
     /// or of the 64-byte step; codes over the whole int8 range bitsandbytes produces (±127).

@@ -28,6 +28,11 @@ void bnb4_pair_order(const float *x, int n, float *xp);
 float bnb4_simd_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp);
 float bnb4_plain_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp);
 
+// The same n weights dequantized (table[code] · absmax, as Bnb4BitLinear.dequantizeRow) into dst in
+// bnb4_pair_order's order: a prompt's activation rows, put in that order once, meet them there.
+void bnb4_simd_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst);
+void bnb4_plain_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst);
+
 // out[r·ldo + o] = Σ_i w[o·n + i] · x[r·n + i], exact in Int32, for weight rows o0 ≤ o < o1 of an
 // int8 weight [m, n] and activation rows r < rows of int8 codes [rows, n]; xsum[r] = Σ_i x[r·n + i]
 // (the SIMD path multiplies w + 128 as unsigned bytes and subtracts 128 · xsum). |w| ≤ 127.
