@@ -56,6 +56,25 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
 
     static let tile = 16
 
+    /// A prompt through a weight stored narrower than F32 (fp16, bf16, bnb 4-bit): each thread
+    /// widens a tile of its weight rows to F32 once (`widen(o, dst)` writes row o's n values) and runs
+    /// `tileProduct` on it for every activation row, rather than converting every weight again for
+    /// every activation row.
+    static func widenedProduct(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, m: Int, n: Int,
+                               pool: ThreadPool, widen: (Int, UnsafeMutablePointer<Float>) -> Void) {
+        pool.parallelFor(m, granule: 4) { range in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * n)
+            defer { scratch.deallocate() }
+            var o0 = range.lowerBound
+            while o0 < range.upperBound {
+                let o1 = min(o0 + tile, range.upperBound)
+                for o in o0..<o1 { widen(o, scratch + (o - o0) * n) }
+                tileProduct(scratch, outputs: o0..<o1, x, rows: rows, n: n, into: y, m: m)
+                o0 = o1
+            }
+        }
+    }
+
     /// Outputs `outputs` (weight rows from `w` on, n values each) for every activation row.
     @inline(__always)
     static func tileProduct(_ w: UnsafePointer<Float>, outputs: Range<Int>, _ x: UnsafePointer<Float>, rows: Int, n: Int,
