@@ -24,7 +24,7 @@ extension LlamaConfig {
             throw CoreError.file(path, "no general.architecture in the metadata")
         }
         guard Self.ggufArchitectures.contains(arch) else {
-            throw CoreError.unsupported("\(path): general.architecture '\(arch)' is not supported (known: \(Self.ggufArchitectures.joined(separator: ", ")))")
+            throw CoreError.unsupported("\(path): general.architecture \(quoted: arch) is not supported (known: \(Self.ggufArchitectures.joined(separator: ", ")))")
         }
         func key(_ k: String) -> String { "\(arch).\(k)" }
         func required(_ k: String) throws -> Int {
@@ -66,7 +66,7 @@ extension LlamaConfig {
         case "linear":
             ropeScale = 1 / (try file.float(key("rope.scaling.factor")) ?? 1)
         case let other?:
-            throw CoreError.unsupported("\(path): \(key("rope.scaling.type")) '\(other)' (only linear scaling is implemented)")
+            throw CoreError.unsupported("\(path): \(key("rope.scaling.type")) \(quoted: other) (only linear scaling is implemented)")
         }
         if let info = file.tensorInfo("rope_freqs.weight") {
             ropeFrequencyFactors = try LlamaGGUF.floats(file, info, count: info.elementCount)
@@ -153,7 +153,7 @@ public enum LlamaGGUF {
     /// A plain-typed (F32 / F16 / BF16) tensor's values.
     static func floats(_ file: GGUFFile, _ info: GGUFTensorInfo, count: Int) throws -> [Float] {
         guard info.elementCount == count else {
-            throw CoreError.file(file.path, "tensor '\(info.name)' has \(info.elementCount) values; the metadata implies \(count)")
+            throw CoreError.file(file.path, "tensor \(quoted: info.name) has \(info.elementCount) values; the metadata implies \(count)")
         }
         return try file.tensor(info.name).toFloatArray()
     }
@@ -166,7 +166,7 @@ public enum LlamaGGUF {
         var keepsStoredTypes: Bool { quantization.method == LlamaGGUF.asStored }
 
         mutating func vector(_ name: String, _ n: Int) throws -> [Float] {
-            guard let info = file.tensorInfo(name) else { throw CoreError.file(file.path, "missing tensor '\(name)'") }
+            guard let info = file.tensorInfo(name) else { throw CoreError.file(file.path, "missing tensor \(quoted: name)") }
             let values = try LlamaGGUF.floats(file, info, count: n)
             infos.append(WeightInfo(name: name, format: info.type == .f32 ? "fp32" : info.type.name.lowercased(),
                                     shape: [n], storedBytes: info.byteCount, parameters: n))
@@ -174,9 +174,9 @@ public enum LlamaGGUF {
         }
 
         mutating func matrix(_ name: String, out: Int, in n: Int, role: WeightRole) throws -> LinearWeight {
-            guard let info = file.tensorInfo(name) else { throw CoreError.file(file.path, "missing tensor '\(name)'") }
+            guard let info = file.tensorInfo(name) else { throw CoreError.file(file.path, "missing tensor \(quoted: name)") }
             guard info.shape == [out, n] else {
-                throw CoreError.file(file.path, "tensor '\(name)' has shape \(info.shape); the metadata implies [\(out), \(n)]")
+                throw CoreError.file(file.path, "tensor \(quoted: name) has shape \(info.shape); the metadata implies [\(out), \(n)]")
             }
             let weight: LinearWeight
             if keepsStoredTypes {
@@ -209,7 +209,7 @@ public enum LlamaGGUF {
             default:
                 guard let format = GGMLFormat(ggmlTypeID: info.type.rawValue) else {
                     let known = GGMLFormat.allCases.filter { $0 != .q8_k }.map(\.ggmlName).joined(separator: ", ")
-                    throw CoreError.unsupported("\(file.path): tensor '\(info.name)' is stored as \(info.type.name); exprun computes on \(known)")
+                    throw CoreError.unsupported("\(file.path): tensor \(quoted: info.name) is stored as \(info.type.name); exprun computes on \(known)")
                 }
                 return try GGMLLinear(type: format, out: out, in: n, storage: file.storage, byteOffset: info.fileOffset)
             }

@@ -71,13 +71,13 @@ public enum Tokenizers {
         case "gpt2":
             let pre = try file.string("tokenizer.ggml.pre")
             guard pre == nil || pre == "gpt-2" || pre == "default" else {
-                throw CoreError.unsupported("\(file.path): tokenizer.ggml.pre = '\(pre ?? "")': only GPT-2's pre-tokenizer ('gpt-2') is implemented for byte-level BPE")
+                throw CoreError.unsupported("\(file.path): tokenizer.ggml.pre = \(quoted: pre ?? ""): only GPT-2's pre-tokenizer ('gpt-2') is implemented for byte-level BPE")
             }
             return try ByteLevelBPETokenizer(gguf: file)
         case "llama":
             return try SentencePieceBPETokenizer(gguf: file)
         default:
-            throw CoreError.unsupported("\(file.path): tokenizer.ggml.model = '\(model)' (supported: 'gpt2' byte-level BPE, 'llama' SentencePiece BPE)")
+            throw CoreError.unsupported("\(file.path): tokenizer.ggml.model = \(quoted: model) (supported: 'gpt2' byte-level BPE, 'llama' SentencePiece BPE)")
         }
     }
 
