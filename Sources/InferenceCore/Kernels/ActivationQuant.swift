@@ -43,7 +43,8 @@ struct QuantizedActivations {
                                 let id: Float = dd != 0 ? 1 / dd : 0
                                 var sum: Int32 = 0
                                 for j in 0..<32 {
-                                    let v = Int8(max(-127, min(127, (xb[j] * id).rounded())))   // NaN → 127, never a trap
+                                    // NaN → 127; nearestInt of a whole number is exact and, unlike Int8(_:), cannot trap.
+                                    let v = Int8(truncatingIfNeeded: nearestInt(max(-127, min(127, (xb[j] * id).rounded()))))
                                     qb[j] = v; sum &+= Int32(v)
                                 }
                                 dp[r * nb + b] = fp16Value(fp16Bits(dd))

@@ -259,16 +259,17 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
               pairTable.withUnsafeBufferPointer { pt in
                 scales.withUnsafeBufferPointer { sc in
                     let pp = p.baseAddress!, tp = t.baseAddress!, sp = sc.baseAddress!, pairs = pt.baseAddress!
+                    // Index arithmetic wraps (`&+`, `&*`) in these loops: see F32Linear.tileProduct.
                     pool.parallelFor(m, granule: 4) { range in
                         if aligned && rows == 1 {
                             // Decode: fused, the weights never leave registers.
-                            let blocksPerRow = n / bs
+                            let blocksPerRow = n / bs, half = bs / 2
                             for o in range {
-                                let b0 = o * blocksPerRow
+                                let b0 = o &* blocksPerRow
                                 var s: Float = 0
                                 for k in 0..<blocksPerRow {
-                                    let dot = Bnb4BitLinear.blockDot(pp + (b0 + k) * (bs / 2), x + k * bs, bs / 2, pairs)
-                                    s = Relaxed.multiplyAdd(dot, sp[b0 + k], s)
+                                    let dot = Bnb4BitLinear.blockDot(pp + (b0 &+ k) &* half, x + k &* bs, half, pairs)
+                                    s = Relaxed.multiplyAdd(dot, sp[b0 &+ k], s)
                                 }
                                 y[o] = s
                             }
@@ -279,25 +280,24 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
                             var scratch = [Float](repeating: 0, count: n)
                             scratch.withUnsafeMutableBufferPointer { w in
                                 for o in range {
-                                    let base = o * n
+                                    let base = o &* n
                                     if aligned {
                                         let raw = UnsafeMutableRawPointer(w.baseAddress!)
                                         for k in 0..<(n / bs) {
-                                            let scale = sp[base / bs + k]
+                                            let scale = sp[base / bs &+ k], bytes = pp + (base &+ k &* bs) / 2
                                             for j in 0..<(bs / 2) {
-                                                let v = pairs[Int(pp[(base + k * bs) / 2 + j])]
-                                                raw.storeBytes(of: v, toByteOffset: (k * bs + 2 * j) * 4, as: UInt64.self)
+                                                raw.storeBytes(of: pairs[Int(bytes[j])], toByteOffset: (k &* bs &+ 2 &* j) &* 4, as: UInt64.self)
                                             }
-                                            for j in 0..<bs { w[k * bs + j] *= scale }
+                                            for j in 0..<bs { w[k &* bs &+ j] *= scale }
                                         }
                                     } else {
                                         for j in 0..<n {
-                                            let i = base + j, byte = pp[i >> 1]
+                                            let i = base &+ j, byte = pp[i >> 1]
                                             let c = i & 1 == 0 ? byte >> 4 : byte & 0x0F
                                             w[j] = tp[Int(c)] * sp[i / bs]
                                         }
                                     }
-                                    for r in 0..<rows { y[r * m + o] = F32Linear.dot(w.baseAddress!, x + r * n, n) }
+                                    for r in 0..<rows { y[r &* m &+ o] = F32Linear.dot(w.baseAddress!, x + r &* n, n) }
                                 }
                             }
                         }
@@ -316,18 +316,18 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
         let rx = UnsafeRawPointer(x)
         var acc = V()
         var j = 0
-        while j + 8 <= bytes {
-            let pairs = SIMD8<UInt64>(t[Int(p[j])], t[Int(p[j + 1])], t[Int(p[j + 2])], t[Int(p[j + 3])],
-                                      t[Int(p[j + 4])], t[Int(p[j + 5])], t[Int(p[j + 6])], t[Int(p[j + 7])])
-            acc.addProduct(unsafeBitCast(pairs, to: V.self), rx.loadUnaligned(fromByteOffset: 8 * j, as: V.self))
-            j += 8
+        while j &+ 8 <= bytes {
+            let pairs = SIMD8<UInt64>(t[Int(p[j])], t[Int(p[j &+ 1])], t[Int(p[j &+ 2])], t[Int(p[j &+ 3])],
+                                      t[Int(p[j &+ 4])], t[Int(p[j &+ 5])], t[Int(p[j &+ 6])], t[Int(p[j &+ 7])])
+            acc.addProduct(unsafeBitCast(pairs, to: V.self), rx.loadUnaligned(fromByteOffset: 8 &* j, as: V.self))
+            j &+= 8
         }
         var s = F32Linear.horizontalSum(acc)
         while j < bytes {
             let v = t[Int(p[j])]
-            s = Relaxed.multiplyAdd(Float(bitPattern: UInt32(truncatingIfNeeded: v)), x[2 * j], s)
-            s = Relaxed.multiplyAdd(Float(bitPattern: UInt32(truncatingIfNeeded: v >> 32)), x[2 * j + 1], s)
-            j += 1
+            s = Relaxed.multiplyAdd(Float(bitPattern: UInt32(truncatingIfNeeded: v)), x[2 &* j], s)
+            s = Relaxed.multiplyAdd(Float(bitPattern: UInt32(truncatingIfNeeded: v >> 32)), x[2 &* j &+ 1], s)
+            j &+= 1
         }
         return s
     }

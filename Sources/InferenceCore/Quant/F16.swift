@@ -44,7 +44,7 @@ public final class F16Linear: LinearWeight, @unchecked Sendable {
         let w = UnsafePointer(halves), n = inFeatures, m = outFeatures
         if rows == 1 {
             pool.parallelFor(m, granule: 4) { range in
-                for o in range { y[o] = F16Linear.dot(w + o * n, x, n) }
+                for o in range { y[o] = F16Linear.dot(w + o &* n, x, n) }
             }
             return
         }
@@ -56,7 +56,7 @@ public final class F16Linear: LinearWeight, @unchecked Sendable {
             var o0 = range.lowerBound
             while o0 < range.upperBound {
                 let o1 = min(o0 + F32Linear.tile, range.upperBound)
-                for o in o0..<o1 { F16Linear.widen(w + o * n, into: scratch + (o - o0) * n, n) }
+                for o in o0..<o1 { F16Linear.widen(w + o &* n, into: scratch + (o &- o0) &* n, n) }
                 F32Linear.tileProduct(scratch, outputs: o0..<o1, x, rows: rows, n: n, into: y, m: m)
                 o0 = o1
             }
@@ -75,17 +75,17 @@ public final class F16Linear: LinearWeight, @unchecked Sendable {
         let rw = UnsafeRawPointer(w), rx = UnsafeRawPointer(x)
         var s0 = V(), s1 = V()
         var i = 0
-        while i + 32 <= n {
-            s0.addProduct(widen16(rw + i * 2), rx.loadUnaligned(fromByteOffset: i * 4, as: V.self))
-            s1.addProduct(widen16(rw + i * 2 + 32), rx.loadUnaligned(fromByteOffset: i * 4 + 64, as: V.self))
-            i += 32
+        while i &+ 32 <= n {   // wrapping index arithmetic: see F32Linear.tileProduct
+            s0.addProduct(widen16(rw + i &* 2), rx.loadUnaligned(fromByteOffset: i &* 4, as: V.self))
+            s1.addProduct(widen16(rw + (i &* 2 &+ 32)), rx.loadUnaligned(fromByteOffset: i &* 4 &+ 64, as: V.self))
+            i &+= 32
         }
-        while i + 16 <= n {
-            s0.addProduct(widen16(rw + i * 2), rx.loadUnaligned(fromByteOffset: i * 4, as: V.self))
-            i += 16
+        while i &+ 16 <= n {
+            s0.addProduct(widen16(rw + i &* 2), rx.loadUnaligned(fromByteOffset: i &* 4, as: V.self))
+            i &+= 16
         }
         var s = F32Linear.horizontalSum(s0 + s1)
-        while i < n { s = Relaxed.multiplyAdd(Float(w[i]), x[i], s); i += 1 }
+        while i < n { s = Relaxed.multiplyAdd(Float(w[i]), x[i], s); i &+= 1 }
         return s
     }
 

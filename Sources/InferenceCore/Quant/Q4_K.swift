@@ -83,8 +83,10 @@ public enum Q4_K {
     /// `make_qkx2_quants`: the (scale, min) of least weighted squared error for `n` values on
     /// 0...nmax, trying nmax + rmin + k·rdelta steps across the range for k = 0...nstep.
     /// Returns the scale; `theMin` gets −min (a positive offset).
-    static func makeQKX2Quants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ weights: [Float],
-                               _ L: UnsafeMutablePointer<UInt8>, _ theMin: inout Float, _ Laux: inout [UInt8],
+    /// (Pointers rather than arrays, and narrowing that cannot trap: the checks would otherwise cost
+    /// 9% of loading a q4_K model.)
+    static func makeQKX2Quants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
+                               _ L: UnsafeMutablePointer<UInt8>, _ theMin: inout Float, _ Laux: UnsafeMutablePointer<UInt8>,
                                _ rmin: Float, _ rdelta: Float, _ nstep: Int) -> Float {
         var mn = x[0], mx = x[0]
         var sumW = weights[0]
@@ -107,7 +109,7 @@ public enum Q4_K {
         var bestError: Float = 0
         for i in 0..<n {
             let l = nearestInt(iscale * (x[i] - mn))
-            L[i] = UInt8(max(0, min(nmax, l)))
+            L[i] = UInt8(truncatingIfNeeded: max(0, min(nmax, l)))
             let diff = scale * Float(L[i]) + mn - x[i]
             bestError += weights[i] * (diff * diff)
         }
@@ -116,7 +118,7 @@ public enum Q4_K {
             var sumL: Float = 0, sumL2: Float = 0, sumXL: Float = 0
             for i in 0..<n {
                 let l = max(0, min(nmax, nearestInt(iscale * (x[i] - mn))))
-                Laux[i] = UInt8(l)
+                Laux[i] = UInt8(truncatingIfNeeded: l)
                 let w = weights[i], fl = Float(l)
                 sumL += w * fl
                 sumL2 += w * fl * fl
