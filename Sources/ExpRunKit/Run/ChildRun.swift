@@ -30,7 +30,7 @@ public enum ChildRun {
         memory.rssBeforeLoad = MemoryProbe.sample().rss
         // The model lives only inside this call: when it returns, the model is gone. Its logits for
         // the KL comparison wait in a file, so they do not count as memory still held.
-        let logitsFile = NSTemporaryDirectory() + "exprun-logits-\(getpid()).f32"
+        let logitsFile = ChildRun.logitsFile
         defer { try? FileManager.default.removeItem(atPath: logitsFile) }
         let sequence = try loadAndGenerate(entry, into: &record, memory: &memory, logitsFile: logitsFile, progress: progress)
         MemoryProbe.releaseFreedMemory()
@@ -129,6 +129,9 @@ public enum ChildRun {
         try logits.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: logitsFile)) }
         return sequence
     }
+
+    /// Where this process keeps its logits for the baseline comparison (removed on SIGINT/SIGTERM too).
+    public static var logitsFile: String { NSTemporaryDirectory() + "exprun-logits-\(getpid()).f32" }
 
     static func seconds(since start: DispatchTime) -> Double {
         Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
