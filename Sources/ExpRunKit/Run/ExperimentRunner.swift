@@ -1,12 +1,14 @@
 // The parent side of an experiment: resolve models (Hub download, local paths) before anything is
-// written, open the store, skip runs already stored, run each remaining plan entry in a child
-// process with a timeout, complete its record with the environment and store it. A child that
-// crashes, is killed or times out becomes a failed run and the experiment goes on. An interrupt
-// (Interruption.swift), a model file that changes (ModelFileCheck.swift) or a database that cannot
-// take the run (StoreSafety.swift) stops the experiment without storing the run in hand.
+// written, open the store, then go through the plan round by round (`Plan.schedule`): skip rounds
+// already stored, run each other one in a child process with a timeout, complete its record with
+// the environment and store it. A child that crashes, is killed or times out becomes a failed
+// round (its configuration is not tried again in later rounds) and the experiment goes on. An
+// interrupt (Interruption.swift), a model file that changes (ModelFileCheck.swift) or a database
+// that cannot take the round (StoreSafety.swift) stops the experiment without storing the round in hand.
 import Foundation
 import InferenceCore
 
+/// Counted in rounds: one child process each.
 public struct RunSummary: Sendable {
     public var planned: Int
     public var skipped: Int
@@ -49,22 +51,32 @@ public struct ExperimentRunner {
         do { experimentID = try store.saveExperiment(plan.spec, planKeys: plan.entries.map(\.key)) } catch {
             throw Store.explain(error, path: store.path, doing: "storing the experiment")
         }
-        let done = force ? [] : try store.successfulKeys(experiment: plan.spec.name)
+        let stored = force ? [:] : try store.storedRounds(experiment: plan.spec.name)
         var baseEnvironment = Environment.capture(version: version, experimentText: plan.spec.text)
-        var summary = RunSummary(planned: plan.entries.count, skipped: 0, succeeded: 0, failed: 0)
+        let schedule = plan.schedule, rounds = plan.spec.measure.roundCount
+        var summary = RunSummary(planned: schedule.count, skipped: 0, succeeded: 0, failed: 0)
+        var failedKeys = Set<String>(), measuredKeys = Set<String>()
         let modelFiles = ModelFileCheck(progress: progress)
-        if !force { try verifyStoredModelFiles(plan, done: done, store: store, check: modelFiles) }
+        if !force { try verifyStoredModelFiles(plan, stored: Set(stored.keys), store: store, check: modelFiles) }
         func interrupted(_ signal: Int32, at i: Int, stopped: String?) -> Interrupted {
             Interrupted(signal: signal, stopped: stopped, stored: summary.succeeded + summary.failed,
-                        remaining: plan.entries[i...].filter { !done.contains($0.key) }.count)
+                        remaining: schedule[i...].filter { stored[plan.entries[$0.entry].key]?.contains($0.round) != true }.count)
         }
 
-        for (i, entry) in plan.entries.enumerated() {
+        for (i, step) in schedule.enumerated() {
             if let signal = Interruption.signal { throw interrupted(signal, at: i, stopped: nil) }
+            var entry = plan.entries[step.entry]
+            entry.round = step.round
             let label = "\(entry.model) \(entry.label) threads=\(entry.threads)" + (plan.spec.prompts.count > 1 ? " \(Plan.quote(entry.prompt))" : "")
-            if done.contains(entry.key) {
+                + (rounds > 1 ? " round \(step.round + 1)/\(rounds)" : "")
+            if stored[entry.key]?.contains(step.round) == true {
                 summary.skipped += 1
                 progress.finish(i + 1, label: label, outcome: "already stored, skipped", measured: false)
+                continue
+            }
+            if failedKeys.contains(entry.key) {
+                summary.failed += 1
+                progress.finish(i + 1, label: label, outcome: "not run: this configuration failed in an earlier round", measured: false)
                 continue
             }
             let reference = entry.loaderReference ?? entry.model
@@ -77,7 +89,9 @@ public struct ExperimentRunner {
             try modelFiles.verifyUnchanged(reference, model: entry.model, during: "while \(label) ran (that run is not stored)")
             record.environment = baseEnvironment
             do {
-                try store.saveRun(experimentID: experimentID, entry: entry, record: record)
+                // --force measures a run afresh: its first round measured now drops what was stored.
+                try store.saveRound(experimentID: experimentID, entry: entry, record: record,
+                                    replacingRun: force && measuredKeys.insert(entry.key).inserted)
             } catch {
                 throw Store.explain(error, path: store.path, doing: "storing the run of \(label)")
             }
@@ -88,6 +102,7 @@ public struct ExperimentRunner {
                                 record.repeats.count, Double(record.memory?.peakRSS ?? 0) / 1_048_576), measured: true)
             } else {
                 summary.failed += 1
+                failedKeys.insert(entry.key)
                 progress.finish(i + 1, label: label, outcome: "FAILED: \(record.error ?? "unknown error")", measured: true)
             }
         }
@@ -95,7 +110,7 @@ public struct ExperimentRunner {
     }
 
     /// Refuses to resume when the stored runs that would be kept recorded other model files.
-    func verifyStoredModelFiles(_ plan: Plan, done: Set<String>, store: Store, check: ModelFileCheck) throws {
+    func verifyStoredModelFiles(_ plan: Plan, stored done: Set<String>, store: Store, check: ModelFileCheck) throws {
         let entries = Dictionary(plan.entries.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         var byReference: [String: (model: String, runs: [(key: String, modelFiles: [String: String])])] = [:]
         for run in try store.storedModelFiles(experiment: plan.spec.name) where done.contains(run.key) {
@@ -111,6 +126,7 @@ public struct ExperimentRunner {
     func runChild(_ entry: PlanEntry, progress: ProgressReporter) -> RunRecord {
         let started = Date()
         var failed = RunRecord(key: entry.key, status: .failed, startedAt: started, finishedAt: started)
+        failed.round = entry.round
         do {
             let input = try JSONEncoder.record.encode(entry)
             let outcome = try ChildProcess.run(executable: executable, arguments: ["run-one"], input: input,

@@ -9,9 +9,11 @@ public struct QuantizationConfig: Sendable, Hashable, Codable, CustomStringConve
     public var parameters: [String: Double]
     /// Tensor names (or suffixes such as `lm_head`, `wte`) left unquantized; nil = the method's default.
     public var skip: [String]?
+    /// Calibration text or token ids, for methods that calibrate (gptq, awq); nil = the method's default.
+    public var calibration: CalibrationConfig?
 
-    public init(method: String, parameters: [String: Double] = [:], skip: [String]? = nil) {
-        self.method = method; self.parameters = parameters; self.skip = skip
+    public init(method: String, parameters: [String: Double] = [:], skip: [String]? = nil, calibration: CalibrationConfig? = nil) {
+        self.method = method; self.parameters = parameters; self.skip = skip; self.calibration = calibration
     }
     public static let fp32 = QuantizationConfig(method: "fp32")
 
@@ -22,6 +24,7 @@ public struct QuantizationConfig: Sendable, Hashable, Codable, CustomStringConve
             s += "(" + parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.format($0.value))" }.joined(separator: ",") + ")"
         }
         if let skip, !skip.isEmpty { s += "[skip:" + skip.joined(separator: ",") + "]" }
+        if let calibration { s += "[calibration=" + calibration.description + "]" }
         return s
     }
     static func format(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) }
@@ -39,6 +42,9 @@ public struct QuantizationMethod: Sendable {
     public let available: Bool
     /// Roles this method quantizes when the configuration gives no `skip` list.
     public let defaultRoles: Set<WeightRoleKey>
+    /// Whether the method runs the model on calibration text (gptq, awq): it quantizes a whole
+    /// loaded model (Calibration/Calibrate.swift), not one weight at a time.
+    public var calibrated = false
     let make: @Sendable (_ rows: WeightRows, _ config: QuantizationConfig) throws -> LinearWeight
 }
 
@@ -53,8 +59,22 @@ public enum Quantization {
         ggml(.q8_0, "llama.cpp Q8_0: blocks of 32 int8 with an fp16 scale, 8.5 bits per weight"),
         ggml(.q4_0, "llama.cpp Q4_0: blocks of 32 4-bit values with an fp16 scale, 4.5 bits per weight"),
         ggml(.q5_0, "llama.cpp Q5_0: blocks of 32 5-bit values with an fp16 scale, 5.5 bits per weight"),
+        ggml(.q4_1, "llama.cpp Q4_1: blocks of 32 4-bit values with an fp16 scale and minimum, 5 bits per weight"),
+        ggml(.q5_1, "llama.cpp Q5_1: blocks of 32 5-bit values with an fp16 scale and minimum, 6 bits per weight"),
+        mix(.q2_k, "llama.cpp's Q2_K file: Q2_K super-blocks of 256 (4-bit sub-block scales and minimums, 2.625 bits per weight), attn_v / ffn_down / attn_output in Q3_K or Q4_K, the head in Q6_K (pure: 1 for Q2_K throughout)"),
+        ggml(.q3_k, "llama.cpp Q3_K: super-blocks of 256, 6-bit sub-block scales, 3.4375 bits per weight"),
+        mix(.q3_k_s, "llama.cpp's Q3_K_S file: Q3_K, the head in Q6_K"),
+        mix(.q3_k_m, "llama.cpp's Q3_K_M file: Q3_K, attn_v / ffn_down / attn_output in Q4_K or Q5_K, the head in Q6_K"),
+        mix(.q3_k_l, "llama.cpp's Q3_K_L file: Q3_K, attn_v / ffn_down / attn_output in Q5_K, the head in Q6_K"),
+        mix(.q4_k_s, "llama.cpp's Q4_K_S file: Q4_K, the first attn_v and the first eighth of ffn_down in Q5_K, the head in Q6_K"),
+        mix(.q4_k_m, "llama.cpp's Q4_K_M file: Q4_K, attn_v and ffn_down in Q6_K in the first and last eighth of the layers and every third between, the head in Q6_K"),
+        mix(.q5_k_s, "llama.cpp's Q5_K_S file: Q5_K, the head in Q6_K"),
+        mix(.q5_k_m, "llama.cpp's Q5_K_M file: Q5_K, attn_v and ffn_down in Q6_K as in Q4_K_M, the head in Q6_K"),
         ggml(.q4_k, "llama.cpp Q4_K: super-blocks of 256, 6-bit sub-block scales and minimums, 4.5 bits per weight"),
+        ggml(.q5_k, "llama.cpp Q5_K: super-blocks of 256, 6-bit sub-block scales and minimums, 5.5 bits per weight"),
         ggml(.q6_k, "llama.cpp Q6_K: super-blocks of 256, int8 sub-block scales, 6.5625 bits per weight"),
+        ggml(.iq4_nl, "llama.cpp IQ4_NL: blocks of 32 4-bit codes into 16 non-linear levels, fp16 scale, 4.5 bits per weight"),
+        ggml(.iq4_xs, "llama.cpp IQ4_XS: IQ4_NL's levels in super-blocks of 256 with 6-bit sub-block scales, 4.25 bits per weight"),
         QuantizationMethod(
             name: "fp16", summary: "IEEE half precision, 16 bits per weight (round to nearest even)",
             parameters: [:], available: true, defaultRoles: [.linear, .embedding, .outputHead],
@@ -86,13 +106,20 @@ public enum Quantization {
             parameters: [:], available: true, defaultRoles: [],
             make: { _, _ in throw CoreError.unsupported("as-stored keeps a file's own tensor types; only .gguf models have them (use fp32 for other checkpoints)") }),
         QuantizationMethod(
-            name: "gptq", summary: "GPTQ (Frantar et al. 2022): second-order post-training quantization",
-            parameters: ["bits": "bits per weight", "group_size": "weights sharing a scale", "calibration": "calibration text"],
-            available: false, defaultRoles: [.linear], make: { _, _ in throw CoreError.unsupported("gptq is not implemented yet") }),
+            name: "gptq", summary: "GPTQ (Frantar et al. 2022): second-order post-training quantization on calibration text, codes in groups with scales and zero points",
+            parameters: Calibration.gptqParameters, available: true, defaultRoles: [.linear], calibrated: true,
+            make: { _, c in throw CoreError.invalid("\(c.method) quantizes a whole model on calibration text; load the model with it (ModelLoader.load) rather than one weight") }),
         QuantizationMethod(
-            name: "awq", summary: "AWQ (Lin et al. 2023): activation-aware weight quantization",
-            parameters: ["bits": "bits per weight", "group_size": "weights sharing a scale", "calibration": "calibration text"],
-            available: false, defaultRoles: [.linear], make: { _, _ in throw CoreError.unsupported("awq is not implemented yet") }),
+            name: "awq", summary: "AWQ (Lin et al. 2023): activation-aware scaling and clipping on calibration text, 4-bit codes in groups with zero points",
+            parameters: Calibration.awqParameters, available: true, defaultRoles: [.linear], calibrated: true,
+            make: { _, c in throw CoreError.invalid("\(c.method) quantizes a whole model on calibration text; load the model with it (ModelLoader.load) rather than one weight") }),
+        QuantizationMethod(
+            name: "rtn", summary: "round-to-nearest with the GPTQ quantizer: min/max scale and zero per group, no calibration (the baseline of gptq and awq)",
+            parameters: Calibration.rtnParameters, available: true, defaultRoles: [.linear],
+            make: { rows, c in
+                let config = try Calibration.gptqConfiguration(c, known: Set(Calibration.rtnParameters.keys))
+                return try GroupQuantizedLinear(try RoundToNearest.quantize(rows, config: config, layer: "rtn"), format: "rtn")
+            }),
     ]
 
     static let bnb4BitParameters = [
@@ -118,6 +145,26 @@ public enum Quantization {
         QuantizationMethod(name: f.name, summary: summary, parameters: [:], available: true,
                            defaultRoles: [.linear, .embedding, .outputHead],
                            make: { rows, _ in try GGMLLinear.quantize(rows, as: f) })
+    }
+
+    /// One of llama.cpp's K-quant mixes (Quant/KQuantMix.swift). Each tensor's type depends on its
+    /// name and layer, so model loaders resolve the mix tensor by tensor (`perTensor`); a weight
+    /// quantized on its own gets the mix's default type.
+    static func mix(_ m: KQuantMix, _ summary: String) -> QuantizationMethod {
+        QuantizationMethod(name: m.rawValue, summary: summary,
+                           parameters: ["pure": "1 stores every matrix in \(m.defaultType.name), as llama-quantize --pure (default 0)"],
+                           available: true, defaultRoles: [.linear, .embedding, .outputHead],
+                           make: { rows, c in
+                               try c.checkParameters(known: ["pure"])
+                               return try GGMLLinear.quantize(rows, as: m.defaultType)
+                           })
+    }
+
+    /// The configuration each tensor (llama.cpp names) gets when `config` is a K-quant mix; nil
+    /// when it is not one, and then `config` applies to every tensor as usual.
+    public static func perTensor(_ config: QuantizationConfig, tensors: [KQuantMix.Tensor], model: KQuantMix.Model) -> [String: QuantizationConfig]? {
+        guard let target = GGMLTarget(name: config.method, pure: config.parameters["pure"] == 1), case .mix = target else { return nil }
+        return target.types(for: tensors, model: model).mapValues { QuantizationConfig(method: $0.name) }
     }
 
     public static func method(named name: String) -> QuantizationMethod? { methods.first { $0.name == name } }

@@ -36,10 +36,11 @@ public enum Tokenizers {
     }
 
     /// From a Hugging Face model directory: `vocab.json` + `merges.txt`, else a byte-level BPE
-    /// `tokenizer.json`.
+    /// `tokenizer.json`; BERT's `vocab.txt` (with its WordPiece `tokenizer.json`) is WordPiece.
     public static func load(directory: String) throws -> Tokenizer {
         let dir = URL(fileURLWithPath: directory)
         let fm = FileManager.default
+        if let wordPiece = try WordPieceTokenizer.load(directory: dir) { return wordPiece }
         let vocab = dir.appendingPathComponent("vocab.json"), merges = dir.appendingPathComponent("merges.txt")
         if fm.fileExists(atPath: vocab.path), fm.fileExists(atPath: merges.path) {
             return try ByteLevelBPETokenizer(vocabJSON: vocab, mergesTXT: merges)
@@ -69,15 +70,13 @@ public enum Tokenizers {
         }
         switch model {
         case "gpt2":
-            let pre = try file.string("tokenizer.ggml.pre")
-            guard pre == nil || pre == "gpt-2" || pre == "default" else {
-                throw CoreError.unsupported("\(file.path): tokenizer.ggml.pre = \(quoted: pre ?? ""): only GPT-2's pre-tokenizer ('gpt-2') is implemented for byte-level BPE")
-            }
             return try ByteLevelBPETokenizer(gguf: file)
         case "llama":
             return try SentencePieceBPETokenizer(gguf: file)
+        case "bert":
+            return try WordPieceTokenizer(gguf: file)
         default:
-            throw CoreError.unsupported("\(file.path): tokenizer.ggml.model = \(quoted: model) (supported: 'gpt2' byte-level BPE, 'llama' SentencePiece BPE)")
+            throw CoreError.unsupported("\(file.path): tokenizer.ggml.model = \(quoted: model) (supported: 'gpt2' byte-level BPE, 'llama' SentencePiece BPE, 'bert' WordPiece)")
         }
     }
 
