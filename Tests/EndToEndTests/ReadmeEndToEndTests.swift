@@ -47,6 +47,12 @@ import Testing
         "LLAMA_CPP_BIN=$(../shared/tools/llama-cpp-peer) scripts/bench-quant [--formats fp32,q8_0,...] [--threads 1,2] [--repeats 3]":
             ("scripts/bench-quant --help", "--formats FORMATS"),   // needs llama.cpp's tools, which no test may need
         "scripts/bench-gemma [--threads N] [--repeats N]": ("scripts/bench-gemma --help", "[--threads N] [--repeats N]"),
+        // A cluster's commands: SlurmEndToEndTests run them against a real Slurm; here the options and a merge of the seed's database.
+        "exprun run FILE --slurm [--partition P] [--time HH:MM:SS] [--max-parallel N] [--sbatch-arg=--mem=8G]... [--wait]":
+            ("exprun run --help", "--max-parallel <max-parallel>"),
+        "exprun status [EXPERIMENT|FILE] [--wait]": ("exprun status gpt2-random || true", "no experiment 'gpt2-random' was submitted with --slurm"),
+        "exprun merge SHARD|FOLDER|OTHER.sqlite... [--db results/exprun.sqlite]":
+            ("exprun merge results/exprun.sqlite --db merged/exprun.sqlite --no-report", "round(s) imported, 0 already stored"),
     ]
     /// Order matters: the seed fills the database the later commands read, quantize writes the file inspect reads.
     static let order = ["scripts/install", "scripts/test", "exprun FILE --dry-run", "exprun validate FILE",
