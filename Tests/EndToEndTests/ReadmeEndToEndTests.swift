@@ -34,6 +34,8 @@ import Testing
         "exprun show RUN": ("exprun show 3", "peak added"),
         "exprun report EXPERIMENT": ("exprun report gpt2-random", "results/gpt2-random/report.md"),
         "exprun compare A B": ("exprun compare gpt2-random gpt2-random", "results/compare/gpt2-random-vs-gpt2-random/compare.md"),
+        "scripts/fuzz [--time SECONDS] [--release] [TARGET ...]": ("scripts/fuzz --help", "Targets (Fuzz/Sources/ExpRunFuzz/Targets.swift)"),
+        "scripts/sanitize [address] [thread]": ("scripts/sanitize --help", "the thread pool's tests"),
         "exprun compare A B --format json": ("exprun compare gpt2-random gpt2-random --format json", #""verdict" : "same""#),
         #"exprun generate MODEL --prompt "Once upon a time" --max-new-tokens 20 [--temperature T --top-k K --top-p P --seed S] [--threads K] [--quant NAME]"#:
             (#"exprun generate "$TINY" --prompt "Once upon a time" --max-new-tokens 20 --temperature 0.8 --top-k 40 --top-p 0.9 --seed 7 --threads 2 --quant q8_0"#, "decode: "),
