@@ -130,13 +130,14 @@ import Testing
         let reportB = try String(contentsOfFile: dir + "/b/e2e-aa/report.md", encoding: .utf8)
         if !setAside.isEmpty { #expect(reportB.contains("\(setAside.count) of 12 repeats were set aside")) }
 
-        // fp32 against q4_0 in one run: faster, or — only on a machine too busy to tell — unstable.
+        // fp32 against q4_0 in one run (q4_0 reads a seventh of the bytes per token): faster, or — only on
+        // a machine too busy to tell — unstable; never a confident wrong verdict. The ratio itself is
+        // speed, which benchmarks check, not tests: at load 16 it came out 0.69 here, rightly unstable.
         let runsA = try Store(path: a, readOnly: true).runs(experiment: "e2e-aa")
         let fp32 = try #require(runsA.first { $0.entry.label == "fp32" }), q4 = try #require(runsA.first { $0.entry.label == "q4_0" })
         let pair = try Exprun.run(["compare", String(fp32.id), String(q4.id), "--db", a, "--format", "json"])
         let decode = try #require(try JSONDecoder().decode([CompareReport.Row].self, from: Data(pair.stdout.utf8))
             .first { $0.metric == "decode_tokens_per_second" })
-        #expect(decode.ratio > 1.5, "q4_0 decodes at \(decode.ratio)× fp32's speed")
         if decode.verdict != .faster {
             let busy = runsA.contains { RunSummaryFigures($0).repeats.busyKept }
             let wide = RatioInterval(ratio: decode.ratio, low: decode.ratio_low, high: decode.ratio_high).halfWidth > RatioInterval.unstableWidth
