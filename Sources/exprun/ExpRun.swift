@@ -10,7 +10,7 @@ struct ExpRun: ParsableCommand {
         commandName: "exprun",
         abstract: "Run LLM quantization experiments: memory, time and quality, measured and stored.",
         version: exprunVersion,
-        subcommands: runnerCommands + coreCommands + quantCommands,
+        subcommands: runnerCommands + coreCommands + quantCommands + encoderCommands,
         defaultSubcommand: runnerCommands.first
     )
 }

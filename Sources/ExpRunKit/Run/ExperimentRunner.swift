@@ -70,7 +70,10 @@ public struct ExperimentRunner {
             var record = runChild(entry, progress: progress)
             record.environment = baseEnvironment
             try store.saveRun(experimentID: experimentID, entry: entry, record: record)
-            if record.status == .ok {
+            if record.status == .ok, let encoder = record.encoder {
+                summary.succeeded += 1
+                progress.finish(i + 1, label: label, outcome: EncoderRun.summary(encoder) + String(format: ", peak RSS %.1f MiB", Double(record.memory?.peakRSS ?? 0) / 1_048_576), measured: true)
+            } else if record.status == .ok {
                 summary.succeeded += 1
                 let decode = Statistics(record.repeats.map(\.decodeTokensPerSecond)).median
                 progress.finish(i + 1, label: label, outcome: String(format: "%.1f tok/s decode (median of %d), peak RSS %.1f MiB", decode,

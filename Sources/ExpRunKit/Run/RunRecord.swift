@@ -25,6 +25,8 @@ public struct RunRecord: Sendable, Codable {
     public var repeats: [RepeatRecord] = []
     public var quality = QualityFigures()
     public var environment: EnvironmentRecord?
+    /// Throughput per batch size and quality of an encoder run (EncoderRun.swift); nil for decoders.
+    public var encoder: EncoderFigures?
 
     public init(key: String, status: Status, startedAt: Date, finishedAt: Date) {
         self.key = key; self.status = status; self.startedAt = startedAt; self.finishedAt = finishedAt

@@ -25,6 +25,8 @@ public struct PlanEntry: Sendable, Codable, Equatable {
     /// the model (Hub download, relative path). Not part of the key.
     public var loaderReference: String?
     public var timeoutSeconds: Double
+    /// Texts and batch sizes when the model is a sentence encoder (EncoderSpec.swift).
+    public var encoder: EncoderPlan? = nil
 
     public var label: String { quantization.description }
     public var shortKey: String { String(key.prefix(12)) }
@@ -59,6 +61,10 @@ public struct Plan: Sendable {
 
     public init(spec: ExperimentSpec, version: String) {
         self.spec = spec
+        if let encoder = spec.encoder {
+            entries = Plan.encoderEntries(spec, encoder, version: version)
+            return
+        }
         let baseline = spec.quantizations.first { $0.description == spec.measure.baseline }
         var entries: [PlanEntry] = []
         for model in spec.models {
@@ -89,6 +95,7 @@ public struct Plan: Sendable {
 
     /// The plan as a person reads it (`exprun FILE --dry-run`).
     public func describe(stored: Set<String> = []) -> String {
+        if let encoder = spec.encoder { return describeEncoder(encoder, stored: stored) }
         var lines = ["experiment \(spec.name): \(entries.count) run\(entries.count == 1 ? "" : "s") "
             + "(\(spec.models.count) model × \(spec.quantizations.count) quantization × \(spec.measure.threads.count) thread setting × \(spec.prompts.count) prompt), "
             + "\(spec.measure.warmup) warm-up + \(spec.measure.repeats) repeats each, "

@@ -7,9 +7,9 @@ import InferenceCore
 import Yams
 
 public enum SpecParser {
-    static let topKeys = ["name", "description", "model", "weights", "quantizations", "prompts", "generate", "measure", "report"]
+    static let topKeys = ["name", "description", "model", "weights", "quantizations", "prompts", "generate", "measure", "report"] + encoderTopKeys
     static let generateKeys = ["max_length", "max_new_tokens", "temperature", "top_k", "top_p", "seed", "stop_at_eos"]
-    static let measureKeys = ["repeats", "warmup", "threads", "perplexity", "baseline", "timeout"]
+    static let measureKeys = ["repeats", "warmup", "threads", "perplexity", "baseline", "timeout"] + encoderMeasureKeys
     static let perplexityKeys = ["text", "context", "chunks"]
     static let reportKeys = ["charts", "template"]
 
@@ -102,9 +102,11 @@ public enum SpecParser {
                     if s.isEmpty { c.problem(item, path, "is empty; a prompt needs at least one token") } else { prompts.append(s) }
                 }
             }
-        } else {
-            c.problem(root, "prompts", "missing; give the prompts to generate from, e.g. `prompts: [Once upon a time]`")
+        } else if top["texts"] == nil && top["corpus"] == nil {
+            c.problem(root, "prompts", "missing; give the prompts to generate from, e.g. `prompts: [Once upon a time]` (or, for a sentence encoder, `texts:` / `corpus:`)")
         }
+        let encoder = Self.encoder(c, top: top, baseDirectory: baseDirectory)
+        Self.checkEncoderModels(c, top: top, encoder: encoder, baseDirectory: baseDirectory)
 
         // generate
         var generate = GenerateSettings()
@@ -198,9 +200,11 @@ public enum SpecParser {
         }
 
         if !c.problems.isEmpty { throw SpecError(problems: c.problems) }
-        return ExperimentSpec(name: name, description: description, models: models, weights: weights,
-                              quantizations: quantizations, prompts: prompts, generate: generate,
-                              measure: measure, report: report, path: path, text: text)
+        var spec = ExperimentSpec(name: name, description: description, models: models, weights: weights,
+                                  quantizations: quantizations, prompts: prompts, generate: generate,
+                                  measure: measure, report: report, path: path, text: text)
+        spec.encoder = encoder
+        return spec
     }
 }
 

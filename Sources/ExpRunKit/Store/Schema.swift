@@ -107,6 +107,9 @@ enum Schema {
         "ALTER TABLE experiment ADD COLUMN plan_keys TEXT",
         // 3: why tensors were stored in another format than asked (JSON array of lines).
         "ALTER TABLE run ADD COLUMN weight_notes TEXT",
+        // 4: an encoder run's figures (EncoderFigures as JSON: timed repeats per batch size, cosine
+        // and recall@10 against the baseline); NULL for decoder runs.
+        "ALTER TABLE run ADD COLUMN encoder TEXT",
     ]
 
     static func migrate(_ queue: DatabaseQueue) throws {

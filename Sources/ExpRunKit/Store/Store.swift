@@ -132,6 +132,9 @@ public final class Store {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: runArguments)
                 runID = db.lastInsertedRowID
+                if let encoder = r.encoder {
+                    try db.execute(sql: "UPDATE run SET encoder = ? WHERE id = ?", arguments: [try json(encoder), runID])
+                }
                 for rep in r.repeats {
                     try db.execute(sql: """
                         INSERT INTO measurement (run_id, repeat, prefill_seconds, prefill_tokens_per_second,
@@ -234,6 +237,7 @@ public final class Store {
         r.newTokensRequested = row["new_tokens_requested"]
         r.quality.perplexity = row["perplexity"]; r.quality.klMean = row["kl_mean"]; r.quality.klP99 = row["kl_p99"]
         r.quality.topTokenAgreement = row["top_token_agreement"]; r.quality.firstDivergence = row["first_divergence"]
+        if let encoder: String = row["encoder"] { r.encoder = try? JSONDecoder.record.decode(EncoderFigures.self, from: Data(encoder.utf8)) }
         let outputs = try Row.fetchAll(db, sql: "SELECT * FROM output WHERE run_id = ?", arguments: [id])
         var byRepeat: [Int: Row] = [:]
         for o in outputs { byRepeat[o["repeat"]] = o }
