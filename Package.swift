@@ -21,7 +21,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
-        // The byte dot products of q8_0 / q4_0 / q4_K (x86 intrinsics, with a plain C fallback).
+        // The byte dot products of the ggml block types, one C file per type (x86 intrinsics, with a plain C fallback).
         .target(name: "GGMLSIMD", cSettings: [.unsafeFlags(["-march=native", "-O3"])]),
         .target(
             name: "InferenceCore",
@@ -36,8 +36,10 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
-            ]
+            ],
+            plugins: ["BuildInfo"]   // BuildInfo.commit: the git commit exprun is built from
         ),
+        .plugin(name: "BuildInfo", capability: .buildTool()),
         .executableTarget(
             name: "exprun",
             dependencies: [

@@ -2,6 +2,7 @@
 // Commands are grouped by the library they front (CoreCommands, RunnerCommands, QuantCommands) so
 // each group can grow without touching the others.
 import ArgumentParser
+import ExpRunKit
 import Foundation
 
 @main
@@ -9,7 +10,7 @@ struct ExpRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exprun",
         abstract: "Run LLM quantization experiments: memory, time and quality, measured and stored.",
-        version: exprunVersion,
+        version: "exprun \(exprunVersion) (commit \(BuildInfo.commit))",
         subcommands: runnerCommands + coreCommands + quantCommands + encoderCommands,
         defaultSubcommand: runnerCommands.first
     )

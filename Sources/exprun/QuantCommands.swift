@@ -7,16 +7,22 @@ let quantCommands: [ParsableCommand.Type] = [Quantize.self]
 
 struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a model as a GGUF file (llama.cpp's format) with its matrices in one ggml type.",
+        abstract: "Write a model as a GGUF file (llama.cpp's format) with its matrices in a ggml type or K-quant mix.",
         discussion: """
-        TYPE is f32, f16, q8_0, q4_0, q5_0, q4_k or q6_k. Matrices whose rows do not fit the type's \
-        block fall back as llama-quantize does (q4_k → q5_0, q6_k → q8_0, else f16); the listing says so.
+        TYPE is a ggml type (f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q3_k, q4_k, q5_k, iq4_nl, iq4_xs): \
+        every matrix in it, as `llama-quantize --pure`; or one of llama.cpp's K-quant mixes (q2_k, \
+        q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k): each tensor's type as \
+        `llama-quantize` chooses it (--pure: the mix's type throughout). Matrices whose rows do not \
+        fit the block fall back as llama-quantize does (q4_k → q5_0, q6_k → q8_0, ..., else f16); \
+        the listing says so. A .gguf MODEL of any architecture is re-quantized tensor by tensor.
         """)
 
-    @Argument(help: "A Hugging Face GPT-2 directory, or random:gpt2 / random:/path/to/hf-dir (seeded random weights).")
+    @Argument(help: "A .gguf file, a Hugging Face GPT-2 directory, or random:gpt2 / random:/path/to/hf-dir (seeded random weights).")
     var model: String
-    @Option(help: "The ggml type of the matrices: f32, f16, q8_0, q4_0, q5_0, q4_k, q6_k.")
+    @Option(help: "The ggml type or K-quant mix: f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m.")
     var to: String
+    @Flag(help: "Every matrix in the named type, also for a mix name (llama-quantize --pure).")
+    var pure = false
     @Option(help: "The GGUF file to write.")
     var out: String
     @Option(help: "Directory with the model's vocab.json and merges.txt (default: the model directory, else the bundled GPT-2 tokenizer).")
@@ -24,10 +30,13 @@ struct Quantize: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let types: [String: GGMLFormat] = ["f32": .f32, "fp32": .f32, "f16": .f16, "fp16": .f16, "q8_0": .q8_0,
-                                               "q4_0": .q4_0, "q5_0": .q5_0, "q4_k": .q4_k, "q6_k": .q6_k]
-            guard let type = types[to.lowercased()] else {
-                throw CoreError.invalid("--to: unknown type '\(to)' (known: f32, f16, q8_0, q4_0, q5_0, q4_k, q6_k)")
+            guard let target = GGMLTarget(name: to, pure: pure) else {
+                throw CoreError.invalid("--to: unknown type '\(to)' (known: \(GGMLTarget.names.joined(separator: ", ")))")
+            }
+            let start = Date()
+            if model.hasSuffix(".gguf") {
+                report(try GGUFRequantize.write(try GGUFFile(path: model), target: target, to: out), start: start)
+                return
             }
             var directory = tokenizer
             if directory == nil {
@@ -37,17 +46,19 @@ struct Quantize: ParsableCommand {
                    FileManager.default.fileExists(atPath: base + "/vocab.json") { directory = base }
             }
             let loaded = try ModelLoader.load(model, quantization: .fp32, threads: 1)
-            let start = Date()
             let name = URL(fileURLWithPath: model.hasPrefix("random:") ? model : model).lastPathComponent
-            let written = try GGUFExport.write(loaded, type: type, tokenizerDirectory: directory, name: name, to: out)
-            var total = 0
-            for t in written {
-                total += t.bytes
-                let shape = t.shape.map(String.init).joined(separator: "×")
-                print("\(t.name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(shape.padding(toLength: 12, withPad: " ", startingAt: 0)) \(t.type.padding(toLength: 5, withPad: " ", startingAt: 0)) \(t.bytes)\(t.note.map { "  (\($0))" } ?? "")")
-            }
-            let fallbacks = written.filter { $0.note != nil }.count
-            print("wrote \(out): \(written.count) tensors, \(total) bytes of tensor data, \(fallbacks) fallback(s), \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+            report(try GGUFExport.write(loaded, target: target, tokenizerDirectory: directory, name: name, to: out), start: start)
         }
+    }
+
+    func report(_ written: [GGUFExport.Written], start: Date) {
+        var total = 0
+        for t in written {
+            total += t.bytes
+            let shape = t.shape.map(String.init).joined(separator: "×")
+            print("\(t.name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(shape.padding(toLength: 12, withPad: " ", startingAt: 0)) \(t.type.padding(toLength: 5, withPad: " ", startingAt: 0)) \(t.bytes)\(t.note.map { "  (\($0))" } ?? "")")
+        }
+        let fallbacks = written.filter { $0.note != nil }.count
+        print("wrote \(out): \(written.count) tensors, \(total) bytes of tensor data, \(fallbacks) fallback(s), \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
     }
 }

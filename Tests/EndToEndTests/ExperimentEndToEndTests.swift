@@ -131,9 +131,11 @@ var testQuantizations: [String] {
     @Test func qualityIsMeasuredAgainstTheBaseline() throws {
         let dir = Exprun.temporaryDirectory()
         let db = dir + "/exprun.sqlite"
-        let fourBit = Quantization.availableNames.contains("bnb-nf4") ? "bnb-nf4" : "fp16"
         // `fp32` skipping the embedding computes exactly what fp32 computes: the exact oracle
-        // for the comparison machinery is KL 0, full agreement and the same perplexity.
+        // for the comparison machinery is KL 0, full agreement and the same perplexity. bnb-nf4's
+        // figures come from transformers + bitsandbytes' NF4 weights (scripts/oracles/
+        // bitsandbytes-cpu.py → Oracles/quality-nf4-fixture.json, on the same 8 tokens).
+        let fourBit = "bnb-nf4"
         let file = Exprun.write("""
             name: e2e-quality
             model: \(Exprun.tinyModel)
@@ -154,10 +156,19 @@ var testQuantizations: [String] {
         #expect(runs[1]["first_divergence"] as Int? == nil)
         let ppl0 = try #require(runs[0]["perplexity"] as Double?), ppl1 = try #require(runs[1]["perplexity"] as Double?)
         #expect(ppl0 == ppl1 && ppl0 > 1)
+        let oracleURL = Exprun.packageRoot.appendingPathComponent("Tests/InferenceCoreTests/Oracles/quality-nf4-fixture.json")
+        let oracle = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: oracleURL)) as? [String: Any])
+        let expectedKL = try #require(oracle["kl"] as? [Double])
+        let sequence = try #require(oracle["sequence"] as? [Int])
+        let output: String = try #require(try rows(db, "SELECT token_ids FROM output WHERE run_id = ? AND repeat = 0", [runs[2]["id"] as Int64]).first)["token_ids"]
+        #expect(try JSONDecoder().decode([Int].self, from: Data(output.utf8)) == Array(sequence.dropFirst(4)))   // nf4's greedy tokens
         let kl = try #require(runs[2]["kl_mean"] as Double?), p99 = try #require(runs[2]["kl_p99"] as Double?)
-        #expect(kl > 0 && p99 >= kl * 0.999)
+        let expectedMean = try #require(oracle["kl_mean"] as? Double)
+        #expect(abs(kl - expectedMean) <= 1e-3 * expectedMean, "KL mean \(kl), transformers + bitsandbytes \(expectedMean)")
+        #expect(abs(p99 - expectedKL.max()!) <= 1e-3 * expectedKL.max()!)    // p99 of 8 positions: the largest
         let agreement = try #require(runs[2]["top_token_agreement"] as Double?)
-        #expect(agreement >= 0 && agreement <= 1)
+        #expect(agreement == (try #require(oracle["top_token_agreement"] as? Double)))   // 5 of 8
+        #expect(runs[2]["first_divergence"] as Int? == nil && oracle["first_divergence"] is NSNull)
         let report = try String(contentsOfFile: dir + "/e2e-quality/report.md", encoding: .utf8)
         let table = markdownTable(report, after: "## Quality")
         #expect(table.count == 3)

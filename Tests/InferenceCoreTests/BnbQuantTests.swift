@@ -78,8 +78,30 @@ import Testing
         #expect(Double(dq.storedBytes * 8) / Double(out * inF) < 4.13)
     }
 
-    @Test func dynamicMapIsBitsandbytes() {
+    /// Double quantization byte for byte against bitsandbytes 0.50.2's CPU backend
+    /// (`quantize_4bit(compress_statistics=True)`, scripts/oracles/bitsandbytes-cpu.py →
+    /// Oracles/bnb-double-quant.safetensors): the 4-bit codes, the 8-bit absmax codes, their
+    /// per-256-block scales, the offset (mean absmax) and the absmax they dequantize to. On the
+    /// fixture's weight (256 blocks, one scale) and a [200, 192] one (600 blocks: 256 + 256 + 88).
+    /// The script checks that the CPU backend's NF4 codes equal the fixture's CUDA oracle.
+    @Test(arguments: ["fixture", "wide"])
+    func doubleQuantizationMatchesBitsandbytes(name: String) throws {
+        let o = try SafeTensorsFile(path: BnbInt8Oracle.dir.appendingPathComponent("bnb-double-quant.safetensors").path)
+        let w = name == "fixture" ? try Self.fixtureWeight() : try o.tensor("wide.weight").toFloatArray()
+        let (out, inF) = name == "fixture" ? (256, 64) : (200, 192)
+        #expect(w.count == out * inF)
+        let dq = Bnb4BitLinear(values: w, out: out, in: inF, codeBook: .nf4, doubleQuant: true)
+        #expect(dq.packed == (try o.bytes("\(name).packed")))
+        #expect(dq.absmax8 == (try o.bytes("\(name).absmax8")))
+        #expect(dq.absmax2 == (try o.floats("\(name).absmax2")))
+        #expect([dq.offset] == (try o.floats("\(name).offset")))
+        #expect((0..<dq.absmax8.count).map { dq.blockScale($0) } == (try o.floats("\(name).dequantized_absmax")))
+    }
+
+    @Test func dynamicMapIsBitsandbytes() throws {
         let m = BnbDynamicMap.values
+        let o = try SafeTensorsFile(path: BnbInt8Oracle.dir.appendingPathComponent("bnb-double-quant.safetensors").path)
+        #expect(m == (try o.floats("dynamic_map")))   // create_dynamic_map(signed=True), bit for bit
         #expect(m.count == 256)
         #expect(zip(m, m.dropFirst()).allSatisfy { $0 <= $1 })
         #expect(m.first! == -0.99296875 && m.last! == 1 && m.contains(0))

@@ -49,17 +49,22 @@ private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int
     return out
 }
 
+/// Every type a weight can be stored in, but the plain float ones.
+private let blockTypes = GGMLFormat.weightTypes.filter { $0 != .f32 && $0 != .f16 }
+
 @Suite struct GGMLQuantTests {
-    @Test(arguments: [GGMLFormat.q8_0, .q4_0, .q5_0])
+    /// The same blocks as `llama-quantize` (no importance matrix) writes: for the K-types that
+    /// means the same scale searches step by step.
+    @Test(arguments: blockTypes)
     func quantizerIsByteIdenticalToLlamaCpp(_ f: GGMLFormat) throws {
         let input = try OracleInput.load()
         let (blocks, _) = try oracle(f, input)
         let ours = quantizeAll(f, input.x, rows: input.rows, n: input.n)
         let firstDiff = zip(ours, blocks).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-        #expect(firstDiff == nil, "\(f): first differing byte at \(firstDiff ?? -1)")
+        #expect(firstDiff == nil, "\(f): first differing byte at \(firstDiff ?? -1) (row \((firstDiff ?? 0) / f.rowBytes(input.n)))")
     }
 
-    @Test(arguments: [GGMLFormat.q8_0, .q4_0, .q5_0, .q4_k, .q6_k])
+    @Test(arguments: blockTypes)
     func dequantizingLlamaCppBlocksGivesItsValuesExactly(_ f: GGMLFormat) throws {
         let input = try OracleInput.load()
         let (blocks, values) = try oracle(f, input)
@@ -67,34 +72,52 @@ private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int
         #expect(ours.map(\.bitPattern) == values.map(\.bitPattern))
     }
 
-    /// The K-type quantizers search for scales; ours follow llama.cpp's reference step by step, so
-    /// each row's squared error must be no larger than llama.cpp's (and the blocks are expected equal).
-    @Test(arguments: [GGMLFormat.q4_k, .q6_k])
-    func kQuantizerErrorIsNoLargerThanLlamaCpps(_ f: GGMLFormat) throws {
+    /// The activation rows the kernels multiply with are llama.cpp's CPU backend's own
+    /// (`quantize_row_q8_0` / `quantize_row_q8_K` from libggml-cpu): scales, values and sums.
+    @Test(arguments: [32, 256])
+    func activationQuantizersAreByteIdenticalToLlamaCpps(_ block: Int) throws {
         let input = try OracleInput.load()
-        let (blocks, values) = try oracle(f, input)
-        let ours = dequantizeAll(f, quantizeAll(f, input.x, rows: input.rows, n: input.n), rows: input.rows, n: input.n)
-        for r in 0..<input.rows {
-            var eOurs = 0.0, eTheirs = 0.0
-            for i in r * input.n..<(r + 1) * input.n {
-                eOurs += pow(Double(ours[i] - input.x[i]), 2); eTheirs += pow(Double(values[i] - input.x[i]), 2)
-            }
-            #expect(eOurs <= eTheirs * (1 + 1e-9) + 1e-30, "\(f) row \(r): error \(eOurs) > llama.cpp's \(eTheirs)")
+        let name = block == 32 ? "q8_0" : "q8_k", blockBytes = block == 32 ? 34 : 292
+        let d = [UInt8](try Data(contentsOf: oracleDir.appendingPathComponent("ggml-act-\(name).bin")))
+        #expect(d.count == input.rows * input.n / block * blockBytes)
+        let a = input.x.withUnsafeBufferPointer {
+            block == 32 ? QuantizedActivations.q8_0($0.baseAddress!, rows: input.rows, n: input.n, pool: nil)
+                        : QuantizedActivations.q8_K($0.baseAddress!, rows: input.rows, n: input.n, pool: nil)
         }
-        let sameBlocks = quantizeAll(f, input.x, rows: input.rows, n: input.n) == blocks
-        #expect(sameBlocks, "\(f): blocks differ from llama.cpp's")
+        var theirs = [UInt8](), ours = [UInt8]()
+        for b in 0..<input.rows * input.n / block {
+            let blk = Array(d[b * blockBytes..<(b + 1) * blockBytes])
+            let q = a.q[b * block..<(b + 1) * block].map { UInt8(bitPattern: $0) }
+            if block == 32 {
+                theirs += blk
+                ours += withUnsafeBytes(of: fp16Bits(a.d[b]).littleEndian, Array.init) + q
+                // Σq per block, which llama.cpp's q8_0 does not store: checked against its values
+                #expect(a.sums[b] == blk[2...].reduce(Int32(0)) { $0 + Int32(Int8(bitPattern: $1)) })
+            } else {
+                theirs += blk
+                let sums = a.sums[16 * b..<16 * (b + 1)].flatMap { withUnsafeBytes(of: Int16($0).littleEndian, Array.init) }
+                ours += withUnsafeBytes(of: a.d[b].bitPattern.littleEndian, Array.init) + q + sums
+            }
+        }
+        let firstDiff = zip(ours, theirs).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        #expect(firstDiff == nil, "\(name): first differing byte at \(firstDiff ?? -1) (block \((firstDiff ?? 0) / blockBytes))")
     }
 
+    /// llama-quantize's `tensor_type_fallback` (src/llama-quant.cpp at the pinned llama.cpp):
+    /// a 256-block type falls back to its 32-block partner where 256 does not divide the row, and
+    /// to F16 where 32 does not either; a 32-block type goes to F16 directly.
     @Test func fallbackFollowsLlamaCpp() throws {
         let v640 = (0..<2 * 640).map { Float(sin(Double($0))) }
         let q4k = try GGMLLinear.quantize(v640, out: 2, in: 640, as: .q4_k)
         #expect(q4k.type == .q5_0 && q4k.format == "q5_0" && q4k.requested == .q4_k)
         #expect(q4k.note?.contains("640") == true)
         #expect(q4k.storedBytes == 2 * 640 / 32 * 22)
-        let q6k = try GGMLLinear.quantize(v640, out: 2, in: 640, as: .q6_k)
-        #expect(q6k.type == .q8_0)
+        for (asked, stored) in [(GGMLFormat.q6_k, GGMLFormat.q8_0), (.q5_k, .q5_1), (.q3_k, .q4_0), (.q2_k, .q4_0), (.iq4_xs, .iq4_nl)] {
+            let w = try GGMLLinear.quantize(v640, out: 2, in: 640, as: asked)
+            #expect(w.type == stored && w.requested == asked, "\(asked) on rows of 640")
+        }
         let v72 = (0..<3 * 72).map { Float(cos(Double($0))) }
-        for f in [GGMLFormat.q4_k, .q8_0, .q4_0] {
+        for f in [GGMLFormat.q4_k, .q8_0, .q4_0, .q5_1, .iq4_nl, .iq4_xs] {
             let w = try GGMLLinear.quantize(v72, out: 3, in: 72, as: f)
             #expect(w.type == .f16 && w.storedBytes == 3 * 72 * 2 && w.note != nil)
             // f16 keeps every value to fp16 precision
@@ -108,7 +131,8 @@ private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int
 
     @Test func bytesFollowTheLayoutArithmetic() throws {
         let v = (0..<4 * 512).map { Float(sin(Double($0) * 0.37)) }
-        for (f, bytesPer256) in [(GGMLFormat.q8_0, 8 * 34), (.q4_0, 8 * 18), (.q5_0, 8 * 22), (.q4_k, 144), (.q6_k, 210)] {
+        for (f, bytesPer256) in [(GGMLFormat.q8_0, 8 * 34), (.q4_0, 8 * 18), (.q4_1, 8 * 20), (.q5_0, 8 * 22), (.q5_1, 8 * 24),
+                                 (.q2_k, 84), (.q3_k, 110), (.q4_k, 144), (.q5_k, 176), (.q6_k, 210), (.iq4_nl, 8 * 18), (.iq4_xs, 136)] {
             let w = try Quantization.quantize(v, out: 4, in: 512, config: QuantizationConfig(method: f.name))
             #expect(w.storedBytes == 4 * 2 * bytesPer256)
             #expect(w.format == f.name)
@@ -116,7 +140,7 @@ private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int
     }
 
     /// Fast kernels equal their plain references, on random shapes (rows 1...5, several widths).
-    @Test(arguments: [GGMLFormat.q8_0, .q4_0, .q5_0, .q4_k, .q6_k, .f16])
+    @Test(arguments: blockTypes + [.f16])
     func kernelMatchesReference(_ f: GGMLFormat) throws {
         var rng = GGMLTestRandom(seed: 42 &+ UInt64(f.ggmlTypeID))
         let pool = ThreadPool(threads: 2)
@@ -140,13 +164,15 @@ private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int
             let scale = (exact.map { $0 * $0 }.reduce(0, +) / Float(exact.count)).squareRoot()
             let err = (zip(y, exact).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) / Float(exact.count)).squareRoot()
             // (an rms over a handful of outputs says little: only where there are a few dozen)
-            if exact.count >= 32 { #expect(err < 0.15 * scale, "\(f): relative rms error \(err / scale) [\(rows)×\(n)]·[\(out)×\(n)]ᵀ") }
+            // (2 and 3 bits per weight keep about a third / a sixth of a Gaussian row's rms as error)
+            let bound: Float = f == .q2_k ? 0.45 : f == .q3_k ? 0.25 : 0.15
+            if exact.count >= 32 { #expect(err < bound * scale, "\(f): relative rms error \(err / scale) [\(rows)×\(n)]·[\(out)×\(n)]ᵀ") }
         }
     }
 
     /// The plain C kernels (the fallback where the x86 path is not compiled in, see GGMLSIMD.h)
     /// equal the reference too; `kernelMatchesReference` covers whichever path `forward` runs.
-    @Test(arguments: [GGMLFormat.q8_0, .q4_0, .q5_0, .q4_k, .q6_k])
+    @Test(arguments: blockTypes)
     func plainCKernelsMatchReference(_ f: GGMLFormat) throws {
         var rng = GGMLTestRandom(seed: 7 &+ UInt64(f.ggmlTypeID))
         let block = f.blockSize, n = block * 3, rows = 4
@@ -158,24 +184,12 @@ private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int
         a.q.withUnsafeBufferPointer { q in a.d.withUnsafeBufferPointer { d in a.sums.withUnsafeBufferPointer { s in
             let q = q.baseAddress!, d = d.baseAddress!, s = s.baseAddress!, wr = UnsafeRawPointer(w.blocks)
             var four = [Float](repeating: 0, count: 4)
-            switch f {
-            case .q8_0: ggml_plain_q8_0_x4(wr, q, d, n, nb, &four)
-            case .q4_0: ggml_plain_q4_0_x4(wr, q, d, s, n, nb, &four)
-            case .q5_0: ggml_plain_q5_0_x4(wr, q, d, s, n, nb, &four)
-            case .q6_k: ggml_plain_q6_K_x4(wr, q, d, s, n, nb, &four)
-            default: ggml_plain_q4_K_x4(wr, q, d, s, n, nb, &four)
-            }
+            let kernels = GGMLMatmul.kernels(f, plain: true)
+            if let (_, four4) = kernels { four4(wr, q, d, s, n, nb, &four) } else { ggml_plain_q8_0_x4(wr, q, d, n, nb, &four) }
             for r in 0..<rows {
                 let row = GGMLDot.Row(q: q + r * n, d: d + r * Int(nb), sums: s + r * groups)
                 let ref = GGMLDot.reference(f, wr, row, block: block, n: n)
-                let one: Float
-                switch f {
-                case .q8_0: one = ggml_plain_q8_0(wr, row.q, row.d, nb)
-                case .q4_0: one = ggml_plain_q4_0(wr, row.q, row.d, row.sums, nb)
-                case .q5_0: one = ggml_plain_q5_0(wr, row.q, row.d, row.sums, nb)
-                case .q6_k: one = ggml_plain_q6_K(wr, row.q, row.d, row.sums, nb)
-                default: one = ggml_plain_q4_K(wr, row.q, row.d, row.sums, nb)
-                }
+                let one = kernels.map { $0.0(wr, row.q, row.d, row.sums, nb) } ?? ggml_plain_q8_0(wr, row.q, row.d, nb)
                 #expect(abs(one - ref) <= 1e-4 * max(1, abs(ref)), "\(f) row \(r): \(one) vs \(ref)")
                 #expect(abs(four[r] - ref) <= 1e-4 * max(1, abs(ref)), "\(f) x4 row \(r): \(four[r]) vs \(ref)")
             }
@@ -183,10 +197,10 @@ private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int
         #expect(ggml_simd_vectorized() == 1 || !Self.isX86)
     }
 
-    /// q4_0, q8_0 and q4_K quantized here are interleaved in groups of 8 rows; their rows in the
-    /// file layout are still exactly llama.cpp's blocks, and the plain C group kernels (the
-    /// fallback) equal the reference.
-    @Test(arguments: [GGMLFormat.q4_0, .q8_0, .q4_k])
+    /// q4_0, q5_0, q8_0, q4_K and q6_K quantized here are interleaved in groups of 8 rows; their
+    /// rows in the file layout are still exactly llama.cpp's blocks, and the plain C group kernels
+    /// (the fallback) equal the reference.
+    @Test(arguments: [GGMLFormat.q4_0, .q5_0, .q8_0, .q4_k, .q6_k])
     func interleavedRowsKeepTheFileBytesAndThePlainGroupKernelsMatch(_ f: GGMLFormat) throws {
         var rng = GGMLTestRandom(seed: 99 &+ UInt64(f.ggmlTypeID))
         let n = f.blockSize * 3, out = 19, rows = 4
@@ -200,26 +214,19 @@ private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int
             #expect(plain == expected, "\(f) row \(r)")
         }
         let x = (0..<rows * n).map { _ in rng.normal() }
-        let a = x.withUnsafeBufferPointer { f == .q4_k ? QuantizedActivations.q8_K($0.baseAddress!, rows: rows, n: n, pool: nil)
-                                                        : QuantizedActivations.q8_0($0.baseAddress!, rows: rows, n: n, pool: nil) }
+        let a = x.withUnsafeBufferPointer { f.blockSize == 256 ? QuantizedActivations.q8_K($0.baseAddress!, rows: rows, n: n, pool: nil)
+                                                               : QuantizedActivations.q8_0($0.baseAddress!, rows: rows, n: n, pool: nil) }
         let ref = x.withUnsafeBufferPointer { GGMLMatmul.referenceForward(w, $0.baseAddress!, rows: rows) }
         let nb = a.blocksPerRow, sums = n / a.sumGroup
+        let (eight, eight4) = GGMLMatmul.groupKernels(f, plain: true)
         a.q.withUnsafeBufferPointer { q in a.d.withUnsafeBufferPointer { d in a.sums.withUnsafeBufferPointer { s in
             let q = q.baseAddress!, d = d.baseAddress!, s = s.baseAddress!
             for g in 0..<out / 8 {
                 let gw = UnsafeRawPointer(w.blocks + g * 8 * w.rowBytes)
                 var one = [Float](repeating: 0, count: 8), four = [Float](repeating: 0, count: 32)
-                switch f {
-                case .q4_0: ggml_plain_q4_0x8_x4(gw, q, d, s, n, Int32(nb), &four)
-                case .q8_0: ggml_plain_q8_0x8_x4(gw, q, d, n, Int32(nb), &four)
-                default: ggml_plain_q4_Kx8_x4(gw, q, d, s, n, Int32(nb), &four)
-                }
+                eight4(gw, GGMLDot.Row(q: q, d: d, sums: s), n, Int32(nb), &four)
                 for r in 0..<rows {
-                    switch f {
-                    case .q4_0: ggml_plain_q4_0x8(gw, q + r * n, d + r * nb, s + r * sums, Int32(nb), &one)
-                    case .q8_0: ggml_plain_q8_0x8(gw, q + r * n, d + r * nb, Int32(nb), &one)
-                    default: ggml_plain_q4_Kx8(gw, q + r * n, d + r * nb, s + r * sums, Int32(nb), &one)
-                    }
+                    eight(gw, GGMLDot.Row(q: q + r * n, d: d + r * nb, sums: s + r * sums), Int32(nb), &one)
                     for k in 0..<8 {
                         let want = ref[r * out + 8 * g + k]
                         #expect(abs(one[k] - want) <= 1e-4 * max(1, abs(want)), "\(f) group \(g) row \(k), activations \(r)")
@@ -228,6 +235,34 @@ private func dequantizeAll(_ f: GGMLFormat, _ blocks: [UInt8], rows: Int, n: Int
                 }
             }
         } } }
+    }
+
+    /// A GGUF's own rows repacked at load (as-stored): the same plain rows as the file, the same
+    /// products as the mapped rows; the mapping is kept where asked or where no 8-row kernel exists.
+    @Test(arguments: [GGMLFormat.q4_0, .q5_0, .q8_0, .q4_k, .q6_k, .q5_k])
+    func repackingAFilesRowsKeepsTheirValues(_ f: GGMLFormat) throws {
+        var rng = GGMLTestRandom(seed: 5 &+ UInt64(f.ggmlTypeID))
+        let n = f.blockSize * 2, out = 21, rows = 5
+        let plain = try GGMLLinear.quantize((0..<out * n).map { _ in rng.normal() * 0.05 }, out: out, in: n, as: f)
+        let file = Storage(byteCount: 64 + plain.storedBytes)      // rows at an offset, as in a file
+        for r in 0..<out { plain.copyPlainRow(r, into: file.base + 64 + r * plain.rowBytes) }
+        let mapped = try GGMLLinear.fromFile(type: f, out: out, in: n, storage: file, byteOffset: 64, repack: false)
+        let repacked = try GGMLLinear.fromFile(type: f, out: out, in: n, storage: file, byteOffset: 64, repack: true)
+        #expect(!mapped.interleaved && repacked.interleaved == (f != .q5_k))
+        var a = [UInt8](repeating: 0, count: plain.rowBytes), b = a
+        for r in 0..<out {
+            a.withUnsafeMutableBytes { mapped.copyPlainRow(r, into: $0.baseAddress!) }
+            b.withUnsafeMutableBytes { repacked.copyPlainRow(r, into: $0.baseAddress!) }
+            #expect(a == b, "\(f) row \(r)")
+        }
+        let x = (0..<rows * n).map { _ in rng.normal() }
+        let pool = ThreadPool(threads: 2)
+        var y1 = [Float](repeating: 0, count: rows * out), y2 = y1
+        x.withUnsafeBufferPointer { xp in
+            y1.withUnsafeMutableBufferPointer { mapped.forward(xp.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
+            y2.withUnsafeMutableBufferPointer { repacked.forward(xp.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
+        }
+        for i in 0..<y1.count { #expect(abs(y1[i] - y2[i]) <= 1e-4 * max(1, abs(y1[i])), "\(f) at \(i)") }
     }
 
     #if arch(x86_64)

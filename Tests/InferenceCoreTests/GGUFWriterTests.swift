@@ -1,5 +1,5 @@
-// GGUF export read back by the GGUF reader (an independent Python reader, PyPI's gguf package, is
-// run by scripts/check-gguf-export, and llama.cpp itself by scripts/bench-quant): metadata that
+// GGUF export read back by exprun's GGUF reader (what PyPI's gguf package reads in the same files is
+// checked by ExpRunKitTests/GGUFExportOracleTests, and llama.cpp loads them in scripts/bench-quant): metadata that
 // llama.cpp needs, tensor names/shapes/types, the fallback of rows that do not fit, and tensor
 // bytes equal to the weights of the model they came from.
 import Foundation

@@ -16,27 +16,40 @@ import Testing
         }
     }
 
-    /// Jobs back to back (workers still spinning) and after pauses longer than the spin (workers
-    /// asleep, woken by the caller), and pools released in either state: every index exactly once.
+    /// Jobs back to back (workers still spinning) and jobs to workers seen asleep (the test waits
+    /// until every worker has gone to sleep, however long the machine takes), and pools released
+    /// in either state: every index exactly once.
     @Test(arguments: [2, 3])
     func jobsArriveWhileWorkersSpinOrSleep(threads: Int) throws {
         for round in 0..<4 {
             let pool = ThreadPool(threads: threads)
             var hits = [Int](repeating: 0, count: 97)
+            var asleep = 0
             for call in 0..<300 {
-                if call % 50 == round { usleep(200) }   // longer than the 50 µs spin
+                if call % 50 == round {
+                    #expect(waitUntilAsleep(pool, threads - 1))
+                    asleep += 1
+                }
                 hits.withUnsafeMutableBufferPointer { h in
                     let p = h.baseAddress
                     pool.parallelFor(97) { r in for i in r { p![i] += 1 } }
                 }
             }
             #expect(hits.allSatisfy { $0 == 300 })
-            if round % 2 == 1 { usleep(200) }           // release a sleeping pool, or a spinning one
+            #expect(asleep == 6)
+            if round % 2 == 1 { #expect(waitUntilAsleep(pool, threads - 1)) }   // release a sleeping pool, or a spinning one
         }
     }
 
+    /// Waits (up to 10 s) until `workers` workers of `pool` sleep.
+    private func waitUntilAsleep(_ pool: ThreadPool, _ workers: Int) -> Bool {
+        let deadline = Date().addingTimeInterval(10)
+        while pool.sleepingWorkers < workers && Date() < deadline { usleep(100) }
+        return pool.sleepingWorkers == workers
+    }
+
     @Test func f32LinearMatchesReference() {
-        var g = SystemRandomNumberGenerator()
+        var g = SeededRandom(seed: 11)
         for (out, inF, rows) in [(5, 3, 1), (33, 70, 2), (64, 257, 3)] {
             let w = (0..<out * inF).map { _ in Float.random(in: -1...1, using: &g) }
             let x = (0..<rows * inF).map { _ in Float.random(in: -1...1, using: &g) }

@@ -25,7 +25,7 @@ enum HTTP {
         defer { session.finishTasksAndInvalidate() }
         session.dataTask(with: request).resume()
         delegate.done.wait()
-        if let error = delegate.error { throw RunnerError.network("cannot reach \(url): \(error.localizedDescription); check HF_ENDPOINT and the network, set HF_HUB_OFFLINE=1 and use a model in the Hugging Face cache or a local directory, or measure synthetic weights with `weights: random` (experiments/gpt2-random.exp)") }
+        if let error = delegate.error { throw RunnerError.network("cannot reach \(url): \(error.localizedDescription) (check HF_ENDPOINT and the network). \(HubClient.offlineNextStep)") }
         return Response(status: delegate.status, headers: delegate.headers)
     }
 

@@ -65,12 +65,17 @@ public struct HubClient: Sendable {
         return Array(Set(map.values)).sorted()
     }
 
+    /// What to type next when a model cannot be had (no network, or offline and not cached).
+    public static let offlineNextStep = "Without the model, the next step: `exprun experiments/gpt2-random.exp` runs the classic GPT-2 experiment "
+        + "on synthetic weights of its shape (memory and time are real; `weights: random` does the same in any experiment file); "
+        + "with the model in the Hugging Face cache (HF_HOME / HF_HUB_CACHE), `HF_HUB_OFFLINE=1 exprun FILE` runs without a network"
+
     /// The snapshot folder of `repo`, downloading what is missing unless offline.
     public func snapshot(repo: String, revision: String = "main", needWeights: Bool) throws -> String {
         if let dir = cachedSnapshot(repo: repo, revision: revision, needWeights: needWeights) { return dir }
         if offline {
             throw RunnerError.model(repo, "not in the Hugging Face cache (\(repoDirectory(repo))) and HF_HUB_OFFLINE=1 forbids downloading; "
-                + "run once with a network, set HF_HOME or HF_HUB_CACHE to a cache that has it, point `model:` at a local directory, or use `weights: random`")
+                + "run once with a network, set HF_HOME or HF_HUB_CACHE to a cache that has it, or point `model:` at a local directory. \(Self.offlineNextStep)")
         }
         guard let config = try fetch(repo: repo, revision: revision, file: "config.json") else {
             throw RunnerError.model(repo, "\(endpoint)/\(repo) has no config.json at revision \(revision); check the id (is it `org/name`?)")

@@ -55,6 +55,11 @@ public enum Browse {
                 + "(anon \(Format.mib(m.anonAfterLoad)), file \(Format.mib(m.fileAfterLoad))), peak \(Format.mib(m.peakRSS)), "
                 + "after generating \(Format.mib(m.rssAfterGenerate)), after unload \(Format.mib(m.rssAfterUnload)) "
                 + "(anon \(Format.mib(m.anonAfterUnload)), file \(Format.mib(m.fileAfterUnload)))")
+            // What loading and running added at the peak (tokenizer, buffers, KV cache included),
+            // against the weights as stored: the memory overhead of a format, one number.
+            if let peak = m.peakRSS, let before = m.rssBeforeLoad, let w = rec.weights, w.bytes > 0 {
+                lines.append("  peak added   \(Format.mib(peak - before)) MiB over before load = \(Format.ratio(Double(peak - before), Double(w.bytes))) the weights")
+            }
         }
         if let load = rec.loadSeconds { lines.append("  load         \(Format.fixed(load, 3)) s") }
         for rep in rec.repeats {

@@ -1,6 +1,6 @@
 // The machine and build a run happened on, stored with every run so a report can say "on what"
 // and a comparison can tell two machines or two commits apart: CPU model and flags
-// (/proc/cpuinfo), cores, memory, OS, exprun version and the git commit of its source tree,
+// (/proc/cpuinfo), cores, memory, OS, exprun version and the git commit it was built from,
 // and the sha256 of the model files and of the experiment file.
 import Foundation
 
@@ -44,15 +44,11 @@ public enum Environment {
         return name
     }
 
-    /// The commit of the source tree exprun was built from (`+dirty` when it has uncommitted
-    /// changes to tracked files), or nil where that tree or git is not there.
+    /// The commit of the source tree exprun was built from (`+dirty` when it had uncommitted
+    /// changes to tracked files), recorded at build time by Plugins/BuildInfo; nil when built
+    /// outside a git checkout.
     static func gitCommit() -> String? {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().path
-        guard FileManager.default.fileExists(atPath: root + "/Package.swift"),
-              let head = run("/usr/bin/env", ["git", "-C", root, "rev-parse", "HEAD"]), head.count == 40 else { return nil }
-        let dirty = run("/usr/bin/env", ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"]) ?? ""
-        return head + (dirty.isEmpty ? "" : "+dirty")
+        BuildInfo.commit == "unknown" ? nil : BuildInfo.commit
     }
 
     static func run(_ executable: String, _ arguments: [String]) -> String? {

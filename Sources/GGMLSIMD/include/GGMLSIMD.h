@@ -1,4 +1,4 @@
-// Integer dot products of one ggml weight row (q8_0, q4_0, q5_0, q4_K, q6_K blocks, as stored) with q8
+// Integer dot products of one ggml weight row (blocks of any type exprun computes on, as stored) with q8
 // activations (plain Int8 values, one float scale per block, Int32 sums per 32 / 16 values), in C
 // with x86 intrinsics: Swift does not emit `vpmaddubsw` / `vpdpbusd` (unsigned × signed bytes
 // summed into 16 / 32 bits), which do 32 byte products per instruction. The `_x4` versions take
@@ -8,6 +8,7 @@
 #ifndef GGMLSIMD_H
 #define GGMLSIMD_H
 #include <stdint.h>
+#include "GroupQuantSIMD.h"   // GPTQ / AWQ group codes (Quant/GroupQuantized.swift)
 
 float ggml_simd_q8_0(const void *w, const int8_t *x, const float *xd, int nb);
 float ggml_simd_q4_0(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb);
@@ -33,6 +34,22 @@ void ggml_plain_q4_K_x4(const void *w, const int8_t *x, const float *xd, const i
 void ggml_plain_q5_0_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
 void ggml_plain_q6_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
 
+// The other block types, one signature for all: `sums` are the activations' block sums (q8_0:
+// one per 32 values, for q4_1 / q5_1's minimums) or sums of 16 (q8_K: q2_K / q3_K / q5_K); iq4_nl
+// and iq4_xs do not read them. One C file per type (q4_1.c, ...), each with its plain twin.
+#define GGML_KERNELS(T) \
+    float ggml_simd_##T(const void *w, const int8_t *x, const float *xd, const int32_t *sums, int nb); \
+    void ggml_simd_##T##_x4(const void *w, const int8_t *x, const float *xd, const int32_t *sums, long stride, int nb, float *out); \
+    float ggml_plain_##T(const void *w, const int8_t *x, const float *xd, const int32_t *sums, int nb); \
+    void ggml_plain_##T##_x4(const void *w, const int8_t *x, const float *xd, const int32_t *sums, long stride, int nb, float *out);
+GGML_KERNELS(q4_1)
+GGML_KERNELS(q5_1)
+GGML_KERNELS(q2_K)
+GGML_KERNELS(q3_K)
+GGML_KERNELS(q5_K)
+GGML_KERNELS(iq4_nl)
+GGML_KERNELS(iq4_xs)
+
 // Eight weight rows interleaved block by block (Quant/Interleaved.swift): every field of the 8
 // rows' blocks sits side by side, 4 bytes of each row per 32-byte vector (fp16 fields 2 bytes per
 // row). One `vpdpbusd` then gives all 8 rows' partial sums, one per lane, against 4 activation
@@ -44,6 +61,14 @@ void ggml_simd_q4_Kx8(const void *w, const int8_t *x, const float *xd, const int
 void ggml_simd_q4_0x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
 void ggml_simd_q8_0x8_x4(const void *w, const int8_t *x, const float *xd, long stride, int nb, float *out);
 void ggml_simd_q4_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
+void ggml_simd_q5_0x8(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb, float *out);
+void ggml_simd_q5_0x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
+void ggml_simd_q6_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out);
+void ggml_simd_q6_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
+void ggml_plain_q5_0x8(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb, float *out);
+void ggml_plain_q5_0x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
+void ggml_plain_q6_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out);
+void ggml_plain_q6_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
 void ggml_plain_q4_0x8(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb, float *out);
 void ggml_plain_q8_0x8(const void *w, const int8_t *x, const float *xd, int nb, float *out);
 void ggml_plain_q4_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out);

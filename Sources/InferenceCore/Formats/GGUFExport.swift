@@ -1,8 +1,9 @@
 // A loaded model → a GGUF file that llama.cpp runs: its architecture's metadata and tensor names
 // (llama.cpp's, from src/models/gpt2.cpp), the tokenizer as `tokenizer.ggml.*`, and every matrix
-// in the requested ggml type. Which tensors are quantized follows `llama-quantize`: matrices
-// (token embedding and output head included) are; norms, biases and GPT-2's position embedding
-// stay F32; a matrix whose rows do not fit the type's block falls back as llama.cpp does.
+// in the requested ggml type or K-quant mix (GGMLTarget). Which tensors are quantized, and to
+// what, follows `llama-quantize`: matrices (token embedding and output head included) are; norms,
+// biases and GPT-2's position embedding stay F32; a mix chooses per tensor by llama.cpp's rules
+// (Quant/KQuantMix.swift); a matrix whose rows do not fit the type's block falls back as llama.cpp does.
 //
 // GPT-2 in llama.cpp's names (ggml dims innermost first; exprun's shapes are the reverse, so the
 // `[out, in]` LinearWeights are written as they are):
@@ -25,19 +26,23 @@ public enum GGUFExport {
     /// Writes `model` to `path` with its matrices in `type`. `tokenizerDirectory` holds GPT-2's
     /// `vocab.json` and `merges.txt` (llama.cpp will not load a model without its vocabulary);
     /// nil takes the GPT-2 tokenizer bundled with the package (for `random:gpt2`).
+    /// Every matrix in `type` (`llama-quantize --pure`).
     public static func write(_ model: LanguageModel, type: GGMLFormat, tokenizerDirectory: String?,
                              name: String, to path: String) throws -> [Written] {
+        try write(model, target: .pure(type), tokenizerDirectory: tokenizerDirectory, name: name, to: path)
+    }
+
+    public static func write(_ model: LanguageModel, target: GGMLTarget, tokenizerDirectory: String?,
+                             name: String, to path: String) throws -> [Written] {
         guard let gpt2 = model as? GPT2 else {
-            throw CoreError.unsupported("GGUF export of '\(model.architecture)' models (only gpt2 so far)")
-        }
-        guard [.f32, .f16, .q8_0, .q4_0, .q5_0, .q4_k, .q6_k].contains(type) else {
-            throw CoreError.invalid("cannot export to \(type.name)")
+            throw CoreError.unsupported("GGUF export of '\(model.architecture)' models (only gpt2 so far; a .gguf model of any architecture can be re-quantized)")
         }
         let c = gpt2.config
+        let types = target.types(for: gpt2Tensors(c, tiedHead: gpt2.head === gpt2.wte), model: gpt2MixModel(c))
         var w = GGUFWriter()
         w.set("general.architecture", .string("gpt2"))
         w.set("general.name", .string(name))
-        w.set("general.file_type", .uint32(fileType(type)))
+        w.set("general.file_type", .uint32(target.llamaFileType))
         w.set("general.quantization_version", .uint32(2))
         w.set("gpt2.context_length", .uint32(UInt32(c.contextLength)))
         w.set("gpt2.embedding_length", .uint32(UInt32(c.embeddingSize)))
@@ -53,7 +58,7 @@ public enum GGUFExport {
 
         var written: [Written] = []
         func matrix(_ ggufName: String, _ weight: LinearWeight) throws {
-            let q = try GGMLLinear.quantize(weight.dequantized(), out: weight.outFeatures, in: weight.inFeatures, as: type)
+            let q = try GGMLLinear.quantize(weight.dequantized(), out: weight.outFeatures, in: weight.inFeatures, as: types[ggufName]!)
             try w.add(name: ggufName, weight: q)
             written.append(Written(name: ggufName, shape: [q.outFeatures, q.inFeatures], type: q.type.name, bytes: q.storedBytes, note: q.note))
         }
@@ -64,7 +69,7 @@ public enum GGUFExport {
         }
 
         try matrix("token_embd.weight", gpt2.wte)
-        if type == .f32 || type == .f16 {
+        if case let .pure(type) = target, type == .f32 || type == .f16 {
             let pos = try GGMLLinear.quantize(gpt2.wpe, out: c.contextLength, in: c.embeddingSize, as: type)
             try w.add(name: "position_embd.weight", weight: pos)
             written.append(Written(name: "position_embd.weight", shape: [c.contextLength, c.embeddingSize], type: pos.type.name, bytes: pos.storedBytes, note: nil))
@@ -86,18 +91,28 @@ public enum GGUFExport {
         return written
     }
 
-    /// `general.file_type` (llama_ftype): what llama.cpp prints as the model's type.
-    static func fileType(_ t: GGMLFormat) -> UInt32 {
-        switch t {
-        case .f32: 0
-        case .f16: 1
-        case .q4_0: 2
-        case .q8_0: 7
-        case .q5_0: 8
-        case .q4_k: 14      // Q4_K_S: every matrix Q4_K (no Q6_K mix as in Q4_K_M)
-        case .q6_k: 18
-        default: 0
+    /// GPT-2's matrices under llama.cpp's names, dimensions innermost first (for the type rules).
+    static func gpt2Tensors(_ c: GPT2Config, tiedHead: Bool) -> [KQuantMix.Tensor] {
+        let d = c.embeddingSize, f = c.innerSize, v = c.vocabSize
+        var t = [KQuantMix.Tensor(name: "token_embd.weight", dims: [d, v]), KQuantMix.Tensor(name: "position_embd.weight", dims: [d, c.contextLength])]
+        for i in 0..<c.layerCount {
+            t += [.init(name: "blk.\(i).attn_qkv.weight", dims: [d, 3 * d]), .init(name: "blk.\(i).attn_output.weight", dims: [d, d]),
+                  .init(name: "blk.\(i).ffn_up.weight", dims: [d, f]), .init(name: "blk.\(i).ffn_down.weight", dims: [f, d])]
         }
+        if !tiedHead { t.append(.init(name: "output.weight", dims: [d, v])) }
+        return t
+    }
+
+    static func gpt2MixModel(_ c: GPT2Config) -> KQuantMix.Model { .init(architecture: "gpt2", layers: c.layerCount, gqa: 1) }
+
+    /// llama.cpp's name of a GPT-2 checkpoint matrix (`h.3.mlp.c_fc` → `blk.3.ffn_up.weight`).
+    static func gpt2TensorName(_ checkpointName: String) -> String {
+        if checkpointName == "wte" { return "token_embd.weight" }
+        if checkpointName == "lm_head" { return "output.weight" }
+        let parts = checkpointName.split(separator: ".", maxSplits: 2)
+        let role = ["attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output", "mlp.c_fc": "ffn_up", "mlp.c_proj": "ffn_down"]
+        guard parts.count == 3, parts[0] == "h", let r = role[String(parts[2])] else { return checkpointName }
+        return "blk.\(parts[1]).\(r).weight"
     }
 
     /// GPT-2's byte-level BPE vocabulary as llama.cpp's `tokenizer.ggml.*` keys: tokens in id order,

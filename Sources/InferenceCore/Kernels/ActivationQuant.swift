@@ -1,10 +1,12 @@
 // Activations quantized to 8-bit blocks, as llama.cpp does before multiplying by a quantized
 // weight, so that the inner loops are integer dot products (byte products in Sources/GGMLSIMD,
 // Int32 loops in GGMLDot):
-//   q8_0 (for q4_0 / q5_0 / q8_0 weights): blocks of 32, scale d = absmax/127 kept as ggml keeps
-//        it (rounded to fp16), q = roundf(x/d). Per block we also keep Σq, which lets a weight
-//        with an offset (q4_0's −8, q5_0's −16) be applied once per block instead of per weight.
-//   q8_K (for q4_K / q6_K weights): blocks of 256, d = 1/iscale with iscale = −127/max (float,
+//   q8_0 (for q4_0 / q4_1 / q5_0 / q5_1 / q8_0 / iq4_nl weights): blocks of 32, scale d =
+//        absmax/127 kept as ggml keeps it (rounded to fp16), q = x·(127/absmax) rounded half to
+//        even: the arithmetic of the CPU backend's `quantize_row_q8_0` on x86 (AVX2), which is not
+//        `quantize_row_q8_0_ref`'s (x·(1/d), half away from zero). Per block we also keep Σq, which
+//        lets a weight with an offset or minimum (q4_0's −8, q4_1's m) enter once per block.
+//   q8_K (for the K-types and iq4_xs): blocks of 256, d = 1/iscale with iscale = −127/max (float,
 //        not fp16), q = nearest_int(iscale·x), and Σq per 16 values (`bsums`), which the K-types
 //        need for their per-sub-block minimums and offsets.
 // Stored as separate arrays (values, scales, sums) rather than packed blocks: the kernels index
@@ -22,7 +24,7 @@ struct QuantizedActivations {
 
     var blocksPerRow: Int { n / block }
 
-    /// q8_0 activations (`quantize_row_q8_0_ref`'s arithmetic).
+    /// q8_0 activations (llama.cpp's x86 `quantize_row_q8_0`, byte for byte).
     static func q8_0(_ x: UnsafePointer<Float>, rows: Int, n: Int, pool: ThreadPool?) -> QuantizedActivations {
         var a = QuantizedActivations(rows: rows, n: n, block: 32, sumGroup: 32,
                                      q: [Int8](repeating: 0, count: rows * n),
@@ -40,10 +42,10 @@ struct QuantizedActivations {
                                 var amax: Float = 0
                                 for j in 0..<32 { amax = max(amax, abs(xb[j])) }
                                 let dd = amax / 127
-                                let id: Float = dd != 0 ? 1 / dd : 0
+                                let id: Float = amax != 0 ? 127 / amax : 0
                                 var sum: Int32 = 0
                                 for j in 0..<32 {
-                                    let v = Int8(max(-127, min(127, (xb[j] * id).rounded())))   // NaN → 127, never a trap
+                                    let v = Int8(max(-127, min(127, (xb[j] * id).rounded(.toNearestOrEven))))   // NaN → 127, never a trap
                                     qb[j] = v; sum &+= Int32(v)
                                 }
                                 dp[r * nb + b] = fp16Value(fp16Bits(dd))
@@ -58,7 +60,7 @@ struct QuantizedActivations {
         return a
     }
 
-    /// q8_K activations (`quantize_row_q8_K_ref`'s arithmetic).
+    /// q8_K activations (`quantize_row_q8_K_ref`, which the CPU backend runs, byte for byte).
     static func q8_K(_ x: UnsafePointer<Float>, rows: Int, n: Int, pool: ThreadPool?) -> QuantizedActivations {
         var a = QuantizedActivations(rows: rows, n: n, block: 256, sumGroup: 16,
                                      q: [Int8](repeating: 0, count: rows * n),

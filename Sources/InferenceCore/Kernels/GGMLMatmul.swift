@@ -67,18 +67,34 @@ enum GGMLMatmul {
                     switch w.type {
                     case .q8_0: run({ ggml_simd_q8_0($0, $1.q, $1.d, Int32($2)) },
                                     { ggml_simd_q8_0_x4($0, $1.q, $1.d, n, Int32($2), $3) })
-                    case .q4_0: run({ ggml_simd_q4_0($0, $1.q, $1.d, $1.sums, Int32($2)) },
-                                    { ggml_simd_q4_0_x4($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
-                    case .q5_0: run({ ggml_simd_q5_0($0, $1.q, $1.d, $1.sums, Int32($2)) },
-                                    { ggml_simd_q5_0_x4($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
-                    case .q4_k: run({ ggml_simd_q4_K($0, $1.q, $1.d, $1.sums, Int32($2)) },
-                                    { ggml_simd_q4_K_x4($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
-                    case .q6_k: run({ ggml_simd_q6_K($0, $1.q, $1.d, $1.sums, Int32($2)) },
-                                    { ggml_simd_q6_K_x4($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
-                    default: fatalError("no integer kernel for \(w.type)")
+                    case let t:
+                        guard let (one, four) = kernels(t) else { fatalError("no integer kernel for \(t)") }
+                        run({ one($0, $1.q, $1.d, $1.sums, Int32($2)) }, { four($0, $1.q, $1.d, $1.sums, n, Int32($2), $3) })
                     }
                 }
             }
+        }
+    }
+
+    typealias Dot = @convention(c) (UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafePointer<Int32>?, Int32) -> Float
+    typealias Dot4 = @convention(c) (UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafePointer<Int32>?, Int, Int32, UnsafeMutablePointer<Float>?) -> Void
+
+    /// The one-row and four-row kernels of the types that take the activations' sums (every
+    /// integer type but q8_0); `plain` gives their plain C twins.
+    static func kernels(_ type: GGMLFormat, plain: Bool = false) -> (Dot, Dot4)? {
+        switch type {
+        case .q4_0: plain ? (ggml_plain_q4_0, ggml_plain_q4_0_x4) : (ggml_simd_q4_0, ggml_simd_q4_0_x4)
+        case .q4_1: plain ? (ggml_plain_q4_1, ggml_plain_q4_1_x4) : (ggml_simd_q4_1, ggml_simd_q4_1_x4)
+        case .q5_0: plain ? (ggml_plain_q5_0, ggml_plain_q5_0_x4) : (ggml_simd_q5_0, ggml_simd_q5_0_x4)
+        case .q5_1: plain ? (ggml_plain_q5_1, ggml_plain_q5_1_x4) : (ggml_simd_q5_1, ggml_simd_q5_1_x4)
+        case .iq4_nl: plain ? (ggml_plain_iq4_nl, ggml_plain_iq4_nl_x4) : (ggml_simd_iq4_nl, ggml_simd_iq4_nl_x4)
+        case .q2_k: plain ? (ggml_plain_q2_K, ggml_plain_q2_K_x4) : (ggml_simd_q2_K, ggml_simd_q2_K_x4)
+        case .q3_k: plain ? (ggml_plain_q3_K, ggml_plain_q3_K_x4) : (ggml_simd_q3_K, ggml_simd_q3_K_x4)
+        case .q4_k: plain ? (ggml_plain_q4_K, ggml_plain_q4_K_x4) : (ggml_simd_q4_K, ggml_simd_q4_K_x4)
+        case .q5_k: plain ? (ggml_plain_q5_K, ggml_plain_q5_K_x4) : (ggml_simd_q5_K, ggml_simd_q5_K_x4)
+        case .q6_k: plain ? (ggml_plain_q6_K, ggml_plain_q6_K_x4) : (ggml_simd_q6_K, ggml_simd_q6_K_x4)
+        case .iq4_xs: plain ? (ggml_plain_iq4_xs, ggml_plain_iq4_xs_x4) : (ggml_simd_iq4_xs, ggml_simd_iq4_xs_x4)
+        default: nil
         }
     }
 
@@ -88,49 +104,63 @@ enum GGMLMatmul {
     private static func interleaved(_ w: GGMLLinear, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool,
                                     row: (Int) -> GGMLDot.Row) {
         let n = w.inFeatures, m = w.outFeatures, rb = w.rowBytes, base = w.blocks, nb = Int32(n / w.type.blockSize)
-        let groups = m / Interleaved.rows, tail = groups * Interleaved.rows, type = w.type
+        let groups = m / Interleaved.rows, tail = groups * Interleaved.rows
+        let (eight, eight4) = groupKernels(w.type)
+        let one: (UnsafeRawPointer, GGMLDot.Row) -> Float
+        if w.type == .q8_0 {
+            one = { ggml_simd_q8_0($0, $1.q, $1.d, nb) }
+        } else {
+            let k = kernels(w.type)!.0
+            one = { k($0, $1.q, $1.d, $1.sums, nb) }
+        }
         pool.parallelFor(groups + (tail < m ? 1 : 0)) { range in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { buffer in
                 let out = buffer.baseAddress!
                 for g in range {
                     if g == groups {
                         for o in tail..<m {
-                            for r in 0..<rows {
-                                let a = row(r), wr = base + o * rb
-                                switch type {
-                                case .q4_0: y[r * m + o] = ggml_simd_q4_0(wr, a.q, a.d, a.sums, nb)
-                                case .q8_0: y[r * m + o] = ggml_simd_q8_0(wr, a.q, a.d, nb)
-                                default: y[r * m + o] = ggml_simd_q4_K(wr, a.q, a.d, a.sums, nb)
-                                }
-                            }
+                            for r in 0..<rows { y[r * m + o] = one(base + o * rb, row(r)) }
                         }
                         continue
                     }
                     let gw = base + g * Interleaved.rows * rb, o = g * Interleaved.rows
                     var r = 0
                     while r + 4 <= rows {
-                        let a = row(r)
-                        switch type {
-                        case .q4_0: ggml_simd_q4_0x8_x4(gw, a.q, a.d, a.sums, n, nb, out)
-                        case .q8_0: ggml_simd_q8_0x8_x4(gw, a.q, a.d, n, nb, out)
-                        default: ggml_simd_q4_Kx8_x4(gw, a.q, a.d, a.sums, n, nb, out)
-                        }
+                        eight4(gw, row(r), n, nb, out)
                         for k in 0..<4 { (y + (r + k) * m + o).update(from: out + 8 * k, count: 8) }
                         r += 4
                     }
                     while r < rows {
-                        let a = row(r)
-                        switch type {
-                        case .q4_0: ggml_simd_q4_0x8(gw, a.q, a.d, a.sums, nb, out)
-                        case .q8_0: ggml_simd_q8_0x8(gw, a.q, a.d, nb, out)
-                        default: ggml_simd_q4_Kx8(gw, a.q, a.d, a.sums, nb, out)
-                        }
+                        eight(gw, row(r), nb, out)
                         (y + r * m + o).update(from: out, count: 8)
                         r += 1
                     }
                 }
             }
         }
+    }
+
+    typealias Group = (UnsafeRawPointer, GGMLDot.Row, Int32, UnsafeMutablePointer<Float>) -> Void
+    typealias Group4 = (UnsafeRawPointer, GGMLDot.Row, Int, Int32, UnsafeMutablePointer<Float>) -> Void
+
+    /// The kernels on 8 interleaved rows: one activation row, and four `stride` values apart
+    /// (`plain`: their plain C twins).
+    static func groupKernels(_ type: GGMLFormat, plain: Bool = false) -> (Group, Group4) {
+        typealias C8 = @convention(c) (UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafePointer<Int32>?, Int32, UnsafeMutablePointer<Float>?) -> Void
+        typealias C84 = @convention(c) (UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafePointer<Int32>?, Int, Int32, UnsafeMutablePointer<Float>?) -> Void
+        let pair: (C8, C84)
+        switch type {
+        case .q8_0:
+            return plain ? ({ ggml_plain_q8_0x8($0, $1.q, $1.d, $2, $3) }, { ggml_plain_q8_0x8_x4($0, $1.q, $1.d, $2, $3, $4) })
+                         : ({ ggml_simd_q8_0x8($0, $1.q, $1.d, $2, $3) }, { ggml_simd_q8_0x8_x4($0, $1.q, $1.d, $2, $3, $4) })
+        case .q4_0: pair = plain ? (ggml_plain_q4_0x8, ggml_plain_q4_0x8_x4) : (ggml_simd_q4_0x8, ggml_simd_q4_0x8_x4)
+        case .q5_0: pair = plain ? (ggml_plain_q5_0x8, ggml_plain_q5_0x8_x4) : (ggml_simd_q5_0x8, ggml_simd_q5_0x8_x4)
+        case .q4_k: pair = plain ? (ggml_plain_q4_Kx8, ggml_plain_q4_Kx8_x4) : (ggml_simd_q4_Kx8, ggml_simd_q4_Kx8_x4)
+        case .q6_k: pair = plain ? (ggml_plain_q6_Kx8, ggml_plain_q6_Kx8_x4) : (ggml_simd_q6_Kx8, ggml_simd_q6_Kx8_x4)
+        default: fatalError("\(type) has no interleaved kernels")
+        }
+        let (k8, k84) = pair
+        return ({ k8($0, $1.q, $1.d, $1.sums, $2, $3) }, { k84($0, $1.q, $1.d, $1.sums, $2, $3, $4) })
     }
 
     /// The plain version of `forward`, for tests: same activation quantization, reference dots.

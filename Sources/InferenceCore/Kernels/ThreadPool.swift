@@ -45,6 +45,11 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
+    /// Workers asleep on their semaphore right now (tests wait for it to reach every worker).
+    var sleepingWorkers: Int {
+        shared.workers.filter { $0.state.load(ordering: .acquiring) == Shared.sleeping }.count
+    }
+
     deinit {
         shared.shutdown.store(true, ordering: .releasing)
         for w in shared.wake.indices where shared.workers[w].state.exchange(Shared.spinning, ordering: .acquiringAndReleasing) == Shared.sleeping {

@@ -114,6 +114,8 @@ public final class GPT2: LanguageModel {
         var fcBias: [Float]
         var projection: LinearWeight       // mlp.c_proj: [d, inner]
         var projectionBias: [Float]
+        /// AWQ's scaled activation (`mlp.act.scales`): the MLP's hidden values divided by these.
+        var activationScales: [Float]? = nil
     }
 
     public let config: GPT2Config
@@ -121,12 +123,12 @@ public final class GPT2: LanguageModel {
     public var vocabularySize: Int { config.vocabSize }
     public var contextLength: Int { config.contextLength }
     public var tokenizer: Tokenizer?
-    public let weights: [WeightInfo]
+    public internal(set) var weights: [WeightInfo]
     public let pool: ThreadPool
 
     let wte: LinearWeight                  // [vocab, d]: lookups by row, and the tied head
     let wpe: [Float]                       // [n_positions, d]
-    let blocks: [Block]
+    var blocks: [Block]                    // var: calibration replaces weights as it quantizes them
     let lnfWeight, lnfBias: [Float]
     let head: LinearWeight                 // wte itself when tied
 
@@ -137,13 +139,19 @@ public final class GPT2: LanguageModel {
 
     /// Builds the model from `source`, quantizing every linear weight per `quantization`.
     /// `hasLMHead`: the checkpoint has its own `lm_head.weight` (an untied head).
+    /// `stored(name)` gives a linear layer already in its stored form (a GPTQ / AWQ checkpoint's
+    /// packed codes), by checkpoint name without `.weight`; nil reads it from `source`.
     public init(config: GPT2Config, source: WeightSource, hasLMHead: Bool = false,
-                quantization: QuantizationConfig = .fp32, threads: Int = 1, tokenizer: Tokenizer? = nil) throws {
+                quantization: QuantizationConfig = .fp32, threads: Int = 1, tokenizer: Tokenizer? = nil,
+                stored: ((String) throws -> LinearWeight?)? = nil) throws {
         self.config = config
         self.tokenizer = tokenizer
         pool = ThreadPool(threads: threads)
         let d = config.embeddingSize, f = config.innerSize, v = config.vocabSize
         var infos: [WeightInfo] = []
+        // A K-quant mix chooses each matrix's type by its llama.cpp name and layer.
+        let mix = Quantization.perTensor(quantization, tensors: GGUFExport.gpt2Tensors(config, tiedHead: !hasLMHead && config.tieWordEmbeddings),
+                                         model: GGUFExport.gpt2MixModel(config))
 
         func vector(_ name: String, _ n: Int) throws -> [Float] {
             let x = try source(name, [n], false).all()
@@ -151,9 +159,14 @@ public final class GPT2: LanguageModel {
             return x
         }
         func linear(_ name: String, out: Int, in inF: Int, conv1D: Bool, role: WeightRole) throws -> LinearWeight {
-            let rows = try source(name + ".weight", conv1D ? [inF, out] : [out, inF], conv1D)
             let full = name == "lm_head" ? name : "transformer." + name
-            let config = Quantization.applies(to: full, role: role, config: quantization) ? quantization : .fp32
+            if let w = try stored?(full) {
+                infos.append(WeightInfo(name: full + ".weight", format: w.format, shape: [out, inF], storedBytes: w.storedBytes, parameters: out * inF, note: w.note))
+                return w
+            }
+            let rows = try source(name + ".weight", conv1D ? [inF, out] : [out, inF], conv1D)
+            let config = Quantization.applies(to: full, role: role, config: quantization)
+                ? mix?[GGUFExport.gpt2TensorName(name)] ?? quantization : .fp32
             let w = try Quantization.quantize(rows, config: config)
             infos.append(WeightInfo(name: full + ".weight", format: w.format, shape: [out, inF], storedBytes: w.storedBytes, parameters: out * inF, note: w.note))
             return w
@@ -247,7 +260,7 @@ public final class GPT2: LanguageModel {
             // Feed-forward sublayer.
             layerNorm(x, rows: T, weight: b.ln2Weight, bias: b.ln2Bias, into: h)
             b.fc.forward(h, rows: T, bias: b.fcBias, into: hidden, pool: pool)
-            activate(hidden, count: T * f)
+            activate(hidden, count: T * f, scales: b.activationScales)
             b.projection.forward(hidden, rows: T, bias: b.projectionBias, into: h, pool: pool)
             for i in 0..<T * d { x[i] += h[i] }
         }
@@ -262,7 +275,7 @@ public final class GPT2: LanguageModel {
 
     /// Causal multi-head attention of `rows` new positions (`start ..< start + rows`) over every
     /// cached position up to each one; heads × rows are independent and split over the pool.
-    private func attention(queries qkv: UnsafeMutablePointer<Float>, rows T: Int, start: Int, layer: Int,
+    func attention(queries qkv: UnsafeMutablePointer<Float>, rows T: Int, start: Int, layer: Int,
                            keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>,
                            into out: UnsafeMutablePointer<Float>) {
         let d = config.embeddingSize, hs = config.headSize, heads = config.headCount
@@ -327,7 +340,7 @@ public final class GPT2: LanguageModel {
         }
     }
 
-    private func layerNorm(_ x: UnsafePointer<Float>, rows: Int, weight: [Float], bias: [Float], into y: UnsafeMutablePointer<Float>) {
+    func layerNorm(_ x: UnsafePointer<Float>, rows: Int, weight: [Float], bias: [Float], into y: UnsafeMutablePointer<Float>) {
         let d = config.embeddingSize, eps = config.layerNormEpsilon
         for r in 0..<rows {
             let xr = x + r * d, yr = y + r * d
@@ -342,8 +355,15 @@ public final class GPT2: LanguageModel {
         }
     }
 
-    /// The MLP's nonlinearity, element-wise, split over the pool (tanh is not free at 3072 × rows).
-    private func activate(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    /// The MLP's nonlinearity, element-wise, split over the pool (tanh is not free at 3072 × rows),
+    /// then divided by AWQ's activation scales where a checkpoint has them.
+    func activate(_ x: UnsafeMutablePointer<Float>, count: Int, scales: [Float]? = nil) {
+        defer {
+            if let scales {
+                let f = scales.count
+                scales.withUnsafeBufferPointer { s in for i in 0..<count { x[i] /= s[i % f] } }
+            }
+        }
         let kind = config.activation
         pool.parallelFor(count, granule: 4096) { range in
             switch kind {

@@ -164,6 +164,10 @@ public enum LlamaGGUF {
         var infos: [WeightInfo] = []
 
         var keepsStoredTypes: Bool { quantization.method == LlamaGGUF.asStored }
+        /// Per-tensor types when the configuration is a K-quant mix (Quant/KQuantMix.swift).
+        lazy var mix: [String: QuantizationConfig]? = (try? file.mixModel()).flatMap {
+            Quantization.perTensor(quantization, tensors: file.mixTensors, model: $0)
+        }
 
         mutating func vector(_ name: String, _ n: Int) throws -> [Float] {
             guard let info = file.tensorInfo(name) else { throw CoreError.file(file.path, "missing tensor '\(name)'") }
@@ -180,9 +184,11 @@ public enum LlamaGGUF {
             }
             let weight: LinearWeight
             if keepsStoredTypes {
-                weight = try stored(info, out: out, in: n)
+                // the embedding table (also the head when tied) keeps its mapping: repacking it
+                // would add its whole size as anonymous memory for one row per token
+                weight = try stored(info, out: out, in: n, repack: role != .embedding)
             } else {
-                let config = Quantization.applies(to: name, role: role, config: quantization) ? quantization : .fp32
+                let config = Quantization.applies(to: name, role: role, config: quantization) ? mix?[name] ?? quantization : .fp32
                 weight = try Quantization.quantize(try rows(info, out: out, in: n), config: config)
             }
             infos.append(WeightInfo(name: name, format: weight.format, shape: [out, n], storedBytes: weight.storedBytes,
@@ -199,8 +205,9 @@ public enum LlamaGGUF {
             }
         }
 
-        /// The tensor as the file stores it, viewing the mapping.
-        func stored(_ info: GGUFTensorInfo, out: Int, in n: Int) throws -> LinearWeight {
+        /// The tensor as the file stores it, viewing the mapping (`repack`: rows repacked for the
+        /// 8-row kernels where the type has them, GGMLLinear.fromFile).
+        func stored(_ info: GGUFTensorInfo, out: Int, in n: Int, repack: Bool = false) throws -> LinearWeight {
             switch info.type {
             case .f32:
                 return F32Linear(Tensor(dtype: .f32, shape: [out, n], storage: file.storage, byteOffset: info.fileOffset))
@@ -211,7 +218,7 @@ public enum LlamaGGUF {
                     let known = GGMLFormat.allCases.filter { $0 != .q8_k }.map(\.ggmlName).joined(separator: ", ")
                     throw CoreError.unsupported("\(file.path): tensor '\(info.name)' is stored as \(info.type.name); exprun computes on \(known)")
                 }
-                return try GGMLLinear(type: format, out: out, in: n, storage: file.storage, byteOffset: info.fileOffset)
+                return try GGMLLinear.fromFile(type: format, out: out, in: n, storage: file.storage, byteOffset: info.fileOffset, repack: repack)
             }
         }
     }

@@ -51,9 +51,30 @@ public enum ModelLoader {
         }
         let gpt2 = try GPT2Config(config)
         let checkpoint = try SafeTensorsCheckpoint(reference)
-        let (source, hasHead) = try checkpointSource(checkpoint, gpt2)
-        return try GPT2(config: gpt2, source: source, hasLMHead: hasHead, quantization: quantization, threads: threads,
-                        tokenizer: try tokenizerIfPresent(directory: reference))
+        let packed = try QuantizedCheckpointConfig.read(directory: reference)
+        let (source, hasHead) = try checkpointSource(checkpoint, gpt2, quantized: packed)
+        var stored: ((String) throws -> LinearWeight?)?
+        if let packed {
+            // A GPTQ / AWQ checkpoint: its linear layers run on their packed codes (`as-stored`),
+            // or are dequantized into the format asked for.
+            stored = { name in
+                guard let (out, n) = gpt2.linearShape(name) else { return nil }
+                let w = try GPTQCheckpoint.linear(checkpoint, prefix: name, out: out, in: n, config: packed)
+                if quantization.method == LlamaGGUF.asStored { return w }
+                let config = Quantization.applies(to: name, role: .linear, config: quantization) ? quantization : .fp32
+                return try Quantization.quantize(WeightRows(dequantizing: w), config: config)
+            }
+        }
+        let model = try GPT2(config: gpt2, source: source, hasLMHead: hasHead,
+                             quantization: quantization.method == LlamaGGUF.asStored ? .fp32 : quantization, threads: threads,
+                             tokenizer: try tokenizerIfPresent(directory: reference), stored: stored)
+        if packed?.method == .awq {
+            for l in 0..<gpt2.layerCount {
+                let name = "transformer.h.\(l).mlp.act.scales"
+                if checkpoint.contains(name) { model.blocks[l].activationScales = try checkpoint.tensor(name).toFloatArray() }
+            }
+        }
+        return model
     }
 
     /// Files whose bytes define the model; empty for synthetic weights.
@@ -173,7 +194,8 @@ public enum ModelLoader {
 
     /// Maps GPT-2 names onto a checkpoint of either layout (`transformer.h.0...` or the Hub's older
     /// `h.0...`), checking shapes and dtypes, and refusing tensors the config does not explain.
-    static func checkpointSource(_ ckpt: SafeTensorsCheckpoint, _ config: GPT2Config) throws -> (GPT2.WeightSource, Bool) {
+    static func checkpointSource(_ ckpt: SafeTensorsCheckpoint, _ config: GPT2Config,
+                                 quantized: QuantizedCheckpointConfig? = nil) throws -> (GPT2.WeightSource, Bool) {
         let file = ckpt.displayName
         let prefix: String
         if ckpt.contains("transformer.wte.weight") { prefix = "transformer." }
@@ -181,7 +203,7 @@ public enum ModelLoader {
         else { throw CoreError.file(file, "no GPT-2 embedding table: expected 'transformer.wte.weight' or 'wte.weight'") }
         let hasHead = ckpt.contains("lm_head.weight")
 
-        guard config.layerCount <= (ckpt.names.count - 4) / 12 else {
+        guard config.layerCount <= (ckpt.names.count - 4) / 12 || quantized != nil else {
             throw CoreError.file(file, "holds \(ckpt.names.count) tensors, too few for the n_layer=\(config.layerCount) of config.json")
         }
         var expected: Set<String> = ["wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias"]
@@ -189,6 +211,14 @@ public enum ModelLoader {
             for s in ["ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
                       "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
                       "mlp.c_proj.weight", "mlp.c_proj.bias"] { expected.insert("h.\(i).\(s)") }
+            if quantized != nil {
+                // Packed layers: their tensors instead of `.weight`, and AWQ's scaled activation.
+                for layer in GPT2.linearSuffixes {
+                    expected.remove("h.\(i).\(layer).weight")
+                    for t in ["qweight", "qzeros", "scales", "g_idx"] { expected.insert("h.\(i).\(layer).\(t)") }
+                }
+                expected.insert("h.\(i).mlp.act.scales")
+            }
         }
         for name in ckpt.names {
             if name == "lm_head.weight" { continue }

@@ -91,15 +91,18 @@ public enum Bnb4BitCodeBook: String, Sendable {
 /// the sorted map, ties to the lower code).
 public enum BnbDynamicMap {
     /// 256 sorted values in [-1, 1]: for exponent i = 0...6, 2^i means of linspace(0.1, 1, 2^i + 1)
-    /// scaled by 10^(i-6), both signs, plus 0 and 1. Computed in F32 as PyTorch computes it.
+    /// scaled by 10^(i-6), both signs, plus 0 and 1. Computed in F32 as PyTorch computes it
+    /// (bitsandbytes builds the map with torch on the CPU, then copies it to the GPU).
     public static let values: [Float] = {
         var data: [Float] = []
         for i in 0..<7 {
             let items = (1 << i) + 1
-            // torch.linspace in F32: start + step·k for the first half, end - step·(n-1-k) after.
+            // torch.linspace in F32 (torch 2.13, vectorized): start + step·k for the first half,
+            // end - step·(n-1-k) after, each one fused multiply-add. Unfused, 42 of the 256
+            // values are one unit in the last place off bitsandbytes' map.
             let start: Float = 0.1, end: Float = 1, step = (end - start) / Float(items - 1)
             let bounds: [Float] = (0..<items).map { k in
-                k < items / 2 ? start + step * Float(k) : end - step * Float(items - 1 - k)
+                k < items / 2 ? start.addingProduct(step, Float(k)) : end.addingProduct(-step, Float(items - 1 - k))
             }
             let scale = Float(pow(10.0, Double(i - 6)))
             for k in 0..<(items - 1) {

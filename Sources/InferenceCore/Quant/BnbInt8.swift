@@ -13,14 +13,24 @@
 //   outlier columns = { i : |a[r, i]| ≥ threshold for some row r }   (threshold 0: none)
 //   SCA[r] = max |a[r, i]| over entries below the threshold (all entries when threshold is 0)
 //   CA[r, i] = round_half_even(a[r, i] × 127·(1/SCA[r])), 0 in outlier columns
-//   d[r, o] = fp16( Σ_i CA[r,i]·CB[o,i] × SCA[r] × SCB[o] × 6.200012e-05 )   (1/127², F32 then fp16)
+//   d[r, o] = fp16( ((Σ_i CA[r,i]·CB[o,i] × SCA[r]) × SCB[o]) × 6.200012e-05 )   (F32, then fp16)
 //   y[r, o] = fp16( d[r, o] + bias[o] )                                       (bias added in fp16)
-//           + Σ_{i outlier} x[r, i] × (CB[o, i] × SCB[o] / 127)              (outliers in F32)
+//           + ( Σ_{i outlier} x[r, i] × (CB[o, i] × SCB[o] × float(1/127)) )  (outliers in F32, added last)
 // The integer dot products are exact (Int32); both fp16 roundings are bitsandbytes': its
-// dequantization kernel writes fp16, and an F32 bias is added in place to that fp16 tensor, so the
-// bias belongs inside the layer here rather than in the model. The outlier part uses the input in
-// its own precision (F32 here), because `int8_mixed_scaled_mm` slices the uncast input and casts
-// the dequantized weight columns to the input's dtype.
+// dequantization kernel writes fp16 (the constant 6.200012e-05 = float(1/127²) multiplies, as the
+// kernel's fmaf does), and an F32 bias is added in place to that fp16 tensor, so the bias belongs
+// inside the layer here rather than in the model. The outlier part uses the input in its own
+// precision (F32 here): `int8_mixed_scaled_mm` slices the uncast input, dequantizes the weight
+// columns as CB·SCB·7.874015718698502e-3 (float(1/127)) and adds their product to the output with
+// `addmm`, so the outlier sum is formed first and added once.
+//
+// Ties. A code x·127·(1/SCA) that lands exactly on k + 1/2 rounds to even here, as IEEE arithmetic
+// gives it; CUDA's `__fdividef` (fast math) is 127 times an approximate reciprocal, which can put
+// that product a hair either side, so bitsandbytes on a GPU may pick the other code. With fp16
+// activations that happens only at exact ties: an element at ±SCA/2, or, when SCA is a multiple of
+// 127 fp16 units, at any odd multiple of SCA/254. `exactTieRows` counts the rows holding one; each
+// such code moves a small model's logits by up to a few hundredths (issue 16), and bitsandbytes'
+// own CPU path (127 / absmax, no fp16 roundings, 6.200124e-05) differs from its CUDA path by more.
 import Foundation
 import RealModule
 
@@ -82,21 +92,49 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
         for i in 0..<inFeatures { dst[i] = Float(cb[row * inFeatures + i]) * s * BnbInt8Linear.inverse127 }
     }
 
+    /// float(1/127): bitsandbytes' 7.874015718698502e-3 (`int8_vectorwise_dequant`).
     static let inverse127: Float = 1 / 127
 
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         forward(x, rows: rows, bias: nil, into: y, pool: pool)
     }
 
+    /// Debugging hook: sees every activation matrix (`rows × inFeatures`) before it is quantized,
+    /// e.g. to count ties or outlier columns per layer (tests use it; nil costs nothing).
+    public var inputObserver: ((_ x: UnsafePointer<Float>, _ rows: Int) -> Void)?
+
+    /// Input columns computed outside int8: those where some row's fp16 value reaches the
+    /// threshold (`A.abs() >= threshold` on the fp16 cast, any row). None when the threshold is 0.
+    public static func outlierColumns(_ x: UnsafePointer<Float>, rows: Int, inFeatures n: Int, threshold: Float) -> [Int] {
+        guard threshold > 0 else { return [] }
+        var outlier = [Bool](repeating: false, count: n)
+        for r in 0..<rows { for i in 0..<n where abs(Float(Float16(x[r * n + i]))) >= threshold { outlier[i] = true } }
+        return (0..<n).filter { outlier[$0] }
+    }
+
+    /// Rows of `x` as this layer quantizes them (fp16, absmax over entries below the threshold)
+    /// that hold an element at exactly half their absmax, and rows that hold any exact tie
+    /// (127·|a|/absmax = k + 1/2, i.e. 254·|a|/absmax odd; exact in Double for fp16 values).
+    public static func exactTieRows(_ x: UnsafePointer<Float>, rows: Int, inFeatures n: Int, threshold: Float) -> (halfMax: Int, ties: Int) {
+        var halfMax = 0, ties = 0
+        for r in 0..<rows {
+            let a = (0..<n).map { abs(Float(Float16(x[r * n + $0]))) }
+            let kept = a.filter { threshold == 0 || $0 < threshold }
+            guard let m = kept.max(), m > 0 else { continue }
+            if kept.contains(m / 2) { halfMax += 1 }
+            if kept.contains(where: { v in let q = 254 * Double(v) / Double(m); return q == q.rounded() && Int(q) % 2 == 1 }) { ties += 1 }
+        }
+        return (halfMax, ties)
+    }
+
     public func forward(_ x: UnsafePointer<Float>, rows: Int, bias: [Float]?, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let n = inFeatures, m = outFeatures
         precondition(bias == nil || bias!.count == m)
+        inputObserver?(x, rows)
         // 1. Activations: fp16 cast, outlier columns, per-row int8 codes and scales.
+        let outlierColumns = BnbInt8Linear.outlierColumns(x, rows: rows, inFeatures: n, threshold: threshold)
         var outlier = [Bool](repeating: false, count: n)
-        if threshold > 0 {
-            for r in 0..<rows { for i in 0..<n where abs(Float(Float16(x[r * n + i]))) >= threshold { outlier[i] = true } }
-        }
-        let outlierColumns = (0..<n).filter { outlier[$0] }
+        for i in outlierColumns { outlier[i] = true }
         var ca = [Int8](repeating: 0, count: rows * n)
         var sca = [Float](repeating: 0, count: rows)
         for r in 0..<rows {
@@ -117,8 +155,10 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
                             let acc = BnbInt8Linear.dot(a + r * n, wo, n)
                             var v = Float(Float16(Float(acc) * sca[r] * so * c))
                             if let bo { v = Float(Float16(v + bo)) }
-                            for i in outlierColumns {
-                                v = Relaxed.multiplyAdd(x[r * n + i], Float(wo[i]) * so * inv, v)
+                            if !outlierColumns.isEmpty {
+                                var s: Float = 0
+                                for i in outlierColumns { s = Relaxed.multiplyAdd(x[r * n + i], Float(wo[i]) * so * inv, s) }
+                                v += s
                             }
                             y[r * m + o] = v
                         }
@@ -140,9 +180,7 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
     public func referenceOutput(row r: Int, of x: UnsafePointer<Float>, rows: Int, out o: Int, bias: Float? = nil) -> Float {
         let n = inFeatures
         var outlier = [Bool](repeating: false, count: n)
-        if threshold > 0 {
-            for rr in 0..<rows { for i in 0..<n where abs(Float(Float16(x[rr * n + i]))) >= threshold { outlier[i] = true } }
-        }
+        for i in BnbInt8Linear.outlierColumns(x, rows: rows, inFeatures: n, threshold: threshold) { outlier[i] = true }
         let a = (0..<n).map { Float(Float16(x[r * n + $0])) }
         var m: Float = 0
         for v in a where threshold == 0 || abs(v) < threshold { m = max(m, abs(v)) }
@@ -154,7 +192,8 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
         }
         var v = Float(Float16(Float(acc) * m * scb[o] * BnbInt8Linear.dequantConstant))
         if let bias { v = Float(Float16(v + bias)) }
-        for i in 0..<n where outlier[i] { v += x[r * n + i] * (Float(cb[o * n + i]) * scb[o] * BnbInt8Linear.inverse127) }
-        return v
+        var s: Float = 0
+        for i in 0..<n where outlier[i] { s += x[r * n + i] * (Float(cb[o * n + i]) * scb[o] * BnbInt8Linear.inverse127) }
+        return v + s
     }
 }

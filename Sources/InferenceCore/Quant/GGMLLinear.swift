@@ -17,8 +17,8 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
     public let storage: Storage
     public let byteOffset: Int
     public let rowBytes: Int
-    /// Rows in groups of 8 interleaved block by block (Quant/Interleaved.swift): q4_0, q8_0 and
-    /// q4_K quantized here. Weights mapped from a file keep the file's plain rows.
+    /// Rows in groups of 8 interleaved block by block (Quant/Interleaved.swift): q4_0, q5_0, q8_0,
+    /// q4_K and q6_K, quantized here or repacked from a file (`fromFile`).
     public let interleaved: Bool
 
     public var format: String { type.name }
@@ -42,6 +42,32 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
         self.storage = storage; self.byteOffset = byteOffset
         precondition(!interleaved || Interleaved.applies(to: type, out: out))
         self.interleaved = interleaved
+    }
+
+    /// A GGUF tensor as the file stores it. Rows of a type with interleaved kernels are repacked
+    /// into owned (anonymous) memory, 8 rows per group, a few groups at a time, and the file's pages
+    /// given back as they are read: prefill then runs the 8-row kernels (llama.cpp's CPU backend
+    /// repacks the same way), at the price of memory that is no longer file-backed (the kernel cannot
+    /// drop and re-read it under pressure, and processes mapping the same file no longer share it).
+    /// `repack: false` (or another type) keeps the mapping.
+    public static func fromFile(type: GGMLFormat, out: Int, in n: Int, storage file: Storage, byteOffset: Int,
+                                repack: Bool) throws -> GGMLLinear {
+        let mapped = try GGMLLinear(type: type, out: out, in: n, storage: file, byteOffset: byteOffset)
+        guard repack, Interleaved.applies(to: type, out: out) else { return mapped }
+        let rb = mapped.rowBytes, copy = Storage(byteCount: rb * out)
+        let groupBytes = Interleaved.rows * rb, groups = out / Interleaved.rows
+        let chunk = max(1, (1 << 20) / groupBytes)
+        for g0 in stride(from: 0, to: groups, by: chunk) {
+            let g1 = min(groups, g0 + chunk), offset = g0 * groupBytes, count = (g1 - g0) * groupBytes
+            copy.base.advanced(by: offset).copyMemory(from: file.base + byteOffset + offset, byteCount: count)
+            file.dropPages(byteOffset: byteOffset + offset, count: count)
+            DispatchQueue.concurrentPerform(iterations: g1 - g0) { i in
+                Interleaved.interleave(copy.base + (g0 + i) * groupBytes, type: type, rowBytes: rb)
+            }
+        }
+        let tail = groups * groupBytes
+        copy.base.advanced(by: tail).copyMemory(from: file.base + byteOffset + tail, byteCount: rb * out - tail)
+        return try GGMLLinear(type: type, out: out, in: n, storage: copy, interleaved: true)
     }
 
     /// Quantizes an F32 `[out, in]` matrix to `format`, falling back as llama.cpp does when the
@@ -85,10 +111,17 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
             let h = dst.assumingMemoryBound(to: UInt16.self)
             for i in 0..<n { h[i] = fp16Bits(x[i]).littleEndian }
         case .q4_0: Q4_0.quantizeRow(x, count: n, into: dst)
+        case .q4_1: Q4_1.quantizeRow(x, count: n, into: dst)
         case .q5_0: Q5_0.quantizeRow(x, count: n, into: dst)
+        case .q5_1: Q5_1.quantizeRow(x, count: n, into: dst)
         case .q8_0: Q8_0.quantizeRow(x, count: n, into: dst)
+        case .q2_k: Q2_K.quantizeRow(x, count: n, into: dst)
+        case .q3_k: Q3_K.quantizeRow(x, count: n, into: dst)
         case .q4_k: Q4_K.quantizeRow(x, count: n, into: dst)
+        case .q5_k: Q5_K.quantizeRow(x, count: n, into: dst)
         case .q6_k: Q6_K.quantizeRow(x, count: n, into: dst)
+        case .iq4_nl: IQ4_NL.quantizeRow(x, count: n, into: dst)
+        case .iq4_xs: IQ4_XS.quantizeRow(x, count: n, into: dst)
         case .q8_k: fatalError("q8_K rows are made by the activation quantizer")
         }
     }
@@ -100,10 +133,17 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
         case .f16:
             for i in 0..<n { x[i] = fp16Value(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
         case .q4_0: Q4_0.dequantizeRow(src, count: n, into: x)
+        case .q4_1: Q4_1.dequantizeRow(src, count: n, into: x)
         case .q5_0: Q5_0.dequantizeRow(src, count: n, into: x)
+        case .q5_1: Q5_1.dequantizeRow(src, count: n, into: x)
         case .q8_0: Q8_0.dequantizeRow(src, count: n, into: x)
+        case .q2_k: Q2_K.dequantizeRow(src, count: n, into: x)
+        case .q3_k: Q3_K.dequantizeRow(src, count: n, into: x)
         case .q4_k: Q4_K.dequantizeRow(src, count: n, into: x)
+        case .q5_k: Q5_K.dequantizeRow(src, count: n, into: x)
         case .q6_k: Q6_K.dequantizeRow(src, count: n, into: x)
+        case .iq4_nl: IQ4_NL.dequantizeRow(src, count: n, into: x)
+        case .iq4_xs: IQ4_XS.dequantizeRow(src, count: n, into: x)
         case .q8_k:
             for b in 0..<n / 256 {
                 let d = src.loadUnaligned(fromByteOffset: b * 292, as: Float.self)
@@ -140,8 +180,8 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
     /// The activation type llama.cpp pairs with this weight type (nil: plain floats).
     var activationBlock: Int? {
         switch type {
-        case .q4_0, .q5_0, .q8_0: 32
-        case .q4_k, .q6_k: 256
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl: 32
+        case .q2_k, .q3_k, .q4_k, .q5_k, .q6_k, .iq4_xs: 256
         default: nil
         }
     }

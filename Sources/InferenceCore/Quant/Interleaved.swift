@@ -1,8 +1,8 @@
-// Eight rows of a q4_0, q8_0 or q4_K weight interleaved block by block: the in-memory layout
-// exprun multiplies with when it quantizes a weight itself (a mapped GGUF keeps the file's plain
-// rows; export and dequantizeRow translate back). Same bytes as 8 plain rows, rearranged so one
-// SIMD instruction serves all 8 rows (llama.cpp repacks q4_0 and q4_K for AVX2 machines the same
-// way, to its block_q4_0x8 / block_q4_Kx8; this byte order is ours).
+// Eight rows of a q4_0, q5_0, q8_0, q4_K or q6_K weight interleaved block by block: the in-memory
+// layout exprun multiplies with when it quantizes a weight itself, or repacks a GGUF's own matrices
+// into at load (GGMLLinear.fromFile; export and dequantizeRow translate back). Same bytes as 8
+// plain rows, rearranged so one SIMD instruction serves all 8 rows (llama.cpp repacks q4_0 and q4_K
+// for AVX2 machines the same way, to its block_q4_0x8 / block_q4_Kx8; this byte order is ours).
 //
 // Each field of the plain block is laid out for the 8 rows side by side, in units of 4 bytes (2
 // for the fp16 scales): unit k of row r of a field at plain offset P, u bytes per unit, lands at
@@ -11,8 +11,11 @@
 //   q4_0 ×8 (144 B = 8 × 18)    d 8 × fp16 (0-15) · qs: 4 vectors of 32 B, vector v = bytes
 //                               4v..4v+3 of each row's 16 nibble bytes, row r at 4r
 //   q8_0 ×8 (272 B = 8 × 34)    d 8 × fp16 (0-15) · qs: 8 vectors of 32 B, the same way
+//   q5_0 ×8 (176 B = 8 × 22)    d 8 × fp16 (0-15) · qh: 8 × 4 B (16-47) · qs: 4 vectors as q4_0's (48-175)
 //   q4_K ×8 (1152 B = 8 × 144)  d 8 × fp16 (0-15) · dmin 8 × fp16 (16-31) · scales: 3 vectors of
 //                               32 B (32-127) · qs: 32 vectors of 32 B (128-1151)
+//   q6_K ×8 (1680 B = 8 × 210)  ql: 32 vectors (0-1023) · qh: 16 vectors (1024-1535) · scales: 4
+//                               vectors (1536-1663) · d 8 × fp16 (1664-1679)
 //
 // Group g starts at byte 8g · rowBytes, where its first row would start plainly, so rows past the
 // last whole group of 8 stay plain, where they are. A vector of nibbles, masked low, holds 4
@@ -27,7 +30,9 @@ enum Interleaved {
     static func fields(_ type: GGMLFormat) -> [Int]? {
         switch type {
         case .q4_0, .q8_0: [0, 2]                // d, qs
+        case .q5_0: [0, 2, 6]                    // d, qh, qs
         case .q4_k: [0, 2, 4, 16]                // d, dmin, scales, qs
+        case .q6_k: [0, 128, 192, 208]           // ql, qh, scales, d
         default: nil
         }
     }
@@ -37,7 +42,7 @@ enum Interleaved {
 
     /// Where byte `i` of row `r`'s plain block lives in the group block: map[type][r][i]. Built
     /// once per type (plainRow runs for every token's embedding lookup).
-    private static let maps: [GGMLFormat: [[Int]]] = Dictionary(uniqueKeysWithValues: [GGMLFormat.q4_0, .q8_0, .q4_k].map { type in
+    private static let maps: [GGMLFormat: [[Int]]] = Dictionary(uniqueKeysWithValues: [GGMLFormat.q4_0, .q5_0, .q8_0, .q4_k, .q6_k].map { type in
         let fields = fields(type)!, bb = type.blockBytes
         return (type, (0..<rows).map { r in (0..<bb).map { i in
             var f = fields.count - 1

@@ -22,7 +22,7 @@ public enum Q6_K {
             let xb = x + b * blockSize, yb = y + b * blockBytes
             var maxScale: Float = 0, maxAbsScale: Float = 0
             for ib in 0..<16 {
-                let scale = L.withUnsafeMutableBufferPointer { makeQXQuants(16, 32, xb + 16 * ib, $0.baseAddress! + 16 * ib) }
+                let scale = L.withUnsafeMutableBufferPointer { KQuants.makeQXQuants(16, 32, xb + 16 * ib, $0.baseAddress! + 16 * ib) }
                 scales[ib] = scale
                 if abs(scale) > maxAbsScale { maxAbsScale = abs(scale); maxScale = scale }
             }
@@ -53,44 +53,6 @@ public enum Q6_K {
                 }
             }
         }
-    }
-
-    /// `make_qx_quants` with `rmse_type` 1 and no importance weights: the scale of least
-    /// x²-weighted squared error for `n` values on −nmax...nmax−1; `L` gets q + nmax.
-    static func makeQXQuants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
-        var mx: Float = 0, amax: Float = 0
-        for i in 0..<n where abs(x[i]) > amax { amax = abs(x[i]); mx = x[i] }
-        if amax < 1e-15 {
-            for i in 0..<n { L[i] = 0 }
-            return 0
-        }
-        var iscale = Float(-nmax) / mx
-        var sumLX: Float = 0, sumL2: Float = 0
-        for i in 0..<n {
-            let l = max(-nmax, min(nmax - 1, nearestInt(iscale * x[i])))
-            L[i] = Int8(l + nmax)
-            let w = x[i] * x[i], fl = Float(l)
-            sumLX += w * x[i] * fl
-            sumL2 += w * fl * fl
-        }
-        var scale: Float = sumL2 != 0 ? sumLX / sumL2 : 0
-        var best = scale * sumLX
-        for step in -9...9 where step != 0 {
-            iscale = -(Float(nmax) + 0.1 * Float(step)) / mx
-            sumLX = 0; sumL2 = 0
-            for i in 0..<n {
-                let l = max(-nmax, min(nmax - 1, nearestInt(iscale * x[i])))
-                let w = x[i] * x[i], fl = Float(l)
-                sumLX += w * x[i] * fl
-                sumL2 += w * fl * fl
-            }
-            if sumL2 > 0 && sumLX * sumLX > best * sumL2 {
-                for i in 0..<n { L[i] = Int8(nmax + max(-nmax, min(nmax - 1, nearestInt(iscale * x[i])))) }
-                scale = sumLX / sumL2
-                best = scale * sumLX
-            }
-        }
-        return scale
     }
 
     public static func dequantizeRow(_ y: UnsafeRawPointer, count n: Int, into x: UnsafeMutablePointer<Float>) {

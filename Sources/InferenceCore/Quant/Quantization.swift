@@ -53,8 +53,22 @@ public enum Quantization {
         ggml(.q8_0, "llama.cpp Q8_0: blocks of 32 int8 with an fp16 scale, 8.5 bits per weight"),
         ggml(.q4_0, "llama.cpp Q4_0: blocks of 32 4-bit values with an fp16 scale, 4.5 bits per weight"),
         ggml(.q5_0, "llama.cpp Q5_0: blocks of 32 5-bit values with an fp16 scale, 5.5 bits per weight"),
+        ggml(.q4_1, "llama.cpp Q4_1: blocks of 32 4-bit values with an fp16 scale and minimum, 5 bits per weight"),
+        ggml(.q5_1, "llama.cpp Q5_1: blocks of 32 5-bit values with an fp16 scale and minimum, 6 bits per weight"),
+        mix(.q2_k, "llama.cpp's Q2_K file: Q2_K super-blocks of 256 (4-bit sub-block scales and minimums, 2.625 bits per weight), attn_v / ffn_down / attn_output in Q3_K or Q4_K, the head in Q6_K (pure: 1 for Q2_K throughout)"),
+        ggml(.q3_k, "llama.cpp Q3_K: super-blocks of 256, 6-bit sub-block scales, 3.4375 bits per weight"),
+        mix(.q3_k_s, "llama.cpp's Q3_K_S file: Q3_K, the head in Q6_K"),
+        mix(.q3_k_m, "llama.cpp's Q3_K_M file: Q3_K, attn_v / ffn_down / attn_output in Q4_K or Q5_K, the head in Q6_K"),
+        mix(.q3_k_l, "llama.cpp's Q3_K_L file: Q3_K, attn_v / ffn_down / attn_output in Q5_K, the head in Q6_K"),
+        mix(.q4_k_s, "llama.cpp's Q4_K_S file: Q4_K, the first attn_v and the first eighth of ffn_down in Q5_K, the head in Q6_K"),
+        mix(.q4_k_m, "llama.cpp's Q4_K_M file: Q4_K, attn_v and ffn_down in Q6_K in the first and last eighth of the layers and every third between, the head in Q6_K"),
+        mix(.q5_k_s, "llama.cpp's Q5_K_S file: Q5_K, the head in Q6_K"),
+        mix(.q5_k_m, "llama.cpp's Q5_K_M file: Q5_K, attn_v and ffn_down in Q6_K as in Q4_K_M, the head in Q6_K"),
         ggml(.q4_k, "llama.cpp Q4_K: super-blocks of 256, 6-bit sub-block scales and minimums, 4.5 bits per weight"),
+        ggml(.q5_k, "llama.cpp Q5_K: super-blocks of 256, 6-bit sub-block scales and minimums, 5.5 bits per weight"),
         ggml(.q6_k, "llama.cpp Q6_K: super-blocks of 256, int8 sub-block scales, 6.5625 bits per weight"),
+        ggml(.iq4_nl, "llama.cpp IQ4_NL: blocks of 32 4-bit codes into 16 non-linear levels, fp16 scale, 4.5 bits per weight"),
+        ggml(.iq4_xs, "llama.cpp IQ4_XS: IQ4_NL's levels in super-blocks of 256 with 6-bit sub-block scales, 4.25 bits per weight"),
         QuantizationMethod(
             name: "fp16", summary: "IEEE half precision, 16 bits per weight (round to nearest even)",
             parameters: [:], available: true, defaultRoles: [.linear, .embedding, .outputHead],
@@ -118,6 +132,26 @@ public enum Quantization {
         QuantizationMethod(name: f.name, summary: summary, parameters: [:], available: true,
                            defaultRoles: [.linear, .embedding, .outputHead],
                            make: { rows, _ in try GGMLLinear.quantize(rows, as: f) })
+    }
+
+    /// One of llama.cpp's K-quant mixes (Quant/KQuantMix.swift). Each tensor's type depends on its
+    /// name and layer, so model loaders resolve the mix tensor by tensor (`perTensor`); a weight
+    /// quantized on its own gets the mix's default type.
+    static func mix(_ m: KQuantMix, _ summary: String) -> QuantizationMethod {
+        QuantizationMethod(name: m.rawValue, summary: summary,
+                           parameters: ["pure": "1 stores every matrix in \(m.defaultType.name), as llama-quantize --pure (default 0)"],
+                           available: true, defaultRoles: [.linear, .embedding, .outputHead],
+                           make: { rows, c in
+                               try c.checkParameters(known: ["pure"])
+                               return try GGMLLinear.quantize(rows, as: m.defaultType)
+                           })
+    }
+
+    /// The configuration each tensor (llama.cpp names) gets when `config` is a K-quant mix; nil
+    /// when it is not one, and then `config` applies to every tensor as usual.
+    public static func perTensor(_ config: QuantizationConfig, tensors: [KQuantMix.Tensor], model: KQuantMix.Model) -> [String: QuantizationConfig]? {
+        guard let target = GGMLTarget(name: config.method, pure: config.parameters["pure"] == 1), case .mix = target else { return nil }
+        return target.types(for: tensors, model: model).mapValues { QuantizationConfig(method: $0.name) }
     }
 
     public static func method(named name: String) -> QuantizationMethod? { methods.first { $0.name == name } }

@@ -1,15 +1,14 @@
-// GPT-2's byte-level BPE (Radford et al. 2019; OpenAI's encoder.py, Hugging Face's ByteLevel BPE).
+// Byte-level BPE (Radford et al. 2019, GPT-2; the tokenizer of Llama 3, Qwen, SmolLM, Mistral's
+// Tekken, ...), as llama.cpp runs it (src/llama-vocab.cpp, `llm_tokenizer_bpe_session`).
 //
-// Encoding: text → special tokens cut out → GPT-2's pre-tokenizer regex splits the rest into
-// words → each word's UTF-8 bytes become the byte tokens (every byte has one, via the byte↔unicode
-// map that gives the 256 bytes printable stand-ins: `Ġ` is the space) → adjacent pairs merge by rank,
-// lowest rank first, one merge at a time (leftmost on ties), until no pair has a rank.
+// Encoding: text → special tokens cut out (SpecialTokens.swift) → the vocabulary's pre-tokenizer
+// splits the rest into words (PreTokenizers.swift) → each word's UTF-8 bytes become symbols (every
+// byte has a printable stand-in character, `Ġ` for the space) → adjacent pairs merge by the rank of
+// their merge rule, lowest rank first, leftmost on ties, one merge at a time, until no pair has a
+// rule. Where the pre-tokenizer says so (Llama 3, Tekken), a word that is itself a token skips the
+// merging. A symbol that is not a token in the end (a rule whose result the vocabulary lacks) falls
+// back to its characters' one-byte tokens, as llama.cpp's does.
 // Decoding: concatenate the tokens' bytes and repair invalid UTF-8 with U+FFFD.
-//
-// The pre-tokenizer is the regex
-//     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-// implemented by hand over Unicode scalars (NSRegularExpression is slow on Linux), alternative by
-// alternative in the regex's order of preference. `\s` is Unicode White_Space.
 import Foundation
 
 public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
@@ -19,14 +18,25 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     public let bosTokenID: Int?
     public let eosTokenID: Int?
     public let addsBOS: Bool
+    public let addsEOS: Bool
     /// Ids that end generation: EOS and, as in llama.cpp, tokens such as `<|im_end|>`.
     public let endOfGenerationIDs: Set<Int>
+    /// The `tokenizer.ggml.pre` name of the pre-tokenizer (`gpt-2` for Hugging Face files).
+    public var preTokenizerName: String { preTokenizer.name }
 
+    let preTokenizer: PreTokenizer
     private let tokenBytes: ByteStrings        // decoded bytes per id (empty for holes in the vocabulary)
     private let validID: [Bool]
-    private let byteToken: [Int32]             // the token of each single byte
-    /// (left id, right id) → (rank << 32 | merged id).
+    /// Symbols are token ids, or ids from `vocabularySize` on for strings that merge rules produce
+    /// but the vocabulary lacks.
+    private let byteSymbol: [Int32]            // the symbol of each single byte
+    /// (left symbol, right symbol) → (rank << 32 | merged symbol).
     private let merges: [UInt64: UInt64]
+    /// Per byte: the tokens a non-token symbol falls back to for it (those of its stand-in's UTF-8
+    /// bytes taken one at a time; only an ASCII stand-in has one).
+    private let byteFallback: [Int32]
+    /// Token texts (UTF-8 of the stand-in alphabet) → id, for words that skip merging.
+    private let wordTable: ByteStringTable?
     private let specials: SpecialTokenMatcher
 
     /// GPT-2's map from bytes to printable unicode stand-ins: printable Latin-1 bytes map to
@@ -48,61 +58,67 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
 
     /// Builds the tokenizer from its parts.
     /// - tokens: token texts by id (holes: nil).
-    /// - merges: merge rules in rank order, each a pair of token texts.
-    /// - special: tokens cut out of text before the pre-tokenizer, with whether only when parsing
-    ///   special tokens (control tokens) or always (user-defined tokens).
+    /// - merges: merge rules in rank order, each a pair of symbol texts.
+    /// - specials: the vocabulary's special tokens (attributes per id, end-of-generation ids).
     /// - source: names the file(s) in errors.
-    public init(tokens: [String?], merges: [(String, String)],
-                special: [(text: String, id: Int, onlyWhenParsingSpecial: Bool)],
-                bos: Int?, eos: Int?, addsBOS: Bool = false, source: String) throws {
-        var idOf: [String: Int] = [:]
-        idOf.reserveCapacity(tokens.count)
-        for (id, t) in tokens.enumerated() {
-            if let t, idOf[t] == nil { idOf[t] = id }
+    init(tokens: [String?], merges: [(String, String)], specials: VocabularySpecials, preTokenizer: PreTokenizer,
+         bos: Int?, eos: Int?, addsBOS: Bool = false, addsEOS: Bool = false, source: String) throws {
+        let n = tokens.count
+        guard n > 0 else { throw CoreError.file(source, "the vocabulary is empty") }
+        var textID: [String: Int32] = [:]
+        textID.reserveCapacity(n)
+        for (id, t) in tokens.enumerated() { if let t { textID[t] = Int32(id) } }     // the last id wins, as in llama.cpp
+        var virtual: [String: Int32] = [:]
+        func symbol(_ text: String, create: Bool) -> Int32? {
+            if let id = textID[text] ?? virtual[text] { return id }
+            guard create else { return nil }
+            let id = Int32(n + virtual.count)
+            virtual[text] = id
+            return id
         }
         var unicodeToByte: [UInt32: UInt8] = [:]
-        var byteToken = [Int32](repeating: -1, count: 256)
+        var byteSymbol = [Int32](repeating: -1, count: 256)
+        var byteFallback = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
             let scalar = Self.byteToUnicode[b]
             unicodeToByte[scalar.value] = UInt8(b)
-            guard let id = idOf[String(Character(scalar))] else {
-                throw CoreError.file(source, "the vocabulary has no token for byte 0x\(String(b, radix: 16)) ('\(scalar)'): not a byte-level BPE vocabulary")
-            }
-            byteToken[b] = Int32(id)
+            byteSymbol[b] = symbol(String(Character(scalar)), create: true)!
+            if scalar.value < 128, let id = textID[String(Character(scalar))] { byteFallback[b] = id }
         }
-        let specialIDs = Set(special.map(\.id))
-        var tokenBytes = ByteStrings(capacity: tokens.count)
+        for (a, b) in merges { _ = symbol(a + b, create: true) }
+        var table: [UInt64: UInt64] = [:]
+        table.reserveCapacity(merges.count)
+        for (rank, (a, b)) in merges.enumerated() {
+            // A rule whose parts no byte or rule can produce never fires.
+            guard let l = symbol(a, create: false), let r = symbol(b, create: false) else { continue }
+            let key = UInt64(UInt32(l)) << 32 | UInt64(UInt32(r))
+            if table[key] == nil { table[key] = UInt64(rank) << 32 | UInt64(UInt32(symbol(a + b, create: false)!)) }
+        }
+        var tokenBytes = ByteStrings(capacity: n)
         for (id, t) in tokens.enumerated() {
             guard let t else { tokenBytes.append([]); continue }
-            if specialIDs.contains(id) { tokenBytes.append(t.utf8); continue }
+            if !specials.attributes[id].isDisjoint(with: [.control, .userDefined]) { tokenBytes.append(t.utf8); continue }
             var bytes: [UInt8] = []
             for s in t.unicodeScalars {
                 if let b = unicodeToByte[s.value] { bytes.append(b) } else { bytes.append(contentsOf: String(s).utf8) }
             }
             tokenBytes.append(bytes)
         }
-        var table: [UInt64: UInt64] = [:]
-        table.reserveCapacity(merges.count)
-        for (rank, (a, b)) in merges.enumerated() {
-            // A rule whose parts or result are not tokens can never fire (its input cannot appear).
-            guard let l = idOf[a], let r = idOf[b], let m = idOf[a + b] else { continue }
-            let key = UInt64(l) << 32 | UInt64(r)
-            if table[key] == nil { table[key] = UInt64(rank) << 32 | UInt64(m) }
-        }
         self.tokens = tokens.map { $0 ?? "" }
-        self.vocabularySize = tokens.count
+        self.vocabularySize = n
         self.tokenBytes = tokenBytes
         self.validID = tokens.map { $0 != nil }
-        self.byteToken = byteToken
+        self.byteSymbol = byteSymbol
+        self.byteFallback = byteFallback
         self.merges = table
-        self.specials = SpecialTokenMatcher(special)
+        self.preTokenizer = preTokenizer
+        self.wordTable = preTokenizer.ignoreMerges ? ByteStringTable(tokens.map { Array(($0 ?? "").utf8) }) : nil
+        self.specials = specials.matcher(tokens.map { $0 ?? "" })
         self.bosTokenID = bos
         self.eosTokenID = eos
         self.addsBOS = addsBOS
-        var endOfGeneration = Set(eos.map { [$0] } ?? [])
-        // Only special tokens qualify: a normal token spelled `</s>` is just text.
-        for s in special where endOfGenerationTexts.contains(s.text) { endOfGeneration.insert(s.id) }
-        self.endOfGenerationIDs = endOfGeneration
+        self.addsEOS = addsEOS
+        self.endOfGenerationIDs = specials.endOfGeneration
     }
 
     // MARK: Encoding
@@ -118,8 +134,8 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
             case let .special(id): out.append(id)
             case let .text(range):
                 let (scalars, offsets) = utf8Scalars(bytes[range])
-                Self.preTokenize(scalars) { a, b in
-                    let word = bytes[offsets[a]..<offsets[b]]
+                for w in preTokenizer.split(scalars) {
+                    let word = bytes[offsets[w.lowerBound]..<offsets[w.upperBound]]
                     if let hit = cache[word] {
                         for id in hit { out.append(Int(id)) }
                     } else {
@@ -136,7 +152,15 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     /// Merges one word's bytes into tokens: the pair of lowest rank merges first, leftmost on ties,
     /// one merge at a time (as Hugging Face tokenizers and llama.cpp do).
     func bpe(_ word: ArraySlice<UInt8>) -> [Int32] {
-        var symbols = word.map { byteToken[Int($0)] }
+        if let wordTable {
+            var encoded: [UInt8] = []
+            encoded.reserveCapacity(word.count * 2)
+            for b in word { encoded.append(contentsOf: String(Character(Self.byteToUnicode[Int(b)])).utf8) }
+            let id = wordTable.lookup(encoded)
+            if id >= 0 { return [id] }
+        }
+        var symbols = word.map { byteSymbol[Int($0)] }
+        var lengths = [Int](repeating: 1, count: symbols.count)      // bytes per symbol
         while symbols.count > 1 {
             var best = UInt64.max
             var at = -1
@@ -147,70 +171,20 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
             if at < 0 { break }
             symbols[at] = Int32(truncatingIfNeeded: best & 0xFFFF_FFFF)
             symbols.remove(at: at + 1)
+            lengths[at] += lengths.remove(at: at + 1)
         }
-        return symbols
-    }
-
-    /// Character classes the regex distinguishes.
-    enum CharClass: UInt8 { case letter, number, whitespace, other }
-
-    static func charClass(_ v: UInt32) -> CharClass {
-        if v < 0x80 {
-            switch v {
-            case 0x41...0x5A, 0x61...0x7A: return .letter
-            case 0x30...0x39: return .number
-            case 0x09...0x0D, 0x20: return .whitespace
-            default: return .other
+        guard symbols.contains(where: { $0 >= Int32(vocabularySize) }) else { return symbols }
+        var out: [Int32] = []
+        var offset = word.startIndex
+        for (s, length) in zip(symbols, lengths) {
+            if s < Int32(vocabularySize) {
+                out.append(s)
+            } else {
+                for b in word[offset..<(offset + length)] where byteFallback[Int(b)] >= 0 { out.append(byteFallback[Int(b)]) }
             }
+            offset += length
         }
-        guard let s = Unicode.Scalar(v) else { return .other }
-        let p = s.properties
-        if p.isWhitespace { return .whitespace }
-        switch p.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return .letter
-        case .decimalNumber, .letterNumber, .otherNumber: return .number
-        default: return .other
-        }
-    }
-
-    /// GPT-2's pre-tokenizer: calls `emit(a, b)` for each word, as a range of scalar indices.
-    static func preTokenize(_ s: [UInt32], _ emit: (Int, Int) -> Void) {
-        let n = s.count
-        let cls = s.map(charClass)
-        let apostrophe: UInt32 = 0x27, space: UInt32 = 0x20
-        var i = 0
-        while i < n {
-            // 's 't 're 've 'm 'll 'd (case-sensitive, as in GPT-2)
-            if s[i] == apostrophe, i + 1 < n {
-                let c1 = s[i + 1]
-                var end = 0
-                switch c1 {
-                case 0x73, 0x74, 0x6D, 0x64: end = i + 2                               // s t m d
-                case 0x72 where i + 2 < n && s[i + 2] == 0x65: end = i + 3             // re
-                case 0x76 where i + 2 < n && s[i + 2] == 0x65: end = i + 3             // ve
-                case 0x6C where i + 2 < n && s[i + 2] == 0x6C: end = i + 3             // ll
-                default: break
-                }
-                if end > 0 { emit(i, end); i = end; continue }
-            }
-            // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: an optional literal space, then a run of
-            // one class. The space is taken only when a non-whitespace character follows it.
-            var j = i
-            if s[i] == space, i + 1 < n, cls[i + 1] != .whitespace { j = i + 1 }
-            let k = cls[j]
-            if k != .whitespace {
-                var e = j + 1
-                while e < n, cls[e] == k { e += 1 }
-                emit(i, e); i = e; continue
-            }
-            // `\s+(?!\S)`: a whitespace run, less its last character when a non-space follows
-            // (that character then starts the next word, e.g. as the space of ` word`);
-            // `\s+`: a single whitespace character before a non-space.
-            var e = i + 1
-            while e < n, cls[e] == .whitespace { e += 1 }
-            if e < n, e - i >= 2 { e -= 1 }
-            emit(i, e); i = e
-        }
+        return out
     }
 
     // MARK: Decoding
@@ -244,6 +218,8 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         try self.init(vocab: vocab, merges: merges, source: vocabJSON.path)
     }
 
+    /// From Hugging Face files: added tokens marked special are control tokens, the others
+    /// user-defined (always cut out of text); GPT-2's pre-tokenizer.
     convenience init(vocab: [String: Int], merges: [(String, String)],
                      added: [(text: String, id: Int, special: Bool)] = [], source: String) throws {
         var all = vocab
@@ -259,12 +235,13 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
             }
             tokens[id] = t
         }
-        var special = added.map { (text: $0.text, id: $0.id, onlyWhenParsingSpecial: $0.special) }
+        var types = [Int](repeating: GGUFTokenType.normal, count: tokens.count)
+        for a in added { types[a.id] = a.special ? GGUFTokenType.control : GGUFTokenType.userDefined }
         let eot = all["<|endoftext|>"]
-        if let eot, !special.contains(where: { $0.id == eot }) {
-            special.append((text: "<|endoftext|>", id: eot, onlyWhenParsingSpecial: true))
-        }
-        try self.init(tokens: tokens, merges: merges, special: special, bos: eot, eos: eot, source: source)
+        if let eot, !added.contains(where: { $0.id == eot }) { types[eot] = GGUFTokenType.control }
+        let specials = VocabularySpecials(tokens: tokens.map { $0 ?? "" }, types: types, roles: .init(eos: eot))
+        try self.init(tokens: tokens, merges: merges, specials: specials, preTokenizer: try PreTokenizer.named("gpt-2"),
+                      bos: eot, eos: eot, source: source)
     }
 
     static func readVocabJSON(_ url: URL) throws -> [String: Int] {
@@ -298,44 +275,48 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         return merges
     }
 
-    /// From a GGUF with `tokenizer.ggml.model` = `gpt2`: `tokens`, `merges`, `token_type` (3 control,
-    /// 4 user-defined become special tokens), BOS/EOS ids and `add_bos_token`.
-    public convenience init(gguf: GGUFFile) throws {
-        guard let tokens = try gguf.strings("tokenizer.ggml.tokens") else {
+    /// From a GGUF with `tokenizer.ggml.model` = `gpt2`, as llama.cpp's `llama_vocab::impl::load`
+    /// reads it: tokens, merges, token types, the pre-tokenizer (`default` when absent), special
+    /// token ids (BOS and EOS default to 11), `add_bos_token` (by default per pre-tokenizer) and
+    /// `add_eos_token`.
+    /// `preTokenizer` replaces the file's `tokenizer.ggml.pre` (tests run llama.cpp's every
+    /// pre-tokenizer on one vocabulary).
+    public convenience init(gguf: GGUFFile, preTokenizer: String? = nil) throws {
+        guard var tokens = try gguf.strings("tokenizer.ggml.tokens") else {
             throw CoreError.file(gguf.path, "no tokenizer.ggml.tokens in the metadata")
         }
+        for i in tokens.indices where tokens[i].isEmpty { tokens[i] = "[EMPTY_\(i)]" }
+        let pre = try PreTokenizer.named(try preTokenizer ?? gguf.string("tokenizer.ggml.pre") ?? "default", source: gguf.path)
         let mergeLines = try gguf.strings("tokenizer.ggml.merges") ?? []
         var merges: [(String, String)] = []
         merges.reserveCapacity(mergeLines.count)
         for (i, m) in mergeLines.enumerated() {
-            let parts = m.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                throw CoreError.file(gguf.path, "tokenizer.ggml.merges[\(i)] is '\(m.prefix(80))', not two tokens separated by one space")
+            // llama.cpp splits at the first space after the first character.
+            guard let space = m.utf8.dropFirst().firstIndex(of: 0x20) else {
+                throw CoreError.file(gguf.path, "tokenizer.ggml.merges[\(i)] is '\(m.prefix(80))', not two tokens separated by a space")
             }
-            merges.append((String(parts[0]), String(parts[1])))
+            merges.append((String(m[..<space]), String(m[m.utf8.index(after: space)...])))
         }
         let types = try gguf.ints("tokenizer.ggml.token_type") ?? []
-        guard types.isEmpty || types.count == tokens.count else {
+        guard types.isEmpty || types.count >= tokens.count else {
             throw CoreError.file(gguf.path, "tokenizer.ggml.token_type has \(types.count) entries for \(tokens.count) tokens")
         }
-        var special: [(text: String, id: Int, onlyWhenParsingSpecial: Bool)] = []
-        for (id, t) in types.enumerated() where t == GGUFTokenType.control || t == GGUFTokenType.userDefined {
-            let control = t == GGUFTokenType.control || endOfGenerationTexts.contains(tokens[id])
-            special.append((text: tokens[id], id: id, onlyWhenParsingSpecial: control))
-        }
-        let bos = try gguf.int("tokenizer.ggml.bos_token_id")
-        let eos = try gguf.int("tokenizer.ggml.eos_token_id")
-        for (key, id) in [("bos", bos), ("eos", eos)] {
-            if let id, id < 0 || id >= tokens.count {
-                throw CoreError.file(gguf.path, "tokenizer.ggml.\(key)_token_id \(id) is outside the vocabulary of \(tokens.count)")
+        let n = tokens.count
+        func specialID(_ key: String, default value: Int?) throws -> Int? {
+            guard let id = try gguf.int("tokenizer.ggml.\(key)_token_id") else { return value.flatMap { $0 < n ? $0 : nil } }
+            guard id >= 0, id < n else {
+                throw CoreError.file(gguf.path, "tokenizer.ggml.\(key)_token_id \(id) is outside the vocabulary of \(n)")
             }
+            return id
         }
-        try self.init(tokens: tokens, merges: merges, special: special, bos: bos, eos: eos,
-                      addsBOS: try gguf.bool("tokenizer.ggml.add_bos_token") ?? false, source: gguf.path)
+        let bos = try specialID("bos", default: pre.hasDefaultBOS ? 11 : nil)
+        let eos = try specialID("eos", default: 11)
+        let specials = VocabularySpecials(tokens: tokens, types: Array(types.prefix(n)),
+                                          roles: try .init(gguf: gguf, eos: eos, vocabularySize: n),
+                                          modelName: try gguf.string("general.name"), pre: pre.name,
+                                          architecture: try gguf.string("general.architecture"))
+        try self.init(tokens: tokens, merges: merges, specials: specials, preTokenizer: pre, bos: bos, eos: eos,
+                      addsBOS: try gguf.bool("tokenizer.ggml.add_bos_token") ?? pre.addsBOSByDefault,
+                      addsEOS: try gguf.bool("tokenizer.ggml.add_eos_token") ?? false, source: gguf.path)
     }
-}
-
-/// llama.cpp's token types (`tokenizer.ggml.token_type`).
-enum GGUFTokenType {
-    static let normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
 }

@@ -24,6 +24,7 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
     public let eosTokenID: Int?
     public let unknownTokenID: Int?
     public let addsBOS: Bool
+    public let addsEOS: Bool
     public let addSpacePrefix: Bool
     /// Ids that end generation: EOS and, as in llama.cpp, tokens such as `<end_of_turn>`.
     public let endOfGenerationIDs: Set<Int>
@@ -36,8 +37,19 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
     /// 65,536 bits: whether byte a is followed by byte b somewhere inside a token (bit a << 8 | b).
     private let bytePairs: [UInt64]
 
-    public init(tokens: [String], scores: [Float], types: [Int], bos: Int?, eos: Int?, unknown: Int?,
-                addsBOS: Bool, addSpacePrefix: Bool, source: String) throws {
+    /// A vocabulary given by its parts; its special tokens as llama.cpp derives them from the types.
+    public convenience init(tokens: [String], scores: [Float], types: [Int], bos: Int?, eos: Int?, unknown: Int?,
+                            addsBOS: Bool, addsEOS: Bool = false, addSpacePrefix: Bool, source: String) throws {
+        guard types.isEmpty || types.count == tokens.count else {
+            throw CoreError.file(source, "\(types.count) token types for \(tokens.count) tokens")
+        }
+        try self.init(tokens: tokens, scores: scores, types: types, bos: bos, eos: eos, unknown: unknown, addsBOS: addsBOS,
+                      addsEOS: addsEOS, addSpacePrefix: addSpacePrefix,
+                      specials: VocabularySpecials(tokens: tokens, types: types, roles: .init(eos: eos)), source: source)
+    }
+
+    init(tokens: [String], scores: [Float], types: [Int], bos: Int?, eos: Int?, unknown: Int?,
+         addsBOS: Bool, addsEOS: Bool, addSpacePrefix: Bool, specials: VocabularySpecials, source: String) throws {
         let n = tokens.count
         guard n > 0 else { throw CoreError.file(source, "the vocabulary is empty") }
         guard scores.isEmpty || scores.count == n else {
@@ -60,6 +72,7 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
         self.eosTokenID = eos
         self.unknownTokenID = unknown
         self.addsBOS = addsBOS
+        self.addsEOS = addsEOS
         self.addSpacePrefix = addSpacePrefix
 
         let keys = tokens.map { Array($0.utf8) }
@@ -114,37 +127,38 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
         }
         self.tokenBytes = tokenBytes
 
-        var special: [(text: String, id: Int, onlyWhenParsingSpecial: Bool)] = []
-        var endOfGeneration = Set(eos.map { [$0] } ?? [])
-        for (id, t) in types.enumerated() {
-            // Only special tokens qualify: a normal token spelled `</s>` is just text.
-            let ends = (t == GGUFTokenType.control || t == GGUFTokenType.userDefined) && endOfGenerationTexts.contains(tokens[id])
-            if ends { endOfGeneration.insert(id) }
-            switch t {
-            case GGUFTokenType.control, GGUFTokenType.unknown: special.append((tokens[id], id, true))
-            case GGUFTokenType.userDefined: special.append((tokens[id], id, ends))
-            default: break
-            }
-        }
-        specials = SpecialTokenMatcher(special)
-        endOfGenerationIDs = endOfGeneration
+        self.specials = specials.matcher(tokens)
+        endOfGenerationIDs = specials.endOfGeneration
     }
 
-    /// From a GGUF with `tokenizer.ggml.model` = `llama`.
+    /// From a GGUF with `tokenizer.ggml.model` = `llama`, with llama.cpp's defaults where the
+    /// metadata is silent: BOS 1, EOS 2, unknown 0, BOS added, EOS not, a space prefix.
     public convenience init(gguf: GGUFFile) throws {
-        guard let tokens = try gguf.strings("tokenizer.ggml.tokens") else {
+        guard var tokens = try gguf.strings("tokenizer.ggml.tokens") else {
             throw CoreError.file(gguf.path, "no tokenizer.ggml.tokens in the metadata")
         }
-        // llama.cpp's defaults for SentencePiece vocabularies when the metadata is silent.
+        for i in tokens.indices where tokens[i].isEmpty { tokens[i] = "[EMPTY_\(i)]" }
+        let n = tokens.count
+        let types = try gguf.ints("tokenizer.ggml.token_type") ?? []
+        let scores = try gguf.floats("tokenizer.ggml.scores") ?? []
+        for (key, count) in [("token_type", types.count), ("scores", scores.count)] where count != 0 && count < n {
+            throw CoreError.file(gguf.path, "tokenizer.ggml.\(key) has \(count) entries for \(n) tokens")
+        }
+        let eos = try gguf.int("tokenizer.ggml.eos_token_id") ?? (n > 2 ? 2 : nil)
+        let specials = VocabularySpecials(tokens: tokens, types: Array(types.prefix(n)),
+                                          roles: try .init(gguf: gguf, eos: eos, vocabularySize: n),
+                                          modelName: try gguf.string("general.name"), pre: try gguf.string("tokenizer.ggml.pre"),
+                                          architecture: try gguf.string("general.architecture"))
         try self.init(tokens: tokens,
-                      scores: try gguf.floats("tokenizer.ggml.scores") ?? [],
-                      types: try gguf.ints("tokenizer.ggml.token_type") ?? [],
-                      bos: try gguf.int("tokenizer.ggml.bos_token_id") ?? (tokens.count > 1 ? 1 : nil),
-                      eos: try gguf.int("tokenizer.ggml.eos_token_id") ?? (tokens.count > 2 ? 2 : nil),
+                      scores: Array(scores.prefix(n)),
+                      types: Array(types.prefix(n)),
+                      bos: try gguf.int("tokenizer.ggml.bos_token_id") ?? (n > 1 ? 1 : nil),
+                      eos: eos,
                       unknown: try gguf.int("tokenizer.ggml.unknown_token_id") ?? 0,
                       addsBOS: try gguf.bool("tokenizer.ggml.add_bos_token") ?? true,
+                      addsEOS: try gguf.bool("tokenizer.ggml.add_eos_token") ?? false,
                       addSpacePrefix: try gguf.bool("tokenizer.ggml.add_space_prefix") ?? true,
-                      source: gguf.path)
+                      specials: specials, source: gguf.path)
     }
 
     // MARK: Encoding
@@ -292,74 +306,6 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
     public func bytes(of id: Int) -> [UInt8]? {
         guard id >= 0, id < vocabularySize else { return nil }
         return Array(tokenBytes[id])
-    }
-}
-
-/// Open-addressing hash table from byte strings to ids that looks up a byte range in place,
-/// without building a key (the merge loop looks up millions of candidate pairs).
-struct ByteStringTable: Sendable {
-    private let storage: [UInt8]
-    private let starts: [Int32]
-    private let lengths: [Int32]
-    private let slots: [Int32]            // index into the keys, -1 empty
-    private let mask: Int
-
-    /// Keys by id; a key listed twice maps to its last id (as llama.cpp's token_to_id).
-    init(_ keys: [[UInt8]]) {
-        var storage: [UInt8] = []
-        var starts: [Int32] = [], lengths: [Int32] = []
-        storage.reserveCapacity(keys.reduce(0) { $0 + $1.count })
-        for k in keys {
-            starts.append(Int32(storage.count)); lengths.append(Int32(k.count))
-            storage.append(contentsOf: k)
-        }
-        var size = 16
-        while size < keys.count * 2 { size <<= 1 }
-        var slots = [Int32](repeating: -1, count: size)
-        let mask = size - 1
-        storage.withUnsafeBufferPointer { s in
-            for (id, k) in keys.enumerated() {
-                var h = Int(truncatingIfNeeded: Self.hash(k.withUnsafeBufferPointer { $0.baseAddress }, k.count)) & mask
-                while true {
-                    let slot = slots[h]
-                    if slot < 0 { slots[h] = Int32(id); break }
-                    let len = Int(lengths[Int(slot)])
-                    if len == k.count, k.withUnsafeBufferPointer({ kb in
-                        len == 0 || memcmp(kb.baseAddress!, s.baseAddress! + Int(starts[Int(slot)]), len) == 0
-                    }) { slots[h] = Int32(id); break }
-                    h = (h + 1) & mask
-                }
-            }
-        }
-        self.storage = storage; self.starts = starts; self.lengths = lengths; self.slots = slots; self.mask = mask
-    }
-
-    static func hash(_ p: UnsafePointer<UInt8>?, _ n: Int) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325      // FNV-1a
-        guard let p else { return h }
-        for i in 0..<n { h = (h ^ UInt64(p[i])) &* 0x0000_0100_0000_01B3 }
-        return h
-    }
-
-    func lookup(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int32 {
-        var h = Int(truncatingIfNeeded: Self.hash(p, n)) & mask
-        return storage.withUnsafeBufferPointer { s in
-            while true {
-                let slot = slots[h]
-                if slot < 0 { return -1 }
-                if Int(lengths[Int(slot)]) == n, n == 0 || memcmp(p, s.baseAddress! + Int(starts[Int(slot)]), n) == 0 {
-                    return slot
-                }
-                h = (h + 1) & mask
-            }
-        }
-    }
-
-    func lookup(_ key: [UInt8]) -> Int32 {
-        key.withUnsafeBufferPointer { b in
-            guard let base = b.baseAddress else { return -1 }
-            return lookup(base, key.count)
-        }
     }
 }
 

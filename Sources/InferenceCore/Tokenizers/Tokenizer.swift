@@ -8,6 +8,8 @@ public protocol Tokenizer: AnyObject, Sendable {
     var eosTokenID: Int? { get }
     /// Whether encoding a prompt for generation starts with BOS (Llama/Gemma: yes; GPT-2: no).
     var addsBOS: Bool { get }
+    /// Whether it ends with EOS (`tokenizer.ggml.add_eos_token`; rare in generative models).
+    var addsEOS: Bool { get }
     /// Text to ids, no BOS/EOS added. Special-token text such as `<|endoftext|>` becomes its
     /// special id when `parseSpecial` (transformers' default), plain text otherwise (llama.cpp's
     /// test vectors).
@@ -17,11 +19,14 @@ public protocol Tokenizer: AnyObject, Sendable {
 }
 
 extension Tokenizer {
+    public var addsEOS: Bool { false }
     public func encode(_ text: String) -> [Int] { encode(text, parseSpecial: true) }
-    /// Ids for a generation prompt: BOS first where the model expects it.
+    /// Ids for a generation prompt: BOS first and EOS last where the model expects them (llama.cpp's
+    /// `add_special`).
     public func encodePrompt(_ text: String) -> [Int] {
-        let ids = encode(text, parseSpecial: true)
-        if addsBOS, let bos = bosTokenID { return [bos] + ids }
+        var ids = encode(text, parseSpecial: true)
+        if addsBOS, let bos = bosTokenID { ids.insert(bos, at: 0) }
+        if addsEOS, let eos = eosTokenID { ids.append(eos) }
         return ids
     }
 }

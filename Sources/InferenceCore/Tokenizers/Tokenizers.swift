@@ -70,10 +70,6 @@ public enum Tokenizers {
         }
         switch model {
         case "gpt2":
-            let pre = try file.string("tokenizer.ggml.pre")
-            guard pre == nil || pre == "gpt-2" || pre == "default" else {
-                throw CoreError.unsupported("\(file.path): tokenizer.ggml.pre = '\(pre ?? "")': only GPT-2's pre-tokenizer ('gpt-2') is implemented for byte-level BPE")
-            }
             return try ByteLevelBPETokenizer(gguf: file)
         case "llama":
             return try SentencePieceBPETokenizer(gguf: file)

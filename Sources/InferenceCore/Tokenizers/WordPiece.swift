@@ -77,7 +77,7 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
         self.ids = ids
         longestToken = longest
         let specialNames = special ?? [pad, unknown, cls, sep, "[MASK]"].compactMap { $0 }
-        let specialList = specialNames.compactMap { name in ids[name].map { (text: name, id: Int($0), onlyWhenParsingSpecial: true) } }
+        let specialList = specialNames.compactMap { name in ids[name].map { (text: name, id: Int($0), attributes: TokenAttributes.control) } }
         specials = SpecialTokenMatcher(specialList)
         specialIDs = Set(specialList.map(\.id))
     }

@@ -1,0 +1,168 @@
+// See include/GroupQuantSIMD.h. The x86 path (AVX-512 VNNI) takes two blocks of 32 codes per
+// 512-bit vector: their 32 bytes of nibbles masked into 64 code bytes, one `vpdpbusd` against 64
+// activation bytes, the 16 int32 lanes (8 per block) converted and multiplied by the two blocks'
+// scales into a group accumulator; the group's fp16 scale is applied once per group, one
+// horizontal sum per row.
+#include "GroupQuantSIMD.h"
+#include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+static inline float gq_half(uint16_t h) {
+#if defined(__F16C__)
+    return _cvtsh_ss(h);
+#else
+    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023, bits;
+    if (e == 0) {
+        if (m == 0) bits = sign;
+        else {
+            e = 113;
+            while (!(m & 1024)) { m <<= 1; e--; }
+            bits = sign | (e << 23) | ((m & 1023) << 13);
+        }
+    } else if (e == 31) bits = sign | 0x7f800000u | (m << 13);
+    else bits = sign | ((e + 112) << 23) | (m << 13);
+    float f; memcpy(&f, &bits, 4); return f;
+#endif
+}
+
+// One block's codes as 32 bytes.
+static inline void gq_unpack(int bits, const uint8_t *c, uint8_t *out) {
+    switch (bits) {
+    case 4:
+        for (int j = 0; j < 16; j++) { out[j] = c[j] & 15; out[j + 16] = c[j] >> 4; }
+        break;
+    case 8:
+        memcpy(out, c, 32);
+        break;
+    case 2:
+        for (int j = 0; j < 8; j++) for (int k = 0; k < 4; k++) out[j + 8 * k] = (c[j] >> (2 * k)) & 3;
+        break;
+    default:   // 3: the low two bits as 2-bit, then one high bit per code
+        for (int j = 0; j < 8; j++) for (int k = 0; k < 4; k++) out[j + 8 * k] = (c[j] >> (2 * k)) & 3;
+        for (int j = 0; j < 32; j++) out[j] |= ((c[8 + j / 8] >> (j % 8)) & 1) << 2;
+        break;
+    }
+}
+
+float gq_plain_qn(int bits, const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
+                  const uint16_t *scales, const uint8_t *zeros, int groups, int bpg) {
+    int bb = bits * 4;   // bytes per block of 32
+    float acc = 0;
+    uint8_t w[32];
+    for (int g = 0; g < groups; g++) {
+        float gacc = 0;
+        for (int b = 0; b < bpg; b++) {
+            int k = g * bpg + b, s = 0;
+            gq_unpack(bits, codes + (long)k * bb, w);
+            for (int j = 0; j < 32; j++) s += w[j] * x[k * 32 + j];
+            gacc += xd[k] * (float)s;
+        }
+        float sc = gq_half(scales[g]);
+        acc += sc * (gacc - (float)zeros[g] * gsum[g]);
+    }
+    return acc;
+}
+
+float gq_plain_q4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
+                  const uint16_t *scales, const uint8_t *zeros, int groups, int bpg) {
+    return gq_plain_qn(4, codes, x, xd, gsum, scales, zeros, groups, bpg);
+}
+
+void gq_plain_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
+                    const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out) {
+    long nb = (long)groups * bpg;
+    for (int r = 0; r < 4; r++)
+        out[r] = gq_plain_q4(codes, x + r * stride, xd + r * nb, gsum + r * groups, scales, zeros, groups, bpg);
+}
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+// Two blocks' 32 code bytes (16 each) as 64 code bytes: [block b: low nibbles, high nibbles, block b+1: ...].
+static inline __m512i gq_codes2(const uint8_t *c) {
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    __m256i raw = _mm256_loadu_si256((const __m256i *)c);
+    __m256i lo = _mm256_and_si256(raw, mask), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_permute2x128_si256(lo, hi, 0x20)),
+                              _mm256_permute2x128_si256(lo, hi, 0x31), 1);
+}
+static inline __m256i gq_codes1(const uint8_t *c) {
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    __m128i raw = _mm_loadu_si128((const __m128i *)c);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(raw, mask)),
+                                   _mm_and_si128(_mm_srli_epi16(raw, 4), mask), 1);
+}
+static inline __m512 gq_d2(const float *d) {
+    return _mm512_insertf32x8(_mm512_set1_ps(d[0]), _mm256_set1_ps(d[1]), 1);
+}
+static inline float gq_hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+float gq_simd_q4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
+                 const uint16_t *scales, const uint8_t *zeros, int groups, int bpg) {
+    __m512 acc = _mm512_setzero_ps();
+    float scalar = 0;
+    for (int g = 0; g < groups; g++) {
+        __m512 gacc = _mm512_setzero_ps();
+        int k = g * bpg, end = k + bpg;
+        for (; k + 2 <= end; k += 2) {
+            __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), gq_codes2(codes + (long)k * 16),
+                                              _mm512_loadu_si512((const void *)(x + (long)k * 32)));
+            gacc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), gq_d2(xd + k), gacc);
+        }
+        if (k < end) {
+            __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), gq_codes1(codes + (long)k * 16),
+                                              _mm256_loadu_si256((const __m256i *)(x + (long)k * 32)));
+            __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(xd[k]));
+            gacc = _mm512_add_ps(gacc, _mm512_zextps256_ps512(p));
+        }
+        float s = gq_half(scales[g]);
+        acc = _mm512_fmadd_ps(gacc, _mm512_set1_ps(s), acc);
+        scalar -= s * (float)zeros[g] * gsum[g];
+    }
+    return gq_hsum512(acc) + scalar;
+}
+
+void gq_simd_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
+                   const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out) {
+    long nb = (long)groups * bpg;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    float scalar[4] = {0, 0, 0, 0};
+    for (int g = 0; g < groups; g++) {
+        __m512 gacc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        int k = g * bpg, end = k + bpg;
+        for (; k + 2 <= end; k += 2) {
+            __m512i w = gq_codes2(codes + (long)k * 16);
+            for (int r = 0; r < 4; r++) {
+                __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w,
+                                                  _mm512_loadu_si512((const void *)(x + r * stride + (long)k * 32)));
+                gacc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), gq_d2(xd + r * nb + k), gacc[r]);
+            }
+        }
+        if (k < end) {
+            __m256i w = gq_codes1(codes + (long)k * 16);
+            for (int r = 0; r < 4; r++) {
+                __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w,
+                                                  _mm256_loadu_si256((const __m256i *)(x + r * stride + (long)k * 32)));
+                __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(xd[r * nb + k]));
+                gacc[r] = _mm512_add_ps(gacc[r], _mm512_zextps256_ps512(p));
+            }
+        }
+        float s = gq_half(scales[g]);
+        __m512 sv = _mm512_set1_ps(s);
+        for (int r = 0; r < 4; r++) {
+            acc[r] = _mm512_fmadd_ps(gacc[r], sv, acc[r]);
+            scalar[r] -= s * (float)zeros[g] * gsum[r * groups + g];
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = gq_hsum512(acc[r]) + scalar[r];
+}
+#else
+float gq_simd_q4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
+                 const uint16_t *scales, const uint8_t *zeros, int groups, int bpg) {
+    return gq_plain_q4(codes, x, xd, gsum, scales, zeros, groups, bpg);
+}
+void gq_simd_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
+                   const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out) {
+    gq_plain_q4_x4(codes, x, xd, gsum, scales, zeros, groups, bpg, stride, out);
+}
+#endif

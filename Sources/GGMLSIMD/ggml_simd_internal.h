@@ -1,0 +1,178 @@
+// Helpers shared by the per-type kernel files (q8_0.c, q4_0.c, ...); not part of the public header.
+// The x86 path (AVX2, with AVX-512 VNNI where the compiler targets it) multiplies unsigned weight
+// bytes by signed activation bytes: q4_0's nibbles are used as 0…15 and the −8 applied once per
+// block through the activations' block sum; q8_0's signed weights go through |w| and sign(x, w).
+// Each block's integer sum is converted once and added with its float scale to a vector accumulator:
+// one horizontal sum per row, none per block. Every file also has the plain C versions
+// (`ggml_plain_*`), always compiled so the tests check them on any machine; where the x86 path is
+// not compiled in, `ggml_simd_*` call them.
+#ifndef GGML_SIMD_INTERNAL_H
+#define GGML_SIMD_INTERNAL_H
+#include "GGMLSIMD.h"
+#include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+#define GGML_SIMD_X86 1
+#else
+#define GGML_SIMD_X86 0
+#endif
+
+static inline float half_to_float(const uint8_t *p) {
+    uint16_t h = (uint16_t)(p[0] | (p[1] << 8));
+#if defined(__F16C__)
+    return _cvtsh_ss(h);
+#else
+    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023, bits;
+    if (e == 0) {
+        if (m == 0) bits = sign;
+        else {   // subnormal: normalise
+            e = 113;
+            while (!(m & 1024)) { m <<= 1; e--; }
+            bits = sign | (e << 23) | ((m & 1023) << 13);
+        }
+    } else if (e == 31) bits = sign | 0x7f800000u | (m << 13);
+    else bits = sign | ((e + 112) << 23) | (m << 13);
+    float f; memcpy(&f, &bits, 4); return f;
+#endif
+}
+
+// get_scale_min_k4: sub-block j's 6-bit scale and minimum.
+static inline void scale_min(int j, const uint8_t *s, int *sc, int *m) {
+    if (j < 4) { *sc = s[j] & 63; *m = s[j + 4] & 63; }
+    else { *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4); *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4); }
+}
+
+// iq4_nl / iq4_xs's 16 levels (kvalues_iq4nl).
+static const int8_t iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+// q3_K's 16 sub-block scales (6 bits each, −32 applied) from its 12 scale bytes.
+static inline void q3_K_scales(const uint8_t *s, int8_t *out) {
+    for (int j = 0; j < 16; j++) {
+        int low = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
+        out[j] = (int8_t)((low | ((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) - 32);
+    }
+}
+
+// Byte `i` of row `r`'s plain block, found in an interleaved group block whose plain fields start
+// at `fields` (ascending offsets, the last one running to the end of the block_bytes-byte block).
+static inline uint8_t group_byte(const uint8_t *blk, const int *fields, int nfields, int block_bytes, int r, int i) {
+    int f = nfields - 1;
+    while (fields[f] > i) f--;
+    int start = fields[f], width = (f + 1 < nfields ? fields[f + 1] : block_bytes) - start;
+    int u = width < 4 ? width : 4, k = (i - start) / u, j = (i - start) % u;
+    return blk[8 * start + 8 * u * k + u * r + j];
+}
+
+#if GGML_SIMD_X86
+
+// Σ over groups of 4 of u[i]·s[i] (u unsigned, s signed bytes) into 8 Int32 lanes. Callers keep
+// every pair sum within Int16 (|u·s| ≤ 127·127 or 15·127), so the AVX2 route cannot saturate.
+static inline __m256i dot_u8s8(__m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// A block's weight scale times the activation scale, in all 8 lanes: broadcasting the fp16 bits
+// before converting saves the scalar round trip.
+static inline __m256 block_scale(const uint8_t *blk, float xd) {
+    uint16_t h;
+    memcpy(&h, blk, 2);
+    return _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16((short)h)), _mm256_set1_ps(xd));
+}
+
+static inline __m256i q4_0_nibbles(const uint8_t *q) {
+    __m128i t = _mm_loadu_si128((const __m128i *)q);
+    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+}
+
+// Four accumulators: one chain of FMAs would wait on its own latency every block.
+#define BLOCK_LOOP(STEP) \
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}; \
+    int b = 0; \
+    for (; b + 4 <= nb; b += 4) { STEP(b, acc[0]); STEP(b + 1, acc[1]); STEP(b + 2, acc[2]); STEP(b + 3, acc[3]); } \
+    for (; b < nb; b++) STEP(b, acc[0]); \
+    return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+
+// Σ over 4-byte groups into 8 lanes, accumulated: vpdpbusd where there is VNNI.
+static inline __m256i dot_u8s8_acc(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(acc, u, s);
+#else
+    return _mm256_add_epi32(acc, dot_u8s8(u, s));
+#endif
+}
+
+static inline int32_t load_i32(const int8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+
+// One group block of eight 32-value rows (Quant/Interleaved.swift: vector v holds elements 4v…4v+3
+// of each row in `lo`, 16+4v… in `hi`, as bytes 0…31) against one activation block: the 8 row sums
+// Σq·x in 8 lanes, each vpdpbusd taking 4 activation bytes broadcast.
+static inline __m256i x8_dot_32(const __m256i *lo, const __m256i *hi, const int8_t *x) {
+    __m256i isum = _mm256_setzero_si256();
+    for (int v = 0; v < 4; v++) {
+        isum = dot_u8s8_acc(isum, lo[v], _mm256_set1_epi32(load_i32(x + 4 * v)));
+        isum = dot_u8s8_acc(isum, hi[v], _mm256_set1_epi32(load_i32(x + 16 + 4 * v)));
+    }
+    return isum;
+}
+
+// Byte j = `value` where bit j of qh is set, else 0 (llama.cpp's bytes_from_bits_32).
+static inline __m256i bits_to_bytes(uint32_t qh, char value) {
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+    return _mm256_maskz_mov_epi8((__mmask32)qh, _mm256_set1_epi8(value));
+#else
+    // byte j takes byte j/8 of qh, then keeps bit j%8
+    const __m256i shuf = _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(value));
+#endif
+}
+
+// Byte l = `value` where byte l of `v` has the bits of `mask` set, else 0.
+static inline __m256i mask_to_bytes(__m256i v, uint8_t mask, char value) {
+    const __m256i m = _mm256_set1_epi8((char)mask);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, m), m), _mm256_set1_epi8(value));
+}
+
+// A super-block's 256 unsigned values (8 vectors of 32, in element order) against 256 activation
+// bytes: Σ_i S[i]·(pair sums of v[i]·x) in 8 Int32 lanes. S[i] holds 16-bit scales per pair lane
+// (one scale for all 32 values, or two for two sub-blocks of 16). Callers keep v·x pair sums in Int16.
+static inline __m256i scaled_dot_256(const __m256i *v, const int8_t *x, const __m256i *S) {
+    __m256i isum = _mm256_setzero_si256();
+    for (int i = 0; i < 8; i++) {
+        __m256i p = _mm256_maddubs_epi16(v[i], _mm256_loadu_si256((const __m256i *)(x + 32 * i)));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, S[i]));
+    }
+    return isum;
+}
+
+// Two 16-bit scales, one for each 16-value half of a 32-byte vector (pair lanes 0-7 and 8-15).
+static inline __m256i scale_pair(int lo, int hi) { return _mm256_setr_m128i(_mm_set1_epi16((short)lo), _mm_set1_epi16((short)hi)); }
+
+// 32 signed values looked up from `table` (16 bytes) by the 4-bit codes in `codes` (0…15 per byte).
+static inline __m256i lookup16(const int8_t *table, __m256i codes) {
+    const __m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)table));
+    return _mm256_shuffle_epi8(t, codes);
+}
+
+// Σ w·x over signed bytes w (|w| ≤ 127), 8 Int32 lanes: |w| against x with w's signs.
+static inline __m256i dot_s8s8(__m256i w, __m256i x) {
+    return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+}
+
+#endif
+#endif

@@ -1,0 +1,84 @@
+// q2_K: 16 bytes of 4-bit scale | 4-bit min per 16 values, 64 bytes of 2-bit quants (byte l of
+// half h holds elements 128h + 32k + l at bits 2k), fp16 d, fp16 dmin (84 bytes); weight =
+// d·scale·q − dmin·min. Quant/Q2_K.swift. The minimums enter through the activations' sums of 16.
+// See include/GGMLSIMD.h and ggml_simd_internal.h.
+#include "ggml_simd_internal.h"
+
+float ggml_plain_q2_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) {
+    const uint8_t *p = w;
+    float acc = 0;
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 84, *q = blk + 16;
+        const int8_t *xb = x + 256 * b;
+        int isum = 0, summ = 0;
+        for (int j = 0; j < 16; j++) {
+            int h = j / 8, k = (j % 8) / 2, s = 0;
+            for (int l = 0; l < 16; l++) s += ((q[32 * h + 16 * (j % 2) + l] >> (2 * k)) & 3) * xb[16 * j + l];
+            isum += (blk[j] & 15) * s;
+            summ += (blk[j] >> 4) * bsums[16 * b + j];
+        }
+        acc += half_to_float(blk + 80) * xd[b] * (float)isum - half_to_float(blk + 82) * xd[b] * (float)summ;
+    }
+    return acc;
+}
+
+void ggml_plain_q2_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) {
+    for (int k = 0; k < 4; k++) out[k] = ggml_plain_q2_K(w, x + k * stride, xd + k * (stride / 256), bsums + k * (stride / 16), nb);
+}
+
+#if GGML_SIMD_X86
+
+// The 256 quants in element order (vector 4h + k: bits 2k of half h) and the scales per pair lane.
+static inline void q2_K_unpack(const uint8_t *blk, __m256i *v, __m256i *S) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int h = 0; h < 2; h++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * h));
+        for (int k = 0; k < 4; k++) v[4 * h + k] = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k), m3);
+    }
+    for (int i = 0; i < 8; i++) S[i] = scale_pair(blk[2 * i] & 15, blk[2 * i + 1] & 15);
+}
+
+static inline int q2_K_mins(const uint8_t *blk, const int32_t *bs) {
+    int s = 0;
+    for (int j = 0; j < 16; j++) s += (blk[j] >> 4) * bs[j];
+    return s;
+}
+
+float ggml_simd_q2_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) {
+    const uint8_t *p = w;
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 84;
+        __m256i v[8], S[8];
+        q2_K_unpack(blk, v, S);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(blk + 80) * xd[b]), _mm256_cvtepi32_ps(scaled_dot_256(v, x + 256 * b, S)), acc);
+        mins += half_to_float(blk + 82) * xd[b] * (float)q2_K_mins(blk, bsums + 16 * b);
+    }
+    return hsum(acc) - mins;
+}
+
+void ggml_simd_q2_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) {
+    const uint8_t *p = w;
+    const long ds = stride / 256, ss = stride / 16;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    float mins[4] = {0, 0, 0, 0};
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 84;
+        __m256i v[8], S[8];
+        q2_K_unpack(blk, v, S);
+        float d = half_to_float(blk + 80), dmin = half_to_float(blk + 82);
+        for (int k = 0; k < 4; k++) {
+            float dx = xd[k * ds + b];
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(scaled_dot_256(v, x + k * stride + 256 * b, S)), acc[k]);
+            mins[k] += dmin * dx * (float)q2_K_mins(blk, bsums + k * ss + 16 * b);
+        }
+    }
+    for (int k = 0; k < 4; k++) out[k] = hsum(acc[k]) - mins[k];
+}
+
+#else
+
+float ggml_simd_q2_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) { return ggml_plain_q2_K(w, x, xd, bsums, nb); }
+void ggml_simd_q2_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q2_K_x4(w, x, xd, bsums, stride, nb, out); }
+#endif

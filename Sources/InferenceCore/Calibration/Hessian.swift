@@ -1,0 +1,97 @@
+// The Hessian of a linear layer's reconstruction error, as GPTQ (Frantar et al. 2022) defines it:
+//
+//   H = 2/N · Σ_t x_t x_tᵀ        x_t: one input row of the layer (a token), N: calibration samples
+//
+// N counts samples (sequences), not tokens, as the reference's `GPTQ.add_batch` counts
+// `inp.shape[0]`: 16 sequences of 128 tokens give 2/16 · Σ over 2,048 rows. The scale does not change
+// GPTQ's result (damping is relative to the mean diagonal), but it is the reference's H, which the
+// oracles store.
+//
+// The sum is a symmetric rank-k update (XᵀX, upper triangle, mirrored on read): the input rows are
+// transposed into columns of tokens, and each 4×4 tile of H is four rows of Xᵀ against four others,
+// the F32 kernel's register-blocked dot products (`F32Linear.block4x4`), split over the pool by
+// pairs of row panels so that both threads get the same share of the triangle.
+import Foundation
+
+public final class HessianAccumulator: @unchecked Sendable {
+    public let columns: Int
+    /// Samples (sequences) added so far: N of 2/N.
+    public private(set) var samples = 0
+    /// Tokens (rows) added so far.
+    public private(set) var rows = 0
+    /// Σ x xᵀ, upper triangle (row i, columns ≥ i) valid; accumulated in F32 as the reference does.
+    private var sum: [Float]
+    /// Tokens transposed per pass: the panels of Xᵀ that a tile reads stay in L2.
+    static let slice = 256
+
+    public init(columns: Int) {
+        self.columns = columns
+        sum = [Float](repeating: 0, count: columns * columns)
+    }
+
+    /// Adds `count` input rows (`count × columns`, row-major) that make up `samples` samples.
+    public func add(_ x: UnsafePointer<Float>, rows count: Int, samples: Int = 1, pool: ThreadPool) {
+        self.samples += samples
+        rows += count
+        let n = columns
+        let panels = (n + 3) / 4
+        let xt = UnsafeMutablePointer<Float>.allocate(capacity: n * Self.slice)
+        defer { xt.deallocate() }
+        var t0 = 0
+        while t0 < count {
+            let m = min(Self.slice, count - t0)
+            // Xᵀ of this slice: row i holds column i of the m tokens.
+            for t in 0..<m {
+                let xr = x + (t0 + t) * n
+                for i in 0..<n { xt[i * m + t] = xr[i] }
+            }
+            sum.withUnsafeMutableBufferPointer { s in
+                let h = s.baseAddress!
+                // Job p takes panel p and its mirror panels − 1 − p: equal shares of the triangle.
+                pool.parallelFor((panels + 1) / 2) { jobs in
+                    var tile = [Float](repeating: 0, count: 16)
+                    for p in jobs {
+                        for panel in Set([p, panels - 1 - p]) {
+                            Self.panel(panel, xt, m: m, n: n, into: h, tile: &tile)
+                        }
+                    }
+                }
+            }
+            t0 += m
+        }
+    }
+
+    /// Rows 4·panel ..< 4·panel+4 of the upper triangle: += Xᵀ rows · Xᵀ rows.
+    private static func panel(_ panel: Int, _ xt: UnsafePointer<Float>, m: Int, n: Int,
+                              into h: UnsafeMutablePointer<Float>, tile: inout [Float]) {
+        let i0 = 4 * panel, i1 = min(n, i0 + 4)
+        var j0 = i0
+        tile.withUnsafeMutableBufferPointer { tb in
+            let t = tb.baseAddress!
+            while j0 < n {
+                let j1 = min(n, j0 + 4)
+                if i1 - i0 == 4 && j1 - j0 == 4 {
+                    // t[r·4 + o] = dot(xt row j0+o, xt row i0+r)
+                    F32Linear.block4x4(xt + j0 * m, xt + i0 * m, m, t, 4)
+                    for r in 0..<4 { for o in 0..<4 { h[(i0 + r) * n + j0 + o] += t[r * 4 + o] } }
+                } else {
+                    for i in i0..<i1 { for j in j0..<j1 { h[i * n + j] += F32Linear.dot(xt + i * m, xt + j * m, m) } }
+                }
+                j0 = j1
+            }
+        }
+    }
+
+    /// H = 2/N · Σ x xᵀ, full `[columns, columns]` row-major.
+    public func hessian() -> [Float] {
+        let n = columns, scale = 2 / Float(max(samples, 1))
+        var h = [Float](repeating: 0, count: n * n)
+        for i in 0..<n {
+            for j in i..<n {
+                let v = sum[i * n + j] * scale
+                h[i * n + j] = v; h[j * n + i] = v
+            }
+        }
+        return h
+    }
+}
