@@ -10,7 +10,8 @@
 //                              default: all of them, at most 64
 //
 // Quality (cosine to the baseline configuration's embeddings, nearest-neighbour recall@10) is
-// measured on every text, once per configuration: in the runs of the first thread count.
+// measured on every text, once per configuration: in the runs with the most threads (it does not
+// depend on them, and there it takes least time).
 // This file parses those keys (called from SpecParser) and plans one run per model ×
 // quantization × thread count.
 import Foundation
@@ -37,7 +38,7 @@ public struct EncoderPlan: Sendable, Codable, Equatable {
     public var corpus: CorpusSettings?
     public var batchSizes: [Int]
     public var timedTexts: Int?
-    /// Whether this run measures quality against the baseline (the first thread count's runs).
+    /// Whether this run measures quality against the baseline (the runs with the most threads).
     public var quality: Bool
 
     /// The texts: the inline list, or the corpus's lines (non-empty, WikiText headings skipped).
@@ -98,15 +99,7 @@ extension SpecParser {
             }
         }
         if let v = measure["batch_sizes"] {
-            let items = v.node.isSequence ? v.node.array() : [v.node]
-            if items.isEmpty { c.problem(v.node, "measure.batch_sizes", "the list is empty; give batch sizes, e.g. `[1, 32]`") }
-            var sizes: [Int] = []
-            for (i, item) in items.enumerated() {
-                let p = v.node.isSequence ? "measure.batch_sizes[\(i)]" : "measure.batch_sizes"
-                if let n = c.int(item, path: p, min: 1, max: 65_536) {
-                    if sizes.contains(n) { c.problem(item, p, "\(n) is listed twice") } else { sizes.append(n) }
-                }
-            }
+            let sizes = c.distinctInts(v.node, path: "measure.batch_sizes", max: 65_536, what: "batch sizes, e.g. `[1, 32]`")
             if !sizes.isEmpty { settings.batchSizes = sizes }
         }
         if let v = measure["timed_texts"] { settings.timedTexts = c.int(v.node, path: "measure.timed_texts", min: 1, max: 10_000_000) }
@@ -139,8 +132,24 @@ extension SpecParser {
     }
 }
 
+extension Checker {
+    /// A number or a list of distinct whole numbers from 1 to `max` (thread counts, batch sizes).
+    func distinctInts(_ node: Node, path: String, max: Int, what: String) -> [Int] {
+        let items = node.isSequence ? node.array() : [node]
+        if items.isEmpty { problem(node, path, "the list is empty; give \(what)") }
+        var values: [Int] = []
+        for (i, item) in items.enumerated() {
+            let p = node.isSequence ? "\(path)[\(i)]" : path
+            if let n = int(item, path: p, min: 1, max: max) {
+                if values.contains(n) { problem(item, p, "\(n) is listed twice") } else { values.append(n) }
+            }
+        }
+        return values
+    }
+}
+
 extension Plan {
-    /// One entry per model × quantization × thread count; quality in the first thread count's runs.
+    /// One entry per model × quantization × thread count; quality in the runs with the most threads.
     static func encoderEntries(_ spec: ExperimentSpec, _ settings: EncoderSettings, version: String) -> [PlanEntry] {
         struct KeyContent: Codable {
             var kind = "encoder"
@@ -158,7 +167,7 @@ extension Plan {
             let weights: WeightsMode = model.hasPrefix("random:") ? .random : spec.weights
             for quantization in spec.quantizations {
                 for threads in spec.measure.threads {
-                    let quality = threads == spec.measure.threads.first
+                    let quality = threads == spec.measure.threads.max()
                     let content = KeyContent(model: model, weights: weights.rawValue, quantization: quantization.description, threads: threads,
                                              texts: textsKey, batchSizes: settings.batchSizes, timedTexts: settings.timedTexts, quality: quality,
                                              repeats: spec.measure.repeats, warmup: spec.measure.warmup, baseline: baseline?.description, version: version)

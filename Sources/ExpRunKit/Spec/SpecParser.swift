@@ -135,15 +135,7 @@ public enum SpecParser {
             if let v = map["repeats"], let n = c.int(v.node, path: "measure.repeats", min: 1, max: 10_000) { measure.repeats = n }
             if let v = map["warmup"], let n = c.int(v.node, path: "measure.warmup", min: 0, max: 10_000) { measure.warmup = n }
             if let v = map["threads"] {
-                let items = v.node.isSequence ? v.node.array() : [v.node]
-                if items.isEmpty { c.problem(v.node, "measure.threads", "the list is empty; give thread counts, e.g. `[1, 2]`") }
-                var threads: [Int] = []
-                for (i, item) in items.enumerated() {
-                    let p = v.node.isSequence ? "measure.threads[\(i)]" : "measure.threads"
-                    if let n = c.int(item, path: p, min: 1, max: 1024) {
-                        if threads.contains(n) { c.problem(item, p, "\(n) is listed twice") } else { threads.append(n) }
-                    }
-                }
+                let threads = c.distinctInts(v.node, path: "measure.threads", max: 1024, what: "thread counts, e.g. `[1, 2]`")
                 if !threads.isEmpty { measure.threads = threads }
             }
             if let v = map["timeout"], let t = c.double(v.node, path: "measure.timeout") {

@@ -206,19 +206,17 @@ public final class BERT {
             layerOutput?(0, UnsafeBufferPointer(xb))
 
             for (l, layer) in layers.enumerated() {
-                layer.query.forward(x, rows: T, bias: layer.queryBias, into: q, pool: pool)
-                layer.key.forward(x, rows: T, bias: layer.keyBias, into: k, pool: pool)
-                layer.value.forward(x, rows: T, bias: layer.valueBias, into: val, pool: pool)
+                linear(layer.query, x, rows: T, bias: layer.queryBias, into: q)
+                linear(layer.key, x, rows: T, bias: layer.keyBias, into: k)
+                linear(layer.value, x, rows: T, bias: layer.valueBias, into: val)
                 attention(q, k, val, sequences: sequences, starts: starts, into: hidden)
-                layer.attentionOutput.forward(hidden, rows: T, bias: layer.attentionOutputBias, into: h, pool: pool)
-                for i in 0..<T * d { h[i] += x[i] }
-                Self.layerNorm(h, rows: T, d: d, weight: layer.attentionNormWeight, bias: layer.attentionNormBias, eps: config.layerNormEpsilon, into: x)
+                linear(layer.attentionOutput, hidden, rows: T, bias: layer.attentionOutputBias, into: h)
+                addAndNorm(h, x, rows: T, weight: layer.attentionNormWeight, bias: layer.attentionNormBias)
 
-                layer.intermediate.forward(x, rows: T, bias: layer.intermediateBias, into: hidden, pool: pool)
+                linear(layer.intermediate, x, rows: T, bias: layer.intermediateBias, into: hidden)
                 pool.parallelFor(T * f, granule: 4096) { r in Activation.geluErf(hidden + r.lowerBound, count: r.count) }
-                layer.output.forward(hidden, rows: T, bias: layer.outputBias, into: h, pool: pool)
-                for i in 0..<T * d { h[i] += x[i] }
-                Self.layerNorm(h, rows: T, d: d, weight: layer.outputNormWeight, bias: layer.outputNormBias, eps: config.layerNormEpsilon, into: x)
+                linear(layer.output, hidden, rows: T, bias: layer.outputBias, into: h)
+                addAndNorm(h, x, rows: T, weight: layer.outputNormWeight, bias: layer.outputNormBias)
                 layerOutput?(l + 1, UnsafeBufferPointer(xb))
             }
         }
@@ -314,6 +312,28 @@ public final class BERT {
                     }
                 }
             }
+        }
+    }
+
+    /// `y = x·Wᵀ + b` a slab of rows at a time: a batch of 32 texts is thousands of rows, and a
+    /// kernel that streams every row past each tile of weights then streams them from memory (it
+    /// cost a third more time at batch 32 than at batch 1); a slab of about 256 KB stays in L2.
+    /// Rows are independent in every format but bnb-int8, whose outlier columns are those of the
+    /// slab's rows (bitsandbytes takes a padded batch's, padding included: no packing matches it).
+    private func linear(_ w: LinearWeight, _ x: UnsafePointer<Float>, rows: Int, bias: [Float], into y: UnsafeMutablePointer<Float>) {
+        let slab = max(16, (1 << 16) / w.inFeatures / 16 * 16)
+        for r0 in stride(from: 0, to: rows, by: slab) {
+            w.forward(x + r0 * w.inFeatures, rows: min(slab, rows - r0), bias: bias, into: y + r0 * w.outFeatures, pool: pool)
+        }
+    }
+
+    /// x ← LayerNorm(sublayer + x), rows split over the pool.
+    private func addAndNorm(_ sublayer: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>, rows: Int, weight: [Float], bias: [Float]) {
+        let d = config.hiddenSize, eps = config.layerNormEpsilon
+        pool.parallelFor(rows, granule: 16) { range in
+            let h = sublayer + range.lowerBound * d, xr = x + range.lowerBound * d
+            for i in 0..<range.count * d { h[i] += xr[i] }
+            BERT.layerNorm(h, rows: range.count, d: d, weight: weight, bias: bias, eps: eps, into: xr)
         }
     }
 
