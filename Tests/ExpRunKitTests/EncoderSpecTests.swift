@@ -82,6 +82,12 @@ import Testing
             texts: [one]
             """)
         #expect(decoderWithTexts.contains { $0.path == "model" && $0.message.contains("is not a sentence encoder") })
+        let random = problems("""
+            model: \(Self.tinyBERT)
+            weights: random
+            texts: [one]
+            """)
+        #expect(random.contains { $0.path == "weights" && $0.line == 2 && $0.message.contains("random weights are not available for encoders") })
         let both = problems("""
             model: \(Self.tinyBERT)
             texts: [one]

@@ -106,6 +106,9 @@ extension SpecParser {
         if let p = top["prompts"] {
             c.problem(p.key, "prompts", "an encoder experiment embeds `texts:` / `corpus:`; prompts are for generating models")
         }
+        if let w = top["weights"], case let .scalar(v) = w.node, v.string == WeightsMode.random.rawValue {
+            c.problem(w.node, "weights", "random weights are not available for encoders; remove `weights: random` (the model's own weights are used)")
+        }
         if let g = top["generate"] {
             c.problem(g.key, "generate", "an encoder experiment does not generate; remove `generate:`")
         }

@@ -126,7 +126,12 @@ public final class BERT {
                                     parameters: out * inF, note: w.note))
             return w
         }
-        let blockType = GGMLFormat(rawValue: quantization.method).map { $0.blockSize > 1 } ?? false
+        let blockType: Bool
+        switch GGMLTarget(name: quantization.method) {
+        case .mix?: blockType = true
+        case let .pure(format)?: blockType = format.blockSize > 1
+        case nil: blockType = false
+        }
 
         wordEmbeddings = try matrix("embeddings.word_embeddings", out: config.vocabSize, in: d, role: .embedding)
         positionEmbeddings = try matrix("embeddings.position_embeddings", out: config.maxPositions, in: d, role: .embedding, keepF32: blockType)
