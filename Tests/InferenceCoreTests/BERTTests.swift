@@ -187,6 +187,32 @@ enum BERTFixture {
         #expect { try SentenceEncoder.load(dense.path) } throws: { "\($0)".contains("module 1 is sentence_transformers.models.Dense") }
     }
 
+    /// The same model as llama.cpp's convert_hf_to_gguf.py writes it (scripts/oracles/bert-gguf.py):
+    /// hidden states of the oracle's ids as transformers computes them, CLS pooling from
+    /// bert.pooling_type, normalized as llama-embedding normalizes.
+    @Test func ggufFromLlamaCppsConverter() throws {
+        let gguf = BERTFixture.oracles.appendingPathComponent("tiny-random.gguf").path
+        #expect(SentenceEncoder.isEncoder(gguf))
+        let encoder = try SentenceEncoder.load(gguf)
+        #expect(encoder.pooling == [.cls] && encoder.normalize && encoder.maxSequenceLength == 64 && encoder.bert.config.layerNormEpsilon == 1e-5)
+        var ids: [[Int]] = [], worst: Float = 0
+        for i in 0..<Self.texts.count {
+            let seq = try BERTFixture.ints(Self.oracle, "s\(i).input_ids")
+            ids.append(seq)
+            let expected = try BERTFixture.floats(Self.oracle, "s\(i).hidden_states"), n = seq.count * 32
+            _ = try encoder.bert.forward([seq]) { k, rows in worst = max(worst, BERTFixture.maxDiff(rows, expected[k * n ..< (k + 1) * n])) }
+        }
+        #expect(worst < 1e-4, "largest difference \(worst)")
+        let cls = try BERTFixture.floats(Self.oracle, "pooled.cls")
+        let got = try encoder.embed(ids)
+        for i in 0..<ids.count {
+            let v = cls[i * 32 ..< (i + 1) * 32], norm = v.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+            #expect(BERTFixture.maxDiff(got[i * 32 ..< (i + 1) * 32], v.map { $0 / norm }) < 1e-5)
+        }
+        #expect { try ModelLoader.load(gguf) } throws: { "\($0)".contains("is a sentence encoder (architecture bert)") }
+        #expect { try SentenceEncoder.load(WordPieceTests.bge) } throws: { "\($0)".contains("missing tensor 'token_embd.weight'") }
+    }
+
     @Test func geluErfLanesMatchTheScalarForm() {
         var x = (0..<4000).map { Float($0 - 2000) / 250 }
         let reference = x.map { GPT2.geluErf($0) }

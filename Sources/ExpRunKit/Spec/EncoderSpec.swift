@@ -124,7 +124,8 @@ extension SpecParser {
         for node in m.node.isSequence ? m.node.array() : [m.node] {
             guard case let .scalar(scalar) = node else { continue }
             let written = scalar.string
-            guard case let .local(path) = ModelReference.classify(written, baseDirectory: baseDirectory) else { continue }
+            // Directories only: a GGUF's metadata is the whole vocabulary, too slow to parse for this.
+            guard case let .local(path) = ModelReference.classify(written, baseDirectory: baseDirectory), !path.hasSuffix(".gguf") else { continue }
             let isEncoder = SentenceEncoder.isEncoder(path)
             if isEncoder && encoder == nil {
                 c.problem(node, "model", "'\(written)' is a sentence encoder (model_type bert): give `texts:` or `corpus:` (and `measure.batch_sizes`) instead of prompts")
