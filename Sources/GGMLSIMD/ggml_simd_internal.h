@@ -65,6 +65,27 @@ static inline uint8_t group_byte(const uint8_t *blk, const int *fields, int nfie
     return blk[8 * start + 8 * u * k + u * r + j];
 }
 
+// The plain twins of 8-row kernels: each row rebuilt from the group block (group_byte, fields as
+// in Quant/Interleaved.swift) and run through the type's one-row plain kernel.
+#define PLAIN_GROUP_KERNELS(T, BLOCK, BB, ...) \
+    void ggml_plain_##T##x8(const void *w, const int8_t *x, const float *xd, const int32_t *sums, int nb, float *out) { \
+        static const int fields[] = {__VA_ARGS__}; \
+        const uint8_t *p = w; \
+        for (int r = 0; r < 8; r++) { \
+            float acc = 0; \
+            for (int b = 0; b < nb; b++) { \
+                uint8_t row[BB]; \
+                for (int i = 0; i < BB; i++) row[i] = group_byte(p + b * 8 * BB, fields, sizeof(fields) / sizeof(int), BB, r, i); \
+                acc += ggml_plain_##T(row, x + BLOCK * b, xd + b, sums + (BLOCK == 256 ? 16 : 1) * b, 1); \
+            } \
+            out[r] = acc; \
+        } \
+    } \
+    void ggml_plain_##T##x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *sums, long stride, int nb, float *out) { \
+        for (int k = 0; k < 4; k++) \
+            ggml_plain_##T##x8(w, x + k * stride, xd + k * (stride / BLOCK), sums + k * (stride / (BLOCK == 256 ? 16 : 32)), nb, out + 8 * k); \
+    }
+
 #if GGML_SIMD_X86
 
 // Σ over groups of 4 of u[i]·s[i] (u unsigned, s signed bytes) into 8 Int32 lanes. Callers keep
@@ -125,6 +146,52 @@ static inline __m256i x8_dot_32(const __m256i *lo, const __m256i *hi, const int8
     for (int v = 0; v < 4; v++) {
         isum = dot_u8s8_acc(isum, lo[v], _mm256_set1_epi32(load_i32(x + 4 * v)));
         isum = dot_u8s8_acc(isum, hi[v], _mm256_set1_epi32(load_i32(x + 16 + 4 * v)));
+    }
+    return isum;
+}
+
+// q4_K / q5_K, 8 rows: the 6-bit scales and minimums of all 8 rows' 8 sub-blocks, one vector per
+// sub-block (lane = row), decoded from the three interleaved 32-byte vectors of scale bytes with
+// lane-wise shifts (get_scale_min_k4 for 8 rows at once).
+static inline void q4_Kx8_scales(const uint8_t *blk, __m256i *sc, __m256i *mn) {
+    const __m256i s0 = _mm256_loadu_si256((const __m256i *)(blk + 32));
+    const __m256i s1 = _mm256_loadu_si256((const __m256i *)(blk + 64));
+    const __m256i s2 = _mm256_loadu_si256((const __m256i *)(blk + 96));
+    const __m256i m63 = _mm256_set1_epi32(63), m15 = _mm256_set1_epi32(15), m48 = _mm256_set1_epi32(48);
+    for (int j = 0; j < 4; j++) {
+        const __m128i sh = _mm_cvtsi32_si128(8 * j), sh2 = _mm_cvtsi32_si128(8 * j + 2);
+        __m256i a = _mm256_srl_epi32(s0, sh), b = _mm256_srl_epi32(s1, sh), c = _mm256_srl_epi32(s2, sh);
+        sc[j] = _mm256_and_si256(a, m63);
+        mn[j] = _mm256_and_si256(b, m63);
+        // high two bits of the j-th scale / minimum bytes become bits 4-5
+        sc[j + 4] = _mm256_or_si256(_mm256_and_si256(c, m15), _mm256_and_si256(_mm256_srl_epi32(s0, sh2), m48));
+        mn[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(c, 4), m15), _mm256_and_si256(_mm256_srl_epi32(s1, sh2), m48));
+    }
+}
+
+static inline __m256i q4_Kx8_mins(const __m256i *mn, const int32_t *bs) {
+    __m256i s = _mm256_setzero_si256();
+    for (int j = 0; j < 8; j++) s = _mm256_add_epi32(s, _mm256_mullo_epi32(mn[j], _mm256_set1_epi32(bs[2 * j] + bs[2 * j + 1])));
+    return s;
+}
+
+// Fifth bits of eight interleaved 32-value rows (lane r: row r's 32 bits, as q5_0 / q5_1 groups store
+// them): the bits of elements shift…shift+3 as 16 in bytes 0…3 of each lane. A lane shift brings them
+// down to byte 0, a shuffle copies that byte to all four, and byte b keeps bit b.
+static inline __m256i q5_0x8_high(__m256i qh, int shift) {
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12);
+    const __m256i bit = _mm256_set1_epi32(0x08040201);
+    __m256i t = _mm256_shuffle_epi8(_mm256_srl_epi32(qh, _mm_cvtsi32_si128(shift)), spread);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(t, bit), bit), _mm256_set1_epi8(16));
+}
+
+// Eight interleaved rows of signed levels (iq4_nl / iq4_xs groups) against 32 activation bytes:
+// Vector i < 4: elements 4i… of each row (low nibbles); i ≥ 4: elements 16 + 4(i−4)… (high ones).
+static inline __m256i iq4_nlx8_dot(const __m256i *v, const __m256i *av, const int8_t *x) {
+    __m256i isum = _mm256_setzero_si256();
+    for (int i = 0; i < 8; i++) {
+        __m256i xb = _mm256_set1_epi32(load_i32(x + (i < 4 ? 4 * i : 16 + 4 * (i - 4))));
+        isum = dot_u8s8_acc(isum, av[i], _mm256_sign_epi8(xb, v[i]));
     }
     return isum;
 }

@@ -33,6 +33,8 @@ void ggml_plain_iq4_xs_x4(const void *w, const int8_t *x, const float *xd, const
     for (int k = 0; k < 4; k++) out[k] = ggml_plain_iq4_xs(w, x + k * stride, xd + k * (stride / 256), bsums, nb);
 }
 
+PLAIN_GROUP_KERNELS(iq4_xs, 256, 136, 0, 2, 4, 8)
+
 #if GGML_SIMD_X86
 
 // The 256 levels in element order as |level| and level (for the signs), and the scales.
@@ -83,7 +85,77 @@ void ggml_simd_iq4_xs_x4(const void *w, const int8_t *x, const float *xd, const 
     for (int k = 0; k < 4; k++) out[k] = hsum(acc[k]);
 }
 
+
+// Eight rows interleaved (1088-byte group blocks: 8 fp16 d, 8 × 2 bytes of scales' high bits, 8 × 4
+// bytes of low nibbles, codes as 32 vectors): sub-block ib is code vectors 4ib…4ib+3, low nibbles for
+// its elements 4t…, high for 16 + 4t…; levels signed, so |level| against x with the level's sign.
+static inline void iq4_xsx8_scales(const uint8_t *blk, __m256i *sc) {
+    const __m256i low = _mm256_loadu_si256((const __m256i *)(blk + 32));
+    const __m256i high = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(blk + 16)));
+    const __m256i m15 = _mm256_set1_epi32(15), m3 = _mm256_set1_epi32(3), m32 = _mm256_set1_epi32(32);
+    for (int ib = 0; ib < 8; ib++) {
+        __m256i l = _mm256_and_si256(_mm256_srl_epi32(low, _mm_cvtsi32_si128(4 * ib)), m15);
+        __m256i h = _mm256_and_si256(_mm256_srl_epi32(high, _mm_cvtsi32_si128(2 * ib)), m3);
+        sc[ib] = _mm256_sub_epi32(_mm256_or_si256(l, _mm256_slli_epi32(h, 4)), m32);
+    }
+}
+
+static inline void iq4_xsx8_unpack_sub(const uint8_t *blk, int ib, __m256i *v, __m256i *av) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int t = 0; t < 4; t++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 64 + 32 * (4 * ib + t)));
+        v[t] = lookup16(iq4nl_values, _mm256_and_si256(q, m4));
+        v[4 + t] = lookup16(iq4nl_values, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+        av[t] = _mm256_sign_epi8(v[t], v[t]);
+        av[4 + t] = _mm256_sign_epi8(v[4 + t], v[4 + t]);
+    }
+}
+
+void ggml_simd_iq4_xsx8(const void *w, const int8_t *x, const float *xd, const int32_t *sums, int nb, float *out) {
+    (void)sums;
+    const uint8_t *p = w;
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 1088;
+        __m256i sc[8], isum = _mm256_setzero_si256();
+        iq4_xsx8_scales(blk, sc);
+        for (int ib = 0; ib < 8; ib++) {
+            __m256i v[8], av[8];
+            iq4_xsx8_unpack_sub(blk, ib, v, av);
+            isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(iq4_nlx8_dot(v, av, x + 256 * b + 32 * ib), sc[ib]));
+        }
+        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)), _mm256_set1_ps(xd[b]));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
+void ggml_simd_iq4_xsx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *sums, long stride, int nb, float *out) {
+    (void)sums;
+    const uint8_t *p = w;
+    const long ds = stride / 256;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 1088;
+        __m256i sc[8], isum[4];
+        iq4_xsx8_scales(blk, sc);
+        for (int k = 0; k < 4; k++) isum[k] = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            __m256i v[8], av[8];
+            iq4_xsx8_unpack_sub(blk, ib, v, av);
+            for (int k = 0; k < 4; k++)
+                isum[k] = _mm256_add_epi32(isum[k], _mm256_mullo_epi32(iq4_nlx8_dot(v, av, x + k * stride + 256 * b + 32 * ib), sc[ib]));
+        }
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+        for (int k = 0; k < 4; k++)
+            acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[k * ds + b])), _mm256_cvtepi32_ps(isum[k]), acc[k]);
+    }
+    for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 8 * k, acc[k]);
+}
+
 #else
+void ggml_simd_iq4_xsx8(const void *w, const int8_t *x, const float *xd, const int32_t *sums, int nb, float *out) { ggml_plain_iq4_xsx8(w, x, xd, sums, nb, out); }
+void ggml_simd_iq4_xsx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *sums, long stride, int nb, float *out) { ggml_plain_iq4_xsx8_x4(w, x, xd, sums, stride, nb, out); }
 
 float ggml_simd_iq4_xs(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) { return ggml_plain_iq4_xs(w, x, xd, bsums, nb); }
 void ggml_simd_iq4_xs_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_iq4_xs_x4(w, x, xd, bsums, stride, nb, out); }

@@ -26,6 +26,8 @@ void ggml_plain_q2_K_x4(const void *w, const int8_t *x, const float *xd, const i
     for (int k = 0; k < 4; k++) out[k] = ggml_plain_q2_K(w, x + k * stride, xd + k * (stride / 256), bsums + k * (stride / 16), nb);
 }
 
+PLAIN_GROUP_KERNELS(q2_K, 256, 84, 0, 16, 80, 82)
+
 #if GGML_SIMD_X86
 
 // The 256 quants in element order (vector 4h + k: bits 2k of half h) and the scales per pair lane.
@@ -77,7 +79,87 @@ void ggml_simd_q2_K_x4(const void *w, const int8_t *x, const float *xd, const in
     for (int k = 0; k < 4; k++) out[k] = hsum(acc[k]) - mins[k];
 }
 
+
+// Eight rows interleaved (672-byte group blocks: scales as 4 vectors, quants as 16, 8 fp16 d, 8 fp16
+// dmin). Sub-block j (16 values, 128h + 32k + 16(j%2)…) is 4 vectors: bits 2k of quant vectors
+// 8h + 4(j%2) + i, each 4 consecutive elements of every row; its vpdpbusd sums take the rows' own
+// 4-bit scales lane by lane, and the minimums Σ min·(Σx of the 16) likewise.
+static inline void q2_Kx8_scales(const uint8_t *blk, __m256i *sc, __m256i *mn) {
+    const __m256i m15 = _mm256_set1_epi32(15);
+    for (int j = 0; j < 16; j++) {
+        __m256i t = _mm256_srl_epi32(_mm256_loadu_si256((const __m256i *)(blk + 32 * (j / 4))), _mm_cvtsi32_si128(8 * (j % 4)));
+        sc[j] = _mm256_and_si256(t, m15);
+        mn[j] = _mm256_and_si256(_mm256_srli_epi32(t, 4), m15);
+    }
+}
+
+static inline void q2_Kx8_unpack_sub(const uint8_t *blk, int j, __m256i *v) {
+    const int h = j / 8, k = (j % 8) / 2, t0 = 4 * (j % 2);
+    for (int i = 0; i < 4; i++)
+        v[i] = _mm256_and_si256(_mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * (8 * h + t0 + i))), _mm_cvtsi32_si128(2 * k)), _mm256_set1_epi8(3));
+}
+
+static inline __m256i q2_Kx8_sub(const __m256i *v, const int8_t *x, int j) {
+    const int e = 128 * (j / 8) + 32 * ((j % 8) / 2) + 16 * (j % 2);
+    __m256i a = _mm256_setzero_si256();
+    for (int i = 0; i < 4; i++) a = dot_u8s8_acc(a, v[i], _mm256_set1_epi32(load_i32(x + e + 4 * i)));
+    return a;
+}
+
+static inline __m256i q2_Kx8_mins(const __m256i *mn, const int32_t *bs) {
+    __m256i s = _mm256_setzero_si256();
+    for (int j = 0; j < 16; j++) s = _mm256_add_epi32(s, _mm256_mullo_epi32(mn[j], _mm256_set1_epi32(bs[j])));
+    return s;
+}
+
+void ggml_simd_q2_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out) {
+    const uint8_t *p = w;
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 672;
+        __m256i sc[16], mn[16], isum = _mm256_setzero_si256();
+        q2_Kx8_scales(blk, sc, mn);
+        for (int j = 0; j < 16; j++) {
+            __m256i v[4];
+            q2_Kx8_unpack_sub(blk, j, v);
+            isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(q2_Kx8_sub(v, x + 256 * b, j), sc[j]));
+        }
+        __m256 dx = _mm256_set1_ps(xd[b]);
+        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 640))), dx);
+        __m256 dmin = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 656))), dx);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
+        acc = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(q2_Kx8_mins(mn, bsums + 16 * b)), acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
+void ggml_simd_q2_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) {
+    const uint8_t *p = w;
+    const long ds = stride / 256, ss = stride / 16;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 672;
+        __m256i sc[16], mn[16], isum[4];
+        q2_Kx8_scales(blk, sc, mn);
+        for (int k = 0; k < 4; k++) isum[k] = _mm256_setzero_si256();
+        for (int j = 0; j < 16; j++) {
+            __m256i v[4];
+            q2_Kx8_unpack_sub(blk, j, v);
+            for (int k = 0; k < 4; k++) isum[k] = _mm256_add_epi32(isum[k], _mm256_mullo_epi32(q2_Kx8_sub(v, x + k * stride + 256 * b, j), sc[j]));
+        }
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 640))), mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 656)));
+        for (int k = 0; k < 4; k++) {
+            __m256 dx = _mm256_set1_ps(xd[k * ds + b]);
+            acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(isum[k]), acc[k]);
+            acc[k] = _mm256_fnmadd_ps(_mm256_mul_ps(mw, dx), _mm256_cvtepi32_ps(q2_Kx8_mins(mn, bsums + k * ss + 16 * b)), acc[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 8 * k, acc[k]);
+}
+
 #else
+void ggml_simd_q2_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out) { ggml_plain_q2_Kx8(w, x, xd, bsums, nb, out); }
+void ggml_simd_q2_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q2_Kx8_x4(w, x, xd, bsums, stride, nb, out); }
 
 float ggml_simd_q2_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) { return ggml_plain_q2_K(w, x, xd, bsums, nb); }
 void ggml_simd_q2_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q2_K_x4(w, x, xd, bsums, stride, nb, out); }

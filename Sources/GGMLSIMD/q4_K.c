@@ -129,25 +129,6 @@ void ggml_simd_q4_K_x4(const void *w, const int8_t *x, const float *xd, const in
     for (int k = 0; k < 4; k++) out[k] = hsum(acc[k]) - mins[k];
 }
 
-// q4_K, 8 rows: the 6-bit scales and minimums of all 8 rows' 8 sub-blocks, one vector per
-// sub-block (lane = row), decoded from the three interleaved 32-byte vectors of scale bytes with
-// lane-wise shifts (get_scale_min_k4 for 8 rows at once).
-static inline void q4_Kx8_scales(const uint8_t *blk, __m256i *sc, __m256i *mn) {
-    const __m256i s0 = _mm256_loadu_si256((const __m256i *)(blk + 32));
-    const __m256i s1 = _mm256_loadu_si256((const __m256i *)(blk + 64));
-    const __m256i s2 = _mm256_loadu_si256((const __m256i *)(blk + 96));
-    const __m256i m63 = _mm256_set1_epi32(63), m15 = _mm256_set1_epi32(15), m48 = _mm256_set1_epi32(48);
-    for (int j = 0; j < 4; j++) {
-        const __m128i sh = _mm_cvtsi32_si128(8 * j), sh2 = _mm_cvtsi32_si128(8 * j + 2);
-        __m256i a = _mm256_srl_epi32(s0, sh), b = _mm256_srl_epi32(s1, sh), c = _mm256_srl_epi32(s2, sh);
-        sc[j] = _mm256_and_si256(a, m63);
-        mn[j] = _mm256_and_si256(b, m63);
-        // high two bits of the j-th scale / minimum bytes become bits 4-5
-        sc[j + 4] = _mm256_or_si256(_mm256_and_si256(c, m15), _mm256_and_si256(_mm256_srl_epi32(s0, sh2), m48));
-        mn[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(c, 4), m15), _mm256_and_si256(_mm256_srl_epi32(s1, sh2), m48));
-    }
-}
-
 // Sub-block pair c (64 values) of 8 rows against 64 activation bytes: Σq·x per row for the low
 // nibbles (sub-block 2c) and the high ones (2c+1).
 static inline void q4_Kx8_pair(const __m256i *lo, const __m256i *hi, const int8_t *x, __m256i *slo, __m256i *shi) {
@@ -168,11 +149,6 @@ static inline void q4_Kx8_unpack(const uint8_t *blk, int c, __m256i *lo, __m256i
     }
 }
 
-static inline __m256i q4_Kx8_mins(const __m256i *mn, const int32_t *bs) {
-    __m256i s = _mm256_setzero_si256();
-    for (int j = 0; j < 8; j++) s = _mm256_add_epi32(s, _mm256_mullo_epi32(mn[j], _mm256_set1_epi32(bs[2 * j] + bs[2 * j + 1])));
-    return s;
-}
 
 void ggml_simd_q4_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out) {
     const uint8_t *p = w;

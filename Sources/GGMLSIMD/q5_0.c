@@ -82,13 +82,6 @@ void ggml_simd_q5_0_x4(const void *w, const int8_t *x, const float *xd, const in
 // nibbles as q4_0's groups). Lane r of the qh vector is row r's 32 fifth bits; for the 4 elements
 // 4v…4v+3 in bytes 0…3 of each lane, a lane shift brings bits 4v…4v+3 down to byte 0, a shuffle
 // copies that byte to all four, and byte b keeps bit b.
-static inline __m256i q5_0x8_high(__m256i qh, int shift) {
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12);
-    const __m256i bit = _mm256_set1_epi32(0x08040201);
-    __m256i t = _mm256_shuffle_epi8(_mm256_srl_epi32(qh, _mm_cvtsi32_si128(shift)), spread);
-    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(t, bit), bit), _mm256_set1_epi8(16));
-}
-
 static inline void q5_0x8_unpack(const uint8_t *blk, __m256i *lo, __m256i *hi) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 16));

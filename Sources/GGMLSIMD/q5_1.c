@@ -24,6 +24,8 @@ void ggml_plain_q5_1_x4(const void *w, const int8_t *x, const float *xd, const i
     for (int k = 0; k < 4; k++) out[k] = ggml_plain_q5_1(w, x + k * stride, xd + k * (stride / 32), xsum + k * (stride / 32), nb);
 }
 
+PLAIN_GROUP_KERNELS(q5_1, 32, 24, 0, 2, 4, 8)
+
 #if GGML_SIMD_X86
 
 static inline __m256i q5_1_values(const uint8_t *blk) {
@@ -64,7 +66,54 @@ void ggml_simd_q5_1_x4(const void *w, const int8_t *x, const float *xd, const in
     for (int k = 0; k < 4; k++) out[k] = hsum(acc[k]) + mins[k];
 }
 
+
+// Eight rows interleaved (192-byte group blocks: 8 fp16 d, 8 fp16 m, 8 × 4 bytes of fifth bits,
+// 4 vectors of nibbles), as q5_0's groups plus the minimums.
+static inline void q5_1x8_unpack(const uint8_t *blk, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 32));
+    for (int v = 0; v < 4; v++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 64 + 32 * v));
+        lo[v] = _mm256_or_si256(_mm256_and_si256(q, m4), q5_0x8_high(qh, 4 * v));
+        hi[v] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), q5_0x8_high(qh, 16 + 4 * v));
+    }
+}
+
+void ggml_simd_q5_1x8(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb, float *out) {
+    const uint8_t *p = w;
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 192;
+        __m256i lo[4], hi[4];
+        q5_1x8_unpack(blk, lo, hi);
+        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)), _mm256_set1_ps(xd[b]));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(x8_dot_32(lo, hi, x + 32 * b)), acc);
+        acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16))), _mm256_set1_ps(xd[b] * (float)xsum[b]), acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
+void ggml_simd_q5_1x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out) {
+    const uint8_t *p = w;
+    const long ds = stride / 32;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = p + b * 192;
+        __m256i lo[4], hi[4];
+        q5_1x8_unpack(blk, lo, hi);
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)), mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
+        for (int k = 0; k < 4; k++) {
+            float dx = xd[k * ds + b];
+            acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(x8_dot_32(lo, hi, x + k * stride + 32 * b)), acc[k]);
+            acc[k] = _mm256_fmadd_ps(mw, _mm256_set1_ps(dx * (float)xsum[k * ds + b]), acc[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 8 * k, acc[k]);
+}
+
 #else
+void ggml_simd_q5_1x8(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb, float *out) { ggml_plain_q5_1x8(w, x, xd, xsum, nb, out); }
+void ggml_simd_q5_1x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out) { ggml_plain_q5_1x8_x4(w, x, xd, xsum, stride, nb, out); }
 
 float ggml_simd_q5_1(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb) { return ggml_plain_q5_1(w, x, xd, xsum, nb); }
 void ggml_simd_q5_1_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out) { ggml_plain_q5_1_x4(w, x, xd, xsum, stride, nb, out); }

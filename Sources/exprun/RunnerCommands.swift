@@ -53,11 +53,11 @@ struct RunExperiment: ParsableCommand {
             let spec = try SpecParser.load(path: file)
             let plan = Plan(spec: spec, version: exprunVersion)
             if dryRun {
-                var stored = Set<String>()
+                var stored: [String: Set<Int>] = [:]
                 if FileManager.default.fileExists(atPath: store.db), let s = try? Store(path: store.db, readOnly: true) {
-                    stored = (try? s.successfulKeys(experiment: spec.name)) ?? []
+                    stored = (try? s.storedRounds(experiment: spec.name)) ?? [:]
                 }
-                print(plan.describe(stored: force ? [] : stored))
+                print(plan.describe(stored: force ? [:] : stored))
                 return
             }
             let downloads = DownloadLog()
@@ -67,14 +67,16 @@ struct RunExperiment: ParsableCommand {
             let resolved = try runner.resolve(plan)
             downloads.end()
             let database = try Store(path: store.db)
-            let progress = ProgressReporter(total: resolved.entries.count)
-            progress.message("experiment \(spec.name): \(resolved.entries.count) run(s), database \(store.db)")
+            let rounds = spec.measure.roundCount
+            let progress = ProgressReporter(total: resolved.schedule.count)
+            progress.message("experiment \(spec.name): \(resolved.entries.count) run(s)" + (rounds > 1 ? " in \(rounds) interleaved rounds" : "") + ", database \(store.db)")
             let summary = try runner.run(resolved, store: database, progress: progress)
             if !noReport {
                 let path = try ExperimentReport.write(experiment: spec.name, store: database, resultsDirectory: store.resultsDirectory)
                 progress.message("report: \(path)")
             }
-            progress.message("\(summary.succeeded) run(s) done, \(summary.skipped) already stored, \(summary.failed) failed")
+            let unit = rounds > 1 ? "run round(s)" : "run(s)"
+            progress.message("\(summary.succeeded) \(unit) done, \(summary.skipped) already stored, \(summary.failed) failed")
             if summary.failed > 0 { throw ExitCode.failure }
         }
     }
@@ -178,11 +180,15 @@ struct Compare: ParsableCommand {
     var sides: [String]
     @Option(help: "Folder for compare.md and its charts (default: <results>/compare/<A>-vs-<B>).")
     var output: String?
+    @Option(help: "markdown (write compare.md and print its path) or json (print every paired configuration and metric: configuration, metric, a, b, ratio, ratio_low, ratio_high, verdict).")
+    var format: String = "markdown"
     @OptionGroup var store: StoreOptions
 
     func run() throws {
         try runnerErrors {
+            guard ["markdown", "json"].contains(format) else { throw RunnerError.invalid("--format \(format): use markdown or json") }
             let database = try Store(path: store.db, readOnly: true)
+            if format == "json" { print(try CompareReport.json(sides, store: database)); return }
             let name = sides.map { ($0 as NSString).lastPathComponent.replacingOccurrences(of: ".sqlite:", with: "_") }.joined(separator: "-vs-")
             let directory = output ?? store.resultsDirectory + "/compare/" + name
             print(try CompareReport.write(sides, store: database, directory: directory))

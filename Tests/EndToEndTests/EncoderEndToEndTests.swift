@@ -46,24 +46,35 @@ import Testing
             model: \(Self.tinyBERT)
             quantizations: [fp32, q8_0]
             texts: [\(yamlTexts)]
-            measure: {batch_sizes: [1, 8], timed_texts: 12, repeats: 2, warmup: 1, threads: [1, 2], baseline: fp32}
+            measure: {batch_sizes: [1, 8], timed_texts: 12, repeats: 3, rounds: 2, warmup: 1, threads: [1, 2], baseline: fp32}
             report: {charts: [memory, throughput, quality]}
             """, to: dir)
         let result = try Exprun.run([file, "--db", db])
         #expect(result.status == 0, "\(result.stderr)")
         let runs = try rows(db, "SELECT * FROM run ORDER BY id")
         #expect(runs.count == 4)
+        // Each round a process of its own storing its share of the 3 repeats (2, then 1) at each
+        // batch size, numbered across the run; quality only in round 0.
         var figures: [String: EncoderFigures] = [:]
         for run in runs {
             #expect(run["status"] as String == "ok", "\(String(describing: run["error"] as String?))")
-            let f = try JSONDecoder.runRecord.decode(EncoderFigures.self, from: Data((run["encoder"] as String).utf8))
-            #expect(f.texts == 20 && f.timedTexts == 12 && f.maxSequenceLength == 24 && f.dimension == 32)
-            #expect(f.timedTokens == Self.texts.prefix(12).reduce(0) { $0 + $1.input_ids.count })
-            #expect(f.truncated == Self.texts.filter { $0.input_ids.count == 24 }.count && f.truncated > 0)
-            #expect(f.batches.map(\.batchSize) == [1, 8] && f.batches.allSatisfy { $0.repeats.count == 2 })
-            #expect(f.batches[1].repeats.allSatisfy { $0.batches == 2 && $0.texts == 12 && $0.seconds > 0 })
             #expect((run["peak_rss"] as Int) >= (run["weight_bytes"] as Int))
-            figures["\(run["quantization"] as String)|\(run["threads"] as Int)"] = f
+            let rounds = try rows(db, "SELECT * FROM run_round WHERE run_id = \(run["id"] as Int64) ORDER BY round")
+            #expect(rounds.map { $0["round"] as Int } == [0, 1])
+            var repeats: [Int: [Int]] = [:]
+            for round in rounds {
+                #expect(round["status"] as String == "ok")
+                let f = try JSONDecoder.runRecord.decode(EncoderFigures.self, from: Data((round["encoder"] as String).utf8))
+                #expect(f.texts == 20 && f.timedTexts == 12 && f.maxSequenceLength == 24 && f.dimension == 32)
+                #expect(f.timedTokens == Self.texts.prefix(12).reduce(0) { $0 + $1.input_ids.count })
+                #expect(f.truncated == Self.texts.filter { $0.input_ids.count == 24 }.count && f.truncated > 0)
+                #expect(f.batches.map(\.batchSize) == [1, 8])
+                #expect(f.batches[1].repeats.allSatisfy { $0.batches == 2 && $0.texts == 12 && $0.seconds > 0 && $0.round == round["round"] as Int })
+                #expect(f.batches.allSatisfy { $0.repeats.allSatisfy { $0.cpu != nil } })
+                for b in f.batches { repeats[b.batchSize, default: []] += b.repeats.map(\.index) }
+                if round["round"] as Int == 1 { #expect(f.cosineMean == nil) } else { figures["\(run["quantization"] as String)|\(run["threads"] as Int)"] = f }
+            }
+            #expect(repeats == [1: [0, 1, 2], 8: [0, 1, 2]])
         }
         // Quality once per configuration (with the most threads), none for the baseline itself.
         #expect(figures["fp32|2"]?.cosineMean == nil && figures["q8_0|1"]?.cosineMean == nil)
@@ -91,18 +102,23 @@ import Testing
         #expect(report.contains("of the 20 texts were cut"))
         let throughput = markdownTable(report, after: "## Throughput")
         #expect(throughput.count == 8)
+        // The report reads the rounds back as one run: its cells are the statistics of the kept repeats of both rounds.
+        let stored = try Store(path: db).runs(experiment: "e2e-encoder")
         for row in throughput {
-            let run = try #require(runs.first { String($0["id"] as Int64) == row[0] })
-            let f = try JSONDecoder.runRecord.decode(EncoderFigures.self, from: Data((run["encoder"] as String).utf8))
-            let batch = try #require(f.batches.first { String($0.batchSize) == row[2] })
-            let stats = ExpRunKit.Statistics(batch.repeats.map(\.textsPerSecond))
+            let run = try #require(stored.first { String($0.id) == row[0] })
+            let batch = try #require(run.record.encoder?.batches.first { String($0.batchSize) == row[2] })
+            #expect(batch.repeats.map(\.index) == [0, 1, 2])
+            let kept = batch.split(threads: run.entry.threads).kept
+            let stats = ExpRunKit.Statistics(kept.map(\.textsPerSecond))
             let cell = try #require(medianAndRange(row[3]))
-            #expect(abs(cell.0 - stats.median) <= 0.05 && abs(cell.1 - stats.min) <= 0.05 && abs(cell.2 - stats.max) <= 0.05)
+            #expect(abs(cell.0 - stats.median) <= 0.05 && abs(cell.1 - stats.low) <= 0.05 && abs(cell.2 - stats.high) <= 0.05)
+            #expect(row[6] == (kept.count == 3 ? "3" : "\(kept.count) of 3") || row[6] == "3 (busy)")
         }
+        #expect(report.contains("in 2 interleaved rounds") && report.contains("## Noise"))
         let quality = markdownTable(report, after: "## Quality")
         #expect(quality.count == 2 && quality[0][4] == "baseline")
         #expect(quality[1][4] == String(format: "%.5f", q.cosineMean!) && quality[1][6] == String(format: "%.4f", q.recall!))
-        for chart in ["memory.svg", "throughput.svg", "quality.svg"] {
+        for chart in ["memory.svg", "throughput.svg", "quality-size.svg", "quality-speed.svg"] {
             let svg = try #require(XMLDocumentCheck.parse(file: dir + "/results/e2e-encoder/" + chart), "\(chart) is not well-formed XML")
             #expect(svg.elements.first == "svg" && report.contains("](\(chart))"))
         }

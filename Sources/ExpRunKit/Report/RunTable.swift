@@ -3,19 +3,31 @@
 // baseline run each run is compared with, and number formats shared by tables and tests.
 import Foundation
 
+/// A run's figures over the repeats it keeps: busy repeats set aside when enough quiet ones
+/// remain (`BusyRepeats`).
 public struct RunSummaryFigures: Sendable {
     public var decode: Statistics
     public var prefill: Statistics
     public var ttft: Statistics
     public var total: Statistics
     public var newTokens: Statistics
+    public var repeats: BusyRepeats.Split
 
-    public init(_ r: RunRecord) {
-        decode = Statistics(r.repeats.map(\.decodeTokensPerSecond))
-        prefill = Statistics(r.repeats.map(\.prefillTokensPerSecond))
-        ttft = Statistics(r.repeats.map(\.timeToFirstToken))
-        total = Statistics(r.repeats.map(\.totalSeconds))
-        newTokens = Statistics(r.repeats.map { Double($0.newTokens) })
+    public init(_ r: RunRecord, threads: Int) {
+        repeats = BusyRepeats.split(r.repeats, threads: threads)
+        let kept = repeats.kept
+        decode = Statistics(kept.map(\.decodeTokensPerSecond))
+        prefill = Statistics(kept.map(\.prefillTokensPerSecond))
+        ttft = Statistics(kept.map(\.timeToFirstToken))
+        total = Statistics(kept.map(\.totalSeconds))
+        newTokens = Statistics(kept.map { Double($0.newTokens) })
+    }
+
+    public init(_ run: StoredRun) { self.init(run.record, threads: run.entry.threads) }
+
+    /// A per-repeat figure of the kept repeats, with their rounds, for ratio intervals.
+    public func values(_ figure: (RepeatRecord) -> Double) -> [RoundValue] {
+        repeats.kept.map { RoundValue(figure($0), round: $0.round) }
     }
 }
 
@@ -81,6 +93,17 @@ public enum Format {
     public static func ratio(_ a: Double?, _ b: Double?) -> String {
         guard let a, let b, b != 0, a.isFinite, b.isFinite else { return "–" }
         return String(format: "%.2f×", a / b)
+    }
+    /// Median with its confidence interval as `median (low–high)`.
+    public static func median(_ s: Statistics, _ digits: Int, scale: Double = 1) -> String {
+        guard s.count > 0 else { return "–" }
+        let m = fixed(s.median * scale, digits)
+        return s.count > 1 ? "\(m) (\(fixed(s.low * scale, digits))–\(fixed(s.high * scale, digits)))" : m
+    }
+    /// A ratio with its interval as `4.93× (4.81–5.05)`.
+    public static func interval(_ r: RatioInterval?) -> String {
+        guard let r, r.ratio.isFinite else { return "–" }
+        return r.low == r.high ? String(format: "%.2f×", r.ratio) : String(format: "%.2f× (%.2f–%.2f)", r.ratio, r.low, r.high)
     }
     /// Median with its spread as `median (min–max)`.
     public static func spread(_ s: Statistics, _ digits: Int, scale: Double = 1) -> String {

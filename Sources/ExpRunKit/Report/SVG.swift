@@ -1,14 +1,16 @@
 // A few SVG charts, written by hand because no Swift chart library runs on Linux: grouped bars
-// (memory; tokens/s with whiskers) and lines over categories (time per configuration, as in the
-// classic FP32 / INT8 / INT4 plot). Every chart has a title, axis labels with units and a legend
-// when it has more than one series; every text is XML-escaped.
+// (tokens/s with whiskers), horizontal grouped bars (memory: one group per configuration, which
+// stays readable at a dozen configurations and more), lines over categories (time per
+// configuration, as in the classic FP32 / INT8 / INT4 plot), and in ScatterChart.swift points on
+// two numeric axes. Every chart has a title, axis labels with units and a legend when it has more
+// than one series; every text is XML-escaped. Whiskers show confidence intervals.
 import Foundation
 
 public struct ChartSeries: Sendable {
     public var name: String
     /// One value per category; nil leaves a gap.
     public var values: [Double?]
-    /// Optional spread per category (min, max), drawn as whiskers.
+    /// Optional interval per category (low, high), drawn as whiskers.
     public var ranges: [(Double, Double)?]
     public init(name: String, values: [Double?], ranges: [(Double, Double)?] = []) {
         self.name = name; self.values = values; self.ranges = ranges
@@ -16,7 +18,7 @@ public struct ChartSeries: Sendable {
 }
 
 public struct Chart: Sendable {
-    public enum Kind: Sendable { case bars, lines }
+    public enum Kind: Sendable { case bars, horizontalBars, lines }
     public var kind: Kind
     public var title: String
     public var categories: [String]
@@ -33,49 +35,20 @@ public struct Chart: Sendable {
     static let palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
 
     public func svg() -> String {
+        if kind == .horizontalBars { return horizontalSVG() }
         let width = max(640.0, 140.0 + Double(categories.count) * Double(max(1, series.count)) * 26.0)
         let height = 440.0
         let left = 78.0, right = 24.0, bottom = 120.0
-        // Legend entries flow left to right and wrap, so long series names never leave the picture.
-        var legend: [(x: Double, row: Int)] = []
-        if series.count > 1 {
-            var x = left, row = 0
-            for s in series {
-                let w = 28 + Double(s.name.count) * 6.5
-                if x + w > width - right && x > left { x = left; row += 1 }
-                legend.append((x, row)); x += w
-            }
-        }
-        let legendRows = legend.map(\.row).max().map { $0 + 1 } ?? 0
+        var out = Self.header(width: width, height: height, title: title, note: note)
+        let legendRows = Self.legend(series.count > 1 ? series.map(\.name) : [], left: left, width: width - right, into: &out)
         let top = 64.0 + Double(legendRows) * 18
         let plotW = width - left - right, plotH = height - top - bottom
 
-        var highest = 0.0
-        for s in series {
-            for (i, v) in s.values.enumerated() {
-                if let v, v.isFinite { highest = Swift.max(highest, v) }
-                if i < s.ranges.count, let r = s.ranges[i], r.1.isFinite { highest = Swift.max(highest, r.1) }
-            }
-        }
         let ticks = Self.ticks(upTo: highest)
-        let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
-        let tickFormat = "%.\(Swift.max(0, Int(-floor(log10(step)))))f"
+        let tickFormat = Self.tickFormat(ticks)
         let top_ = ticks.last ?? 1
         func y(_ v: Double) -> Double { top + plotH - v / top_ * plotH }
 
-        var out: [String] = []
-        out.append(##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(f(width))" height="\##(f(height))" viewBox="0 0 \##(f(width)) \##(f(height))" font-family="Helvetica, Arial, sans-serif" font-size="12">"##)
-        out.append(##"<title>\##(Self.escape(title))</title>"##)
-        out.append(##"<rect width="100%" height="100%" fill="white"/>"##)
-        out.append(##"<text x="\##(f(width / 2))" y="24" text-anchor="middle" font-size="16" font-weight="bold">\##(Self.escape(title))</text>"##)
-        if let note { out.append(##"<text x="\##(f(width / 2))" y="42" text-anchor="middle" font-size="11" fill="#555">\##(Self.escape(note))</text>"##) }
-        // Legend
-        for (i, (x, row)) in legend.enumerated() {
-            let color = Self.palette[i % Self.palette.count]
-            let y = 52.0 + Double(row) * 18
-            out.append(##"<rect x="\##(f(x))" y="\##(f(y))" width="12" height="12" fill="\##(color)"/>"##)
-            out.append(##"<text x="\##(f(x + 16))" y="\##(f(y + 10))">\##(Self.escape(series[i].name))</text>"##)
-        }
         // Axes and grid
         for t in ticks {
             out.append(##"<line x1="\##(f(left))" y1="\##(f(y(t)))" x2="\##(f(left + plotW))" y2="\##(f(y(t)))" stroke="#ddd"/>"##)
@@ -105,6 +78,8 @@ public struct Chart: Sendable {
                     if c < s.ranges.count, let r = s.ranges[c] { out.append(whisker(x + barW / 2, y(r.0), y(r.1))) }
                 }
             }
+        case .horizontalBars:
+            break
         case .lines:
             // Series are dodged sideways a little so equal values stay visible.
             let dodge = Swift.min(12, slot * 0.5 / Double(Swift.max(1, series.count)))
@@ -125,6 +100,101 @@ public struct Chart: Sendable {
         }
         out.append("</svg>")
         return out.joined(separator: "\n") + "\n"
+    }
+
+    /// The largest value or interval end over all series.
+    var highest: Double {
+        var highest = 0.0
+        for s in series {
+            for (i, v) in s.values.enumerated() {
+                if let v, v.isFinite { highest = Swift.max(highest, v) }
+                if i < s.ranges.count, let r = s.ranges[i], r.1.isFinite { highest = Swift.max(highest, r.1) }
+            }
+        }
+        return highest
+    }
+
+    /// One band per category, one bar per series in it, values written at the bars' ends: the
+    /// labels sit horizontally at the left however many categories there are.
+    func horizontalSVG() -> String {
+        let width = 760.0, right = 70.0
+        let labels = categories.map { $0.count > 40 ? String($0.prefix(39)) + "…" : $0 }
+        let left = Swift.min(300, Swift.max(90, 16 + Double(labels.map(\.count).max() ?? 0) * 6.6))
+        let barH = 13.0, gap = 12.0
+        let band = Double(Swift.max(1, series.count)) * barH + gap
+        var out: [String] = []
+        let legendProbe = Self.legend(series.count > 1 ? series.map(\.name) : [], left: left, width: width - right, into: &out)
+        let top = 64.0 + Double(legendProbe) * 18
+        let plotH = band * Double(categories.count)
+        let height = top + plotH + 56
+        out = Self.header(width: width, height: height, title: title, note: note)
+        _ = Self.legend(series.count > 1 ? series.map(\.name) : [], left: left, width: width - right, into: &out)
+        let plotW = width - left - right
+        let ticks = Self.ticks(upTo: highest)
+        let tickFormat = Self.tickFormat(ticks)
+        let top_ = ticks.last ?? 1
+        func x(_ v: Double) -> Double { left + v / top_ * plotW }
+        for t in ticks {
+            out.append(##"<line x1="\##(f(x(t)))" y1="\##(f(top))" x2="\##(f(x(t)))" y2="\##(f(top + plotH))" stroke="#ddd"/>"##)
+            out.append(##"<text x="\##(f(x(t)))" y="\##(f(top + plotH + 16))" text-anchor="middle">\##(String(format: tickFormat, t))</text>"##)
+        }
+        out.append(##"<line x1="\##(f(left))" y1="\##(f(top))" x2="\##(f(left))" y2="\##(f(top + plotH))" stroke="#333"/>"##)
+        out.append(##"<line x1="\##(f(left))" y1="\##(f(top + plotH))" x2="\##(f(left + plotW))" y2="\##(f(top + plotH))" stroke="#333"/>"##)
+        out.append(##"<text x="\##(f(left + plotW / 2))" y="\##(f(height - 10))" text-anchor="middle">\##(Self.escape(xLabel))</text>"##)
+        for (c, label) in labels.enumerated() {
+            let bandTop = top + band * Double(c)
+            if c > 0 { out.append(##"<line x1="\##(f(left - 4))" y1="\##(f(bandTop))" x2="\##(f(left + plotW))" y2="\##(f(bandTop))" stroke="#eee"/>"##) }
+            out.append(##"<text x="\##(f(left - 8))" y="\##(f(bandTop + band / 2 + 4))" text-anchor="end">\##(Self.escape(label))</text>"##)
+            for (si, s) in series.enumerated() {
+                guard c < s.values.count, let v = s.values[c], v.isFinite else { continue }
+                let y = bandTop + gap / 2 + barH * Double(si)
+                let color = Self.palette[si % Self.palette.count]
+                out.append(##"<rect x="\##(f(left))" y="\##(f(y + 1))" width="\##(f(Swift.max(1, x(v) - left)))" height="\##(f(barH - 2))" fill="\##(color)"><title>\##(Self.escape("\(s.name) · \(categories[c]): \(Self.number(v))"))</title></rect>"##)
+                var end = x(v)
+                if c < s.ranges.count, let r = s.ranges[c] {
+                    out.append(##"<path d="M\##(f(x(r.0))) \##(f(y + barH / 2)) H\##(f(x(r.1))) M\##(f(x(r.0))) \##(f(y + 2)) V\##(f(y + barH - 2)) M\##(f(x(r.1))) \##(f(y + 2)) V\##(f(y + barH - 2))" stroke="#222" stroke-width="1.2" fill="none"/>"##)
+                    end = Swift.max(end, x(r.1))
+                }
+                out.append(##"<text x="\##(f(end + 4))" y="\##(f(y + barH - 3))" font-size="10" fill="#333">\##(Self.number(v))</text>"##)
+            }
+        }
+        out.append("</svg>")
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    /// The opening of every chart: the svg element, a white page, the title and the note.
+    static func header(width: Double, height: Double, title: String, note: String?) -> [String] {
+        func f(_ v: Double) -> String { String(format: "%.1f", v) }
+        var out: [String] = []
+        out.append(##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(f(width))" height="\##(f(height))" viewBox="0 0 \##(f(width)) \##(f(height))" font-family="Helvetica, Arial, sans-serif" font-size="12">"##)
+        out.append(##"<title>\##(escape(title))</title>"##)
+        out.append(##"<rect width="100%" height="100%" fill="white"/>"##)
+        out.append(##"<text x="\##(f(width / 2))" y="24" text-anchor="middle" font-size="16" font-weight="bold">\##(escape(title))</text>"##)
+        if let note { out.append(##"<text x="\##(f(width / 2))" y="42" text-anchor="middle" font-size="11" fill="#555">\##(escape(note))</text>"##) }
+        return out
+    }
+
+    /// Legend entries flow left to right from `left` and wrap before `width`, so long series names
+    /// never leave the picture; returns the number of rows.
+    @discardableResult
+    static func legend(_ names: [String], left: Double, width: Double, into out: inout [String]) -> Int {
+        func f(_ v: Double) -> String { String(format: "%.1f", v) }
+        var x = left, row = 0
+        for (i, name) in names.enumerated() {
+            let w = 28 + Double(name.count) * 6.5
+            if x + w > width && x > left { x = left; row += 1 }
+            let y = 52.0 + Double(row) * 18
+            out.append(##"<rect x="\##(f(x))" y="\##(f(y))" width="12" height="12" fill="\##(palette[i % palette.count])"/>"##)
+            out.append(##"<text x="\##(f(x + 16))" y="\##(f(y + 10))">\##(escape(name))</text>"##)
+            x += w
+        }
+        return names.isEmpty ? 0 : row + 1
+    }
+
+    /// Enough decimals to tell the ticks apart.
+    static func tickFormat(_ ticks: [Double]) -> String {
+        let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
+        return "%.\(Swift.max(0, Int(-floor(log10(step)))))f"
     }
 
     func whisker(_ x: Double, _ y0: Double, _ y1: Double) -> String {

@@ -1,6 +1,8 @@
-// The child side of a run (`exprun run-one`): load and quantize the model, warm up, generate the
-// repeats, measure memory at each step, drop the model and measure again, and print one JSON
-// record on stdout. It runs in a fresh process so that its memory figures are its own.
+// The child side of a run (`exprun run-one`), one round of it: load and quantize the model, warm
+// up, generate the round's share of the repeats (noting who else had the CPU meanwhile), measure
+// memory at each step, drop the model and measure again, and print one JSON record on stdout. It
+// runs in a fresh process so that its memory figures are its own. Quality (perplexity, KL against
+// the baseline) does not change from round to round: the first round measures it.
 import Foundation
 import InferenceCore
 #if canImport(Glibc)
@@ -15,6 +17,7 @@ public enum ChildRun {
     public static func execute(_ entry: PlanEntry, progress: (String) -> Void) -> RunRecord {
         let started = Date()
         var record = RunRecord(key: entry.key, status: .ok, startedAt: started, finishedAt: started)
+        record.round = entry.round
         do {
             try measure(entry, into: &record, progress: progress)
         } catch {
@@ -38,7 +41,7 @@ public enum ChildRun {
         let afterUnload = MemoryProbe.sample()
         memory.rssAfterUnload = afterUnload.rss; memory.anonAfterUnload = afterUnload.anon; memory.fileAfterUnload = afterUnload.file
         record.memory = memory
-        if let sequence, let baseline = entry.baseline, let reference = entry.loaderReference {
+        if let sequence, let baseline = entry.baseline, let reference = entry.loaderReference, measuresQuality(entry) {
             try compareWithBaseline(entry, baseline: baseline, reference: reference, sequence: sequence,
                                     logitsFile: logitsFile, into: &record, progress: progress)
         }
@@ -74,8 +77,11 @@ public enum ChildRun {
         guard let reference = entry.loaderReference else { throw RunnerError.invalid("plan entry \(entry.shortKey) has no resolved model reference") }
         progress("loading \(entry.model) as \(entry.label)")
         let loadStart = DispatchTime.now()
-        let loaded = try ModelLoader.load(reference, quantization: entry.quantization, threads: entry.threads)
+        var calibration: CalibrationReport?
+        let loaded = try ModelLoader.load(reference, quantization: entry.quantization, threads: entry.threads,
+                                          calibrated: { calibration = $0 })
         record.loadSeconds = seconds(since: loadStart)
+        if let calibration { record.calibration = CalibrationRecord(calibration, peakRSS: MemoryProbe.sample().peak) }
         let afterLoad = MemoryProbe.sample()
         memory.rssAfterLoad = afterLoad.rss; memory.anonAfterLoad = afterLoad.anon; memory.fileAfterLoad = afterLoad.file
         record.weights = WeightSummary(loaded.weights)
@@ -103,13 +109,16 @@ public enum ChildRun {
             progress("warm-up \(i + 1)/\(entry.warmup)")
             _ = try generate(loaded, prompt: prompt, options: options)
         }
-        for i in 0..<entry.repeats {
+        let round = entry.round ?? 0
+        for i in entry.repeatIndices(round: round) {
+            let before = CPUProbe.sample()
             let r = try generate(loaded, prompt: prompt, options: options)
+            let cpu = CPUProbe.usage(from: before, to: CPUProbe.sample())
             record.repeats.append(RepeatRecord(
-                index: i, prefillSeconds: r.prefillSeconds, prefillTokensPerSecond: r.prefillTokensPerSecond,
+                index: i, round: round, prefillSeconds: r.prefillSeconds, prefillTokensPerSecond: r.prefillTokensPerSecond,
                 decodeTokensPerSecond: r.decodeTokensPerSecond, timeToFirstToken: r.timeToFirstToken,
                 totalSeconds: r.totalSeconds, newTokens: r.tokens.count, tokens: r.tokens,
-                text: try? tokenizer.decode(r.tokens), rssAfter: MemoryProbe.sample().rss))
+                text: try? tokenizer.decode(r.tokens), rssAfter: MemoryProbe.sample().rss, cpu: cpu))
             progress("repeat \(i + 1)/\(entry.repeats): " + String(format: "%.1f", r.decodeTokensPerSecond) + " tok/s decode")
         }
         let afterGenerate = MemoryProbe.sample()
@@ -118,6 +127,7 @@ public enum ChildRun {
         record.memory = memory
 
         // Quality comes after the memory figures: its logits must not count as the run's peak.
+        guard measuresQuality(entry) else { return nil }
         if let p = entry.perplexity {
             progress("perplexity on \(p.text)")
             let tokens = Perplexity.tokenize(try EvaluationText.load(p.text), tokenizer: tokenizer)
@@ -130,6 +140,9 @@ public enum ChildRun {
         try logits.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: logitsFile)) }
         return sequence
     }
+
+    /// Quality is the same in every round: the first one measures it.
+    static func measuresQuality(_ entry: PlanEntry) -> Bool { (entry.round ?? 0) == 0 }
 
     static func seconds(since start: DispatchTime) -> Double {
         Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9

@@ -1,15 +1,18 @@
-// The child side of an encoder run (a plan entry with `encoder`): load and quantize the sentence
-// encoder, then for each batch size warm up and time the repeats (each encodes the timed texts:
-// tokenizing, packed forward passes, pooling, as SentenceTransformer.encode does), take memory as
-// for decoders, and, in the runs that measure quality, embed every text, drop the model, load the
-// baseline configuration and embed them again: cosine of each text's two embeddings (mean, min)
-// and retrieval agreement, the recall@10 of each text's nearest neighbours under this
-// configuration against those under the baseline.
+// The child side of an encoder run (a plan entry with `encoder`), one round of it: load and
+// quantize the sentence encoder, then for each batch size warm up and time the round's share of
+// the repeats (each encodes the timed texts: tokenizing, packed forward passes, pooling, as
+// SentenceTransformer.encode does), take memory as for decoders, and, in round 0 of the runs that
+// measure quality, embed every text, drop the model, load the baseline configuration and embed them
+// again: cosine of each text's two embeddings (mean, min) and retrieval agreement, the recall@10 of
+// each text's nearest neighbours under this configuration against those under the baseline.
 import Foundation
 import InferenceCore
 
 /// One timed encode of the timed texts at one batch size.
 public struct EncoderRepeat: Sendable, Codable, Equatable {
+    /// Numbered across the run's rounds, as decoder repeats are (PlanEntry.repeatIndices).
+    public var index: Int
+    public var round: Int
     public var seconds: Double
     public var texts: Int
     public var tokens: Int
@@ -18,11 +21,33 @@ public struct EncoderRepeat: Sendable, Codable, Equatable {
     public var tokensPerSecond: Double { Double(tokens) / seconds }
     /// Mean time of one batch (one forward pass with its tokenizing and pooling).
     public var secondsPerBatch: Double { seconds / Double(max(batches, 1)) }
+    /// Who had the CPU meanwhile (CPUProbe).
+    public var cpu: CPUUsage?
 }
 
 public struct EncoderBatchFigures: Sendable, Codable, Equatable {
     public var batchSize: Int
     public var repeats: [EncoderRepeat]
+
+    /// The repeats the figures use, as BusyRepeats judges a decoder's: those during which others
+    /// had the cores (`busy`, with why) are left out when enough quiet ones remain, else all are
+    /// kept (`busyKept`).
+    public func split(threads: Int) -> (kept: [EncoderRepeat], busy: [(EncoderRepeat, String)], busyKept: Bool) {
+        // BusyRepeats reads a repeat's number, CPU figures and wall time: an encode's time is all of it.
+        let judged = BusyRepeats.split(repeats.map {
+            RepeatRecord(index: $0.index, round: $0.round, prefillSeconds: $0.seconds, prefillTokensPerSecond: $0.tokensPerSecond,
+                         decodeTokensPerSecond: 0, timeToFirstToken: $0.seconds, totalSeconds: $0.seconds, newTokens: 0, tokens: [],
+                         text: nil, rssAfter: nil, cpu: $0.cpu)
+        }, threads: threads)
+        let kept = Set(judged.kept.map(\.index))
+        let byIndex = Dictionary(repeats.map { ($0.index, $0) }, uniquingKeysWith: { first, _ in first })
+        return (repeats.filter { kept.contains($0.index) }, judged.busy.compactMap { r, why in byIndex[r.index].map { ($0, why) } }, judged.busyKept)
+    }
+
+    /// Texts/s of the kept repeats with their rounds, for ratio intervals.
+    func textsPerSecond(threads: Int) -> [RoundValue] {
+        split(threads: threads).kept.map { RoundValue($0.textsPerSecond, round: $0.round) }
+    }
 }
 
 public struct EncoderFigures: Sendable, Codable, Equatable {
@@ -42,6 +67,21 @@ public struct EncoderFigures: Sendable, Codable, Equatable {
     /// Mean over texts of |top-k(this) ∩ top-k(baseline)| / k, neighbours by cosine among the other texts.
     public var recall: Double?
     public var recallK: Int?
+
+    /// A run's rounds as one: every round's repeats per batch size, quality from the round that measured it.
+    static func merged(_ rounds: [EncoderFigures]) -> EncoderFigures? {
+        guard var all = rounds.first else { return nil }
+        for f in rounds.dropFirst() {
+            for b in f.batches {
+                if let i = all.batches.firstIndex(where: { $0.batchSize == b.batchSize }) { all.batches[i].repeats += b.repeats } else { all.batches.append(b) }
+            }
+            if all.cosineMean == nil, f.cosineMean != nil {
+                all.cosineMean = f.cosineMean; all.cosineMin = f.cosineMin; all.recall = f.recall; all.recallK = f.recallK
+            }
+        }
+        for i in all.batches.indices { all.batches[i].repeats.sort { $0.index < $1.index } }
+        return all
+    }
 }
 
 public enum EncoderRun {
@@ -52,6 +92,7 @@ public enum EncoderRun {
         let texts = try plan.loadTexts()
         guard !texts.isEmpty else { throw RunnerError.invalid("the experiment's texts are empty: nothing to embed") }
         let timed = Array(texts.prefix(plan.timedTexts ?? min(texts.count, 64)))
+        let measuresQuality = plan.quality && ChildRun.measuresQuality(entry) && entry.baseline != nil && entry.baseline != entry.quantization
         let embeddingsFile = NSTemporaryDirectory() + "exprun-embeddings-\(ProcessInfo.processInfo.processIdentifier).f32"
         defer { try? FileManager.default.removeItem(atPath: embeddingsFile) }
 
@@ -76,11 +117,14 @@ public enum EncoderRun {
                     _ = try encoder.encode(timed, batchSize: size)
                 }
                 var batch = EncoderBatchFigures(batchSize: size, repeats: [])
-                for i in 0..<entry.repeats {
+                let round = entry.round ?? 0
+                for i in entry.repeatIndices(round: round) {
+                    let before = CPUProbe.sample()
                     let start = DispatchTime.now()
                     let e = try encoder.encode(timed, batchSize: size)
-                    let r = EncoderRepeat(seconds: ChildRun.seconds(since: start), texts: e.count, tokens: e.tokenCounts.reduce(0, +),
-                                          batches: (timed.count + size - 1) / size)
+                    let seconds = ChildRun.seconds(since: start)
+                    let r = EncoderRepeat(index: i, round: round, seconds: seconds, texts: e.count, tokens: e.tokenCounts.reduce(0, +),
+                                          batches: (timed.count + size - 1) / size, cpu: CPUProbe.usage(from: before, to: CPUProbe.sample()))
                     batch.repeats.append(r)
                     progress("batch \(size): repeat \(i + 1)/\(entry.repeats): " + String(format: "%.1f texts/s, %.0f tokens/s", r.textsPerSecond, r.tokensPerSecond))
                 }
@@ -91,7 +135,7 @@ public enum EncoderRun {
             memory.peakRSS = after.peak
             record.memory = memory
             // Quality comes after the memory figures: embedding every text must not count as the run's peak.
-            if plan.quality, entry.baseline != nil, entry.baseline != entry.quantization {
+            if measuresQuality {
                 progress("embedding \(texts.count) texts for the comparison with \(entry.baseline!)")
                 let e = try encoder.encode(texts, batchSize: plan.batchSizes.max() ?? 32)
                 try e.values.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: embeddingsFile)) }
@@ -103,7 +147,7 @@ public enum EncoderRun {
         memory.rssAfterUnload = afterUnload.rss; memory.anonAfterUnload = afterUnload.anon; memory.fileAfterUnload = afterUnload.file
         record.memory = memory
 
-        if plan.quality, let baseline = entry.baseline, baseline != entry.quantization {
+        if measuresQuality, let baseline = entry.baseline {
             progress("loading the baseline \(baseline)")
             let base = try loadEncoder(reference, baseline, threads: entry.threads, model: entry.model)
             let reference = try base.encode(texts, batchSize: plan.batchSizes.max() ?? 32)

@@ -1,10 +1,12 @@
 // The parent side of an experiment: resolve models (Hub download, local paths) before anything is
-// written, open the store, skip runs already stored, run each remaining plan entry in a child
-// process with a timeout, complete its record with the environment and store it. A child that
-// crashes, is killed or times out becomes a failed run and the experiment goes on.
+// written, open the store, then go through the plan round by round (`Plan.schedule`): skip rounds
+// already stored, run each other one in a child process with a timeout, complete its record with
+// the environment and store it. A child that crashes, is killed or times out becomes a failed
+// round (its configuration is not tried again in later rounds) and the experiment goes on.
 import Foundation
 import InferenceCore
 
+/// Counted in rounds: one child process each.
 public struct RunSummary: Sendable {
     public var planned: Int
     public var skipped: Int
@@ -44,16 +46,26 @@ public struct ExperimentRunner {
 
     public func run(_ plan: Plan, store: Store, progress: ProgressReporter) throws -> RunSummary {
         let experimentID = try store.saveExperiment(plan.spec, planKeys: plan.entries.map(\.key))
-        let done = force ? [] : try store.successfulKeys(experiment: plan.spec.name)
+        let stored = force ? [:] : try store.storedRounds(experiment: plan.spec.name)
         var baseEnvironment = Environment.capture(version: version, experimentText: plan.spec.text)
         var modelHashes: [String: [String: String]] = [:]
-        var summary = RunSummary(planned: plan.entries.count, skipped: 0, succeeded: 0, failed: 0)
+        let schedule = plan.schedule, rounds = plan.spec.measure.roundCount
+        var summary = RunSummary(planned: schedule.count, skipped: 0, succeeded: 0, failed: 0)
+        var failedKeys = Set<String>(), measuredKeys = Set<String>()
 
-        for (i, entry) in plan.entries.enumerated() {
+        for (i, step) in schedule.enumerated() {
+            var entry = plan.entries[step.entry]
+            entry.round = step.round
             let label = "\(entry.model) \(entry.label) threads=\(entry.threads)" + (plan.spec.prompts.count > 1 ? " \(Plan.quote(entry.prompt))" : "")
-            if done.contains(entry.key) {
+                + (rounds > 1 ? " round \(step.round + 1)/\(rounds)" : "")
+            if stored[entry.key]?.contains(step.round) == true {
                 summary.skipped += 1
                 progress.finish(i + 1, label: label, outcome: "already stored, skipped", measured: false)
+                continue
+            }
+            if failedKeys.contains(entry.key) {
+                summary.failed += 1
+                progress.finish(i + 1, label: label, outcome: "not run: this configuration failed in an earlier round", measured: false)
                 continue
             }
             let reference = entry.loaderReference ?? entry.model
@@ -69,7 +81,9 @@ public struct ExperimentRunner {
             progress.begin(i + 1, label: label)
             var record = runChild(entry, progress: progress)
             record.environment = baseEnvironment
-            try store.saveRun(experimentID: experimentID, entry: entry, record: record)
+            // --force measures a run afresh: its first round measured now drops what was stored.
+            try store.saveRound(experimentID: experimentID, entry: entry, record: record,
+                                replacingRun: force && measuredKeys.insert(entry.key).inserted)
             if record.status == .ok, let encoder = record.encoder {
                 summary.succeeded += 1
                 progress.finish(i + 1, label: label, outcome: EncoderRun.summary(encoder) + String(format: ", peak RSS %.1f MiB", Double(record.memory?.peakRSS ?? 0) / 1_048_576), measured: true)
@@ -80,6 +94,7 @@ public struct ExperimentRunner {
                                 record.repeats.count, Double(record.memory?.peakRSS ?? 0) / 1_048_576), measured: true)
             } else {
                 summary.failed += 1
+                failedKeys.insert(entry.key)
                 progress.finish(i + 1, label: label, outcome: "FAILED: \(record.error ?? "unknown error")", measured: true)
             }
         }
@@ -90,6 +105,7 @@ public struct ExperimentRunner {
     func runChild(_ entry: PlanEntry, progress: ProgressReporter) -> RunRecord {
         let started = Date()
         var failed = RunRecord(key: entry.key, status: .failed, startedAt: started, finishedAt: started)
+        failed.round = entry.round
         do {
             let input = try JSONEncoder.record.encode(entry)
             let outcome = try ChildProcess.run(executable: executable, arguments: ["run-one"], input: input,

@@ -1,7 +1,8 @@
-// What one run measured: the JSON record a child prints on its stdout, which the parent completes
-// with the environment and stores. The same struct is read back from the database for reports,
-// so a field exists once. Quality figures are nullable: they stay empty until the core's
-// evaluation (perplexity, KL against the baseline) is wired in, and reports say so.
+// What one run measured: the JSON record a child prints on its stdout (one round of the run),
+// which the parent completes with the environment and stores. The same struct is read back from
+// the database for reports, then holding every round, so a field exists once. Quality figures are
+// nullable: they stay empty when not measured (and only the first round measures them), and
+// reports say so.
 import Foundation
 import InferenceCore
 
@@ -20,13 +21,21 @@ public struct RunRecord: Sendable, Codable {
     public var weights: WeightSummary?
     public var memory: MemoryFigures?
     public var loadSeconds: Double?
+    /// GPTQ / AWQ: the calibration pass (inside `loadSeconds`), its data and peak memory.
+    public var calibration: CalibrationRecord?
     public var promptTokens: [Int]?
     public var newTokensRequested: Int?
     public var repeats: [RepeatRecord] = []
     public var quality = QualityFigures()
     public var environment: EnvironmentRecord?
-    /// Throughput per batch size and quality of an encoder run (EncoderRun.swift); nil for decoders.
+    /// The round a child's record measured (nil: round 0, or a whole run read back).
+    public var round: Int?
+    /// Throughput per batch size and quality of an encoder run (EncoderRun.swift); nil for
+    /// decoders. Read back, the repeats of every stored round.
     public var encoder: EncoderFigures?
+    /// Read back from the database: each stored round's own status, load time and memory. The
+    /// run's `memory` and `loadSeconds` are then medians over its successful rounds.
+    public var rounds: [RoundRecord] = []
 
     public init(key: String, status: Status, startedAt: Date, finishedAt: Date) {
         self.key = key; self.status = status; self.startedAt = startedAt; self.finishedAt = finishedAt
@@ -65,6 +74,39 @@ public struct WeightSummary: Sendable, Codable, Equatable {
     }
 }
 
+/// What a calibrated quantization (gptq, awq) ran on and cost.
+public struct CalibrationRecord: Sendable, Codable, Equatable {
+    public var method: String
+    /// The named text or file the windows were drawn from (nil for given ids).
+    public var text: String?
+    /// The safetensors file of token ids, when given instead of a text.
+    public var ids: String?
+    public var samples: Int
+    public var tokens: Int
+    public var seed: Int?
+    /// sha256 of the windows as int32 little-endian, row by row.
+    public var idsSHA256: String
+    public var seconds: Double
+    /// Peak RSS of the process when calibration ended (loading the FP32 model included).
+    public var peakRSS: Int?
+    public var layers: Int
+    /// GPTQ: the largest damping any layer needed.
+    public var maxDampPercent: Double?
+
+    public init(_ r: CalibrationReport, peakRSS: Int?) {
+        method = r.method; text = r.calibration?.ids == nil ? r.calibration?.text : nil; ids = r.calibration?.ids
+        samples = r.samples; tokens = r.tokens; seed = r.calibration?.ids == nil ? r.calibration?.seed : nil
+        idsSHA256 = SHA256.hex(r.tokenBytes); seconds = r.seconds; self.peakRSS = peakRSS; layers = r.layers.count
+        maxDampPercent = r.layers.compactMap(\.dampPercent).max()
+    }
+
+    /// One line for reports: `wikitext-2-raw:train, 128 × 512 tokens, seed 0 (sha256 574efd63…)`.
+    public var summary: String {
+        let source = ids.map { "ids \($0)" } ?? "\(text ?? "?"), seed \(seed ?? 0)"
+        return "\(source), \(samples) × \(tokens) tokens (ids sha256 \(idsSHA256.prefix(12)))"
+    }
+}
+
 /// Resident memory of the child at the points that matter, in bytes. `anon` is heap (weights read
 /// into owned buffers, quantized copies, KV cache); `file` is file-backed pages (memory-mapped
 /// weights count here once touched), so a reader sees which is which.
@@ -82,10 +124,27 @@ public struct MemoryFigures: Sendable, Codable, Equatable {
     public var anonAfterUnload: Int?
     public var fileAfterUnload: Int?
     public init(source: String) { self.source = source }
+
+    /// Each figure's median over several rounds' figures (the lower middle value of an even count,
+    /// so it is a figure one process really had).
+    public static func median(_ all: [MemoryFigures]) -> MemoryFigures? {
+        guard let first = all.first else { return nil }
+        func mid(_ path: KeyPath<MemoryFigures, Int?>) -> Int? {
+            let v = all.compactMap { $0[keyPath: path] }.sorted()
+            return v.isEmpty ? nil : v[(v.count - 1) / 2]
+        }
+        var m = MemoryFigures(source: first.source)
+        m.rssBeforeLoad = mid(\.rssBeforeLoad); m.rssAfterLoad = mid(\.rssAfterLoad); m.anonAfterLoad = mid(\.anonAfterLoad)
+        m.fileAfterLoad = mid(\.fileAfterLoad); m.peakRSS = mid(\.peakRSS); m.rssAfterGenerate = mid(\.rssAfterGenerate)
+        m.rssAfterUnload = mid(\.rssAfterUnload); m.anonAfterUnload = mid(\.anonAfterUnload); m.fileAfterUnload = mid(\.fileAfterUnload)
+        return m
+    }
 }
 
 public struct RepeatRecord: Sendable, Codable, Equatable {
+    /// Numbered across the whole run (`PlanEntry.repeatIndices(round:)`), unique with its round.
     public var index: Int
+    public var round: Int = 0
     public var prefillSeconds: Double
     public var prefillTokensPerSecond: Double
     public var decodeTokensPerSecond: Double
@@ -95,11 +154,31 @@ public struct RepeatRecord: Sendable, Codable, Equatable {
     public var tokens: [Int]
     public var text: String?
     public var rssAfter: Int?
-    public init(index: Int, prefillSeconds: Double, prefillTokensPerSecond: Double, decodeTokensPerSecond: Double,
-                timeToFirstToken: Double, totalSeconds: Double, newTokens: Int, tokens: [Int], text: String?, rssAfter: Int?) {
-        self.index = index; self.prefillSeconds = prefillSeconds; self.prefillTokensPerSecond = prefillTokensPerSecond
+    /// Who had the CPU while the repeat ran (nil where the platform cannot tell).
+    public var cpu: CPUUsage?
+    public init(index: Int, round: Int = 0, prefillSeconds: Double, prefillTokensPerSecond: Double, decodeTokensPerSecond: Double,
+                timeToFirstToken: Double, totalSeconds: Double, newTokens: Int, tokens: [Int], text: String?, rssAfter: Int?,
+                cpu: CPUUsage? = nil) {
+        self.index = index; self.round = round; self.prefillSeconds = prefillSeconds; self.prefillTokensPerSecond = prefillTokensPerSecond
         self.decodeTokensPerSecond = decodeTokensPerSecond; self.timeToFirstToken = timeToFirstToken
         self.totalSeconds = totalSeconds; self.newTokens = newTokens; self.tokens = tokens; self.text = text; self.rssAfter = rssAfter
+        self.cpu = cpu
+    }
+}
+
+/// One round of a run: a process of its own, so a status, a load time and memory figures of its own.
+public struct RoundRecord: Sendable, Codable, Equatable {
+    public var round: Int
+    public var status: RunRecord.Status
+    public var error: String?
+    public var startedAt: Date
+    public var finishedAt: Date
+    public var loadSeconds: Double?
+    public var memory: MemoryFigures?
+    public init(round: Int, status: RunRecord.Status, error: String?, startedAt: Date, finishedAt: Date,
+                loadSeconds: Double?, memory: MemoryFigures?) {
+        self.round = round; self.status = status; self.error = error; self.startedAt = startedAt
+        self.finishedAt = finishedAt; self.loadSeconds = loadSeconds; self.memory = memory
     }
 }
 

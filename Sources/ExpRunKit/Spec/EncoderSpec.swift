@@ -159,13 +159,14 @@ extension Plan {
             var kind = "encoder"
             var model: String, weights: String, quantization: String, threads: Int
             var texts: String, batchSizes: [Int], timedTexts: Int?, quality: Bool
-            var repeats: Int, warmup: Int, baseline: String?, version: String
+            var repeats: Int, rounds: Int?, warmup: Int, baseline: String?, version: String
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let textsKey = settings.texts.map { SHA256.hex(((try? encoder.encode($0)) ?? Data())) }
             ?? settings.corpus.map { "\($0.text)|\($0.lines.map(String.init) ?? "all")" } ?? ""
         let baseline = spec.quantizations.first { $0.description == spec.measure.baseline }
+        let rounds = spec.measure.roundCount > 1 ? spec.measure.roundCount : nil
         var entries: [PlanEntry] = []
         for model in spec.models {
             let weights: WeightsMode = model.hasPrefix("random:") ? .random : spec.weights
@@ -174,11 +175,12 @@ extension Plan {
                     let quality = threads == spec.measure.threads.max()
                     let content = KeyContent(model: model, weights: weights.rawValue, quantization: quantization.description, threads: threads,
                                              texts: textsKey, batchSizes: settings.batchSizes, timedTexts: settings.timedTexts, quality: quality,
-                                             repeats: spec.measure.repeats, warmup: spec.measure.warmup, baseline: baseline?.description, version: version)
+                                             repeats: spec.measure.repeats, rounds: rounds, warmup: spec.measure.warmup,
+                                             baseline: baseline?.description, version: version)
                     var entry = PlanEntry(
                         key: SHA256.hex((try? encoder.encode(content)) ?? Data()), experiment: spec.name, model: model, weights: weights,
                         quantization: quantization, threads: threads, prompt: "", generate: spec.generate,
-                        repeats: spec.measure.repeats, warmup: spec.measure.warmup, perplexity: nil, baseline: baseline,
+                        repeats: spec.measure.repeats, rounds: rounds, round: nil, warmup: spec.measure.warmup, perplexity: nil, baseline: baseline,
                         version: version, loaderReference: nil, timeoutSeconds: spec.measure.timeoutSeconds)
                     entry.encoder = EncoderPlan(texts: settings.texts, corpus: settings.corpus, batchSizes: settings.batchSizes,
                                                 timedTexts: settings.timedTexts, quality: quality)
@@ -190,15 +192,18 @@ extension Plan {
     }
 
     /// The plan as a person reads it, for an encoder experiment.
-    func describeEncoder(_ settings: EncoderSettings, stored: Set<String>) -> String {
+    func describeEncoder(_ settings: EncoderSettings, stored: [String: Set<Int>]) -> String {
+        let rounds = spec.measure.roundCount
         let source = settings.texts.map { "\($0.count) text\($0.count == 1 ? "" : "s")" }
             ?? settings.corpus.map { "\($0.lines.map { "the first \($0) lines" } ?? "every line") of \($0.text)" } ?? ""
         var lines = ["experiment \(spec.name): \(entries.count) run\(entries.count == 1 ? "" : "s") "
             + "(\(spec.models.count) model × \(spec.quantizations.count) quantization × \(spec.measure.threads.count) thread setting), "
             + "encoder on \(source), batch sizes \(settings.batchSizes.map(String.init).joined(separator: ", ")), "
-            + "\(spec.measure.warmup) warm-up + \(spec.measure.repeats) repeats each"]
+            + "\(spec.measure.repeats) repeats each"
+            + (rounds > 1 ? " in \(rounds) interleaved rounds (a fresh process and \(spec.measure.warmup) warm-up per round)" : " after \(spec.measure.warmup) warm-up")]
         for (i, e) in entries.enumerated() {
-            let state = stored.contains(e.key) ? "  [stored: skipped]" : ""
+            let done = stored[e.key]?.count ?? 0
+            let state = done >= rounds ? "  [stored: skipped]" : done > 0 ? "  [\(done) of \(rounds) rounds stored]" : ""
             let number = String(repeating: " ", count: max(0, 3 - String(i + 1).count)) + String(i + 1)
             let quality = e.encoder?.quality == true && e.baseline != nil && e.baseline != e.quantization ? "  + quality against \(e.baseline!)" : ""
             lines.append("\(number)  \(e.shortKey)  \(e.model)  \(e.label)  threads=\(e.threads)\(quality)\(state)")

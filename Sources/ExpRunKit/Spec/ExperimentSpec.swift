@@ -67,6 +67,9 @@ public struct PerplexitySettings: Sendable, Codable, Hashable {
 
 public struct MeasureSettings: Sendable, Codable, Hashable {
     public var repeats: Int = 5
+    /// The plan runs this many times over, every configuration once per round in a rotated order,
+    /// each round in a fresh process with its share of the repeats; nil: 3 when repeats ≥ 3, else 1.
+    public var rounds: Int?
     public var warmup: Int = 1
     public var threads: [Int] = [1]
     /// Label of the configuration the others are compared with (ratios, KL divergence).
@@ -74,6 +77,9 @@ public struct MeasureSettings: Sendable, Codable, Hashable {
     public var perplexity: PerplexitySettings?
     /// Wall-clock limit per run; a child past it is killed and the run stored as failed.
     public var timeoutSeconds: Double = 1800
+
+    /// Rounds as run: the file's `rounds`, else 3 when there are at least 3 repeats to share.
+    public var roundCount: Int { rounds ?? (repeats >= 3 ? 3 : 1) }
 }
 
 public struct ReportSettings: Sendable, Codable, Hashable {

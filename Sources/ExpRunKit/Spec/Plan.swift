@@ -3,6 +3,9 @@
 // measures (model as written, weights mode, quantization, threads, prompt, generation and
 // measurement settings, exprun version), so the same experiment planned twice gives the same
 // keys: that is what lets an interrupted experiment resume and what pairs runs in comparisons.
+// A run is measured in rounds (`measure.rounds`): the schedule runs every entry once per round, in
+// an order rotated from round to round, so a burst of load on the machine falls on several
+// configurations instead of all the repeats of one.
 import Foundation
 import InferenceCore
 
@@ -16,6 +19,11 @@ public struct PlanEntry: Sendable, Codable, Equatable {
     public var prompt: String
     public var generate: GenerateSettings
     public var repeats: Int
+    /// Rounds the repeats are shared among (nil: one, as runs stored before rounds existed).
+    public var rounds: Int?
+    /// Which round a child process measures (0-based); nil in the plan and the database, where
+    /// an entry stands for the whole run. Not part of the key.
+    public var round: Int?
     public var warmup: Int
     public var perplexity: PerplexitySettings?
     /// The configuration KL divergence and token agreement are measured against (nil: none).
@@ -29,6 +37,16 @@ public struct PlanEntry: Sendable, Codable, Equatable {
     public var encoder: EncoderPlan? = nil
 
     public var label: String { quantization.description }
+    public var roundCount: Int { rounds ?? 1 }
+
+    /// The repeats (numbered across the whole run) that round `r` measures: shared as evenly as
+    /// possible, earlier rounds taking one more when they do not divide. Fixed by the plan, so a
+    /// repeat's number is the same wherever and whenever its round runs.
+    public func repeatIndices(round r: Int) -> Range<Int> {
+        let n = roundCount, base = repeats / n, extra = repeats % n
+        let start = r * base + Swift.min(r, extra)
+        return start..<(start + base + (r < extra ? 1 : 0))
+    }
     public var shortKey: String { String(key.prefix(12)) }
 
     /// The content the key hashes: sorted keys, no whitespace, so it is the same on every machine.
@@ -40,6 +58,8 @@ public struct PlanEntry: Sendable, Codable, Equatable {
         var prompt: String
         var generate: GenerateSettings
         var repeats: Int
+        /// Absent for one round, so runs planned before rounds existed keep their keys.
+        var rounds: Int?
         var warmup: Int
         var perplexity: PerplexitySettings?
         var baseline: String?
@@ -66,6 +86,7 @@ public struct Plan: Sendable {
             return
         }
         let baseline = spec.quantizations.first { $0.description == spec.measure.baseline }
+        let rounds = spec.measure.roundCount > 1 ? spec.measure.roundCount : nil
         var entries: [PlanEntry] = []
         for model in spec.models {
             let weights: WeightsMode = model.hasPrefix("random:") ? .random : spec.weights
@@ -78,12 +99,12 @@ public struct Plan: Sendable {
                         let content = PlanEntry.KeyContent(
                             model: model, weights: weights.rawValue, quantization: quantization.description,
                             threads: threads, prompt: prompt, generate: spec.generate, repeats: spec.measure.repeats,
-                            warmup: spec.measure.warmup, perplexity: perplexity,
+                            rounds: rounds, warmup: spec.measure.warmup, perplexity: perplexity,
                             baseline: baseline?.description, version: version)
                         entries.append(PlanEntry(
                             key: PlanEntry.key(of: content), experiment: spec.name, model: model, weights: weights,
                             quantization: quantization, threads: threads, prompt: prompt, generate: spec.generate,
-                            repeats: spec.measure.repeats, warmup: spec.measure.warmup,
+                            repeats: spec.measure.repeats, rounds: rounds, round: nil, warmup: spec.measure.warmup,
                             perplexity: perplexity, baseline: baseline, version: version, loaderReference: nil,
                             timeoutSeconds: spec.measure.timeoutSeconds))
                     }
@@ -93,15 +114,27 @@ public struct Plan: Sendable {
         self.entries = entries
     }
 
-    /// The plan as a person reads it (`exprun FILE --dry-run`).
-    public func describe(stored: Set<String> = []) -> String {
+    /// The order runs are measured in: round after round, every entry once per round, each round
+    /// starting `round × entries / rounds` places further along (entries 0 1 2 3 4 5 in three
+    /// rounds: 0 1 2 3 4 5, then 2 3 4 5 0 1, then 4 5 0 1 2 3).
+    public var schedule: [(entry: Int, round: Int)] {
+        let n = entries.count, rounds = spec.measure.roundCount
+        return (0..<rounds).flatMap { r in (0..<n).map { ((r * n / rounds + $0) % n, r) } }
+    }
+
+    /// The plan as a person reads it (`exprun FILE --dry-run`); `stored` holds the rounds already
+    /// stored for each key.
+    public func describe(stored: [String: Set<Int>] = [:]) -> String {
         if let encoder = spec.encoder { return describeEncoder(encoder, stored: stored) }
+        let rounds = spec.measure.roundCount
         var lines = ["experiment \(spec.name): \(entries.count) run\(entries.count == 1 ? "" : "s") "
             + "(\(spec.models.count) model × \(spec.quantizations.count) quantization × \(spec.measure.threads.count) thread setting × \(spec.prompts.count) prompt), "
-            + "\(spec.measure.warmup) warm-up + \(spec.measure.repeats) repeats each, "
-            + (spec.generate.maxNewTokens.map { "\($0) new tokens" } ?? "max_length \(spec.generate.maxLength ?? 0)")]
+            + "\(spec.measure.repeats) repeats each"
+            + (rounds > 1 ? " in \(rounds) interleaved rounds (a fresh process and \(spec.measure.warmup) warm-up per round)" : " after \(spec.measure.warmup) warm-up")
+            + ", " + (spec.generate.maxNewTokens.map { "\($0) new tokens" } ?? "max_length \(spec.generate.maxLength ?? 0)")]
         for (i, e) in entries.enumerated() {
-            let state = stored.contains(e.key) ? "  [stored: skipped]" : ""
+            let done = stored[e.key]?.count ?? 0
+            let state = done >= rounds ? "  [stored: skipped]" : done > 0 ? "  [\(done) of \(rounds) rounds stored]" : ""
             let number = String(repeating: " ", count: max(0, 3 - String(i + 1).count)) + String(i + 1)
             let weights = e.weights == .random ? "random-weights" : "pretrained"
             lines.append("\(number)  \(e.shortKey)  \(e.model)  \(weights)  \(e.label)  threads=\(e.threads)  prompt=\(Self.quote(e.prompt))\(state)")

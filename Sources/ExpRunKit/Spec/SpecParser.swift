@@ -9,7 +9,7 @@ import Yams
 public enum SpecParser {
     static let topKeys = ["name", "description", "model", "weights", "quantizations", "prompts", "generate", "measure", "report"] + encoderTopKeys
     static let generateKeys = ["max_length", "max_new_tokens", "temperature", "top_k", "top_p", "seed", "stop_at_eos"]
-    static let measureKeys = ["repeats", "warmup", "threads", "perplexity", "baseline", "timeout"] + encoderMeasureKeys
+    static let measureKeys = ["repeats", "rounds", "warmup", "threads", "perplexity", "baseline", "timeout"] + encoderMeasureKeys
     static let perplexityKeys = ["text", "context", "chunks"]
     static let reportKeys = ["charts", "template"]
 
@@ -133,6 +133,11 @@ public enum SpecParser {
         var baselineNode: Node?
         if let m = top["measure"], let map = c.mapping(m.node, path: "measure", allowed: measureKeys) {
             if let v = map["repeats"], let n = c.int(v.node, path: "measure.repeats", min: 1, max: 10_000) { measure.repeats = n }
+            if let v = map["rounds"], let n = c.int(v.node, path: "measure.rounds", min: 1, max: 1000) {
+                if n > measure.repeats {
+                    c.problem(v.node, "measure.rounds", "\(n) rounds need at least \(n) repeats (each round runs its share of them, at least one); raise measure.repeats to \(n) or lower rounds")
+                } else { measure.rounds = n }
+            }
             if let v = map["warmup"], let n = c.int(v.node, path: "measure.warmup", min: 0, max: 10_000) { measure.warmup = n }
             if let v = map["threads"] {
                 let threads = c.distinctInts(v.node, path: "measure.threads", max: 1024, what: "thread counts, e.g. `[1, 2]`")
@@ -335,8 +340,17 @@ final class Checker {
                 config.skip = skip
                 continue
             }
+            if key == "calibration" {
+                guard method.calibrated else {
+                    problem(entry.key, p, "\(name) does not calibrate; `calibration` applies to \(Quantization.methods.filter(\.calibrated).map(\.name).joined(separator: " and "))")
+                    ok = false
+                    continue
+                }
+                if let c = calibration(entry.node, path: p) { config.calibration = c } else { ok = false }
+                continue
+            }
             guard method.parameters[key] != nil else {
-                let known = method.parameters.keys.sorted()
+                let known = method.parameters.keys.sorted() + (method.calibrated ? ["calibration"] : [])
                 let hint = EditDistance.suggestion(for: key, among: known + ["skip"]).map { "did you mean `\($0)`? " } ?? ""
                 problem(entry.key, p, "unknown parameter `\(key)` for \(name); \(hint)" +
                         (known.isEmpty ? "\(name) takes no parameters (only `skip`)" : "its parameters: " + known.map { "\($0) (\(method.parameters[$0] ?? ""))" }.joined(separator: ", ")))
@@ -350,6 +364,37 @@ final class Checker {
             } else { ok = false }
         }
         return ok ? config : nil
+    }
+
+    /// `{text: wikitext-2-raw:train, samples: 128, tokens: 512, seed: 0}` or `{ids: FILE.safetensors}`.
+    func calibration(_ node: Node, path: String) -> CalibrationConfig? {
+        guard let map = mapping(node, path: path, allowed: ["text", "samples", "tokens", "seed", "ids"]) else { return nil }
+        let d = Calibration.defaultCalibration
+        var c = CalibrationConfig(text: nil, samples: d.samples, tokens: d.tokens, seed: d.seed)
+        var ok = true
+        if let e = map["ids"] {
+            if let v = string(e.node, path: join(path, "ids")) { c.ids = v } else { ok = false }
+            for key in ["text", "samples", "tokens", "seed"] where map[key] != nil {
+                problem(map[key]!.key, join(path, key), "`ids` gives the token windows themselves; drop `\(key)` (or drop `ids` to draw windows from a text)")
+                ok = false
+            }
+            return ok ? c : nil
+        }
+        guard let t = map["text"] else {
+            problem(node, join(path, "text"), "missing; name a text (e.g. `text: wikitext-2-raw:train`) or give `ids: FILE.safetensors`")
+            return nil
+        }
+        if let v = string(t.node, path: join(path, "text")) {
+            if v.hasPrefix("wikitext-2-raw:"), EvaluationText.named[v] == nil {
+                problem(t.node, join(path, "text"), "unknown text '\(v)' (known: \(EvaluationText.named.keys.sorted().joined(separator: ", ")))")
+                ok = false
+            }
+            c.text = v
+        } else { ok = false }
+        if let e = map["samples"] { if let v = int(e.node, path: join(path, "samples"), min: 1) { c.samples = v } else { ok = false } }
+        if let e = map["tokens"] { if let v = int(e.node, path: join(path, "tokens"), min: 1) { c.tokens = v } else { ok = false } }
+        if let e = map["seed"] { if let v = int(e.node, path: join(path, "seed"), min: 0) { c.seed = v } else { ok = false } }
+        return ok ? c : nil
     }
 }
 

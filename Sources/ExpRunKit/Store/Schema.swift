@@ -4,9 +4,12 @@
 //
 // experiment   one row per experiment name: the spec as last run
 // run          one row per (experiment, plan key): configuration, memory, load, quality columns
-// measurement  one row per repeat: prefill / decode tokens/s, time to first token, total time
+// measurement  one row per repeat: prefill / decode tokens/s, time to first token, total time, its
+//              round, and the CPU time of the process, of the whole machine and stolen meanwhile
 // output       one row per repeat: generated text and token ids
 // environment  one row per run: machine, build, sha256 of model and experiment files
+// run_round    one row per (run, round): each round's process, its status, load time and memory;
+//              the run's own columns are then medians over its rounds
 import Foundation
 import GRDB
 
@@ -107,9 +110,51 @@ enum Schema {
         "ALTER TABLE experiment ADD COLUMN plan_keys TEXT",
         // 3: why tensors were stored in another format than asked (JSON array of lines).
         "ALTER TABLE run ADD COLUMN weight_notes TEXT",
-        // 4: an encoder run's figures (EncoderFigures as JSON: timed repeats per batch size, cosine
-        // and recall@10 against the baseline); NULL for decoder runs.
-        "ALTER TABLE run ADD COLUMN encoder TEXT",
+        // 4: interleaved rounds. A run's repeats are measured in rounds, each in its own process:
+        // (run, round) is what a round stores and what importing a shard replaces, and
+        // (run, round, repeat) names a repeat. Per repeat, the CPU time this process used, the busy
+        // CPU time of the whole machine (all cores) and the steal time over the same window, and the
+        // machine's core count, so repeats during which others had the cores can be recognised.
+        // Runs stored before are their own round 0.
+        """
+        CREATE TABLE run_round (
+            run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+            round INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            stderr_tail TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            load_seconds REAL,
+            memory_source TEXT,
+            rss_before_load INTEGER,
+            rss_after_load INTEGER,
+            anon_after_load INTEGER,
+            file_after_load INTEGER,
+            peak_rss INTEGER,
+            rss_after_generate INTEGER,
+            rss_after_unload INTEGER,
+            anon_after_unload INTEGER,
+            file_after_unload INTEGER,
+            PRIMARY KEY (run_id, round)
+        );
+        INSERT INTO run_round SELECT id, 0, status, error, stderr_tail, started_at, finished_at, load_seconds, memory_source,
+            rss_before_load, rss_after_load, anon_after_load, file_after_load, peak_rss, rss_after_generate,
+            rss_after_unload, anon_after_unload, file_after_unload FROM run;
+        ALTER TABLE measurement ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE measurement ADD COLUMN cpu_seconds REAL;
+        ALTER TABLE measurement ADD COLUMN machine_busy_seconds REAL;
+        ALTER TABLE measurement ADD COLUMN steal_seconds REAL;
+        ALTER TABLE measurement ADD COLUMN machine_cpus INTEGER;
+        CREATE UNIQUE INDEX measurement_by_round ON measurement(run_id, round, repeat);
+        ALTER TABLE output ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
+        """,
+        // 5: GPTQ / AWQ calibration (JSON of CalibrationRecord: data, checksum, seconds, peak RSS), as
+        // the latest round measured it.
+        "ALTER TABLE run ADD COLUMN calibration TEXT",
+        // 6: an encoder run's round (EncoderFigures as JSON: that round's timed repeats per batch
+        // size; round 0 also cosine and recall@10 against the baseline); NULL for decoder runs.
+        "ALTER TABLE run_round ADD COLUMN encoder TEXT",
     ]
 
     static func migrate(_ queue: DatabaseQueue) throws {

@@ -1,7 +1,9 @@
 // The run database (SQLite through GRDB): open with WAL and a busy timeout so several exprun
 // processes can write one file at once, store each run in one transaction, and read back what
-// reports and browsing need. A run is identified by (experiment, plan key): storing a key again
-// (after a failure, or with --force) replaces the old row, so there is never a duplicate.
+// reports and browsing need. A run is identified by (experiment, plan key) and measured in rounds:
+// storing a (key, round) again (after a failure, an interrupted experiment, or a shard imported
+// twice) replaces that round's rows, so there is never a duplicate, and the run's own figures are
+// recomputed from all its rounds.
 import Foundation
 import GRDB
 
@@ -93,71 +95,181 @@ public final class Store {
         }
     }
 
-    /// Stores one run, its repeats, outputs and environment in one transaction, replacing a
-    /// stored run with the same key.
+    /// Rounds of each run of `experiment` stored as successful, by plan key: what a re-run skips.
+    public func storedRounds(experiment: String) throws -> [String: Set<Int>] {
+        try queue.read { db in
+            var result: [String: Set<Int>] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT run.key, run_round.round FROM run_round JOIN run ON run.id = run_round.run_id
+                JOIN experiment ON experiment.id = run.experiment_id
+                WHERE experiment.name = ? AND run_round.status = 'ok'
+                """, arguments: [experiment]) {
+                result[row["key"], default: []].insert(row["round"])
+            }
+            return result
+        }
+    }
+
+    /// Stores a whole run measured in one round, replacing any stored run with the same key.
     @discardableResult
-    public func saveRun(experimentID: Int64, entry: PlanEntry, record r: RunRecord) throws -> Int64 {
+    public func saveRun(experimentID: Int64, entry: PlanEntry, record: RunRecord) throws -> Int64 {
+        try saveRound(experimentID: experimentID, entry: entry, record: record, replacingRun: true)
+    }
+
+    static let memoryColumns = ["memory_source", "rss_before_load", "rss_after_load", "anon_after_load", "file_after_load", "peak_rss",
+                                "rss_after_generate", "rss_after_unload", "anon_after_unload", "file_after_unload"]
+
+    static func memoryValues(_ m: MemoryFigures?) -> [(any DatabaseValueConvertible)?] {
+        [m?.source, m?.rssBeforeLoad, m?.rssAfterLoad, m?.anonAfterLoad, m?.fileAfterLoad, m?.peakRSS,
+         m?.rssAfterGenerate, m?.rssAfterUnload, m?.anonAfterUnload, m?.fileAfterUnload]
+    }
+
+    /// Stores one round of a run (`record.round`, nil for 0) in one transaction: the run's row is
+    /// created or completed, the round's process, repeats and outputs replace any stored under the
+    /// same (key, round), and the run's status, times, load and memory are recomputed over all its
+    /// rounds (medians of the successful ones). Quality comes from round 0, which measures it.
+    /// `replacingRun` drops the run's other rounds first (a forced re-run starts afresh).
+    @discardableResult
+    public func saveRound(experimentID: Int64, entry: PlanEntry, record r: RunRecord, replacingRun: Bool = false) throws -> Int64 {
+        var entry = entry
+        entry.round = nil
+        let round = r.round ?? 0
         let plan = String(decoding: try JSONEncoder.record.encode(entry), as: UTF8.self)
         let iso = ISO8601DateFormatter()
         let json: (Encodable?) throws -> String? = { value in
             guard let value else { return nil }
             return String(decoding: try JSONEncoder.record.encode(value), as: UTF8.self)
         }
-        let byFormat = try json(r.weights?.bytesByFormat)
-        let promptTokens = try json(r.promptTokens)
-        let m = r.memory
-        let runArguments: StatementArguments = [
-            experimentID, entry.key, r.status.rawValue, r.error, r.stderrTail, entry.model, entry.loaderReference,
-            entry.weights.rawValue, entry.label, entry.threads, entry.prompt, plan,
-            iso.string(from: r.startedAt), iso.string(from: r.finishedAt),
-            r.weights?.bytes, r.weights?.parameters, r.weights?.bitsPerWeight, byFormat, r.loadSeconds,
-            m?.source, m?.rssBeforeLoad, m?.rssAfterLoad, m?.anonAfterLoad, m?.fileAfterLoad, m?.peakRSS,
-            m?.rssAfterGenerate, m?.rssAfterUnload, m?.anonAfterUnload, m?.fileAfterUnload,
-            promptTokens, r.newTokensRequested,
-            r.quality.perplexity, r.quality.klMean, r.quality.klP99, r.quality.topTokenAgreement, r.quality.firstDivergence,
-            try json(r.weights?.notes),
-        ]
+        let weightArguments: StatementArguments = [r.weights?.bytes, r.weights?.parameters, r.weights?.bitsPerWeight,
+                                                   try json(r.weights?.bytesByFormat), try json(r.weights?.notes)]
+        let inputArguments: StatementArguments = [try json(r.promptTokens), r.newTokensRequested]
+        let q = r.quality
+        let qualityArguments: StatementArguments = [q.perplexity, q.klMean, q.klP99, q.topTokenAgreement, q.firstDivergence]
+        let repeatRows = try r.repeats.map { rep -> (StatementArguments, StatementArguments) in
+            ([rep.index, rep.round, rep.prefillSeconds, rep.prefillTokensPerSecond, rep.decodeTokensPerSecond, rep.timeToFirstToken,
+              rep.totalSeconds, rep.newTokens, rep.rssAfter, rep.cpu?.ownSeconds, rep.cpu?.machineBusySeconds, rep.cpu?.stealSeconds,
+              rep.cpu?.machineCPUs],
+             [rep.index, rep.round, rep.text, try json(rep.tokens)])
+        }
+        let environment = try r.environment.map { e -> StatementArguments in
+            [e.cpuModel, e.cpuFlags, e.cores, e.memoryBytes, e.os, e.hostname, e.exprunVersion, e.gitCommit,
+             try json(e.modelFiles), e.experimentSHA256]
+        }
+        let memoryPlaceholders = Array(repeating: "?", count: Self.memoryColumns.count).joined(separator: ", ")
         return try queue.writeWithoutTransaction { db in
             var runID: Int64 = 0
             try db.inTransaction(.immediate) {
-                try db.execute(sql: "DELETE FROM run WHERE experiment_id = ? AND key = ?", arguments: [experimentID, entry.key])
+                if replacingRun {
+                    try db.execute(sql: "DELETE FROM run WHERE experiment_id = ? AND key = ?", arguments: [experimentID, entry.key])
+                }
+                let identity: StatementArguments = [entry.model, entry.loaderReference, entry.weights.rawValue, entry.label, entry.threads,
+                                                    entry.prompt, plan]
+                if let id = try Int64.fetchOne(db, sql: "SELECT id FROM run WHERE experiment_id = ? AND key = ?", arguments: [experimentID, entry.key]) {
+                    runID = id
+                    try db.execute(sql: """
+                        UPDATE run SET model = ?, loader_reference = ?, weights = ?, quantization = ?, threads = ?, prompt = ?, plan_json = ?
+                        WHERE id = ?
+                        """, arguments: identity + [id])
+                } else {
+                    try db.execute(sql: """
+                        INSERT INTO run (experiment_id, key, status, model, loader_reference, weights, quantization, threads, prompt,
+                            plan_json, started_at, finished_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: [experimentID, entry.key, r.status.rawValue] + identity
+                            + [iso.string(from: r.startedAt), iso.string(from: r.finishedAt)])
+                    runID = db.lastInsertedRowID
+                }
+                // What does not change from round to round: kept from whichever round measured it.
+                if r.weights != nil {
+                    try db.execute(sql: """
+                        UPDATE run SET weight_bytes = ?, parameters = ?, bits_per_weight = ?, bytes_by_format = ?, weight_notes = ? WHERE id = ?
+                        """, arguments: weightArguments + [runID])
+                }
+                if let c = r.calibration {
+                    try db.execute(sql: "UPDATE run SET calibration = ? WHERE id = ?", arguments: [try json(c), runID])
+                }
+                if r.promptTokens != nil {
+                    try db.execute(sql: "UPDATE run SET prompt_tokens = ?, new_tokens_requested = ? WHERE id = ?", arguments: inputArguments + [runID])
+                }
+                if round == 0 {
+                    try db.execute(sql: """
+                        UPDATE run SET perplexity = ?, kl_mean = ?, kl_p99 = ?, top_token_agreement = ?, first_divergence = ? WHERE id = ?
+                        """, arguments: qualityArguments + [runID])
+                }
+
+                for table in ["run_round", "measurement", "output"] {
+                    try db.execute(sql: "DELETE FROM \(table) WHERE run_id = ? AND round = ?", arguments: [runID, round])
+                }
                 try db.execute(sql: """
-                    INSERT INTO run (experiment_id, key, status, error, stderr_tail, model, loader_reference, weights,
-                        quantization, threads, prompt, plan_json, started_at, finished_at,
-                        weight_bytes, parameters, bits_per_weight, bytes_by_format, load_seconds,
-                        memory_source, rss_before_load, rss_after_load, anon_after_load, file_after_load, peak_rss,
-                        rss_after_generate, rss_after_unload, anon_after_unload, file_after_unload,
-                        prompt_tokens, new_tokens_requested,
-                        perplexity, kl_mean, kl_p99, top_token_agreement, first_divergence, weight_notes)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: runArguments)
-                runID = db.lastInsertedRowID
+                    INSERT INTO run_round (run_id, round, status, error, stderr_tail, started_at, finished_at, load_seconds, \(Self.memoryColumns.joined(separator: ", ")))
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, \(memoryPlaceholders))
+                    """, arguments: StatementArguments([runID, round, r.status.rawValue, r.error, r.stderrTail, iso.string(from: r.startedAt),
+                                                        iso.string(from: r.finishedAt), r.loadSeconds] + Self.memoryValues(r.memory)))
                 if let encoder = r.encoder {
-                    try db.execute(sql: "UPDATE run SET encoder = ? WHERE id = ?", arguments: [try json(encoder), runID])
+                    try db.execute(sql: "UPDATE run_round SET encoder = ? WHERE run_id = ? AND round = ?", arguments: [try json(encoder), runID, round])
                 }
-                for rep in r.repeats {
+                for (measurement, output) in repeatRows {
                     try db.execute(sql: """
-                        INSERT INTO measurement (run_id, repeat, prefill_seconds, prefill_tokens_per_second,
-                            decode_tokens_per_second, time_to_first_token, total_seconds, new_tokens, rss_after)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [runID, rep.index, rep.prefillSeconds, rep.prefillTokensPerSecond,
-                                         rep.decodeTokensPerSecond, rep.timeToFirstToken, rep.totalSeconds, rep.newTokens, rep.rssAfter])
-                    try db.execute(sql: "INSERT INTO output (run_id, repeat, text, token_ids) VALUES (?, ?, ?, ?)",
-                                   arguments: [runID, rep.index, rep.text, try json(rep.tokens)])
+                        INSERT INTO measurement (run_id, repeat, round, prefill_seconds, prefill_tokens_per_second, decode_tokens_per_second,
+                            time_to_first_token, total_seconds, new_tokens, rss_after, cpu_seconds, machine_busy_seconds, steal_seconds, machine_cpus)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: [runID] + measurement)
+                    try db.execute(sql: "INSERT INTO output (run_id, repeat, round, text, token_ids) VALUES (?, ?, ?, ?, ?)", arguments: [runID] + output)
                 }
-                if let e = r.environment {
+                if let environment {
                     try db.execute(sql: """
-                        INSERT INTO environment (run_id, cpu_model, cpu_flags, cores, memory_bytes, os, hostname,
+                        INSERT OR REPLACE INTO environment (run_id, cpu_model, cpu_flags, cores, memory_bytes, os, hostname,
                             exprun_version, git_commit, model_files, experiment_sha256)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [runID, e.cpuModel, e.cpuFlags, e.cores, e.memoryBytes, e.os, e.hostname,
-                                         e.exprunVersion, e.gitCommit, try json(e.modelFiles), e.experimentSHA256])
+                        """, arguments: [runID] + environment)
                 }
+                try Self.summarizeRounds(db, runID: runID)
                 try db.execute(sql: "UPDATE experiment SET updated_at = ? WHERE id = ?", arguments: [Self.now(), experimentID])
                 return .commit
             }
             return runID
         }
+    }
+
+    /// The run's own status, error, times, load and memory from its stored rounds: ok while every
+    /// stored round is; load and memory the medians over the successful rounds.
+    static func summarizeRounds(_ db: Database, runID: Int64) throws {
+        let rounds = try Row.fetchAll(db, sql: "SELECT * FROM run_round WHERE run_id = ? ORDER BY round", arguments: [runID]).map(roundRecord)
+        let ok = rounds.filter { $0.status == .ok }
+        let failed = rounds.first { $0.status != .ok }
+        let iso = ISO8601DateFormatter()
+        let loads = ok.compactMap(\.loadSeconds).sorted()
+        let several = rounds.count > 1
+        let error = failed.map { f in (several ? "round \(f.round + 1): " : "") + (f.error ?? "failed") }
+        let tail: String? = failed == nil ? nil : try String.fetchOne(db, sql: "SELECT stderr_tail FROM run_round WHERE run_id = ? AND round = ?",
+                                                                      arguments: [runID, failed?.round])
+        let started = rounds.map(\.startedAt).min(), finished = rounds.map(\.finishedAt).max()
+        let memory = MemoryFigures.median(ok.compactMap(\.memory)) ?? failed?.memory
+        try db.execute(sql: """
+            UPDATE run SET status = ?, error = ?, stderr_tail = ?, started_at = ?, finished_at = ?, load_seconds = ?,
+                \(memoryColumns.map { "\($0) = ?" }.joined(separator: ", ")) WHERE id = ?
+            """, arguments: StatementArguments([failed == nil ? "ok" : "failed", error, tail, started.map(iso.string(from:)),
+                                                finished.map(iso.string(from:)), loads.isEmpty ? failed?.loadSeconds : loads[(loads.count - 1) / 2]]
+                                               + memoryValues(memory) + [runID]))
+    }
+
+    static func memory(_ row: Row) -> MemoryFigures? {
+        guard let source: String = row["memory_source"] else { return nil }
+        var m = MemoryFigures(source: source)
+        m.rssBeforeLoad = row["rss_before_load"]; m.rssAfterLoad = row["rss_after_load"]
+        m.anonAfterLoad = row["anon_after_load"]; m.fileAfterLoad = row["file_after_load"]
+        m.peakRSS = row["peak_rss"]; m.rssAfterGenerate = row["rss_after_generate"]
+        m.rssAfterUnload = row["rss_after_unload"]; m.anonAfterUnload = row["anon_after_unload"]
+        m.fileAfterUnload = row["file_after_unload"]
+        return m
+    }
+
+    static func roundRecord(_ row: Row) -> RoundRecord {
+        let iso = ISO8601DateFormatter()
+        return RoundRecord(round: row["round"], status: RunRecord.Status(rawValue: row["status"]) ?? .failed, error: row["error"],
+                           startedAt: iso.date(from: row["started_at"]) ?? Date(timeIntervalSince1970: 0),
+                           finishedAt: iso.date(from: row["finished_at"]) ?? Date(timeIntervalSince1970: 0),
+                           loadSeconds: row["load_seconds"], memory: memory(row))
     }
 
     // MARK: reading
@@ -224,31 +336,31 @@ public final class Store {
                                       notes: (try? JSONDecoder().decode([String].self, from: Data((row["weight_notes"] ?? "[]").utf8))) ?? [])
         }
         r.loadSeconds = row["load_seconds"]
-        if let source: String = row["memory_source"] {
-            var m = MemoryFigures(source: source)
-            m.rssBeforeLoad = row["rss_before_load"]; m.rssAfterLoad = row["rss_after_load"]
-            m.anonAfterLoad = row["anon_after_load"]; m.fileAfterLoad = row["file_after_load"]
-            m.peakRSS = row["peak_rss"]; m.rssAfterGenerate = row["rss_after_generate"]
-            m.rssAfterUnload = row["rss_after_unload"]; m.anonAfterUnload = row["anon_after_unload"]
-            m.fileAfterUnload = row["file_after_unload"]
-            r.memory = m
-        }
+        if let c: String = row["calibration"] { r.calibration = try? JSONDecoder.record.decode(CalibrationRecord.self, from: Data(c.utf8)) }
+        r.memory = memory(row)
+        let roundRows = try Row.fetchAll(db, sql: "SELECT * FROM run_round WHERE run_id = ? ORDER BY round", arguments: [id])
+        r.rounds = roundRows.map(roundRecord)
+        r.encoder = EncoderFigures.merged(roundRows.compactMap { row in
+            (row["encoder"] as String?).flatMap { try? JSONDecoder.record.decode(EncoderFigures.self, from: Data($0.utf8)) }
+        })
         if let tokens: String = row["prompt_tokens"] { r.promptTokens = try? JSONDecoder().decode([Int].self, from: Data(tokens.utf8)) }
         r.newTokensRequested = row["new_tokens_requested"]
         r.quality.perplexity = row["perplexity"]; r.quality.klMean = row["kl_mean"]; r.quality.klP99 = row["kl_p99"]
         r.quality.topTokenAgreement = row["top_token_agreement"]; r.quality.firstDivergence = row["first_divergence"]
-        if let encoder: String = row["encoder"] { r.encoder = try? JSONDecoder.record.decode(EncoderFigures.self, from: Data(encoder.utf8)) }
         let outputs = try Row.fetchAll(db, sql: "SELECT * FROM output WHERE run_id = ?", arguments: [id])
         var byRepeat: [Int: Row] = [:]
         for o in outputs { byRepeat[o["repeat"]] = o }
         r.repeats = try Row.fetchAll(db, sql: "SELECT * FROM measurement WHERE run_id = ? ORDER BY repeat", arguments: [id]).map { m in
             let index: Int = m["repeat"]
             let tokensText: String = byRepeat[index]?["token_ids"] ?? "[]"
-            return RepeatRecord(index: index, prefillSeconds: m["prefill_seconds"], prefillTokensPerSecond: m["prefill_tokens_per_second"],
+            let own: Double? = m["cpu_seconds"]
+            return RepeatRecord(index: index, round: m["round"], prefillSeconds: m["prefill_seconds"], prefillTokensPerSecond: m["prefill_tokens_per_second"],
                                 decodeTokensPerSecond: m["decode_tokens_per_second"], timeToFirstToken: m["time_to_first_token"],
                                 totalSeconds: m["total_seconds"], newTokens: m["new_tokens"],
                                 tokens: (try? JSONDecoder().decode([Int].self, from: Data(tokensText.utf8))) ?? [],
-                                text: byRepeat[index]?["text"], rssAfter: m["rss_after"])
+                                text: byRepeat[index]?["text"], rssAfter: m["rss_after"],
+                                cpu: own.map { CPUUsage(ownSeconds: $0, machineBusySeconds: m["machine_busy_seconds"],
+                                                        stealSeconds: m["steal_seconds"], machineCPUs: m["machine_cpus"]) })
         }
         if let e = try Row.fetchOne(db, sql: "SELECT * FROM environment WHERE run_id = ?", arguments: [id]) {
             let files: String = e["model_files"] ?? "{}"

@@ -50,6 +50,20 @@ GGML_KERNELS(q5_K)
 GGML_KERNELS(iq4_nl)
 GGML_KERNELS(iq4_xs)
 
+// Their 8-row kernels on interleaved groups (see below), same arguments as the 8-row ones there.
+#define GGML_GROUP_KERNELS(T) \
+    void ggml_simd_##T##x8(const void *w, const int8_t *x, const float *xd, const int32_t *sums, int nb, float *out); \
+    void ggml_simd_##T##x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *sums, long stride, int nb, float *out); \
+    void ggml_plain_##T##x8(const void *w, const int8_t *x, const float *xd, const int32_t *sums, int nb, float *out); \
+    void ggml_plain_##T##x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *sums, long stride, int nb, float *out);
+GGML_GROUP_KERNELS(q4_1)
+GGML_GROUP_KERNELS(q5_1)
+GGML_GROUP_KERNELS(q2_K)
+GGML_GROUP_KERNELS(q3_K)
+GGML_GROUP_KERNELS(q5_K)
+GGML_GROUP_KERNELS(iq4_nl)
+GGML_GROUP_KERNELS(iq4_xs)
+
 // Eight weight rows interleaved block by block (Quant/Interleaved.swift): every field of the 8
 // rows' blocks sits side by side, 4 bytes of each row per 32-byte vector (fp16 fields 2 bytes per
 // row). One `vpdpbusd` then gives all 8 rows' partial sums, one per lane, against 4 activation

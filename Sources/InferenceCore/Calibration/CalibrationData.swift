@@ -25,7 +25,7 @@ public struct CalibrationConfig: Sendable, Hashable, Codable {
     /// Short stable label for run keys and reports.
     public var description: String {
         if let ids { return "ids=\(ids)" }
-        return "\(text ?? "?"),samples=\(samples),tokens=\(tokens),seed=\(seed)"
+        return "\(text ?? "?"),\(samples)x\(tokens),seed=\(seed)"
     }
 }
 

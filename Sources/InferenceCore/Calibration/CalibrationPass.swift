@@ -57,6 +57,17 @@ public struct CalibrationReport: Sendable, Codable, Equatable {
     public var tokens: Int
     public var layers: [CalibratedLayer]
     public var seconds: Double
+    /// The token windows calibrated on (for their checksum; not encoded).
+    public var tokenIDs: [[Int]] = []
+    /// Where they came from.
+    public var calibration: CalibrationConfig? = nil
+
+    enum CodingKeys: String, CodingKey { case method, samples, tokens, layers, seconds, calibration }
+
+    /// The windows as int32 little-endian bytes, row by row (what `calibration.ids` files hold).
+    public var tokenBytes: [UInt8] {
+        tokenIDs.flatMap { $0 }.flatMap { v in withUnsafeBytes(of: Int32(truncatingIfNeeded: v).littleEndian) { Array($0) } }
+    }
 }
 
 enum CalibrationPass {

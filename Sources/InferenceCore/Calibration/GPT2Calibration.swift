@@ -69,10 +69,15 @@ extension GPT2: CalibratedModel {
     }
 
     func advance(block l: Int, group k: Int, state: [[Float]], tokens T: Int) -> [[Float]] {
+        advance(block: l, group: k, state: state, tokens: T, normalizedInput: false)
+    }
+
+    /// `normalizedInput`: state[0] is already ln_1's output (AWQ runs the attention from its input).
+    func advance(block l: Int, group k: Int, state: [[Float]], tokens T: Int, normalizedInput: Bool) -> [[Float]] {
         let b = blocks[l], d = config.embeddingSize
         switch k {
         case 0:
-            let h = normalized(state[0], T, b.ln1Weight, b.ln1Bias)
+            let h = normalizedInput ? state[0] : normalized(state[0], T, b.ln1Weight, b.ln1Bias)
             let qkv = product(b.attention, h, T, b.attentionBias)
             var att = [Float](repeating: 0, count: T * d)
             let keys = UnsafeMutablePointer<Float>.allocate(capacity: T * d), values = UnsafeMutablePointer<Float>.allocate(capacity: T * d)
@@ -135,4 +140,57 @@ extension GPT2Config {
         if name.hasSuffix(".mlp.c_proj") { return (d, f) }
         return nil
     }
+}
+
+// AWQ's scaling groups on GPT-2 (AutoAWQ has no GPT-2 mapping; this is its MPT one, whose block
+// has the same shape): ln_1 → attn.c_attn, compared on the attention's output; the v rows of
+// attn.c_attn → attn.c_proj; ln_2 → mlp.c_fc, compared on the MLP's output; the activation →
+// mlp.c_proj, through a scaled activation (`mlp.act.scales` in the checkpoint). attn.c_attn computes
+// q and k, so it is not clipped.
+extension GPT2: AWQModel {
+    func awqGroups(block l: Int) -> [AWQScalingGroup] {
+        let p = "transformer.h.\(l)."
+        return [
+            AWQScalingGroup(name: p + "ln_1->attn.c_attn", previous: .norm, layers: [p + "attn.c_attn"]),
+            AWQScalingGroup(name: p + "attn.c_attn->attn.c_proj", previous: .linear(p + "attn.c_attn"), layers: [p + "attn.c_proj"]),
+            AWQScalingGroup(name: p + "ln_2->mlp.c_fc", previous: .norm, layers: [p + "mlp.c_fc"]),
+            AWQScalingGroup(name: p + "mlp.act->mlp.c_proj", previous: .activation, layers: [p + "mlp.c_proj"]),
+        ]
+    }
+
+    func awqInspect(block l: Int, group g: Int, input x: [Float], tokens T: Int) -> [Float] {
+        let b = blocks[l]
+        switch g {
+        case 0:
+            // The attention module from its input: c_attn, attention, c_proj.
+            let att = advance(block: l, group: 0, state: [x, []], tokens: T, normalizedInput: true)[1]
+            return product(b.attentionProjection, att, T, b.attentionProjectionBias)
+        case 1: return product(b.attentionProjection, x, T, b.attentionProjectionBias)
+        case 2:
+            var h = product(b.fc, x, T, b.fcBias)
+            h.withUnsafeMutableBufferPointer { activate($0.baseAddress!, count: $0.count, scales: b.activationScales) }
+            return product(b.projection, h, T, b.projectionBias)
+        default: return product(b.projection, x, T, b.projectionBias)
+        }
+    }
+
+    func awqScalePrevious(block l: Int, group g: Int, scales s: [Float]) {
+        let d = config.embeddingSize
+        switch g {
+        case 0:
+            for i in 0..<d { blocks[l].ln1Weight[i] /= s[i]; blocks[l].ln1Bias[i] /= s[i] }
+        case 1:
+            let w = blocks[l].attention, n = w.inFeatures
+            var v = w.dequantized()
+            for r in 0..<d { for i in 0..<n { v[(2 * d + r) * n + i] /= s[r] }; blocks[l].attentionBias[2 * d + r] /= s[r] }
+            setWeight("transformer.h.\(l).attn.c_attn", F32Linear(values: v, out: w.outFeatures, in: n))
+        case 2:
+            for i in 0..<d { blocks[l].ln2Weight[i] /= s[i]; blocks[l].ln2Bias[i] /= s[i] }
+        default:
+            let old = blocks[l].activationScales ?? [Float](repeating: 1, count: s.count)
+            blocks[l].activationScales = zip(old, s).map { $0 * $1 }
+        }
+    }
+
+    func awqClips(_ name: String) -> Bool { !name.hasSuffix("attn.c_attn") }
 }

@@ -8,6 +8,8 @@ public enum EvaluationText {
     public static let named: [String: String] = [
         "wikitext-2-raw:test": "wikitext-2-raw/wiki.test.raw",
         "wikitext-2-raw:valid": "wikitext-2-raw/wiki.valid.raw",
+        // A slice of the train split: GPTQ's and AWQ's calibration text.
+        "wikitext-2-raw:train": "calibration/wiki.train.slice.raw",
     ]
 
     /// The file a name or path stands for.

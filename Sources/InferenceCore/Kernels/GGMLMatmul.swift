@@ -157,6 +157,13 @@ enum GGMLMatmul {
         case .q5_0: pair = plain ? (ggml_plain_q5_0x8, ggml_plain_q5_0x8_x4) : (ggml_simd_q5_0x8, ggml_simd_q5_0x8_x4)
         case .q4_k: pair = plain ? (ggml_plain_q4_Kx8, ggml_plain_q4_Kx8_x4) : (ggml_simd_q4_Kx8, ggml_simd_q4_Kx8_x4)
         case .q6_k: pair = plain ? (ggml_plain_q6_Kx8, ggml_plain_q6_Kx8_x4) : (ggml_simd_q6_Kx8, ggml_simd_q6_Kx8_x4)
+        case .q4_1: pair = plain ? (ggml_plain_q4_1x8, ggml_plain_q4_1x8_x4) : (ggml_simd_q4_1x8, ggml_simd_q4_1x8_x4)
+        case .q5_1: pair = plain ? (ggml_plain_q5_1x8, ggml_plain_q5_1x8_x4) : (ggml_simd_q5_1x8, ggml_simd_q5_1x8_x4)
+        case .iq4_nl: pair = plain ? (ggml_plain_iq4_nlx8, ggml_plain_iq4_nlx8_x4) : (ggml_simd_iq4_nlx8, ggml_simd_iq4_nlx8_x4)
+        case .q2_k: pair = plain ? (ggml_plain_q2_Kx8, ggml_plain_q2_Kx8_x4) : (ggml_simd_q2_Kx8, ggml_simd_q2_Kx8_x4)
+        case .q3_k: pair = plain ? (ggml_plain_q3_Kx8, ggml_plain_q3_Kx8_x4) : (ggml_simd_q3_Kx8, ggml_simd_q3_Kx8_x4)
+        case .q5_k: pair = plain ? (ggml_plain_q5_Kx8, ggml_plain_q5_Kx8_x4) : (ggml_simd_q5_Kx8, ggml_simd_q5_Kx8_x4)
+        case .iq4_xs: pair = plain ? (ggml_plain_iq4_xsx8, ggml_plain_iq4_xsx8_x4) : (ggml_simd_iq4_xsx8, ggml_simd_iq4_xsx8_x4)
         default: fatalError("\(type) has no interleaved kernels")
         }
         let (k8, k84) = pair

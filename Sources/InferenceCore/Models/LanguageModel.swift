@@ -1,5 +1,5 @@
 // What every architecture offers the generator, the evaluator and the runner. An architecture file
-// (GPT2.swift, Llama.swift) implements it; `ModelLoader` picks the file by `model_type` /
+// (GPT2.swift; the decoders of DecoderModel.swift) implements it; `ModelLoader` picks it by `model_type` /
 // `general.architecture`.
 import Foundation
 

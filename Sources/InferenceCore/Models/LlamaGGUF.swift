@@ -1,110 +1,70 @@
-// Llama-family models from GGUF files: the configuration from the metadata (`<arch>.*` keys, as
-// llama.cpp's llama-model.cpp reads them), the weights from the tensors (llama.cpp's names:
-// `token_embd`, `blk.N.attn_q`, ..., `output_norm`, `output`).
-//
-// Where the metadata is silent, llama.cpp's choices for the architecture are followed:
-//   gemma3: layer l is a sliding-window (local) layer unless l % 6 == 5 (`set_swa_pattern(6)`,
-//           overridable by `attention.sliding_window_pattern`, an integer or one bool per layer);
-//           local layers' rotary base is `rope.freq_base_swa`, default 10000; q is scaled by
-//           1/√key_length (1/√(n_embd/n_head) for the 62-layer 27B, as gemma_pytorch does).
-//   llama:  rotary over adjacent pairs; qwen2/qwen3/gemma3: over halves (NEOX).
+// Decoder-only models from GGUF files — what llama.cpp loads as `llama_model`: the architecture
+// named by `general.architecture` chooses the layer graph (Llama.swift, Qwen.swift, Phi3.swift,
+// Gemma.swift) and what is read beyond the common hyper-parameters (DecoderConfig.swift); the
+// weights are llama.cpp's tensors (`token_embd`, `blk.N.attn_q`, ..., `output_norm`, `output`), each
+// checked against the shape the metadata implies, and a file holding tensors the architecture does
+// not use is refused, as llama.cpp refuses it.
 //
 // Quantization: `as-stored` keeps every tensor as the file stores it, memory-mapped (quantized
 // blocks are computed on directly). Any other method starts from the dequantized F32 values, so
 // `fp32` is the dequantized model — the baseline — and `q8_0`, `q4_k`, ... re-quantize it.
 import Foundation
 
-extension LlamaConfig {
+/// What an architecture is beyond the common decoder: its rotary pairing, its layer graph, the
+/// optional tensors it may hold, and its own hyper-parameters (llama.cpp's `load_arch_hparams`).
+struct DecoderArchitecture: Sendable {
+    struct Tensors: OptionSet, Sendable {
+        let rawValue: Int
+        static let attentionBiases = Tensors(rawValue: 1 << 0)     // may have attn_q/k/v.bias, attn_qkv.bias, attn_output.bias
+        static let queryKeyBiases = Tensors(rawValue: 1 << 1)      // may have attn_q/k/v.bias, attn_qkv.bias
+        static let feedForwardBiases = Tensors(rawValue: 1 << 2)   // may have ffn_gate/up/down.bias
+        static let queryKeyNorms = Tensors(rawValue: 1 << 3)       // has attn_q_norm, attn_k_norm
+        static let postNorms = Tensors(rawValue: 1 << 4)           // has post_attention_norm, post_ffw_norm
+        static let fusedGateUp = Tensors(rawValue: 1 << 5)         // has ffn_up of 2 × n_ff rows, no ffn_gate
+        static let outputBias = Tensors(rawValue: 1 << 6)          // may have output.bias
+        static let embeddingAsHead = Tensors(rawValue: 1 << 7)     // the head is the embedding, always
+    }
+
+    let name: String
+    let ropeStyle: RopeStyle
+    let graph: DecoderGraph
+    /// What its layers have beyond the common tensors: biases it may have, norms it must have.
+    var tensors: Tensors = []
+    let hyperparameters: @Sendable (inout DecoderConfig, GGUFFile) throws -> Void
+
+    init(name: String, ropeStyle: RopeStyle, graph: DecoderGraph, tensors: Tensors = [],
+         hyperparameters: @escaping @Sendable (inout DecoderConfig, GGUFFile) throws -> Void = { _, _ in }) {
+        self.name = name; self.ropeStyle = ropeStyle; self.graph = graph; self.tensors = tensors
+        self.hyperparameters = hyperparameters
+    }
+
+    static let all: [DecoderArchitecture] = [.llama, .qwen2, .qwen3, .phi3, .gemma, .gemma2, .gemma3]
+
+    /// Every `general.architecture` exprun runs, GPT-2 included (GPT2GGUF.swift).
+    static var supportedNames: [String] { all.map(\.name) + ["gpt2"] }
+
+    static func named(_ name: String, path: String) throws -> DecoderArchitecture {
+        guard let a = all.first(where: { $0.name == name }) else {
+            throw CoreError.unsupported("\(path): general.architecture '\(name)' is not supported (supported: \(supportedNames.joined(separator: ", ")))")
+        }
+        return a
+    }
+}
+
+extension DecoderConfig {
     /// `general.architecture` values this loader reads.
-    public static let ggufArchitectures = ["llama", "qwen2", "qwen3", "gemma3"]
+    public static var ggufArchitectures: [String] { DecoderArchitecture.all.map(\.name) }
 
+    /// The whole configuration of a GGUF: common hyper-parameters, then the architecture's own.
     public init(gguf file: GGUFFile) throws {
-        let path = file.path
-        guard let arch = try file.string("general.architecture") else {
-            throw CoreError.file(path, "no general.architecture in the metadata")
-        }
-        guard Self.ggufArchitectures.contains(arch) else {
-            throw CoreError.unsupported("\(path): general.architecture '\(arch)' is not supported (known: \(Self.ggufArchitectures.joined(separator: ", ")))")
-        }
-        func key(_ k: String) -> String { "\(arch).\(k)" }
-        func required(_ k: String) throws -> Int {
-            guard let v = try file.int(key(k)) else { throw CoreError.file(path, "missing metadata '\(key(k))'") }
-            return v
-        }
-        guard let embd = file.tensorInfo("token_embd.weight") else {
-            throw CoreError.file(path, "no tensor 'token_embd.weight' (the token embedding)")
-        }
-        guard embd.shape.count == 2 else { throw CoreError.file(path, "token_embd.weight has shape \(embd.shape); expected [vocab, embedding_length]") }
+        try self.init(gguf: file, architecture: try LlamaGGUF.architecture(of: file))
+    }
 
-        architecture = arch
-        embeddingSize = try required("embedding_length")
-        layerCount = try required("block_count")
-        feedForwardSize = try required("feed_forward_length")
-        headCount = try required("attention.head_count")
-        kvHeadCount = try file.int(key("attention.head_count_kv")) ?? headCount
-        contextLength = try required("context_length")
-        guard headCount > 0, embeddingSize > 0 else { throw CoreError.file(path, "\(key("attention.head_count")) and \(key("embedding_length")) must be positive") }
-        headSize = try file.int(key("attention.key_length")) ?? embeddingSize / headCount
-        let valueSize = try file.int(key("attention.value_length")) ?? headSize
-        guard valueSize == headSize else {
-            throw CoreError.unsupported("\(path): value_length \(valueSize) differs from key_length \(headSize)")
-        }
-        vocabSize = embd.shape[0]
-        guard embd.shape[1] == embeddingSize else {
-            throw CoreError.file(path, "token_embd.weight has rows of \(embd.shape[1]) values, but \(key("embedding_length")) is \(embeddingSize)")
-        }
-        guard let eps = try file.float(key("attention.layer_norm_rms_epsilon")) else {
-            throw CoreError.file(path, "missing metadata '\(key("attention.layer_norm_rms_epsilon"))'")
-        }
-        rmsEpsilon = eps
-        ropeBase = try file.float(key("rope.freq_base")) ?? 10000
-        ropeDimensions = try file.int(key("rope.dimension_count")) ?? headSize
-        ropeStyle = arch == "llama" ? .interleaved : .halves
-        switch try file.string(key("rope.scaling.type")) {
-        case nil, "none":
-            ropeScale = 1 / (try file.float(key("rope.scale_linear")) ?? 1)
-        case "linear":
-            ropeScale = 1 / (try file.float(key("rope.scaling.factor")) ?? 1)
-        case let other?:
-            throw CoreError.unsupported("\(path): \(key("rope.scaling.type")) '\(other)' (only linear scaling is implemented)")
-        }
-        if let info = file.tensorInfo("rope_freqs.weight") {
-            ropeFrequencyFactors = try LlamaGGUF.floats(file, info, count: info.elementCount)
-        } else {
-            ropeFrequencyFactors = nil
-        }
-
-        isLocal = [Bool](repeating: false, count: layerCount)
-        slidingWindow = nil
-        localRopeBase = ropeBase
-        if arch == "gemma3", let window = try file.int(key("attention.sliding_window")), window > 0 {
-            slidingWindow = window
-            localRopeBase = try file.float(key("rope.freq_base_swa")) ?? 10000
-            let patternKey = key("attention.sliding_window_pattern")
-            if let value = file.metadata[patternKey], let flags = value.array {
-                let bools = flags.compactMap(\.bool)
-                guard bools.count == flags.count, bools.count == layerCount else {
-                    throw CoreError.file(path, "\(patternKey) should hold one bool per layer (\(layerCount))")
-                }
-                isLocal = bools
-            } else {
-                let n = try file.int(patternKey) ?? 6
-                isLocal = (0..<layerCount).map { n == 0 || $0 % n < n - 1 }
-            }
-        }
-
-        let gemma = arch == "gemma3"
-        activation = gemma ? .geluTanh : .silu
-        embeddingScale = gemma ? Float(embeddingSize).squareRoot() : 1
-        attentionScale = gemma && layerCount == 62 ? 1 / Float(embeddingSize / headCount).squareRoot()
-                                                   : 1 / Float(headSize).squareRoot()
-        hasQKNorm = gemma || arch == "qwen3"
-        hasPostNorms = gemma
-        hasQKVBias = file.tensorInfo("blk.0.attn_q.bias") != nil
-        let cap = try file.float(key("final_logit_softcapping")) ?? 0
-        finalLogitSoftcap = cap != 0 ? cap : nil
-        tiedHead = file.tensorInfo("output.weight") == nil
-        try validate(source: path)
+    init(gguf file: GGUFFile, architecture a: DecoderArchitecture) throws {
+        self = try DecoderConfig(gguf: file, architecture: a.name, ropeStyle: a.ropeStyle)
+        try a.hyperparameters(&self, file)
+        if a.tensors.contains(.embeddingAsHead) { tiedHead = true }
+        try validate(source: file.path)
     }
 }
 
@@ -112,42 +72,76 @@ public enum LlamaGGUF {
     /// The quantization name that keeps a GGUF's own tensor types.
     public static let asStored = "as-stored"
 
-    /// Loads a Llama-family model from a GGUF file.
-    public static func load(_ file: GGUFFile, quantization: QuantizationConfig, threads: Int) throws -> Llama {
-        let config = try LlamaConfig(gguf: file)
+    static func architecture(of file: GGUFFile) throws -> DecoderArchitecture {
+        guard let arch = try file.string("general.architecture") else {
+            throw CoreError.file(file.path, "no general.architecture in the metadata")
+        }
+        return try DecoderArchitecture.named(arch, path: file.path)
+    }
+
+    /// Loads a decoder-only model from a GGUF file.
+    public static func load(_ file: GGUFFile, quantization: QuantizationConfig, threads: Int) throws -> DecoderModel {
+        let arch = try architecture(of: file)
+        let config = try DecoderConfig(gguf: file, architecture: arch)
         let tokenizer = try Tokenizers.load(gguf: file)
         file.dropArrays()     // the parsed vocabulary is not held beside the weights while they load
         var loader = WeightLoader(file: file, quantization: quantization)
-        let c = config, d = c.embeddingSize
+        let c = config, d = c.embeddingSize, f = c.feedForwardSize
         let embedding = try loader.matrix("token_embd.weight", out: c.vocabSize, in: d, role: .embedding)
-        var layers: [LlamaLayer] = []
+        var layers: [DecoderLayer] = []
         for l in 0..<c.layerCount {
             let p = "blk.\(l)."
-            func optionalVector(_ name: String, _ n: Int, present: Bool) throws -> [Float]? {
-                present ? try loader.vector(p + name, n) : nil
+            // Biases where the architecture allows them and the file has them; norms it requires.
+            func vector(_ name: String, _ n: Int, _ kind: DecoderArchitecture.Tensors) throws -> [Float]? {
+                arch.tensors.contains(kind) && file.tensorInfo(p + name) != nil ? try loader.vector(p + name, n) : nil
             }
-            layers.append(LlamaLayer(
+            func required(_ name: String, _ n: Int, _ kind: DecoderArchitecture.Tensors) throws -> [Float]? {
+                arch.tensors.contains(kind) ? try loader.vector(p + name, n) : nil
+            }
+            func matrix(_ name: String, out: Int, in n: Int) throws -> LinearWeight {
+                try loader.matrix(p + name, out: out, in: n, role: .linear)
+            }
+            let fusedQKV = file.tensorInfo(p + "attn_qkv.weight") != nil
+            let fusedFFN = arch.tensors.contains(.fusedGateUp)
+            let biases: DecoderArchitecture.Tensors = arch.tensors.contains(.attentionBiases) ? .attentionBiases : .queryKeyBiases
+            let ffnBiases = DecoderArchitecture.Tensors.feedForwardBiases
+            layers.append(DecoderLayer(
                 attentionNorm: try loader.vector(p + "attn_norm.weight", d),
-                q: try loader.matrix(p + "attn_q.weight", out: c.qDim, in: d, role: .linear),
-                k: try loader.matrix(p + "attn_k.weight", out: c.kvDim, in: d, role: .linear),
-                v: try loader.matrix(p + "attn_v.weight", out: c.kvDim, in: d, role: .linear),
-                o: try loader.matrix(p + "attn_output.weight", out: d, in: c.qDim, role: .linear),
-                qBias: try optionalVector("attn_q.bias", c.qDim, present: c.hasQKVBias),
-                kBias: try optionalVector("attn_k.bias", c.kvDim, present: c.hasQKVBias),
-                vBias: try optionalVector("attn_v.bias", c.kvDim, present: c.hasQKVBias),
-                qNorm: try optionalVector("attn_q_norm.weight", c.headSize, present: c.hasQKNorm),
-                kNorm: try optionalVector("attn_k_norm.weight", c.headSize, present: c.hasQKNorm),
-                postAttentionNorm: try optionalVector("post_attention_norm.weight", d, present: c.hasPostNorms),
+                qkv: fusedQKV ? try matrix("attn_qkv.weight", out: c.qDim + 2 * c.kvDim, in: d) : nil,
+                q: fusedQKV ? nil : try matrix("attn_q.weight", out: c.qDim, in: d),
+                k: fusedQKV ? nil : try matrix("attn_k.weight", out: c.kvDim, in: d),
+                v: fusedQKV ? nil : try matrix("attn_v.weight", out: c.kvDim, in: d),
+                qkvBias: try vector("attn_qkv.bias", c.qDim + 2 * c.kvDim, biases),
+                qBias: try vector("attn_q.bias", c.qDim, biases),
+                kBias: try vector("attn_k.bias", c.kvDim, biases),
+                vBias: try vector("attn_v.bias", c.kvDim, biases),
+                qNorm: try required("attn_q_norm.weight", c.headSize, .queryKeyNorms),
+                kNorm: try required("attn_k_norm.weight", c.headSize, .queryKeyNorms),
+                o: try matrix("attn_output.weight", out: d, in: c.qDim),
+                oBias: try vector("attn_output.bias", d, .attentionBiases),
+                postAttentionNorm: try required("post_attention_norm.weight", d, .postNorms),
                 feedForwardNorm: try loader.vector(p + "ffn_norm.weight", d),
-                gate: try loader.matrix(p + "ffn_gate.weight", out: c.feedForwardSize, in: d, role: .linear),
-                up: try loader.matrix(p + "ffn_up.weight", out: c.feedForwardSize, in: d, role: .linear),
-                down: try loader.matrix(p + "ffn_down.weight", out: d, in: c.feedForwardSize, role: .linear),
-                postFeedForwardNorm: try optionalVector("post_ffw_norm.weight", d, present: c.hasPostNorms)))
+                gate: fusedFFN ? nil : try matrix("ffn_gate.weight", out: f, in: d),
+                up: try matrix("ffn_up.weight", out: fusedFFN ? 2 * f : f, in: d),
+                down: try matrix("ffn_down.weight", out: d, in: f),
+                gateBias: try vector("ffn_gate.bias", f, ffnBiases),
+                upBias: try vector("ffn_up.bias", f, ffnBiases),
+                downBias: try vector("ffn_down.bias", d, ffnBiases),
+                postFeedForwardNorm: try required("post_ffw_norm.weight", d, .postNorms)))
         }
         let outputNorm = try loader.vector("output_norm.weight", d)
         let head = c.tiedHead ? embedding : try loader.matrix("output.weight", out: c.vocabSize, in: d, role: .outputHead)
-        return Llama(config: config, embedding: embedding, layers: layers, outputNorm: outputNorm, head: head,
-                     weights: loader.infos, tokenizer: tokenizer, threads: threads)
+        let headBias = arch.tensors.contains(.outputBias) && file.tensorInfo("output.bias") != nil
+            ? try loader.vector("output.bias", c.vocabSize) : nil
+        // llama.cpp's "wrong number of tensors": every tensor in the file must have a use.
+        let used = Set(loader.infos.map(\.name) + ["rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"]
+            + (arch.tensors.contains(.embeddingAsHead) ? ["output.weight"] : []))
+        let unused = file.tensors.map(\.name).filter { !used.contains($0) }
+        guard unused.isEmpty else {
+            throw CoreError.file(file.path, "\(unused.count) tensor(s) that a \(arch.name) model does not have: \(unused.prefix(5).joined(separator: ", "))\(unused.count > 5 ? ", ..." : "") (is general.architecture right?)")
+        }
+        return DecoderModel(config: config, graph: arch.graph, embedding: embedding, layers: layers, outputNorm: outputNorm,
+                            head: head, headBias: headBias, weights: loader.infos, tokenizer: tokenizer, threads: threads)
     }
 
     /// A plain-typed (F32 / F16 / BF16) tensor's values.
@@ -157,7 +151,6 @@ public enum LlamaGGUF {
         }
         return try file.tensor(info.name).toFloatArray()
     }
-
     struct WeightLoader {
         let file: GGUFFile
         let quantization: QuantizationConfig

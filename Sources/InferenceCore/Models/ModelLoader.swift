@@ -12,8 +12,17 @@
 import Foundation
 
 public enum ModelLoader {
+    /// `calibrated` receives what calibration did when `quantization` is a calibrated method (gptq,
+    /// awq): the model is loaded in FP32 (a GGUF's dequantized weights) and quantized on its
+    /// calibration set before it is returned.
     public static func load(_ reference: String, quantization: QuantizationConfig = .fp32,
-                            threads: Int = 1) throws -> LanguageModel {
+                            threads: Int = 1, calibrated: ((CalibrationReport) -> Void)? = nil) throws -> LanguageModel {
+        if Quantization.method(named: quantization.method)?.calibrated == true {
+            let model = try load(reference, quantization: .fp32, threads: threads)
+            let report = try Calibration.quantize(model, config: quantization)
+            calibrated?(report)
+            return model
+        }
         if reference.hasPrefix("random:") {
             let (config, seed, directory) = try randomConfig(reference)
             let gpt2 = try GPT2Config(config)

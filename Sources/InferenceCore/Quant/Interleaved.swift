@@ -1,4 +1,4 @@
-// Eight rows of a q4_0, q5_0, q8_0, q4_K or q6_K weight interleaved block by block: the in-memory
+// Eight rows of a weight in any ggml block type interleaved block by block: the in-memory
 // layout exprun multiplies with when it quantizes a weight itself, or repacks a GGUF's own matrices
 // into at load (GGMLLinear.fromFile; export and dequantizeRow translate back). Same bytes as 8
 // plain rows, rearranged so one SIMD instruction serves all 8 rows (llama.cpp repacks q4_0 and q4_K
@@ -16,6 +16,8 @@
 //                               32 B (32-127) · qs: 32 vectors of 32 B (128-1151)
 //   q6_K ×8 (1680 B = 8 × 210)  ql: 32 vectors (0-1023) · qh: 16 vectors (1024-1535) · scales: 4
 //                               vectors (1536-1663) · d 8 × fp16 (1664-1679)
+//   and the same rule for q4_1, q5_1, iq4_nl, q2_K, q3_K, q5_K and iq4_xs (their kernels' files in
+//   Sources/GGMLSIMD give the offsets).
 //
 // Group g starts at byte 8g · rowBytes, where its first row would start plainly, so rows past the
 // last whole group of 8 stay plain, where they are. A vector of nibbles, masked low, holds 4
@@ -29,10 +31,16 @@ enum Interleaved {
     /// Plain offsets of each field of the block; the last runs to the end of the block.
     static func fields(_ type: GGMLFormat) -> [Int]? {
         switch type {
-        case .q4_0, .q8_0: [0, 2]                // d, qs
+        case .q4_0, .q8_0, .iq4_nl: [0, 2]       // d, qs
+        case .q4_1: [0, 2, 4]                    // d, m, qs
         case .q5_0: [0, 2, 6]                    // d, qh, qs
+        case .q5_1: [0, 2, 4, 8]                 // d, m, qh, qs
+        case .q2_k: [0, 16, 80, 82]              // scales, qs, d, dmin
+        case .q3_k: [0, 32, 96, 108]             // hmask, qs, scales, d
         case .q4_k: [0, 2, 4, 16]                // d, dmin, scales, qs
+        case .q5_k: [0, 2, 4, 16, 48]            // d, dmin, scales, qh, qs
         case .q6_k: [0, 128, 192, 208]           // ql, qh, scales, d
+        case .iq4_xs: [0, 2, 4, 8]               // d, scales_h, scales_l, qs
         default: nil
         }
     }
@@ -42,7 +50,7 @@ enum Interleaved {
 
     /// Where byte `i` of row `r`'s plain block lives in the group block: map[type][r][i]. Built
     /// once per type (plainRow runs for every token's embedding lookup).
-    private static let maps: [GGMLFormat: [[Int]]] = Dictionary(uniqueKeysWithValues: [GGMLFormat.q4_0, .q5_0, .q8_0, .q4_k, .q6_k].map { type in
+    private static let maps: [GGMLFormat: [[Int]]] = Dictionary(uniqueKeysWithValues: GGMLFormat.allCases.filter { fields($0) != nil }.map { type in
         let fields = fields(type)!, bb = type.blockBytes
         return (type, (0..<rows).map { r in (0..<bb).map { i in
             var f = fields.count - 1

@@ -9,9 +9,11 @@ public struct QuantizationConfig: Sendable, Hashable, Codable, CustomStringConve
     public var parameters: [String: Double]
     /// Tensor names (or suffixes such as `lm_head`, `wte`) left unquantized; nil = the method's default.
     public var skip: [String]?
+    /// Calibration text or token ids, for methods that calibrate (gptq, awq); nil = the method's default.
+    public var calibration: CalibrationConfig?
 
-    public init(method: String, parameters: [String: Double] = [:], skip: [String]? = nil) {
-        self.method = method; self.parameters = parameters; self.skip = skip
+    public init(method: String, parameters: [String: Double] = [:], skip: [String]? = nil, calibration: CalibrationConfig? = nil) {
+        self.method = method; self.parameters = parameters; self.skip = skip; self.calibration = calibration
     }
     public static let fp32 = QuantizationConfig(method: "fp32")
 
@@ -22,6 +24,7 @@ public struct QuantizationConfig: Sendable, Hashable, Codable, CustomStringConve
             s += "(" + parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.format($0.value))" }.joined(separator: ",") + ")"
         }
         if let skip, !skip.isEmpty { s += "[skip:" + skip.joined(separator: ",") + "]" }
+        if let calibration { s += "[calibration=" + calibration.description + "]" }
         return s
     }
     static func format(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) }
@@ -39,6 +42,9 @@ public struct QuantizationMethod: Sendable {
     public let available: Bool
     /// Roles this method quantizes when the configuration gives no `skip` list.
     public let defaultRoles: Set<WeightRoleKey>
+    /// Whether the method runs the model on calibration text (gptq, awq): it quantizes a whole
+    /// loaded model (Calibration/Calibrate.swift), not one weight at a time.
+    public var calibrated = false
     let make: @Sendable (_ rows: WeightRows, _ config: QuantizationConfig) throws -> LinearWeight
 }
 
@@ -100,13 +106,20 @@ public enum Quantization {
             parameters: [:], available: true, defaultRoles: [],
             make: { _, _ in throw CoreError.unsupported("as-stored keeps a file's own tensor types; only .gguf models have them (use fp32 for other checkpoints)") }),
         QuantizationMethod(
-            name: "gptq", summary: "GPTQ (Frantar et al. 2022): second-order post-training quantization",
-            parameters: ["bits": "bits per weight", "group_size": "weights sharing a scale", "calibration": "calibration text"],
-            available: false, defaultRoles: [.linear], make: { _, _ in throw CoreError.unsupported("gptq is not implemented yet") }),
+            name: "gptq", summary: "GPTQ (Frantar et al. 2022): second-order post-training quantization on calibration text, codes in groups with scales and zero points",
+            parameters: Calibration.gptqParameters, available: true, defaultRoles: [.linear], calibrated: true,
+            make: { _, c in throw CoreError.invalid("\(c.method) quantizes a whole model on calibration text; load the model with it (ModelLoader.load) rather than one weight") }),
         QuantizationMethod(
-            name: "awq", summary: "AWQ (Lin et al. 2023): activation-aware weight quantization",
-            parameters: ["bits": "bits per weight", "group_size": "weights sharing a scale", "calibration": "calibration text"],
-            available: false, defaultRoles: [.linear], make: { _, _ in throw CoreError.unsupported("awq is not implemented yet") }),
+            name: "awq", summary: "AWQ (Lin et al. 2023): activation-aware scaling and clipping on calibration text, 4-bit codes in groups with zero points",
+            parameters: Calibration.awqParameters, available: true, defaultRoles: [.linear], calibrated: true,
+            make: { _, c in throw CoreError.invalid("\(c.method) quantizes a whole model on calibration text; load the model with it (ModelLoader.load) rather than one weight") }),
+        QuantizationMethod(
+            name: "rtn", summary: "round-to-nearest with the GPTQ quantizer: min/max scale and zero per group, no calibration (the baseline of gptq and awq)",
+            parameters: Calibration.rtnParameters, available: true, defaultRoles: [.linear],
+            make: { rows, c in
+                let config = try Calibration.gptqConfiguration(c, known: Set(Calibration.rtnParameters.keys))
+                return try GroupQuantizedLinear(try RoundToNearest.quantize(rows, config: config, layer: "rtn"), format: "rtn")
+            }),
     ]
 
     static let bnb4BitParameters = [

@@ -1,0 +1,128 @@
+// Recognising busy repeats: the arithmetic of competition on made-up figures, and a real
+// competing process — a busy loop started by the test — seen by the probe while this process
+// keeps every core busy itself. The competitor's own CPU time, read from /proc/PID/stat, is the
+// oracle for what the probe must attribute to others.
+import Foundation
+import Testing
+@testable import ExpRunKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct BusyRepeatsTests {
+    func repeatRecord(wall: Double, own: Double, busy: Double, steal: Double = 0, cpus: Int, index: Int = 0) -> RepeatRecord {
+        RepeatRecord(index: index, prefillSeconds: 0, prefillTokensPerSecond: 1, decodeTokensPerSecond: 1, timeToFirstToken: 0,
+                     totalSeconds: wall, newTokens: 1, tokens: [1], text: nil, rssAfter: nil,
+                     cpu: CPUUsage(ownSeconds: own, machineBusySeconds: busy, stealSeconds: steal, machineCPUs: cpus))
+    }
+
+    @Test func competitionIsWhatOthersTookOfTheRequestedCores() throws {
+        // 2 threads on 2 cores for 1 s; others used half a core: a quarter of what the run asked for.
+        #expect(try #require(BusyRepeats.competition(repeatRecord(wall: 1, own: 1.5, busy: 2.0, cpus: 2), threads: 2)) == 0.25)
+        // 1 thread on 2 cores: one busy program fits on the free core and competes with nothing.
+        #expect(BusyRepeats.competition(repeatRecord(wall: 1, own: 1, busy: 2, cpus: 2), threads: 1) == 0)
+        #expect(BusyRepeats.reason(repeatRecord(wall: 1, own: 1, busy: 2, cpus: 2), threads: 1) == nil)
+        // ... but beyond it, it does: 1.5 cores of others on 2 cores leave half a core short.
+        #expect(BusyRepeats.competition(repeatRecord(wall: 1, own: 0.6, busy: 2.1, cpus: 2), threads: 1) == 0.5)
+        // Steal on a VM counts on the run's share of the cores.
+        #expect(try #require(BusyRepeats.competition(repeatRecord(wall: 1, own: 2, busy: 2, steal: 0.4, cpus: 2), threads: 2)) == 0.2)
+        // A tick or two on a short repeat is /proc/stat's granularity, not load.
+        #expect(BusyRepeats.competition(repeatRecord(wall: 0.02, own: 0.03, busy: 0.05, cpus: 2), threads: 2) == 0)
+        let why = try #require(BusyRepeats.reason(repeatRecord(wall: 1, own: 1.5, busy: 2.0, cpus: 2), threads: 2))
+        #expect(why.contains("0.50 of 2 cores") && why.contains("25%"))
+        // No machine figures, no judgement.
+        var bare = repeatRecord(wall: 1, own: 1, busy: 1, cpus: 2)
+        bare.cpu = nil
+        #expect(BusyRepeats.competition(bare, threads: 2) == nil)
+    }
+
+    /// /proc/stat's lines summed over the cores the process may use (taskset, cpusets, Slurm).
+    @Test func machineTimesCountTheCoresTheProcessMayUse() throws {
+        let stat = """
+            cpu  1000 0 200 5000 10 0 5 40 0 0
+            cpu0 100 0 20 500 1 0 0 4 0 0
+            cpu1 200 0 40 1000 2 0 1 8 0 0
+            cpu2 300 0 60 1500 3 0 2 12 0 0
+            cpu3 400 0 80 2000 4 0 2 16 0 0
+            intr 12345
+            """
+        let all = try #require(CPUProbe.parseStat(stat, ticksPerSecond: 100))
+        #expect(all == CPUProbe.MachineTimes(busy: 12.05, steal: 0.4, cpus: 4))   // (1000 + 200 + 5) ticks
+        let two = try #require(CPUProbe.parseStat(stat, ticksPerSecond: 100, allowed: [1, 3]))
+        #expect(two == CPUProbe.MachineTimes(busy: 7.23, steal: 0.24, cpus: 2))    // (200+40+1) + (400+80+2)
+        #expect(CPUProbe.allowedCPUs("Name:\tx\nCpus_allowed_list:\t0-3,8,10-11\n") == [0, 1, 2, 3, 8, 10, 11])
+        #expect(CPUProbe.allowedCPUs("Name:\tx\n") == nil)
+        #if os(Linux)
+        let own = try #require(CPUProbe.allowedCPUs(try String(contentsOfFile: "/proc/self/status", encoding: .utf8)))
+        #expect(own.count == ProcessInfo.processInfo.activeProcessorCount)
+        #endif
+    }
+
+    @Test func busyRepeatsAreSetAsideOnlyWhileEnoughQuietOnesRemain() {
+        let quiet = (0..<4).map { repeatRecord(wall: 1, own: 2, busy: 2, cpus: 2, index: $0) }
+        let busy = (4..<6).map { repeatRecord(wall: 1, own: 1.2, busy: 2, cpus: 2, index: $0) }
+        let split = BusyRepeats.split(quiet + busy, threads: 2)
+        #expect(split.kept.map(\.index) == [0, 1, 2, 3] && split.setAside.map(\.0.index) == [4, 5] && !split.busyKept)
+        // Two quiet of six: too few to stand alone; everything is kept and flagged.
+        let mostlyBusy = BusyRepeats.split(Array(quiet.prefix(2)) + busy + busy.map { var r = $0; r.index += 2; return r }, threads: 2)
+        #expect(mostlyBusy.kept.count == 6 && mostlyBusy.setAside.isEmpty && mostlyBusy.busyKept && mostlyBusy.busy.count == 4)
+    }
+
+    /// CPU time of a process in seconds, from /proc/PID/stat (utime + stime, in clock ticks).
+    func cpuSeconds(of pid: Int32) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Keeps `threads` threads spinning for `seconds`.
+    func spin(threads: Int, seconds: Double) {
+        let group = DispatchGroup()
+        for _ in 0..<threads {
+            group.enter()
+            Thread.detachNewThread {
+                let end = Date().addingTimeInterval(seconds)
+                var x = 0.0
+                while Date() < end { for i in 0..<10_000 { x += sqrt(Double(i)) } }
+                if x < 0 { print(x) }
+                group.leave()
+            }
+        }
+        group.wait()
+    }
+
+    @Test func aRealCompetingProcessIsSeenAndItsRepeatMarked() throws {
+        #if os(Linux)
+        let cpus = ProcessInfo.processInfo.activeProcessorCount
+        let hog = Process()
+        hog.executableURL = URL(fileURLWithPath: "/bin/sh")
+        hog.arguments = ["-c", "while :; do :; done"]
+        try hog.run()
+        // SIGKILL: the test process blocks SIGTERM, and a child inherits the blocked mask.
+        defer { kill(hog.processIdentifier, SIGKILL); hog.waitUntilExit() }
+        Thread.sleep(forTimeInterval: 0.2)
+        let hogBefore = try #require(cpuSeconds(of: hog.processIdentifier))
+        let before = CPUProbe.sample()
+        let started = Date()
+        spin(threads: cpus, seconds: 1.5)       // this "run" asks for every core
+        let usage = CPUProbe.usage(from: before, to: CPUProbe.sample())
+        let wall = Date().timeIntervalSince(started)
+        let hogUsed = try #require(cpuSeconds(of: hog.processIdentifier)) - hogBefore
+        let others = try #require(usage.machineBusySeconds) - usage.ownSeconds
+        // Whatever else runs on this machine, the competitor is among the others (tick accounting:
+        // a few ticks of slack per core).
+        #expect(others >= hogUsed - 0.03 * Double(cpus + 1), "others \(others) s, the competitor alone \(hogUsed) s")
+        let rep = RepeatRecord(index: 0, prefillSeconds: 0, prefillTokensPerSecond: 1, decodeTokensPerSecond: 1, timeToFirstToken: 0,
+                               totalSeconds: wall, newTokens: 1, tokens: [1], text: nil, rssAfter: nil, cpu: usage)
+        let share = try #require(BusyRepeats.competition(rep, threads: cpus))
+        #expect(share >= hogUsed / (Double(cpus) * wall) - 0.03, "share \(share)")
+        // A competitor that got a tenth of the run's cores or more makes the repeat busy.
+        if hogUsed / (Double(cpus) * wall) > BusyRepeats.threshold + 0.03 {
+            #expect(BusyRepeats.reason(rep, threads: cpus) != nil)
+        }
+        #expect(hogUsed > 0.05, "the competitor never ran: \(hogUsed) s")
+        #endif
+    }
+}

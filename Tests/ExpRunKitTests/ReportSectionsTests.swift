@@ -1,0 +1,137 @@
+// The report's new sections on runs made up for the purpose, where the right sentence is known:
+// "In short" states a ratio with its interval only where the interval shows a difference, says
+// "no measurable difference" or "unstable" otherwise; the Noise section names each repeat it set
+// aside and why; memory that differed between rounds is reported. And the charts: the Pareto
+// front is the set of points nothing beats, every label of a dozen configurations is drawn whole.
+import Foundation
+import Testing
+@testable import ExpRunKit
+
+@Suite struct ReportSectionsTests {
+    /// A repeat at `decode` tok/s; `othersShare` of the 2 cores taken by other processes meanwhile.
+    func repeatRecord(_ index: Int, round: Int, decode: Double, othersShare: Double = 0) -> RepeatRecord {
+        let wall = 16 / decode
+        return RepeatRecord(index: index, round: round, prefillSeconds: 0.01, prefillTokensPerSecond: 400, decodeTokensPerSecond: decode,
+                            timeToFirstToken: 0.01, totalSeconds: wall, newTokens: 16, tokens: [1], text: "x", rssAfter: nil,
+                            cpu: CPUUsage(ownSeconds: 2 * wall * (1 - othersShare), machineBusySeconds: 2 * wall, stealSeconds: 0, machineCPUs: 2))
+    }
+
+    func run(_ entry: PlanEntry, round: Int, decode: [Double], busy: Set<Int> = [], peakMiB: Double, weights: Int) -> RunRecord {
+        var r = RunRecord(key: entry.key, status: .ok, startedAt: Date(), finishedAt: Date())
+        r.round = round
+        r.weights = WeightSummary(bytes: weights, parameters: 1000, bitsPerWeight: Double(weights) * 8 / 1000, bytesByFormat: ["x": weights])
+        var m = MemoryFigures(source: "proc")
+        m.peakRSS = Int(peakMiB * 1_048_576); m.rssAfterLoad = m.peakRSS
+        r.memory = m
+        r.loadSeconds = 0.5
+        let first = entry.repeatIndices(round: round).lowerBound
+        r.repeats = decode.enumerated().map { i, d in repeatRecord(first + i, round: round, decode: d, othersShare: busy.contains(first + i) ? 0.4 : 0) }
+        if round == 0 && entry.label != "fp32" { r.quality.klMean = entry.label == "q4_0" ? 0.01 : 0.001 }
+        return r
+    }
+
+    @Test func inShortNoiseAndMemoryFindings() throws {
+        let dir = TestPaths.temporaryDirectory()
+        let store = try Store(path: dir + "/exprun.sqlite")
+        let spec = try SpecParser.parse(text: """
+            name: sections
+            model: gpt2
+            quantizations: [fp32, q4_0, q8_0, fp16]
+            prompts: [a]
+            measure: {repeats: 9, threads: [2], baseline: fp32}
+            report: {charts: [memory, time, throughput, quality]}
+            """, path: "/tmp/sections.exp")
+        let plan = Plan(spec: spec, version: "1")
+        let id = try store.saveExperiment(spec, planKeys: plan.entries.map(\.key))
+        let byLabel = Dictionary(uniqueKeysWithValues: plan.entries.map { ($0.label, $0) })
+        // fp32 about 50 tok/s, q4_0 about 250 and steady; q8_0 as fast as fp32; fp16 all over the place.
+        let decode: [String: [[Double]]] = [
+            "fp32": [[50, 50.5, 49.5], [50.2, 49.8, 50.1], [49.9, 50.3, 50]],
+            "q4_0": [[250, 251, 249], [250.5, 249.5, 250], [251, 250, 249.8]],
+            "q8_0": [[50.1, 49.9, 50.2], [50, 49.7, 50.4], [50.3, 49.8, 50]],
+            "fp16": [[30, 80, 45], [60, 35, 90], [40, 70, 55]],
+        ]
+        for round in 0..<3 {
+            for (label, values) in decode {
+                let e = byLabel[label]!
+                // q4_0: two busy repeats (indices 1 and 4) set aside; its peak RSS 10% higher in round 2.
+                let busy: Set<Int> = label == "q4_0" ? [1, 4] : []
+                let peak = label == "q4_0" ? (round == 1 ? 110.0 : 100.0) : label == "fp32" ? 400 : 200
+                try store.saveRound(experimentID: id, entry: e, record: run(e, round: round, decode: values[round], busy: busy, peakMiB: peak,
+                                                                            weights: label == "fp32" ? 4000 : 1000))
+            }
+        }
+        let path = try ExperimentReport.write(experiment: "sections", store: store, resultsDirectory: dir)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let short = String(text[text.range(of: "## In short")!.lowerBound..<text.range(of: "## What was measured")!.lowerBound])
+        let q4 = try #require(short.split(separator: "\n").first { $0.hasPrefix("- **q4_0**") })
+        // The kept repeats' medians: q4_0 without indices 1 and 4.
+        let q4Kept = [250, 249, 250.5, 250, 251, 250, 249.8].sorted()[3], fp32Median = [50, 50.5, 49.5, 50.2, 49.8, 50.1, 49.9, 50.3, 50].sorted()[4]
+        #expect(q4.contains("decode speed **\(Format.fixed(q4Kept / fp32Median, 2))×** ("), "\(q4)")
+        #expect(q4.contains("weights 0.25× the bytes"))
+        let q8 = try #require(short.split(separator: "\n").first { $0.hasPrefix("- **q8_0**") })
+        #expect(q8.contains("decode speed: no measurable difference ("), "\(q8)")
+        let fp16 = try #require(short.split(separator: "\n").first { $0.hasPrefix("- **fp16**") })
+        #expect(fp16.contains("decode speed: unstable ("), "\(fp16)")
+        #expect(short.contains("2 of 36 repeats were set aside"))
+
+        let noise = markdownRows(text, after: "## Noise")
+        #expect(noise.count == 2)
+        #expect(noise.map { [$0[2], $0[3]] } == [["1", "2"], ["2", "5"]])        // rounds 1 and 2, repeats 2 and 5
+        #expect(noise.allSatisfy { $0[5].contains("0.80 of 2 cores") && $0[5].contains("40%") })
+        let time = markdownRows(text, after: "## Time")
+        #expect(time.first { $0[1] == "q4_0" }?[8] == "7 of 9")
+
+        #expect(text.contains("Peak RSS differed by more than 3% between rounds"))
+        #expect(text.contains("100.00, 110.00, 100.00 MiB in rounds 1, 2, 3 (10.0% apart)"))
+        for chart in ["memory", "time", "throughput", "quality-size", "quality-speed"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/sections/\(chart).svg"))
+        }
+    }
+
+    @Test func theParetoFrontIsWhatNothingBeats() {
+        let points = [("a", 4.5, 9.0), ("b", 8.5, 2.0), ("c", 32, 1.0), ("d", 16, 5.0), ("e", 4.5, 9.5), ("f", 8.5, 2.0)]
+            .map { ScatterPoint(label: $0.0, x: $0.1, y: $0.2) }
+        let chart = ScatterChart(title: "t", xLabel: "x", yLabel: "y", series: [ScatterSeries(name: "s", points: points)], xBetter: .lower, yBetter: .lower)
+        // By brute force: d is beaten by b (fewer bits, lower y), e by a; b and f tie and both stay.
+        #expect(chart.front(points).map { points[$0].label } == ["a", "b", "c", "f"])
+        let speed = ScatterChart(title: "t", xLabel: "x", yLabel: "y", series: [], xBetter: .higher, yBetter: .lower)
+        #expect(speed.front(points).map { points[$0].label } == ["c"])           // fastest here also has the lowest y
+        let svg = ScatterChart(title: "Q <&>", xLabel: "bits", yLabel: "ppl", series: [ScatterSeries(name: "s", points: points)],
+                               xBetter: .lower, yBetter: .lower, note: "n").svg()
+        let xml = try? #require(XMLCheck.parse(svg))
+        #expect(xml?.texts.joined().contains("Q <&>") == true)
+        #expect(svg.components(separatedBy: "<circle").count - 1 == points.count)
+    }
+
+    @Test func aDozenConfigurationsStayReadableInTheMemoryChart() throws {
+        let names = (1...12).map { "gpt2 · config-number-\($0)" }
+        let chart = Chart(kind: .horizontalBars, title: "Memory", categories: names, xLabel: "MiB", yLabel: "configuration",
+                          series: ["weights", "after load", "peak", "after unload"].map { s in
+                              ChartSeries(name: s, values: names.indices.map { Double($0 * 10 + s.count) })
+                          })
+        let svg = chart.svg()
+        let xml = try #require(XMLCheck.parse(svg))
+        let texts = xml.texts.joined()
+        for name in names { #expect(texts.contains(name + "\n")) }             // whole, not cut short
+        // One label per band, each band taller than a line of text.
+        let ys = names.compactMap { name -> Double? in
+            guard let line = svg.split(separator: "\n").first(where: { $0.contains(">\(name)</text>") }),
+                  let y = line.split(separator: "\"").dropFirst(3).first else { return nil }
+            return Double(y)
+        }
+        #expect(ys.count == 12 && zip(ys, ys.dropFirst()).allSatisfy { $1 - $0 >= 14 })
+    }
+
+    func markdownRows(_ markdown: String, after heading: String) -> [[String]] {
+        guard let start = markdown.range(of: heading) else { return [] }
+        var rows: [[String]] = [], inTable = false
+        for line in markdown[start.upperBound...].split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("|") {
+                inTable = true
+                rows.append(line.dropFirst().dropLast().split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) })
+            } else if inTable { break }
+        }
+        return Array(rows.dropFirst(2))
+    }
+}
