@@ -47,6 +47,7 @@ struct RunExperiment: ParsableCommand {
     @Flag(help: "Do not render the report at the end.")
     var noReport = false
     @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Slurm") var slurm: SlurmFlags
 
     func run() throws {
         try runnerErrors {
@@ -63,6 +64,7 @@ struct RunExperiment: ParsableCommand {
             let downloads = DownloadLog()
             let hub = HubClient(log: { downloads.show($0) })
             let runner = ExperimentRunner(executable: ChildProcess.currentExecutable(), version: exprunVersion, force: force, hub: hub)
+            if slurm.slurm { try slurm.submit(plan, runner: runner, downloads: downloads, store: store); return }
             // Everything that can fail on a bad file or a missing model fails before the database is opened.
             let resolved = try runner.resolve(plan)
             downloads.end()

@@ -115,6 +115,13 @@ import Testing
             #expect(row[6] == (kept.count == 3 ? "3" : "\(kept.count) of 3") || row[6] == "3 (busy)")
         }
         #expect(report.contains("in 2 interleaved rounds") && report.contains("## Noise"))
+        // `exprun merge` (shards of a cluster run) carries each round's encoder figures.
+        let merged = dir + "/merged/exprun.sqlite"
+        let m = try Exprun.run(["merge", db, "--db", merged, "--no-report"])
+        #expect(m.status == 0, "\(m.stderr)")
+        let copies = try Store(path: merged).runs(experiment: "e2e-encoder")
+        #expect(copies.count == 4)
+        for run in stored { #expect(copies.first { $0.entry.key == run.entry.key }?.record.encoder == run.record.encoder) }
         let quality = markdownTable(report, after: "## Quality")
         #expect(quality.count == 2 && quality[0][4] == "baseline")
         #expect(quality[1][4] == String(format: "%.5f", q.cosineMean!) && quality[1][6] == String(format: "%.4f", q.recall!))

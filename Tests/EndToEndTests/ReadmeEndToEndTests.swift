@@ -34,6 +34,7 @@ import Testing
         "exprun show RUN": ("exprun show 3", "peak added"),
         "exprun report EXPERIMENT": ("exprun report gpt2-random", "results/gpt2-random/report.md"),
         "exprun compare A B": ("exprun compare gpt2-random gpt2-random", "results/compare/gpt2-random-vs-gpt2-random/compare.md"),
+        "exprun compare A B --format json": ("exprun compare gpt2-random gpt2-random --format json", "\"ratio_low\""),
         #"exprun generate MODEL --prompt "Once upon a time" --max-new-tokens 20 [--temperature T --top-k K --top-p P --seed S] [--threads K] [--quant NAME]"#:
             (#"exprun generate "$TINY" --prompt "Once upon a time" --max-new-tokens 20 --temperature 0.8 --top-k 40 --top-p 0.9 --seed 7 --threads 2 --quant q8_0"#, "decode: "),
         "exprun logits MODEL --tokens 7454,2402,257,640 --out logits.safetensors":
@@ -47,6 +48,12 @@ import Testing
         "LLAMA_CPP_BIN=$(../shared/tools/llama-cpp-peer) scripts/bench-quant [--formats fp32,q8_0,...] [--threads 1,2] [--repeats 3]":
             ("scripts/bench-quant --help", "--formats FORMATS"),   // needs llama.cpp's tools, which no test may need
         "scripts/bench-gemma [--threads N] [--repeats N]": ("scripts/bench-gemma --help", "[--threads N] [--repeats N]"),
+        // A cluster's commands: SlurmEndToEndTests run them against a real Slurm; here the options and a merge of the seed's database.
+        "exprun run FILE --slurm [--partition P] [--time HH:MM:SS] [--max-parallel N] [--sbatch-arg=--mem=8G]... [--wait]":
+            ("exprun run --help", "--max-parallel <max-parallel>"),
+        "exprun status [EXPERIMENT|FILE] [--wait]": ("exprun status gpt2-random || true", "no experiment 'gpt2-random' was submitted with --slurm"),
+        "exprun merge SHARD|FOLDER|OTHER.sqlite... [--db results/exprun.sqlite]":
+            ("exprun merge results/exprun.sqlite --db merged/exprun.sqlite --no-report", "round(s) imported, 0 already stored"),
         "scripts/main-job experiments/minilm.exp": ("scripts/main-job experiments/minilm.exp --dry-run", "experiment minilm: 14 runs"),
         #"exprun embed MODEL "a text" "another" [--file F] [--quant q8_0] [--threads K] [--batch-size 32] [--out e.safetensors]"#:
             (#"printf 'third\n' > F && exprun embed "$BERT" "a text" "another" --file F --quant q8_0 --threads 2 --batch-size 32 --out e.safetensors && test -s e.safetensors && echo written"#,

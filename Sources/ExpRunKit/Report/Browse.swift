@@ -94,6 +94,7 @@ public enum Browse {
             + "(– = not measured or none; against \(e.baseline?.description ?? "no baseline"))") }
         if let env = rec.environment {
             lines.append("  machine      \(env.cpuModel), \(env.cores) cores, \(String(format: "%.1f", Double(env.memoryBytes) / 1_073_741_824)) GiB, \(env.os), host \(env.hostname)")
+            if let job = env.slurmJob { lines.append("  slurm        job \(job) on node \(env.slurmNode ?? "unknown")") }
             lines.append("  build        exprun \(env.exprunVersion), commit \(env.gitCommit ?? "unknown")")
             lines.append("  experiment   sha256 \(env.experimentSHA256)")
             for (file, sha) in env.modelFiles.sorted(by: { $0.key < $1.key }) { lines.append("  model file   \(file) sha256 \(sha)") }

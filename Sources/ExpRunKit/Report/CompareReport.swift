@@ -199,6 +199,10 @@ public enum CompareReport {
         let environments: [[String: Any]] = sides.map { s in
             var e: [String: Any] = ["name": s.name, "runs": s.runs.count]
             if let env = s.runs.first?.record.environment { e["env"] = ExperimentReport.environmentContext(env) }
+            // Which machines (and Slurm nodes) measured the side: what a comparison across machines compares.
+            let hosts = ExperimentReport.unique(s.runs.compactMap { $0.record.environment?.hostname })
+            let nodes = ExperimentReport.unique(s.runs.flatMap { $0.record.rounds.compactMap(\.slurmNode) })
+            e["machines"] = hosts.joined(separator: ", ") + (nodes.isEmpty ? "" : " (Slurm node\(nodes.count == 1 ? "" : "s") \(nodes.joined(separator: ", ")))")
             return e
         }
         let context: [String: Any] = [

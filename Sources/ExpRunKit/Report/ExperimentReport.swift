@@ -192,6 +192,7 @@ public enum ExperimentReport {
             c["mixedEnvironments"] = distinct.count > 1
         }
         let figures = Dictionary(uniqueKeysWithValues: ok.map { ($0.id, RunSummaryFigures($0)) })
+        c.merge(MachineTable.context(ok, labeler: labeler, figures: figures)) { $1 }
 
         var memoryRows: [[String: Any]] = [], timeRows: [[String: Any]] = [], outputRows: [[String: Any]] = []
         var storageRows: [[String: Any]] = [], storageSeen: Set<String> = []

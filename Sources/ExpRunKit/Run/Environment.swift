@@ -1,7 +1,8 @@
 // The machine and build a run happened on, stored with every run so a report can say "on what"
 // and a comparison can tell two machines or two commits apart: CPU model and flags
 // (/proc/cpuinfo), cores, memory, OS, exprun version and the git commit it was built from,
-// and the sha256 of the model files and of the experiment file.
+// the sha256 of the model files and of the experiment file, and the Slurm job and node when
+// it runs in one.
 import Foundation
 
 public enum Environment {
@@ -12,7 +13,14 @@ public enum Environment {
             cpuModel: cpu.model, cpuFlags: cpu.flags, cores: ProcessInfo.processInfo.activeProcessorCount,
             memoryBytes: Int(clamping: ProcessInfo.processInfo.physicalMemory), os: osDescription(),
             hostname: ProcessInfo.processInfo.hostName, exprunVersion: version, gitCommit: gitCommit(),
-            modelFiles: [:], experimentSHA256: SHA256.hex(experimentText))
+            modelFiles: [:], experimentSHA256: SHA256.hex(experimentText),
+            slurmJob: slurmJob(ProcessInfo.processInfo.environment), slurmNode: ProcessInfo.processInfo.environment["SLURMD_NODENAME"])
+    }
+
+    /// The job as Slurm's own tools name it: `ARRAY_TASK` for a task of a job array, else the job id.
+    static func slurmJob(_ env: [String: String]) -> String? {
+        if let array = env["SLURM_ARRAY_JOB_ID"], let task = env["SLURM_ARRAY_TASK_ID"] { return "\(array)_\(task)" }
+        return env["SLURM_JOB_ID"]
     }
 
     static func cpuInfo() -> (model: String, flags: String) {

@@ -175,10 +175,14 @@ public struct RoundRecord: Sendable, Codable, Equatable {
     public var finishedAt: Date
     public var loadSeconds: Double?
     public var memory: MemoryFigures?
+    /// The Slurm job and node that measured this round (rounds of one run may run on different nodes).
+    public var slurmJob: String?
+    public var slurmNode: String?
     public init(round: Int, status: RunRecord.Status, error: String?, startedAt: Date, finishedAt: Date,
-                loadSeconds: Double?, memory: MemoryFigures?) {
+                loadSeconds: Double?, memory: MemoryFigures?, slurmJob: String? = nil, slurmNode: String? = nil) {
         self.round = round; self.status = status; self.error = error; self.startedAt = startedAt
         self.finishedAt = finishedAt; self.loadSeconds = loadSeconds; self.memory = memory
+        self.slurmJob = slurmJob; self.slurmNode = slurmNode
     }
 }
 
@@ -204,6 +208,9 @@ public struct EnvironmentRecord: Sendable, Codable, Equatable {
     /// sha256 of each file that defines the model (empty for random weights).
     public var modelFiles: [String: String]
     public var experimentSHA256: String
+    /// The Slurm job that measured the run (`12_3`: array job 12, task 3) and its node; nil outside Slurm.
+    public var slurmJob: String?
+    public var slurmNode: String?
 }
 
 extension JSONEncoder {

@@ -7,8 +7,9 @@
 // measurement  one row per repeat: prefill / decode tokens/s, time to first token, total time, its
 //              round, and the CPU time of the process, of the whole machine and stolen meanwhile
 // output       one row per repeat: generated text and token ids
-// environment  one row per run: machine, build, sha256 of model and experiment files
-// run_round    one row per (run, round): each round's process, its status, load time and memory;
+// environment  one row per run: machine, build, sha256 of model and experiment files, Slurm job and node
+// run_round    one row per (run, round): each round's process, its status, load time and memory
+//              (and Slurm job and node);
 //              the run's own columns are then medians over its rounds
 import Foundation
 import GRDB
@@ -152,7 +153,16 @@ enum Schema {
         // 5: GPTQ / AWQ calibration (JSON of CalibrationRecord: data, checksum, seconds, peak RSS), as
         // the latest round measured it.
         "ALTER TABLE run ADD COLUMN calibration TEXT",
-        // 6: an encoder run's round (EncoderFigures as JSON: that round's timed repeats per batch
+        // 6: where a run was measured on a cluster: the Slurm job (`ARRAY_TASK` for an array task)
+        // and the node of each round (rounds of one run can run on different nodes), and of the
+        // run's latest round in its environment, so a report can say which node measured what.
+        """
+        ALTER TABLE run_round ADD COLUMN slurm_job TEXT;
+        ALTER TABLE run_round ADD COLUMN slurm_node TEXT;
+        ALTER TABLE environment ADD COLUMN slurm_job TEXT;
+        ALTER TABLE environment ADD COLUMN slurm_node TEXT;
+        """,
+        // 7: an encoder run's round (EncoderFigures as JSON: that round's timed repeats per batch
         // size; round 0 also cosine and recall@10 against the baseline); NULL for decoder runs.
         "ALTER TABLE run_round ADD COLUMN encoder TEXT",
     ]

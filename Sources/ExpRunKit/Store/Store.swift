@@ -63,8 +63,16 @@ public final class Store {
     /// Records the spec and its plan's keys under its name (the latest version wins) and returns its id.
     @discardableResult
     public func saveExperiment(_ spec: ExperimentSpec, planKeys: [String]? = nil) throws -> Int64 {
-        let charts = String(decoding: try JSONEncoder().encode(spec.report.charts), as: UTF8.self)
-        let keys = try planKeys.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        try saveExperiment(ExperimentRow(spec, planKeys: planKeys), replacing: true)
+    }
+
+    /// Records an experiment's row and returns its id; an experiment already stored under its name
+    /// is replaced (`replacing`, what running it does) or left as it is (what merging runs made
+    /// elsewhere does).
+    @discardableResult
+    public func saveExperiment(_ e: ExperimentRow, replacing: Bool) throws -> Int64 {
+        let charts = String(decoding: try JSONEncoder().encode(e.charts), as: UTF8.self)
+        let keys = try e.planKeys.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         return try queue.writeWithoutTransaction { db in
             var id: Int64 = 0
             try db.inTransaction(.immediate) {
@@ -72,13 +80,15 @@ public final class Store {
                 try db.execute(sql: """
                     INSERT INTO experiment (name, description, spec_path, spec_text, spec_sha256, weights, baseline, charts, template, created_at, updated_at, plan_keys)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """ + (replacing ? """
                     ON CONFLICT(name) DO UPDATE SET description = excluded.description, spec_path = excluded.spec_path,
                         spec_text = excluded.spec_text, spec_sha256 = excluded.spec_sha256, weights = excluded.weights,
                         baseline = excluded.baseline, charts = excluded.charts, template = excluded.template, updated_at = excluded.updated_at,
                         plan_keys = excluded.plan_keys
-                    """, arguments: [spec.name, spec.description, spec.path, spec.text, SHA256.hex(spec.text), spec.weights.rawValue,
-                                     spec.measure.baseline, charts, spec.report.template, now, now, keys])
-                id = try Int64.fetchOne(db, sql: "SELECT id FROM experiment WHERE name = ?", arguments: [spec.name]) ?? 0
+                    """ : " ON CONFLICT(name) DO NOTHING"),
+                    arguments: [e.name, e.description, e.specPath, e.specText, e.specSHA256, e.weights,
+                                e.baseline, charts, e.template, now, now, keys])
+                id = try Int64.fetchOne(db, sql: "SELECT id FROM experiment WHERE name = ?", arguments: [e.name]) ?? 0
                 return .commit
             }
             return id
@@ -153,7 +163,7 @@ public final class Store {
         }
         let environment = try r.environment.map { e -> StatementArguments in
             [e.cpuModel, e.cpuFlags, e.cores, e.memoryBytes, e.os, e.hostname, e.exprunVersion, e.gitCommit,
-             try json(e.modelFiles), e.experimentSHA256]
+             try json(e.modelFiles), e.experimentSHA256, e.slurmJob, e.slurmNode]
         }
         let memoryPlaceholders = Array(repeating: "?", count: Self.memoryColumns.count).joined(separator: ", ")
         return try queue.writeWithoutTransaction { db in
@@ -201,10 +211,12 @@ public final class Store {
                     try db.execute(sql: "DELETE FROM \(table) WHERE run_id = ? AND round = ?", arguments: [runID, round])
                 }
                 try db.execute(sql: """
-                    INSERT INTO run_round (run_id, round, status, error, stderr_tail, started_at, finished_at, load_seconds, \(Self.memoryColumns.joined(separator: ", ")))
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, \(memoryPlaceholders))
+                    INSERT INTO run_round (run_id, round, status, error, stderr_tail, started_at, finished_at, load_seconds, slurm_job, slurm_node,
+                        \(Self.memoryColumns.joined(separator: ", ")))
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \(memoryPlaceholders))
                     """, arguments: StatementArguments([runID, round, r.status.rawValue, r.error, r.stderrTail, iso.string(from: r.startedAt),
-                                                        iso.string(from: r.finishedAt), r.loadSeconds] + Self.memoryValues(r.memory)))
+                                                        iso.string(from: r.finishedAt), r.loadSeconds, r.environment?.slurmJob, r.environment?.slurmNode]
+                                                       + Self.memoryValues(r.memory)))
                 if let encoder = r.encoder {
                     try db.execute(sql: "UPDATE run_round SET encoder = ? WHERE run_id = ? AND round = ?", arguments: [try json(encoder), runID, round])
                 }
@@ -219,8 +231,8 @@ public final class Store {
                 if let environment {
                     try db.execute(sql: """
                         INSERT OR REPLACE INTO environment (run_id, cpu_model, cpu_flags, cores, memory_bytes, os, hostname,
-                            exprun_version, git_commit, model_files, experiment_sha256)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            exprun_version, git_commit, model_files, experiment_sha256, slurm_job, slurm_node)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [runID] + environment)
                 }
                 try Self.summarizeRounds(db, runID: runID)
@@ -269,7 +281,7 @@ public final class Store {
         return RoundRecord(round: row["round"], status: RunRecord.Status(rawValue: row["status"]) ?? .failed, error: row["error"],
                            startedAt: iso.date(from: row["started_at"]) ?? Date(timeIntervalSince1970: 0),
                            finishedAt: iso.date(from: row["finished_at"]) ?? Date(timeIntervalSince1970: 0),
-                           loadSeconds: row["load_seconds"], memory: memory(row))
+                           loadSeconds: row["load_seconds"], memory: memory(row), slurmJob: row["slurm_job"], slurmNode: row["slurm_node"])
     }
 
     // MARK: reading
@@ -319,6 +331,11 @@ public final class Store {
         }
     }
 
+    /// A round's encoder figures (run_round.encoder), nil for a decoder's round.
+    static func encoderFigures(_ row: Row) -> EncoderFigures? {
+        (row["encoder"] as String?).flatMap { try? JSONDecoder.record.decode(EncoderFigures.self, from: Data($0.utf8)) }
+    }
+
     static func run(_ row: Row, _ db: Database) throws -> StoredRun {
         let iso = ISO8601DateFormatter()
         let id: Int64 = row["id"]
@@ -340,9 +357,7 @@ public final class Store {
         r.memory = memory(row)
         let roundRows = try Row.fetchAll(db, sql: "SELECT * FROM run_round WHERE run_id = ? ORDER BY round", arguments: [id])
         r.rounds = roundRows.map(roundRecord)
-        r.encoder = EncoderFigures.merged(roundRows.compactMap { row in
-            (row["encoder"] as String?).flatMap { try? JSONDecoder.record.decode(EncoderFigures.self, from: Data($0.utf8)) }
-        })
+        r.encoder = EncoderFigures.merged(roundRows.compactMap(encoderFigures))
         if let tokens: String = row["prompt_tokens"] { r.promptTokens = try? JSONDecoder().decode([Int].self, from: Data(tokens.utf8)) }
         r.newTokensRequested = row["new_tokens_requested"]
         r.quality.perplexity = row["perplexity"]; r.quality.klMean = row["kl_mean"]; r.quality.klP99 = row["kl_p99"]
@@ -368,7 +383,7 @@ public final class Store {
                 cpuModel: e["cpu_model"], cpuFlags: e["cpu_flags"], cores: e["cores"], memoryBytes: e["memory_bytes"], os: e["os"],
                 hostname: e["hostname"], exprunVersion: e["exprun_version"], gitCommit: e["git_commit"],
                 modelFiles: (try? JSONDecoder().decode([String: String].self, from: Data(files.utf8))) ?? [:],
-                experimentSHA256: e["experiment_sha256"])
+                experimentSHA256: e["experiment_sha256"], slurmJob: e["slurm_job"], slurmNode: e["slurm_node"])
         }
         return StoredRun(id: id, experiment: row["experiment_name"], entry: entry, record: r)
     }
