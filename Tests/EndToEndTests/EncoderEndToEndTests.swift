@@ -115,6 +115,14 @@ import Testing
             #expect(row[6] == (kept.count == 3 ? "3" : "\(kept.count) of 3") || row[6] == "3 (busy)")
         }
         #expect(report.contains("in 2 interleaved rounds") && report.contains("## Noise"))
+        // `exprun compare` pairs encoder runs by texts/s at each batch size (against itself: equal medians).
+        let compared = try Exprun.run(["compare", "e2e-encoder", "e2e-encoder", "--format", "json", "--db", db])
+        #expect(compared.status == 0, "\(compared.stderr)")
+        let pairs = try JSONDecoder().decode([CompareReport.Row].self, from: Data(compared.stdout.utf8))
+        for size in [1, 8] {
+            let texts = pairs.filter { $0.metric == "texts_per_second_batch_\(size)" }
+            #expect(texts.count == 4 && texts.allSatisfy { $0.a == $0.b && $0.a > 0 && $0.ratio == 1 })
+        }
         // `exprun merge` (shards of a cluster run) carries each round's encoder figures.
         let merged = dir + "/merged/exprun.sqlite"
         let m = try Exprun.run(["merge", db, "--db", merged, "--no-report"])

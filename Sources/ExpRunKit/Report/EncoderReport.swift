@@ -164,6 +164,16 @@ enum EncoderReport {
         c["hasSummary"] = !summary.isEmpty
     }
 
+    /// `exprun compare`'s figures of encoder runs: texts/s at each batch size they measured.
+    static func compareMetrics(_ runs: [StoredRun]) -> [CompareReport.Metric] {
+        Set(runs.flatMap { $0.record.encoder?.batches.map(\.batchSize) ?? [] }).sorted().map { size in
+            func batch(_ r: StoredRun) -> EncoderBatchFigures? { r.record.encoder?.batches.first { $0.batchSize == size } }
+            return CompareReport.Metric(id: "texts_per_second_batch_\(size)", name: "texts/s at batch \(size)", unit: "texts/s", sense: .speed,
+                                        digits: 1, timed: true, values: { r, _ in batch(r)?.textsPerSecond(threads: r.entry.threads) ?? [] },
+                                        busyKept: { r in batch(r)?.split(threads: r.entry.threads).busyKept ?? false })
+        }
+    }
+
     /// `exprun show RUN` lines of an encoder run.
     static func showLines(_ plan: EncoderPlan, _ f: EncoderFigures?, repeats: Int, warmup: Int, rounds: Int, threads: Int) -> [String] {
         let source = plan.texts.map { "\($0.count) texts" } ?? plan.corpus.map { "\($0.text), \($0.lines.map { "first \($0) lines" } ?? "every line")" } ?? ""

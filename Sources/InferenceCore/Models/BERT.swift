@@ -73,14 +73,15 @@ public final class BERT {
     }
 
     public let config: BertConfig
-    public let weights: [WeightInfo]
+    /// What each tensor is stored as (a calibrated method replaces the linear layers after loading).
+    public internal(set) var weights: [WeightInfo]
     public let pool: ThreadPool
 
     let wordEmbeddings: LinearWeight               // [vocab, d]: rows looked up
     let positionEmbeddings: LinearWeight           // [max_positions, d]
     let tokenTypeEmbedding: [Float]                // row 0 of token_type_embeddings
     let embeddingNormWeight, embeddingNormBias: [Float]
-    let layers: [Layer]
+    var layers: [Layer]
     /// Scratch space of the last batch, kept for the next: fresh pages for every batch cost 6% of
     /// the time (the kernel zeroing them).
     private let workspace = Workspace()
@@ -233,7 +234,7 @@ public final class BERT {
     /// keys at a time from broadcast multiply-adds (a 32-wide head would otherwise spend more on
     /// each score's horizontal sum than on its products); queries go four at a time, so every key
     /// and value vector loaded serves four independent multiply-add chains.
-    private func attention(_ q: UnsafeMutablePointer<Float>, _ k: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
+    func attention(_ q: UnsafeMutablePointer<Float>, _ k: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
                            sequences: [[Int]], starts: [Int], into out: UnsafeMutablePointer<Float>) {
         typealias V = SIMD16<Float>
         let d = config.hiddenSize, hs = config.headSize, heads = config.headCount
@@ -325,7 +326,7 @@ public final class BERT {
     /// cost a third more time at batch 32 than at batch 1); a slab of about 256 KB stays in L2.
     /// Rows are independent in every format but bnb-int8, whose outlier columns are those of the
     /// slab's rows (bitsandbytes takes a padded batch's, padding included: no packing matches it).
-    private func linear(_ w: LinearWeight, _ x: UnsafePointer<Float>, rows: Int, bias: [Float], into y: UnsafeMutablePointer<Float>) {
+    func linear(_ w: LinearWeight, _ x: UnsafePointer<Float>, rows: Int, bias: [Float], into y: UnsafeMutablePointer<Float>) {
         let slab = max(16, (1 << 16) / w.inFeatures / 16 * 16)
         for r0 in stride(from: 0, to: rows, by: slab) {
             w.forward(x + r0 * w.inFeatures, rows: min(slab, rows - r0), bias: bias, into: y + r0 * w.outFeatures, pool: pool)
@@ -333,7 +334,7 @@ public final class BERT {
     }
 
     /// x ← LayerNorm(sublayer + x), rows split over the pool.
-    private func addAndNorm(_ sublayer: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>, rows: Int, weight: [Float], bias: [Float]) {
+    func addAndNorm(_ sublayer: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>, rows: Int, weight: [Float], bias: [Float]) {
         let d = config.hiddenSize, eps = config.layerNormEpsilon
         pool.parallelFor(rows, granule: 16) { range in
             let h = sublayer + range.lowerBound * d, xr = x + range.lowerBound * d

@@ -66,7 +66,13 @@ public final class SentenceEncoder {
     }
 
     /// Loads a sentence-transformers folder (or a plain BERT directory), quantizing per `quantization`.
+    /// A calibrated method (gptq) quantizes the FP32 model on its calibration texts after loading.
     public static func load(_ reference: String, quantization: QuantizationConfig = .fp32, threads: Int = 1) throws -> SentenceEncoder {
+        if Quantization.method(named: quantization.method)?.calibrated == true {
+            let encoder = try load(reference, quantization: .fp32, threads: threads)
+            _ = try Calibration.quantize(encoder, config: quantization)
+            return encoder
+        }
         if reference.hasSuffix(".gguf") { return try loadGGUF(reference, quantization: quantization, threads: threads) }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: reference, isDirectory: &isDir) else {
