@@ -47,12 +47,17 @@ static inline void scale_min(int j, const uint8_t *s, int *sc, int *m) {
 // iq4_nl / iq4_xs's 16 levels (kvalues_iq4nl).
 static const int8_t iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
-// q3_K's 16 sub-block scales (6 bits each, −32 applied) from its 12 scale bytes.
+// q3_K's 16 sub-block scales (6 bits each, −32 applied) from its 12 scale bytes: four 32-bit words
+// rearranged (dequantize_row_q3_K's kmask trick) so that byte j is scale j.
 static inline void q3_K_scales(const uint8_t *s, int8_t *out) {
-    for (int j = 0; j < 16; j++) {
-        int low = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
-        out[j] = (int8_t)((low | ((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) - 32);
-    }
+    uint32_t aux[4], tmp;
+    memcpy(aux, s, 12);
+    tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & 0x0f0f0f0f) | (((tmp >> 4) & 0x03030303) << 4);
+    aux[3] = ((aux[1] >> 4) & 0x0f0f0f0f) | (((tmp >> 6) & 0x03030303) << 4);
+    aux[0] = (aux[0] & 0x0f0f0f0f) | (((tmp >> 0) & 0x03030303) << 4);
+    aux[1] = (aux[1] & 0x0f0f0f0f) | (((tmp >> 2) & 0x03030303) << 4);
+    for (int j = 0; j < 16; j++) out[j] = (int8_t)(((const uint8_t *)aux)[j] - 32);
 }
 
 // Byte `i` of row `r`'s plain block, found in an interleaved group block whose plain fields start
@@ -195,6 +200,41 @@ static inline __m256i iq4_nlx8_dot(const __m256i *v, const __m256i *av, const in
     }
     return isum;
 }
+
+// The 8-row kernels of a 32-value type with a minimum (q4_1, q5_1): groups of BB bytes whose first
+// 16 bytes are the 8 rows' fp16 d and the next 16 their fp16 m; UNPACK gives the values as x8_dot_32
+// takes them. Σ(d·q + m)·x = d·Σq·x + m·Σx in the 8 lanes.
+#define GROUP_KERNELS_WITH_MIN(T, BB, UNPACK) \
+    void ggml_simd_##T##x8(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb, float *out) { \
+        const uint8_t *p = w; \
+        __m256 acc = _mm256_setzero_ps(); \
+        for (int b = 0; b < nb; b++) { \
+            const uint8_t *blk = p + b * BB; \
+            __m256i lo[4], hi[4]; \
+            UNPACK(blk, lo, hi); \
+            __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)), _mm256_set1_ps(xd[b])); \
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(x8_dot_32(lo, hi, x + 32 * b)), acc); \
+            acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16))), _mm256_set1_ps(xd[b] * (float)xsum[b]), acc); \
+        } \
+        _mm256_storeu_ps(out, acc); \
+    } \
+    void ggml_simd_##T##x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out) { \
+        const uint8_t *p = w; \
+        const long ds = stride / 32; \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}; \
+        for (int b = 0; b < nb; b++) { \
+            const uint8_t *blk = p + b * BB; \
+            __m256i lo[4], hi[4]; \
+            UNPACK(blk, lo, hi); \
+            __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)), mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16))); \
+            for (int k = 0; k < 4; k++) { \
+                float dx = xd[k * ds + b]; \
+                acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(x8_dot_32(lo, hi, x + k * stride + 32 * b)), acc[k]); \
+                acc[k] = _mm256_fmadd_ps(mw, _mm256_set1_ps(dx * (float)xsum[k * ds + b]), acc[k]); \
+            } \
+        } \
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 8 * k, acc[k]); \
+    }
 
 // Byte j = `value` where bit j of qh is set, else 0 (llama.cpp's bytes_from_bits_32).
 static inline __m256i bits_to_bytes(uint32_t qh, char value) {

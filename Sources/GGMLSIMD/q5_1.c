@@ -79,37 +79,7 @@ static inline void q5_1x8_unpack(const uint8_t *blk, __m256i *lo, __m256i *hi) {
     }
 }
 
-void ggml_simd_q5_1x8(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb, float *out) {
-    const uint8_t *p = w;
-    __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        const uint8_t *blk = p + b * 192;
-        __m256i lo[4], hi[4];
-        q5_1x8_unpack(blk, lo, hi);
-        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)), _mm256_set1_ps(xd[b]));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(x8_dot_32(lo, hi, x + 32 * b)), acc);
-        acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16))), _mm256_set1_ps(xd[b] * (float)xsum[b]), acc);
-    }
-    _mm256_storeu_ps(out, acc);
-}
-
-void ggml_simd_q5_1x8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out) {
-    const uint8_t *p = w;
-    const long ds = stride / 32;
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (int b = 0; b < nb; b++) {
-        const uint8_t *blk = p + b * 192;
-        __m256i lo[4], hi[4];
-        q5_1x8_unpack(blk, lo, hi);
-        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)), mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
-        for (int k = 0; k < 4; k++) {
-            float dx = xd[k * ds + b];
-            acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(x8_dot_32(lo, hi, x + k * stride + 32 * b)), acc[k]);
-            acc[k] = _mm256_fmadd_ps(mw, _mm256_set1_ps(dx * (float)xsum[k * ds + b]), acc[k]);
-        }
-    }
-    for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 8 * k, acc[k]);
-}
+GROUP_KERNELS_WITH_MIN(q5_1, 192, q5_1x8_unpack)
 
 #else
 void ggml_simd_q5_1x8(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb, float *out) { ggml_plain_q5_1x8(w, x, xd, xsum, nb, out); }

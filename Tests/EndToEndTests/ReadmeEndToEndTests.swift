@@ -34,7 +34,7 @@ import Testing
         "exprun show RUN": ("exprun show 3", "peak added"),
         "exprun report EXPERIMENT": ("exprun report gpt2-random", "results/gpt2-random/report.md"),
         "exprun compare A B": ("exprun compare gpt2-random gpt2-random", "results/compare/gpt2-random-vs-gpt2-random/compare.md"),
-        "exprun compare A B --format json": ("exprun compare gpt2-random gpt2-random --format json", "\"ratio_low\""),
+        "exprun compare A B --format json": ("exprun compare gpt2-random gpt2-random --format json", #""verdict" : "same""#),
         #"exprun generate MODEL --prompt "Once upon a time" --max-new-tokens 20 [--temperature T --top-k K --top-p P --seed S] [--threads K] [--quant NAME]"#:
             (#"exprun generate "$TINY" --prompt "Once upon a time" --max-new-tokens 20 --temperature 0.8 --top-k 40 --top-p 0.9 --seed 7 --threads 2 --quant q8_0"#, "decode: "),
         "exprun logits MODEL --tokens 7454,2402,257,640 --out logits.safetensors":
@@ -63,7 +63,7 @@ import Testing
     /// Order matters: the seed fills the database the later commands read, quantize writes the file inspect reads.
     static let order = ["scripts/install", "scripts/test", "exprun FILE --dry-run", "exprun validate FILE",
                         "exprun experiments/gpt2-random.exp", "scripts/main-job", "exprun compare 1 3", "exprun list",
-                        "exprun show RUN", "exprun report EXPERIMENT", "exprun compare A B",
+                        "exprun show RUN", "exprun report EXPERIMENT", "exprun compare A B", "exprun compare A B --format json",
                         "exprun quantize MODEL --to q4_k --out model.gguf", "exprun inspect model.gguf",
                         "exprun quantize model.gguf --to q4_k_m --out mix.gguf"]
 

@@ -11,16 +11,22 @@ import Testing
 
     @Test func touchingMemoryRaisesResidentAnonymousMemory() throws {
         #if os(Linux)
-        let before = MemoryProbe.sample()
-        #expect(before.source == "proc")
+        // The probe reads the whole process, and other suites allocate and free in it at the same
+        // time: a probe that counts anonymous memory sees 64 MiB arrive in at least one of three tries.
         let size = 64 << 20
-        let block = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
-        defer { block.deallocate() }
-        for i in stride(from: 0, to: size, by: 4096) { block[i] = UInt8(truncatingIfNeeded: i >> 12) }
-        let after = MemoryProbe.sample()
-        let grown = (after.anon ?? 0) - (before.anon ?? 0)
-        #expect(grown >= size * 9 / 10)
-        #expect((after.peak ?? 0) >= (after.rss ?? .max))
+        var growths: [Int] = []
+        for _ in 0..<3 {
+            let before = MemoryProbe.sample()
+            #expect(before.source == "proc")
+            let block = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
+            defer { block.deallocate() }
+            for i in stride(from: 0, to: size, by: 4096) { block[i] = UInt8(truncatingIfNeeded: i >> 12) }
+            let after = MemoryProbe.sample()
+            growths.append((after.anon ?? 0) - (before.anon ?? 0))
+            #expect((after.peak ?? 0) >= (after.rss ?? .max))
+            if growths.last! >= size * 9 / 10 { break }
+        }
+        #expect(growths.contains { $0 >= size * 9 / 10 }, "anonymous memory grew by \(growths) bytes for \(size) touched")
         #endif
     }
 

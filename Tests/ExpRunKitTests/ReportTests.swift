@@ -26,7 +26,7 @@ final class XMLCheck: NSObject, XMLParserDelegate {
 @Suite struct ReportTests {
     @Test func chartsAreWellFormedAndEscaped() throws {
         let hostile = "q4 <k> & \"x\" 'y'\u{1}"
-        for kind in [Chart.Kind.bars, .lines] {
+        for kind in [Chart.Kind.bars, .horizontalBars] {
             let chart = Chart(kind: kind, title: "Title <&>", categories: ["fp32", hostile, "int8"], xLabel: "configuration",
                               yLabel: "tokens/s", series: [
                                 ChartSeries(name: "1 thread", values: [10, 20, nil], ranges: [(9, 11), (18, 22), nil]),
@@ -35,10 +35,11 @@ final class XMLCheck: NSObject, XMLParserDelegate {
             let xml = try #require(XMLCheck.parse(chart.svg()))
             let all = xml.texts.joined()
             #expect(all.contains("Title <&>"))
-            #expect(all.contains("tokens/s"))
+            #expect(all.contains(kind == .bars ? "tokens/s" : "configuration"))   // the value axis's label
             #expect(all.contains("1 thread"))           // the legend
+            #expect(all.contains("q4 <k> & \"x\" 'y'?"))  // a category, its control character replaced
             #expect(xml.elements.first == "svg")
-            #expect(xml.elements.contains(kind == .bars ? "rect" : "polyline"))
+            #expect(xml.elements.filter { $0 == "rect" }.count >= 5)   // page, legend and bars
         }
     }
 
@@ -61,6 +62,10 @@ final class XMLCheck: NSObject, XMLParserDelegate {
         #expect(Statistics([4, 1, 3, 2]).median == 2.5)
         #expect(Statistics([]).count == 0 && Statistics([]).median.isNaN)
         #expect(Statistics([5]).stddev == 0)
+        // Charts name their whiskers for what they are: under 6 repeats min–max is no 95% interval.
+        let three = Statistics([1, 2, 3]), six = Statistics([1, 2, 3, 4, 5, 6])
+        #expect(Statistics.whiskers([six, six]) == "95% CI" && Statistics.whiskers([three]) == "min–max")
+        #expect(Statistics.whiskers([six, three]) == "95% CI, min–max under 6 repeats")
     }
 
     @Test func editDistanceSuggestions() {

@@ -70,7 +70,7 @@ enum GemmaFixture {
     }
 
     /// Greedy tokens for every recorded prompt up to its first near-tie; returns the steps compared.
-    static func compareGreedy(_ model: LanguageModel, _ oracle: Oracle) throws -> Int {
+    static func compareGreedy(_ model: LanguageModel, _ oracle: Oracle, tieMargin: Double = tieMargin) throws -> Int {
         let tokenizer = try #require(model.tokenizer)
         var compared = 0
         for case_ in oracle.greedy {

@@ -190,7 +190,7 @@ public enum CompareReport {
             }
             let decode = sides.indices.map { k in categories.indices.map { c in run(k, c).map { RunSummaryFigures($0).decode } } }
             let speed = Chart(kind: .bars, title: "Decode speed, side by side", categories: categories, xLabel: "configuration",
-                              yLabel: "tokens/s (median, whiskers 95% CI)",
+                              yLabel: "tokens/s (median, whiskers \(Statistics.whiskers(decode.joined().compactMap { $0 })))",
                               series: sides.indices.map { k in ChartSeries(name: sides[k].name, values: decode[k].map { $0?.median },
                                                                            ranges: decode[k].map { $0.map { ($0.low, $0.high) } }) })
             let memory = Chart(kind: .horizontalBars, title: "Peak RSS, side by side", categories: categories, xLabel: "MiB (median over rounds)",

@@ -89,8 +89,8 @@ public enum ExperimentReport {
         }
         if experiment.charts.contains("time") {
             result.append(("time.svg", .bars(Chart(
-                kind: .lines, title: "Time to generate the requested tokens", categories: groups, xLabel: "configuration",
-                yLabel: "seconds (median, whiskers 95% CI)", series: seriesNames.map { s in
+                kind: .bars, title: "Time to generate the requested tokens", categories: groups, xLabel: "configuration",
+                yLabel: "seconds (median, whiskers \(Statistics.whiskers(figures.values.map(\.total))))", series: seriesNames.map { s in
                     ChartSeries(name: s, values: groups.map { g in find(g, s).map { figures[$0.id]!.total.median } },
                                 ranges: groups.map { g in find(g, s).map { interval(figures[$0.id]!.total) } })
                 }, note: random ? "synthetic (random) weights: time and memory are real, output text is not" : nil))))
@@ -98,7 +98,7 @@ public enum ExperimentReport {
         if experiment.charts.contains("throughput") {
             result.append(("throughput.svg", .bars(Chart(
                 kind: .bars, title: "Decode speed", categories: groups, xLabel: "configuration",
-                yLabel: "tokens/s (median, whiskers 95% CI)", series: seriesNames.map { s in
+                yLabel: "tokens/s (median, whiskers \(Statistics.whiskers(figures.values.map(\.decode))))", series: seriesNames.map { s in
                     ChartSeries(name: s, values: groups.map { g in find(g, s).map { figures[$0.id]!.decode.median } },
                                 ranges: groups.map { g in find(g, s).map { interval(figures[$0.id]!.decode) } })
                 }))))
@@ -137,7 +137,7 @@ public enum ExperimentReport {
         // Speed depends on threads: one series per thread count, at the first prompt.
         let threads = ExperimentReport.unique(ok.map { String($0.entry.threads) })
         let speed = ScatterChart(
-            title: "\(what) against decode speed", xLabel: "decode tokens/s (median, bars 95% CI)", yLabel: yLabel,
+            title: "\(what) against decode speed", xLabel: "decode tokens/s (median, bars \(Statistics.whiskers(figures.values.map(\.decode))))", yLabel: yLabel,
             series: threads.map { t in
                 ScatterSeries(name: "\(t) thread\(t == "1" ? "" : "s")", points: byGroup.compactMap { g in
                     guard let run = ok.first(where: { labeler.group($0.entry) == g.group && String($0.entry.threads) == t && $0.entry.prompt == firstPrompt }),
@@ -184,6 +184,12 @@ public enum ExperimentReport {
             c["intervalNote"] = level >= Statistics.confidence
                 ? "95% confidence interval" + (k == 1 ? " (with \(e.repeats) repeats: min–max)" : "")
                 : "range min–max (with \(e.repeats) repeats only a \(Format.fixed(level * 100, 0))% confidence interval; 6 repeats or more give 95%)"
+            // One repeat per round and under 6 in all: ratios take the ratio of the ranges (RatioInterval).
+            let single = (0..<e.roundCount).allSatisfy { e.repeatIndices(round: $0).count == 1 } && e.repeats < 6
+            let n = Double(e.repeats), orderings = exp(lgamma(2 * n + 1) - 2 * lgamma(n + 1))
+            c["ratioNote"] = single
+                ? "the ratio of the ranges (lowest over highest to highest over lowest: with \(e.repeats) repeats against \(e.repeats), a \(Format.fixed((1 - 2 / orderings) * 100, 0))% interval)"
+                : "a 95% bootstrap interval" + (e.roundCount > 1 ? " (paired by round)" : "")
         }
         if let env = first?.record.environment {
             c["environment"] = environmentContext(env)

@@ -1,8 +1,8 @@
 // A few SVG charts, written by hand because no Swift chart library runs on Linux: grouped bars
-// (tokens/s with whiskers), horizontal grouped bars (memory: one group per configuration, which
-// stays readable at a dozen configurations and more), lines over categories (time per
-// configuration, as in the classic FP32 / INT8 / INT4 plot), and in ScatterChart.swift points on
-// two numeric axes. Every chart has a title, axis labels with units and a legend when it has more
+// (tokens/s and seconds with whiskers; bars, not lines: configurations are not points on a scale
+// to draw a trend between), horizontal grouped bars (memory: one group per configuration, which
+// stays readable at a dozen configurations and more), and in ScatterChart.swift points on two
+// numeric axes. Every chart has a title, axis labels with units and a legend when it has more
 // than one series; every text is XML-escaped. Whiskers show confidence intervals.
 import Foundation
 
@@ -18,7 +18,7 @@ public struct ChartSeries: Sendable {
 }
 
 public struct Chart: Sendable {
-    public enum Kind: Sendable { case bars, horizontalBars, lines }
+    public enum Kind: Sendable { case bars, horizontalBars }
     public var kind: Kind
     public var title: String
     public var categories: [String]
@@ -37,8 +37,10 @@ public struct Chart: Sendable {
     public func svg() -> String {
         if kind == .horizontalBars { return horizontalSVG() }
         let width = max(640.0, 140.0 + Double(categories.count) * Double(max(1, series.count)) * 26.0)
-        let height = 440.0
-        let left = 78.0, right = 24.0, bottom = 120.0
+        // Room below the plot for the longest category label, written at 30°.
+        let longest = Double(Swift.min(28, categories.map(\.count).max() ?? 0))
+        let left = 78.0, right = 24.0, bottom = 44 + longest * 6.6 * 0.5
+        let height = 320 + bottom
         var out = Self.header(width: width, height: height, title: title, note: note)
         let legendRows = Self.legend(series.count > 1 ? series.map(\.name) : [], left: left, width: width - right, into: &out)
         let top = 64.0 + Double(legendRows) * 18
@@ -65,37 +67,15 @@ public struct Chart: Sendable {
             let label = name.count > 28 ? String(name.prefix(27)) + "…" : name
             out.append(##"<text transform="translate(\##(f(cx)) \##(f(top + plotH + 14))) rotate(-30)" text-anchor="end">\##(Self.escape(label))</text>"##)
         }
-        switch kind {
-        case .bars:
-            let groupW = slot * 0.8
-            let barW = groupW / Double(Swift.max(1, series.count))
-            for (si, s) in series.enumerated() {
-                let color = Self.palette[si % Self.palette.count]
-                for (c, value) in s.values.enumerated() where c < categories.count {
-                    guard let v = value, v.isFinite else { continue }
-                    let x = left + slot * Double(c) + (slot - groupW) / 2 + barW * Double(si)
-                    out.append(##"<rect x="\##(f(x + 1))" y="\##(f(y(v)))" width="\##(f(Swift.max(1, barW - 2)))" height="\##(f(top + plotH - y(v)))" fill="\##(color)"><title>\##(Self.escape("\(s.name) · \(categories[c]): \(Self.number(v))"))</title></rect>"##)
-                    if c < s.ranges.count, let r = s.ranges[c] { out.append(whisker(x + barW / 2, y(r.0), y(r.1))) }
-                }
-            }
-        case .horizontalBars:
-            break
-        case .lines:
-            // Series are dodged sideways a little so equal values stay visible.
-            let dodge = Swift.min(12, slot * 0.5 / Double(Swift.max(1, series.count)))
-            for (si, s) in series.enumerated() {
-                let color = Self.palette[si % Self.palette.count]
-                var points: [String] = []
-                for (c, value) in s.values.enumerated() where c < categories.count {
-                    guard let v = value, v.isFinite else { continue }
-                    let x = left + slot * (Double(c) + 0.5) + dodge * (Double(si) - Double(series.count - 1) / 2)
-                    points.append("\(f(x)),\(f(y(v)))")
-                    out.append(##"<circle cx="\##(f(x))" cy="\##(f(y(v)))" r="4" fill="\##(color)"><title>\##(Self.escape("\(s.name) · \(categories[c]): \(Self.number(v))"))</title></circle>"##)
-                    if c < s.ranges.count, let r = s.ranges[c] { out.append(whisker(x, y(r.0), y(r.1))) }
-                }
-                if points.count > 1 {
-                    out.append(##"<polyline points="\##(points.joined(separator: " "))" fill="none" stroke="\##(color)" stroke-width="2"/>"##)
-                }
+        let groupW = slot * 0.8
+        let barW = groupW / Double(Swift.max(1, series.count))
+        for (si, s) in series.enumerated() {
+            let color = Self.palette[si % Self.palette.count]
+            for (c, value) in s.values.enumerated() where c < categories.count {
+                guard let v = value, v.isFinite else { continue }
+                let x = left + slot * Double(c) + (slot - groupW) / 2 + barW * Double(si)
+                out.append(##"<rect x="\##(f(x + 1))" y="\##(f(y(v)))" width="\##(f(Swift.max(1, barW - 2)))" height="\##(f(top + plotH - y(v)))" fill="\##(color)"><title>\##(Self.escape("\(s.name) · \(categories[c]): \(Self.number(v))"))</title></rect>"##)
+                if c < s.ranges.count, let r = s.ranges[c] { out.append(whisker(x + barW / 2, y(r.0), y(r.1))) }
             }
         }
         out.append("</svg>")

@@ -38,6 +38,13 @@ public struct Statistics: Sendable, Equatable {
         low = v[k - 1]; high = v[v.count - k]; self.level = level
     }
 
+    /// What the whiskers of a chart drawn from these summaries' intervals are.
+    static func whiskers(_ all: [Statistics]) -> String {
+        let exact = all.filter { $0.count > 0 }.map { $0.level >= confidence }
+        if exact.allSatisfy({ $0 }) { return "95% CI" }
+        return exact.contains(true) ? "95% CI, min–max under 6 repeats" : "min–max"
+    }
+
     /// max − min.
     public var spread: Double { max - min }
 
