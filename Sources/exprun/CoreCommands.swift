@@ -89,6 +89,7 @@ struct Generate: ParsableCommand {
                 generated tokens: \(result.tokens.map(String.init).joined(separator: " "))
                 prefill: \(ids.count) tokens in \(String(format: "%.4f", result.prefillSeconds)) s, \(String(format: "%.2f", result.prefillTokensPerSecond)) tok/s
                 decode: \(result.decodeStepSeconds.count) tokens in \(String(format: "%.4f", decodeSeconds)) s, \(String(format: "%.2f", result.decodeTokensPerSecond)) tok/s (threads: \(options.threads), \(options.quant))
+                weights: \(model.storedWeightBytes) bytes as stored
 
                 """
             FileHandle.standardError.write(Data(err.utf8))

@@ -22,6 +22,13 @@ func runnerErrors(_ body: () throws -> Void) throws {
 
 func printErr(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
+/// `arguments` as one line a POSIX shell reads back the same.
+func shellCommand(_ arguments: [String]) -> String {
+    arguments.map { a in
+        a.allSatisfy({ $0.isLetter || $0.isNumber || "-_./:=@%+,".contains($0) }) && !a.isEmpty ? a : "'" + a.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }.joined(separator: " ")
+}
+
 struct StoreOptions: ParsableArguments {
     @Option(help: "The run database.")
     var db: String = "results/exprun.sqlite"
@@ -72,7 +79,16 @@ struct RunExperiment: ParsableCommand {
             let rounds = spec.measure.roundCount
             let progress = ProgressReporter(total: resolved.schedule.count)
             progress.message("experiment \(spec.name): \(resolved.entries.count) run(s)" + (rounds > 1 ? " in \(rounds) interleaved rounds" : "") + ", database \(store.db)")
-            let summary = try runner.run(resolved, store: database, progress: progress)
+            // Ctrl-C / SIGTERM stop the running child and end with how to resume; a file size limit
+            // becomes a write error that the store explains rather than a killed process.
+            Interruption.install()
+            signal(SIGXFSZ, SIG_IGN)
+            let summary: RunSummary
+            do { summary = try runner.run(resolved, store: database, progress: progress) } catch let stop as Interrupted {
+                printErr("exprun: \(stop)")
+                printErr("exprun: resume with the same command (stored runs are skipped): \(shellCommand(CommandLine.arguments))")
+                throw ExitCode(stop.exitStatus)
+            }
             if !noReport {
                 let path = try ExperimentReport.write(experiment: spec.name, store: database, resultsDirectory: store.resultsDirectory)
                 progress.message("report: \(path)")
@@ -207,6 +223,7 @@ struct RunOne: ParsableCommand {
 
     func run() throws {
         ChildRun.exitWithParent()
+        Interruption.removeOnInterrupt(ChildRun.logitsFile)
         let data: Data
         if let entry {
             guard let d = FileManager.default.contents(atPath: entry) else { printErr("exprun run-one: cannot read \(entry)"); throw ExitCode.failure }

@@ -25,7 +25,7 @@ import Testing
     static let plan: [String: (run: String, expect: String)] = [
         "scripts/install": ("", "installed exprun 0.1.0 (commit "),
         "exprun experiments/gpt2-random.exp": ("", " done, 0 already stored, 0 failed"),
-        "scripts/main-job": ("scripts/main-job --dry-run", "experiment gemma3-270m: 18 runs"),
+        "scripts/main-job": ("scripts/main-job --dry-run", "experiment gemma3-270m: 24 runs"),
         "exprun compare 1 3": ("", "results/compare/1-vs-3/compare.md"),
         "scripts/test": ("test -x scripts/test && echo the suite itself", "the suite itself"),
         "exprun FILE --dry-run": ("exprun experiments/gpt2-random.exp --dry-run", "experiment gpt2-random: 10 runs"),
@@ -34,6 +34,8 @@ import Testing
         "exprun show RUN": ("exprun show 3", "peak added"),
         "exprun report EXPERIMENT": ("exprun report gpt2-random", "results/gpt2-random/report.md"),
         "exprun compare A B": ("exprun compare gpt2-random gpt2-random", "results/compare/gpt2-random-vs-gpt2-random/compare.md"),
+        "scripts/fuzz [--time SECONDS] [--release] [TARGET ...]": ("scripts/fuzz --help", "Targets (Fuzz/Sources/ExpRunFuzz/Targets.swift)"),
+        "scripts/sanitize [address] [thread]": ("scripts/sanitize --help", "the thread pool's tests"),
         "exprun compare A B --format json": ("exprun compare gpt2-random gpt2-random --format json", #""verdict" : "same""#),
         #"exprun generate MODEL --prompt "Once upon a time" --max-new-tokens 20 [--temperature T --top-k K --top-p P --seed S] [--threads K] [--quant NAME]"#:
             (#"exprun generate "$TINY" --prompt "Once upon a time" --max-new-tokens 20 --temperature 0.8 --top-k 40 --top-p 0.9 --seed 7 --threads 2 --quant q8_0"#, "decode: "),
@@ -48,6 +50,8 @@ import Testing
         "LLAMA_CPP_BIN=$(../shared/tools/llama-cpp-peer) scripts/bench-quant [--formats fp32,q8_0,...] [--threads 1,2] [--repeats 3]":
             ("scripts/bench-quant --help", "--formats FORMATS"),   // needs llama.cpp's tools, which no test may need
         "scripts/bench-gemma [--threads N] [--repeats N]": ("scripts/bench-gemma --help", "[--threads N] [--repeats N]"),
+        "scripts/bench-gptq [--threads 2] [--samples 128] [--tokens 512] [--reference GPTQ_CHECKOUT --rounds N]":
+            ("scripts/bench-gptq --help", "--reference REFERENCE"),   // minutes of quantizing, and the reference needs torch
         // A cluster's commands: SlurmEndToEndTests run them against a real Slurm; here the options and a merge of the seed's database.
         "exprun run FILE --slurm [--partition P] [--time HH:MM:SS] [--max-parallel N] [--sbatch-arg=--mem=8G]... [--wait]":
             ("exprun run --help", "--max-parallel <max-parallel>"),

@@ -55,7 +55,8 @@ import Testing
             for (label, values) in decode {
                 let e = byLabel[label]!
                 // q4_0: two busy repeats (indices 1 and 4) set aside; its peak RSS 10% higher in round 2.
-                let busy: Set<Int> = label == "q4_0" ? [1, 4] : []
+                // fp16: 6 of 9 busy, too few quiet ones to set them aside.
+                let busy: Set<Int> = label == "q4_0" ? [1, 4] : label == "fp16" ? [0, 1, 2, 3, 4, 5] : []
                 let peak = label == "q4_0" ? (round == 1 ? 110.0 : 100.0) : label == "fp32" ? 400 : 200
                 try store.saveRound(experimentID: id, entry: e, record: run(e, round: round, decode: values[round], busy: busy, peakMiB: peak,
                                                                             weights: label == "fp32" ? 4000 : 1000))
@@ -81,6 +82,8 @@ import Testing
         #expect(noise.allSatisfy { $0[5].contains("0.80 of 2 cores") && $0[5].contains("40%") })
         let time = markdownRows(text, after: "## Time")
         #expect(time.first { $0[1] == "q4_0" }?[8] == "7 of 9")
+        #expect(time.first { $0[1] == "fp16" }?[8] == "9 (busy)")
+        #expect(text.contains("fp16: 6 of 9 busy, others taking 40% of the 2 cores it asked for)"), "\(text)")
 
         #expect(text.contains("Peak RSS differed by more than 3% between rounds"))
         #expect(text.contains("100.00, 110.00, 100.00 MiB in rounds 1, 2, 3 (10.0% apart)"))

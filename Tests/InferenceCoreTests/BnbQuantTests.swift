@@ -126,7 +126,11 @@ import Testing
     }
 
     @Test(arguments: [(3, 64, 1, 64, false), (5, 128, 2, 64, true), (7, 100, 3, 64, false), (4, 33, 2, 32, true),
-                      (9, 72, 1, 64, false), (16, 256, 2, 128, false), (2, 1, 1, 32, false)])
+                      (9, 72, 1, 64, false), (16, 256, 2, 128, false), (2, 1, 1, 32, false),
+                      // decode kernel with blocks straddling rows, double quantization, several threads' ranges
+                      (6, 96, 1, 64, false), (5, 96, 1, 128, true), (37, 768, 1, 256, true), (9, 544, 1, 64, false),
+                      // prefill tiles: rows past a 4×4 block, outputs past a 16-row tile, odd row starts
+                      (13, 96, 5, 64, false), (19, 100, 6, 64, true), (9, 33, 7, 32, false), (21, 64, 4, 32, true)])
     func fourBitKernelMatchesReference(out: Int, in inF: Int, rows: Int, block: Int, dq: Bool) {
         var g = BnbSeededRandom(UInt64(out * 7919 + inF))
         let w = g.normals(out * inF, scale: 0.3), x = g.normals(rows * inF)
@@ -144,7 +148,62 @@ import Testing
         }
     }
 
-    @Test(arguments: [(3, 64, 1, Float(0)), (5, 96, 3, 6), (7, 100, 2, 6), (4, 33, 4, 2.5), (6, 768, 2, 6)])
+    /// The decode kernel (one `vpermps` per 16 codes) and its plain C twin against the Swift
+    /// reference, row by row, on shapes whose rows start inside blocks and span several of them.
+    @Test(arguments: [(4, 32, 32, false), (6, 96, 64, false), (5, 160, 128, true), (3, 1024, 4096, false), (7, 800, 256, true)])
+    func fourBitDecodeKernelAndTwinMatchReference(out: Int, in inF: Int, block: Int, dq: Bool) {
+        var g = BnbSeededRandom(UInt64(out * 131 + inF))
+        let w = g.normals(out * inF, scale: 0.2), x = g.normals(inF)
+        for book in [Bnb4BitCodeBook.nf4, .fp4] {
+            let lin = Bnb4BitLinear(values: w, out: out, in: inF, codeBook: book, blockSize: block, doubleQuant: dq)
+            for o in 0..<out {
+                let ref = lin.referenceDot(row: o, x)
+                let bound = 2e-5 * max(1, Float(inF).squareRoot())
+                #expect(abs(lin.kernelDot(row: o, x, plain: false) - ref) <= bound)
+                #expect(abs(lin.kernelDot(row: o, x, plain: true) - ref) <= bound)
+            }
+        }
+    }
+
+    /// The prompt kernel's widened rows (and its plain C twin's) are exactly dequantizeRow's values:
+    /// one product table[code] × absmax each.
+    @Test(arguments: [(4, 32, 32, false), (6, 96, 64, true), (5, 160, 128, false), (3, 1024, 4096, true), (7, 800, 256, false)])
+    func fourBitWidenedRowsAreDequantizedRows(out: Int, in inF: Int, block: Int, dq: Bool) {
+        var g = BnbSeededRandom(UInt64(out * 577 + inF))
+        let w = g.normals(out * inF, scale: 0.2)
+        for book in [Bnb4BitCodeBook.nf4, .fp4] {
+            let lin = Bnb4BitLinear(values: w, out: out, in: inF, codeBook: book, blockSize: block, doubleQuant: dq)
+            var d = [Float](repeating: 0, count: inF)
+            for o in 0..<out {
+                lin.dequantizeRow(o, into: &d)
+                #expect(lin.kernelWidenedRow(o, plain: false) == d)
+                #expect(lin.kernelWidenedRow(o, plain: true) == d)
+            }
+        }
+    }
+
+    /// The int8 kernel's exact Int32 products (4×4 tiles, a masked tail past 64-byte steps) and its
+    /// plain twin, equal to Int products computed here, on shapes that are not multiples of the tile
+    /// or of the 64-byte step; codes over the whole int8 range bitsandbytes produces (±127).
+    @Test(arguments: [(1, 1, 1), (3, 63, 2), (4, 64, 4), (7, 65, 5), (17, 200, 9), (5, 768, 3), (9, 130, 8)])
+    func int8IntegerKernelIsExact(out: Int, in inF: Int, rows: Int) {
+        var g = BnbSeededRandom(UInt64(out * 977 + inF * 3 + rows))
+        var w = g.normals(out * inF, scale: 0.3)
+        w[0] = 1   // a row's absmax gives code 127
+        let lin = BnbInt8Linear(values: w, out: out, in: inF)
+        let codes = (0..<rows * inF).map { i in i % 11 == 0 ? Int8(-127) : i % 13 == 0 ? 127 : Int8(truncatingIfNeeded: Int(g.next() % 255) - 127) }
+        var expected = [Int32](repeating: 0, count: rows * out)
+        for r in 0..<rows { for o in 0..<out {
+            var s = 0
+            for i in 0..<inF { s += Int(codes[r * inF + i]) * Int(lin.cb[o * inF + i]) }
+            expected[r * out + o] = Int32(s)
+        } }
+        #expect(lin.integerProducts(codes, rows: rows, plain: false) == expected)
+        #expect(lin.integerProducts(codes, rows: rows, plain: true) == expected)
+    }
+
+    @Test(arguments: [(3, 64, 1, Float(0)), (5, 96, 3, 6), (7, 100, 2, 6), (4, 33, 4, 2.5), (6, 768, 2, 6),
+                      (13, 200, 9, 6), (9, 65, 5, 0)])
     func int8KernelMatchesReference(out: Int, in inF: Int, rows: Int, threshold: Float) {
         var g = BnbSeededRandom(UInt64(out * 31 + inF))
         let w = g.normals(out * inF, scale: 0.3)

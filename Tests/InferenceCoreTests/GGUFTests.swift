@@ -306,6 +306,33 @@ struct FuzzRNG: RandomNumberGenerator {
         #expect(throws: CoreError.self) { try parseGGUF(b) }
     }
 
+    @Test func untrustedTextInErrorsIsEscapedCutAndPlaced() throws {
+        // The issue's example: a mutated key of NULs, a backspace and 200 more bytes, then an
+        // impossible value type. The error must name the byte where the entry starts (after the
+        // 24-byte header), show the key escaped and cut at 60 characters, and stay one short line.
+        func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+        let key: [UInt8] = [0, 0] + Array("ĠBeta".utf8) + [8, 0] + Array(repeating: UInt8(ascii: "x"), count: 200)
+        let bytes = Array("GGUF".utf8) + le(UInt32(3)) + le(UInt64(0)) + le(UInt64(1)) + le(UInt64(key.count)) + key + le(UInt32(2697199616))
+        do {
+            _ = try parseGGUF(bytes, path: "m.gguf")
+            Issue.record("parsed")
+        } catch {
+            let expected = "m.gguf: byte 24: metadata '\\x00\\x00ĠBeta\\x08\\x00" + String(repeating: "x", count: 51)
+                + "…' (210 bytes) has unknown value type 2697199616"
+            #expect("\(error)" == expected)
+        }
+    }
+
+    @Test func quotingEscapesWhatATerminalWouldInterpret() {
+        #expect(CoreError.quote("plain Ġtoken ▁x") == "'plain Ġtoken ▁x'")
+        #expect(CoreError.quote("a'b\\c\t\n\u{7F}") == "'a\\'b\\\\c\\t\\n\\x7f'")
+        // Bidirectional override, zero-width space, the replacement character of invalid UTF-8,
+        // a no-break space: all invisible or misleading on a terminal.
+        #expect(CoreError.quote("\u{202E}\u{200B}\u{FFFD}\u{A0}") == "'\\u{202E}\\u{200B}\\u{FFFD}\\u{A0}'")
+        #expect(CoreError.quote(String(repeating: "é", count: 61), limit: 60) == "'" + String(repeating: "é", count: 60) + "…' (122 bytes)")
+        #expect(CoreError.quote(String(repeating: "é", count: 60), limit: 60) == "'" + String(repeating: "é", count: 60) + "'")
+    }
+
     @Test func missingFileIsAnError() {
         #expect(throws: CoreError.self) { try GGUFFile(path: "/nonexistent/model.gguf") }
     }

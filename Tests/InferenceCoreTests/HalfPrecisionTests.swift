@@ -40,7 +40,10 @@ import Testing
         }
     }
 
-    @Test(arguments: [(1, 1, 1), (3, 15, 2), (17, 16, 1), (8, 33, 3), (5, 100, 2), (64, 257, 1), (4, 768, 2)])
+    /// Decode (one row) and prefill (tiles of 16 widened rows, 4×4 blocks) on shapes that are not
+    /// multiples of the 16- or 32-value steps, the block or the tile.
+    @Test(arguments: [(1, 1, 1), (3, 15, 2), (17, 16, 1), (8, 33, 3), (5, 100, 2), (64, 257, 1), (4, 768, 2),
+                      (19, 100, 6), (37, 96, 9), (16, 64, 4), (21, 47, 5)])
     func kernelsMatchReference(out: Int, in inF: Int, rows: Int) {
         var g = BnbSeededRandom(UInt64(out * 1000 + inF))
         let w = g.normals(out * inF, scale: 0.5), x = g.normals(rows * inF)

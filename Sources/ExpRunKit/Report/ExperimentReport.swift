@@ -316,7 +316,12 @@ public enum ExperimentReport {
         var noiseRows: [[String: Any]] = [], busyKept: [String] = []
         for r in ok {
             let split = figures[r.id]!.repeats
-            if split.busyKept { busyKept.append("run \(r.id) (\(Format.cell(labeler.full(r.entry))): \(split.busy.count) of \(r.record.repeats.count) busy)") }
+            if split.busyKept {
+                // How busy: the least and the most that others took in its busy repeats.
+                let shares = split.busy.compactMap { BusyRepeats.competition($0.0, threads: r.entry.threads) }.map { Int(($0 * 100).rounded()) }
+                let taken = shares.min() == shares.max() ? "\(shares.min() ?? 0)%" : "\(shares.min() ?? 0)–\(shares.max() ?? 0)%"
+                busyKept.append("run \(r.id) (\(Format.cell(labeler.full(r.entry))): \(split.busy.count) of \(r.record.repeats.count) busy, others taking \(taken) of the \(r.entry.threads) core\(r.entry.threads == 1 ? "" : "s") it asked for)")
+            }
             for (rep, why) in split.setAside {
                 noiseRows.append(["run": r.id, "config": Format.cell(labeler.full(r.entry)), "round": rep.round + 1, "repeat": rep.index + 1,
                                   "decode": Format.fixed(rep.decodeTokensPerSecond, 1), "why": Format.cell(why)])

@@ -34,7 +34,7 @@ public enum ChildRun {
         memory.rssBeforeLoad = MemoryProbe.sample().rss
         // The model lives only inside this call: when it returns, the model is gone. Its logits for
         // the KL comparison wait in a file, so they do not count as memory still held.
-        let logitsFile = NSTemporaryDirectory() + "exprun-logits-\(getpid()).f32"
+        let logitsFile = ChildRun.logitsFile
         defer { try? FileManager.default.removeItem(atPath: logitsFile) }
         let sequence = try loadAndGenerate(entry, into: &record, memory: &memory, logitsFile: logitsFile, progress: progress)
         MemoryProbe.releaseFreedMemory()
@@ -140,6 +140,9 @@ public enum ChildRun {
         try logits.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: logitsFile)) }
         return sequence
     }
+
+    /// Where this process keeps its logits for the baseline comparison (removed on SIGINT/SIGTERM too).
+    public static var logitsFile: String { NSTemporaryDirectory() + "exprun-logits-\(getpid()).f32" }
 
     /// Quality is the same in every round: the first one measures it.
     static func measuresQuality(_ entry: PlanEntry) -> Bool { (entry.round ?? 0) == 0 }

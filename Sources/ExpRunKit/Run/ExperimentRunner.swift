@@ -2,7 +2,9 @@
 // written, open the store, then go through the plan round by round (`Plan.schedule`): skip rounds
 // already stored, run each other one in a child process with a timeout, complete its record with
 // the environment and store it. A child that crashes, is killed or times out becomes a failed
-// round (its configuration is not tried again in later rounds) and the experiment goes on.
+// round (its configuration is not tried again in later rounds) and the experiment goes on. An
+// interrupt (Interruption.swift), a model file that changes (ModelFileCheck.swift) or a database
+// that cannot take the round (StoreSafety.swift) stops the experiment without storing the round in hand.
 import Foundation
 import InferenceCore
 
@@ -45,15 +47,24 @@ public struct ExperimentRunner {
     }
 
     public func run(_ plan: Plan, store: Store, progress: ProgressReporter) throws -> RunSummary {
-        let experimentID = try store.saveExperiment(plan.spec, planKeys: plan.entries.map(\.key))
+        let experimentID: Int64
+        do { experimentID = try store.saveExperiment(plan.spec, planKeys: plan.entries.map(\.key)) } catch {
+            throw Store.explain(error, path: store.path, doing: "storing the experiment")
+        }
         let stored = force ? [:] : try store.storedRounds(experiment: plan.spec.name)
         var baseEnvironment = Environment.capture(version: version, experimentText: plan.spec.text)
-        var modelHashes: [String: [String: String]] = [:]
         let schedule = plan.schedule, rounds = plan.spec.measure.roundCount
         var summary = RunSummary(planned: schedule.count, skipped: 0, succeeded: 0, failed: 0)
         var failedKeys = Set<String>(), measuredKeys = Set<String>()
+        let modelFiles = ModelFileCheck(progress: progress)
+        if !force { try verifyStoredModelFiles(plan, stored: Set(stored.keys), store: store, check: modelFiles) }
+        func interrupted(_ signal: Int32, at i: Int, stopped: String?) -> Interrupted {
+            Interrupted(signal: signal, stopped: stopped, stored: summary.succeeded + summary.failed,
+                        remaining: schedule[i...].filter { stored[plan.entries[$0.entry].key]?.contains($0.round) != true }.count)
+        }
 
         for (i, step) in schedule.enumerated() {
+            if let signal = Interruption.signal { throw interrupted(signal, at: i, stopped: nil) }
             var entry = plan.entries[step.entry]
             entry.round = step.round
             let label = "\(entry.model) \(entry.label) threads=\(entry.threads)" + (plan.spec.prompts.count > 1 ? " \(Plan.quote(entry.prompt))" : "")
@@ -69,21 +80,21 @@ public struct ExperimentRunner {
                 continue
             }
             let reference = entry.loaderReference ?? entry.model
-            if modelHashes[reference] == nil {
-                var hashes: [String: String] = [:]
-                for file in try ModelLoader.modelFiles(reference) {
-                    progress.message("sha256 of \(file)")
-                    hashes[(file as NSString).lastPathComponent] = try SHA256.hex(fileAt: file)
-                }
-                modelHashes[reference] = hashes
-            }
-            baseEnvironment.modelFiles = modelHashes[reference] ?? [:]
+            try modelFiles.verifyUnchanged(reference, model: entry.model, during: "during the experiment")
+            baseEnvironment.modelFiles = try modelFiles.hashes(of: reference)
             progress.begin(i + 1, label: label)
             var record = runChild(entry, progress: progress)
+            // Nothing of a run cut short by an interrupt, or measured on a file that changed meanwhile, is stored.
+            if let signal = Interruption.signal { throw interrupted(signal, at: i, stopped: label) }
+            try modelFiles.verifyUnchanged(reference, model: entry.model, during: "while \(label) ran (that run is not stored)")
             record.environment = baseEnvironment
-            // --force measures a run afresh: its first round measured now drops what was stored.
-            try store.saveRound(experimentID: experimentID, entry: entry, record: record,
-                                replacingRun: force && measuredKeys.insert(entry.key).inserted)
+            do {
+                // --force measures a run afresh: its first round measured now drops what was stored.
+                try store.saveRound(experimentID: experimentID, entry: entry, record: record,
+                                    replacingRun: force && measuredKeys.insert(entry.key).inserted)
+            } catch {
+                throw Store.explain(error, path: store.path, doing: "storing the run of \(label)")
+            }
             if record.status == .ok, let encoder = record.encoder {
                 summary.succeeded += 1
                 progress.finish(i + 1, label: label, outcome: EncoderRun.summary(encoder) + String(format: ", peak RSS %.1f MiB", Double(record.memory?.peakRSS ?? 0) / 1_048_576), measured: true)
@@ -99,6 +110,19 @@ public struct ExperimentRunner {
             }
         }
         return summary
+    }
+
+    /// Refuses to resume when the stored runs that would be kept recorded other model files.
+    func verifyStoredModelFiles(_ plan: Plan, stored done: Set<String>, store: Store, check: ModelFileCheck) throws {
+        let entries = Dictionary(plan.entries.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        var byReference: [String: (model: String, runs: [(key: String, modelFiles: [String: String])])] = [:]
+        for run in try store.storedModelFiles(experiment: plan.spec.name) where done.contains(run.key) {
+            guard let e = entries[run.key] else { continue }
+            byReference[e.loaderReference ?? e.model, default: (e.model, [])].runs.append(run)
+        }
+        for (reference, stored) in byReference.sorted(by: { $0.key < $1.key }) {
+            try check.verifyStored(stored.runs, reference: reference, model: stored.model)
+        }
     }
 
     /// Runs one entry in a child process; every way it can end becomes a record.
@@ -123,9 +147,7 @@ public struct ExperimentRunner {
                 if r.status == .failed, let tail = failed.stderrTail, tail != "exprun run-one: \(r.error ?? "")" { r.stderrTail = tail }
                 return r
             }
-            failed.error = outcome.signalled
-                ? "the child process was killed by signal \(outcome.exitStatus)" + (outcome.exitStatus == 9 ? " (SIGKILL: out of memory?)" : "")
-                : "the child process exited with status \(outcome.exitStatus) without a record"
+            failed.error = outcome.failure()
             return failed
         } catch {
             failed.finishedAt = Date()

@@ -51,10 +51,23 @@ public final class Store {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
         do {
-            queue = try DatabaseQueue(path: path, configuration: config)
-            if !readOnly { try Schema.migrate(queue) }
-        } catch let error as DatabaseError {
-            throw RunnerError.database(path, "cannot be opened as an exprun database: \(error.message ?? "\(error)")")
+            if readOnly {
+                queue = try DatabaseQueue(path: path, configuration: config)
+                try Self.verifyIntegrity(queue, path: path)
+            } else {
+                // A writable connection writes as it opens (GRDB creates and drops a table to set up
+                // the WAL files), so an existing file is checked through a read-only one first.
+                if FileManager.default.fileExists(atPath: path) {
+                    var check = Configuration()
+                    check.readonly = true
+                    check.busyMode = .timeout(60)
+                    try Self.verifyIntegrity(DatabaseQueue(path: path, configuration: check), path: path)
+                }
+                queue = try DatabaseQueue(path: path, configuration: config)
+                try Schema.migrate(queue)
+            }
+        } catch {
+            throw Self.explain(error, path: path)
         }
     }
 

@@ -71,6 +71,9 @@ public enum Calibration {
         guard let calibrated = model as? CalibratedModel else {
             throw CoreError.unsupported("\(config.method) is not implemented for the \(model.architecture) architecture")
         }
+        if let decoder = model as? DecoderModel, let why = decoder.calibrationObstacle {
+            throw CoreError.unsupported("\(config.method) on \(model.architecture): \(why)")
+        }
         // Parameters first: a bad value is reported before the calibration text is read.
         switch config.method {
         case "gptq": _ = try gptqConfiguration(config, known: Set(gptqParameters.keys)); _ = try flag(config, "true_sequential", default: true)

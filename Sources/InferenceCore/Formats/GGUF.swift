@@ -144,12 +144,8 @@ public enum GGUFValue: Sendable, Equatable {
 
     /// Short rendering for listings: long arrays are summarized by type, length and first items.
     public func summary(maxItems: Int = 8, maxStringLength: Int = 80) -> String {
-        func clip(_ s: String) -> String {
-            let escaped = s.unicodeScalars.map { $0.isASCII && $0.value < 0x20 ? $0.escaped(asASCII: true) : String($0) }.joined()
-            return escaped.count > maxStringLength ? "\"\(escaped.prefix(maxStringLength))…\"" : "\"\(escaped)\""
-        }
         switch self {
-        case let .string(s): return clip(s)
+        case let .string(s): return CoreError.quote(s, limit: maxStringLength)
         case let .bool(b): return b ? "true" : "false"
         case let .float32(v): return "\(v)"
         case let .float64(v): return "\(v)"
@@ -301,11 +297,11 @@ public final class GGUFFile: @unchecked Sendable {
             let at = r.position
             let key = try r.string("key of metadata entry \(i)")
             guard metadata[key] == nil else {
-                throw CoreError.file(path, "byte \(at): metadata key '\(key)' appears twice")
+                throw CoreError.file(path, "byte \(at): metadata key \(quoted: key) appears twice")
             }
-            let rawType = try r.u32("value type of '\(key)'")
+            let rawType = try r.u32("value type of \(quoted: key)")
             guard let type = GGUFValueType(rawValue: rawType) else {
-                throw CoreError.file(path, "byte \(at): metadata '\(key)' has unknown value type \(rawType)")
+                throw CoreError.file(path, "byte \(at): metadata \(quoted: key) has unknown value type \(rawType)")
             }
             metadata[key] = try r.value(type, field: key, depth: 0)
             keys.append(key)
@@ -330,39 +326,39 @@ public final class GGUFFile: @unchecked Sendable {
             let at = r.position
             let name = try r.string("name of tensor \(i)")
             guard tensorIndex[name] == nil else {
-                throw CoreError.file(path, "byte \(at): tensor name '\(name)' appears twice")
+                throw CoreError.file(path, "byte \(at): tensor name \(quoted: name) appears twice")
             }
-            let nDims = try r.u32("n_dims of tensor '\(name)'")
+            let nDims = try r.u32("n_dims of tensor \(quoted: name)")
             guard nDims >= 1, nDims <= UInt32(GGUFFile.maxDims) else {
-                throw CoreError.file(path, "byte \(at): tensor '\(name)' has \(nDims) dimensions (1 to \(GGUFFile.maxDims) allowed)")
+                throw CoreError.file(path, "byte \(at): tensor \(quoted: name) has \(nDims) dimensions (1 to \(GGUFFile.maxDims) allowed)")
             }
             var dims: [Int] = []
             var elements = 1
             for d in 0..<Int(nDims) {
-                let n = try r.u64("dimension \(d) of tensor '\(name)'")
+                let n = try r.u64("dimension \(d) of tensor \(quoted: name)")
                 guard let dim = Int(exactly: n) else {
-                    throw CoreError.file(path, "byte \(at): tensor '\(name)' dimension \(d) is \(n), too large")
+                    throw CoreError.file(path, "byte \(at): tensor \(quoted: name) dimension \(d) is \(n), too large")
                 }
                 let (product, overflow) = elements.multipliedReportingOverflow(by: dim)
                 guard !overflow else {
-                    throw CoreError.file(path, "byte \(at): tensor '\(name)' has too many elements (dims \(dims + [dim]))")
+                    throw CoreError.file(path, "byte \(at): tensor \(quoted: name) has too many elements (dims \(dims + [dim]))")
                 }
                 elements = product
                 dims.append(dim)
             }
-            let rawType = try r.u32("type of tensor '\(name)'")
+            let rawType = try r.u32("type of tensor \(quoted: name)")
             guard let type = GGMLType(rawValue: rawType) else {
-                throw CoreError.file(path, "byte \(at): tensor '\(name)' has unknown ggml type \(rawType)")
+                throw CoreError.file(path, "byte \(at): tensor \(quoted: name) has unknown ggml type \(rawType)")
             }
             guard let rowBytes = type.rowBytes(dims[0]) else {
-                throw CoreError.file(path, "byte \(at): tensor '\(name)' of type \(type.name) has rows of \(dims[0]) elements, not a multiple of its block size \(type.blockSize)")
+                throw CoreError.file(path, "byte \(at): tensor \(quoted: name) of type \(type.name) has rows of \(dims[0]) elements, not a multiple of its block size \(type.blockSize)")
             }
             let rows = dims.dropFirst().reduce(1, *)   // cannot overflow: bounded by `elements`
             let (bytes, overflow) = rowBytes.multipliedReportingOverflow(by: rows)
-            guard !overflow else { throw CoreError.file(path, "byte \(at): tensor '\(name)' is too large") }
-            let off = try r.u64("offset of tensor '\(name)'")
+            guard !overflow else { throw CoreError.file(path, "byte \(at): tensor \(quoted: name) is too large") }
+            let off = try r.u64("offset of tensor \(quoted: name)")
             guard let offset = Int(exactly: off), offset % alignment == 0 else {
-                throw CoreError.file(path, "byte \(at): tensor '\(name)' data offset \(off) is not a multiple of the alignment \(alignment)")
+                throw CoreError.file(path, "byte \(at): tensor \(quoted: name) data offset \(off) is not a multiple of the alignment \(alignment)")
             }
             tensorIndex[name] = i
             raw.append(RawInfo(name: name, dims: dims, type: type, offset: offset, bytes: bytes, at: at))
@@ -381,7 +377,7 @@ public final class GGUFFile: @unchecked Sendable {
         tensors.reserveCapacity(tensorCount)
         for t in raw {
             guard t.offset <= dataBytes, t.bytes <= dataBytes - t.offset else {
-                throw CoreError.file(path, "truncated or corrupt: tensor '\(t.name)' (\(t.type.name), dims \(t.dims)) needs bytes \(t.offset)..<\(t.offset &+ t.bytes) of a \(dataBytes)-byte data section")
+                throw CoreError.file(path, "truncated or corrupt: tensor \(quoted: t.name) (\(t.type.name), dims \(t.dims)) needs bytes \(t.offset)..<\(t.offset &+ t.bytes) of a \(dataBytes)-byte data section")
             }
             tensors.append(GGUFTensorInfo(name: t.name, dims: t.dims, type: t.type, offset: t.offset,
                                           fileOffset: dataOffset + t.offset, byteCount: t.bytes))
@@ -390,7 +386,7 @@ public final class GGUFFile: @unchecked Sendable {
         // a corrupt table (or one crafted so that writing one tensor changes another).
         let byOffset = tensors.sorted { $0.offset < $1.offset }
         for (a, b) in zip(byOffset, byOffset.dropFirst()) where a.offset + a.byteCount > b.offset && a.byteCount > 0 && b.byteCount > 0 {
-            throw CoreError.file(path, "corrupt: tensors '\(a.name)' and '\(b.name)' overlap in the data section")
+            throw CoreError.file(path, "corrupt: tensors \(quoted: a.name) and \(quoted: b.name) overlap in the data section")
         }
         self.tensors = tensors
         self.tensorIndex = tensorIndex
@@ -409,7 +405,7 @@ public final class GGUFFile: @unchecked Sendable {
     /// mapping, shape outermost first. Block-quantized types have no `DType`: read them through
     /// `data(_:)` with their `GGMLType`.
     public func tensor(_ name: String) throws -> Tensor {
-        guard let info = tensorInfo(name) else { throw CoreError.file(path, "no tensor named '\(name)'") }
+        guard let info = tensorInfo(name) else { throw CoreError.file(path, "no tensor named \(quoted: name)") }
         let dtype: DType
         switch info.type {
         case .f32: dtype = .f32
@@ -420,7 +416,7 @@ public final class GGUFFile: @unchecked Sendable {
         case .i16: dtype = .i16
         case .i32: dtype = .i32
         case .i64: dtype = .i64
-        default: throw CoreError.unsupported("\(path): tensor '\(name)' is \(info.type.name), a block-quantized type with no plain element type")
+        default: throw CoreError.unsupported("\(path): tensor \(quoted: name) is \(info.type.name), a block-quantized type with no plain element type")
         }
         return Tensor(dtype: dtype, shape: info.shape, storage: storage, byteOffset: info.fileOffset)
     }
@@ -437,43 +433,43 @@ public final class GGUFFile: @unchecked Sendable {
 
     public func int(_ key: String) throws -> Int? {
         guard let v = metadata[key] else { return nil }
-        guard let i = v.int else { throw CoreError.file(path, "metadata '\(key)' should be an integer, found \(v.type.name) \(v.summary())") }
+        guard let i = v.int else { throw CoreError.file(path, "metadata \(quoted: key) should be an integer, found \(v.type.name) \(v.summary())") }
         return i
     }
 
     public func float(_ key: String) throws -> Float? {
         guard let v = metadata[key] else { return nil }
-        guard let f = v.float else { throw CoreError.file(path, "metadata '\(key)' should be a number, found \(v.type.name) \(v.summary())") }
+        guard let f = v.float else { throw CoreError.file(path, "metadata \(quoted: key) should be a number, found \(v.type.name) \(v.summary())") }
         return f
     }
 
     public func bool(_ key: String) throws -> Bool? {
         guard let v = metadata[key] else { return nil }
-        guard let b = v.bool else { throw CoreError.file(path, "metadata '\(key)' should be a bool, found \(v.type.name) \(v.summary())") }
+        guard let b = v.bool else { throw CoreError.file(path, "metadata \(quoted: key) should be a bool, found \(v.type.name) \(v.summary())") }
         return b
     }
 
     public func string(_ key: String) throws -> String? {
         guard let v = metadata[key] else { return nil }
-        guard let s = v.string else { throw CoreError.file(path, "metadata '\(key)' should be a string, found \(v.type.name) \(v.summary())") }
+        guard let s = v.string else { throw CoreError.file(path, "metadata \(quoted: key) should be a string, found \(v.type.name) \(v.summary())") }
         return s
     }
 
     public func strings(_ key: String) throws -> [String]? {
         guard let v = metadata[key] else { return nil }
-        guard let s = v.strings else { throw CoreError.file(path, "metadata '\(key)' should be an array of strings, found \(v.summary(maxItems: 2))") }
+        guard let s = v.strings else { throw CoreError.file(path, "metadata \(quoted: key) should be an array of strings, found \(v.summary(maxItems: 2))") }
         return s
     }
 
     public func ints(_ key: String) throws -> [Int]? {
         guard let v = metadata[key] else { return nil }
-        guard let s = v.ints else { throw CoreError.file(path, "metadata '\(key)' should be an array of integers, found \(v.summary(maxItems: 2))") }
+        guard let s = v.ints else { throw CoreError.file(path, "metadata \(quoted: key) should be an array of integers, found \(v.summary(maxItems: 2))") }
         return s
     }
 
     public func floats(_ key: String) throws -> [Float]? {
         guard let v = metadata[key] else { return nil }
-        guard let s = v.floats else { throw CoreError.file(path, "metadata '\(key)' should be an array of numbers, found \(v.summary(maxItems: 2))") }
+        guard let s = v.floats else { throw CoreError.file(path, "metadata \(quoted: key) should be an array of numbers, found \(v.summary(maxItems: 2))") }
         return s
     }
 }
@@ -547,13 +543,13 @@ struct GGUFByteReader {
         case .array:
             let at = position
             guard depth < GGUFFile.maxArrayDepth else {
-                throw CoreError.file(path, "byte \(at): '\(field)' nests arrays more than \(GGUFFile.maxArrayDepth) deep")
+                throw CoreError.file(path, "byte \(at): \(quoted: field) nests arrays more than \(GGUFFile.maxArrayDepth) deep")
             }
             let rawType = try u32("element type of \(field)")
             guard let elementType = GGUFValueType(rawValue: rawType) else {
-                throw CoreError.file(path, "byte \(at): array '\(field)' has unknown element type \(rawType)")
+                throw CoreError.file(path, "byte \(at): array \(quoted: field) has unknown element type \(rawType)")
             }
-            let n = try count("length of array '\(field)'", minimumItemSize: elementType.minimumEncodedSize)
+            let n = try count("length of array \(quoted: field)", minimumItemSize: elementType.minimumEncodedSize)
             var items: [GGUFValue] = []
             items.reserveCapacity(n)
             for _ in 0..<n {

@@ -35,9 +35,14 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// for the largest models); refusing it keeps a hostile length from becoming an allocation.
     static let maxHeaderBytes = 100 << 20
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(storage: Storage(mapping: path), path: path)
+    }
+
+    /// Parses a safetensors image held in `storage` (a mapping, or owned bytes in tests and fuzzing).
+    public init(storage: Storage, path: String) throws {
         self.path = path
-        storage = try Storage(mapping: path)
+        self.storage = storage
         let size = storage.byteCount
         guard size >= 8 else { throw CoreError.file(path, "only \(size) bytes: too short for a safetensors header (the file is truncated?)") }
         let n = storage.base.loadUnaligned(as: UInt64.self).littleEndian
@@ -60,7 +65,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
             if name == "__metadata__" {
                 guard case let .object(m) = value else { throw CoreError.file(path, "__metadata__ must be an object of strings") }
                 for (k, v) in m {
-                    guard case let .string(s) = v else { throw CoreError.file(path, "__metadata__.\(k) must be a string, found \(v)") }
+                    guard case let .string(s) = v else { throw CoreError.file(path, "__metadata__[\(quoted: k)] must be a string, found \(quoted: v.description)") }
                     meta[k] = s
                 }
                 continue
@@ -69,7 +74,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
         list.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
         for (a, b) in zip(list, list.dropFirst()) where b.begin < a.end {
-            throw CoreError.file(path, "tensors '\(a.name)' [\(a.begin), \(a.end)) and '\(b.name)' [\(b.begin), \(b.end)) overlap")
+            throw CoreError.file(path, "tensors \(quoted: a.name) [\(a.begin), \(a.end)) and \(quoted: b.name) [\(b.begin), \(b.end)) overlap")
         }
         entries = list
         metadata = meta
@@ -77,17 +82,17 @@ public final class SafeTensorsFile: @unchecked Sendable {
     }
 
     private static func entry(_ name: String, _ value: ParsedJSON, dataSize: Int, path: String) throws -> Entry {
-        let what = "tensor '\(name)'"
+        let what = "tensor \(quoted: name)"
         guard case let .object(o) = value else { throw CoreError.file(path, "\(what): entry must be an object, found \(value.kind)") }
         guard case let .string(dt)? = o["dtype"] else { throw CoreError.file(path, "\(what): missing or non-string \"dtype\"") }
         guard let dtype = DType(rawValue: dt) else {
-            throw CoreError.file(path, "\(what) has unknown dtype '\(dt)' (known: \(DType.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw CoreError.file(path, "\(what) has unknown dtype \(quoted: dt) (known: \(DType.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         guard case let .array(sh)? = o["shape"] else { throw CoreError.file(path, "\(what): missing or non-array \"shape\"") }
         var shape: [Int] = []
         var count = 1
         for d in sh {
-            guard case let .int(v) = d, v >= 0 else { throw CoreError.file(path, "\(what): shape \(ParsedJSON.array(sh)) must hold non-negative integers") }
+            guard case let .int(v) = d, v >= 0 else { throw CoreError.file(path, "\(what): shape \(quoted: ParsedJSON.array(sh).description) must hold non-negative integers") }
             let (c, overflow) = count.multipliedReportingOverflow(by: v)
             guard !overflow, c <= dataSize else { throw CoreError.file(path, "\(what): shape \(shape + [v]) is larger than the whole file") }
             shape.append(v); count = c
@@ -112,7 +117,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     /// The tensor `name`, a view into the mapping.
     public func tensor(_ name: String) throws -> Tensor {
-        guard let i = index[name] else { throw CoreError.file(path, "no tensor named '\(name)'") }
+        guard let i = index[name] else { throw CoreError.file(path, "no tensor named \(quoted: name)") }
         let e = entries[i]
         return Tensor(dtype: e.dtype, shape: e.shape, storage: storage, byteOffset: dataStart + e.begin)
     }
@@ -172,20 +177,20 @@ public final class SafeTensorsCheckpoint: @unchecked Sendable {
         var files: [SafeTensorsFile] = []
         var owner: [String: Int] = [:]
         for name in map.keys.sorted() {
-            guard case let .string(file)? = map[name] else { throw CoreError.file(index, "weight_map['\(name)'] must be a file name string") }
+            guard case let .string(file)? = map[name] else { throw CoreError.file(index, "weight_map[\(quoted: name)] must be a file name string") }
             guard !file.isEmpty, !file.contains("/"), file != "..", file != "." else {
-                throw CoreError.file(index, "weight_map['\(name)'] = \(ParsedJSON.quote(file)) is not a plain file name in this directory")
+                throw CoreError.file(index, "weight_map[\(quoted: name)] = \(quoted: file) is not a plain file name in this directory")
             }
             let shard: Int
             if let s = shards[file] { shard = s } else {
                 let p = dir.appendingPathComponent(file).path
-                guard FileManager.default.fileExists(atPath: p) else { throw CoreError.file(index, "shard '\(file)' (holding '\(name)') is missing") }
+                guard FileManager.default.fileExists(atPath: p) else { throw CoreError.file(index, "shard \(quoted: file) (holding \(quoted: name)) is missing") }
                 files.append(try SafeTensorsFile(path: p))
                 shard = files.count - 1
                 shards[file] = shard
             }
             guard files[shard].contains(name) else {
-                throw CoreError.file(index, "weight_map says '\(name)' is in '\(file)', but that shard has no such tensor")
+                throw CoreError.file(index, "weight_map says \(quoted: name) is in \(quoted: file), but that shard has no such tensor")
             }
             owner[name] = shard
         }
@@ -201,7 +206,7 @@ public final class SafeTensorsCheckpoint: @unchecked Sendable {
     public var displayName: String { indexPath ?? files[0].path }
 
     public func tensor(_ name: String) throws -> Tensor {
-        guard let i = owner[name] else { throw CoreError.file(displayName, "no tensor named '\(name)'") }
+        guard let i = owner[name] else { throw CoreError.file(displayName, "no tensor named \(quoted: name)") }
         return try files[i].tensor(name)
     }
 

@@ -45,7 +45,9 @@ struct QuantizedActivations {
                                 let id: Float = amax != 0 ? 127 / amax : 0
                                 var sum: Int32 = 0
                                 for j in 0..<32 {
-                                    let v = Int8(max(-127, min(127, (xb[j] * id).rounded(.toNearestOrEven))))   // NaN → 127, never a trap
+                                    // NaN → 127; nearestInt rounds to nearest even like rounded(.toNearestOrEven) and, unlike
+                                    // Int8(_:), cannot trap, which lets the loop be vectorized.
+                                    let v = Int8(truncatingIfNeeded: nearestInt(max(-127, min(127, xb[j] * id))))
                                     qb[j] = v; sum &+= Int32(v)
                                 }
                                 dp[r * nb + b] = fp16Value(fp16Bits(dd))

@@ -31,8 +31,9 @@ enum GGMLMatmul {
             a.d.withUnsafeBufferPointer { dp in
                 a.sums.withUnsafeBufferPointer { sp in
                     let q = qp.baseAddress!, d = dp.baseAddress!, s = sp.baseAddress!
+                    // Index arithmetic wraps (`&+`, `&*`) here: see F32Linear.tileProduct.
                     @inline(__always) func row(_ r: Int) -> GGMLDot.Row {
-                        GGMLDot.Row(q: q + r * n, d: d + r * nb, sums: s + r * groups)
+                        GGMLDot.Row(q: q + r &* n, d: d + r &* nb, sums: s + r &* groups)
                     }
                     // `dot4` takes four activation rows n values apart and writes their four sums.
                     @inline(__always) func run(_ dot: (UnsafeRawPointer, GGMLDot.Row, Int) -> Float,
@@ -44,19 +45,20 @@ enum GGMLMatmul {
                         pool.parallelFor(m, granule: 4) { range in
                             var v = SIMD4<Float>()
                             for t0 in stride(from: range.lowerBound, to: range.upperBound, by: tile) {
-                                let tileRows = t0..<min(t0 + tile, range.upperBound)
+                                let tileRows = t0..<min(t0 &+ tile, range.upperBound)
                                 var r = 0
                                 if let dot4 {
-                                    while r + 4 <= rows {
+                                    while r &+ 4 <= rows {
                                         for o in tileRows {
-                                            withUnsafeMutableBytes(of: &v) { dot4(base + o * rb, row(r), nb, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
-                                            for k in 0..<4 { y[(r + k) * m + o] = v[k] }
+                                            withUnsafeMutableBytes(of: &v) { dot4(base + o &* rb, row(r), nb, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
+                                            let out = y + (r &* m &+ o)
+                                            out[0] = v.x; out[m] = v.y; out[2 &* m] = v.z; out[3 &* m] = v.w
                                         }
-                                        r += 4
+                                        r &+= 4
                                     }
                                 }
                                 for o in tileRows {
-                                    for r in r..<rows { y[r * m + o] = dot(base + o * rb, row(r), nb) }
+                                    for r in r..<rows { y[r &* m &+ o] = dot(base + o &* rb, row(r), nb) }
                                 }
                             }
                         }
@@ -119,21 +121,21 @@ enum GGMLMatmul {
                 for g in range {
                     if g == groups {
                         for o in tail..<m {
-                            for r in 0..<rows { y[r * m + o] = one(base + o * rb, row(r)) }
+                            for r in 0..<rows { y[r &* m &+ o] = one(base + o &* rb, row(r)) }
                         }
                         continue
                     }
-                    let gw = base + g * Interleaved.rows * rb, o = g * Interleaved.rows
+                    let o = g &* Interleaved.rows, gw = base + o &* rb
                     var r = 0
-                    while r + 4 <= rows {
+                    while r &+ 4 <= rows {
                         eight4(gw, row(r), n, nb, out)
-                        for k in 0..<4 { (y + (r + k) * m + o).update(from: out + 8 * k, count: 8) }
-                        r += 4
+                        for k in 0..<4 { (y + ((r &+ k) &* m &+ o)).update(from: out + 8 &* k, count: 8) }
+                        r &+= 4
                     }
                     while r < rows {
                         eight(gw, row(r), nb, out)
-                        (y + r * m + o).update(from: out, count: 8)
-                        r += 1
+                        (y + (r &* m &+ o)).update(from: out, count: 8)
+                        r &+= 1
                     }
                 }
             }

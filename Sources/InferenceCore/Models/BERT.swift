@@ -31,7 +31,7 @@ public struct BertConfig: Sendable {
     public init(_ c: HFConfig) throws {
         let type = try c.string("model_type")
         guard type == "bert" else {
-            throw CoreError.file(c.source, type == nil ? "missing model_type (expected \"bert\")" : "model_type '\(type!)' is not an encoder exprun knows (known: bert)")
+            throw CoreError.file(c.source, type == nil ? "missing model_type (expected \"bert\")" : "model_type \(quoted: type!) is not an encoder exprun knows (known: bert)")
         }
         vocabSize = try c.int("vocab_size", default: 30522)
         hiddenSize = try c.int("hidden_size", default: 768)
@@ -46,10 +46,10 @@ public struct BertConfig: Sendable {
         }
         let act = try c.string("hidden_act") ?? "gelu"
         guard act == "gelu" else {
-            throw CoreError.file(c.source, "hidden_act '\(act)' is not supported for BERT (only 'gelu', the erf form)")
+            throw CoreError.file(c.source, "hidden_act \(quoted: act) is not supported for BERT (only 'gelu', the erf form)")
         }
         if let p = try c.string("position_embedding_type"), p != "absolute" {
-            throw CoreError.file(c.source, "position_embedding_type '\(p)' is not supported (only 'absolute')")
+            throw CoreError.file(c.source, "position_embedding_type \(quoted: p) is not supported (only 'absolute')")
         }
         if try c.bool("is_decoder") == true {
             throw CoreError.file(c.source, "is_decoder is true: a causal BERT is not an encoder")

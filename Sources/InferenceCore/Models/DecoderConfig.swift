@@ -87,7 +87,7 @@ public struct DecoderConfig: Sendable {
         let path = file.path
         func key(_ k: String) -> String { "\(arch).\(k)" }
         func required(_ k: String) throws -> Int {
-            guard let v = try file.int(key(k)) else { throw CoreError.file(path, "missing metadata '\(key(k))'") }
+            guard let v = try file.int(key(k)) else { throw CoreError.file(path, "missing metadata \(quoted: key(k))") }
             return v
         }
         guard let embd = file.tensorInfo("token_embd.weight") else {
@@ -112,7 +112,7 @@ public struct DecoderConfig: Sendable {
             throw CoreError.file(path, "token_embd.weight has rows of \(embd.shape[1]) values, but \(key("embedding_length")) is \(embeddingSize)")
         }
         guard let eps = try file.float(key("attention.layer_norm_rms_epsilon")) else {
-            throw CoreError.file(path, "missing metadata '\(key("attention.layer_norm_rms_epsilon"))'")
+            throw CoreError.file(path, "missing metadata \(quoted: key("attention.layer_norm_rms_epsilon"))")
         }
         rmsEpsilon = eps
 
@@ -137,7 +137,7 @@ public struct DecoderConfig: Sendable {
             let mscale: Float = f <= 1 ? 1 : 0.1 * Foundation.log(f) + 1
             rope.attnFactor *= mscale * (1 / (1 + 0.1 * Foundation.log(f)))
         default:
-            throw CoreError.unsupported("\(path): \(key("rope.scaling.type")) '\(scaling)' (llama.cpp's types: none, linear, yarn, longrope)")
+            throw CoreError.unsupported("\(path): \(key("rope.scaling.type")) \(quoted: scaling) (llama.cpp's types: none, linear, yarn, longrope)")
         }
         func factors(_ name: String) throws -> [Float]? {
             guard let info = file.tensorInfo(name) else { return nil }

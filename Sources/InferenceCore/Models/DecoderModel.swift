@@ -41,12 +41,12 @@ public final class DecoderModel: LanguageModel {
     public var vocabularySize: Int { config.vocabSize }
     public var contextLength: Int { config.contextLength }
     public var tokenizer: Tokenizer?
-    public let weights: [WeightInfo]
+    public internal(set) var weights: [WeightInfo]   // var: calibration replaces matrices as it quantizes them
     public let pool: ThreadPool
 
     let graph: DecoderGraph
     let embedding: LinearWeight              // [vocab, d]
-    let layers: [DecoderLayer]
+    var layers: [DecoderLayer]
     let outputNorm: [Float]
     let head: LinearWeight                   // the embedding itself when tied
     let headBias: [Float]?
@@ -137,8 +137,16 @@ final class DecoderPass {
         if let kn = w.kNorm { norm(k, kn, into: k, rows: rows * c.kvHeadCount, dim: c.headSize) }
     }
 
+    /// Calibration's view of the pass (Calibration/DecoderCalibration.swift): shown every matrix with
+    /// its input before it is applied (it may read or replace the input); returning false skips that
+    /// projection and every later one of the pass.
+    var tap: ((LinearWeight, UnsafeMutablePointer<Float>) -> Bool)?
+    private var tapped = false
+
     /// `y = x · Wᵀ (+ b)`.
     func project(_ w: LinearWeight, _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, bias: [Float]? = nil) {
+        if let tap, !tapped { tapped = !tap(w, UnsafeMutablePointer(mutating: src)) }
+        if tapped { return }
         w.forward(src, rows: rows, bias: bias, into: dst, pool: pool)
     }
 

@@ -54,7 +54,7 @@ public struct GPT2Config: Sendable {
 
     public init(_ c: HFConfig) throws {
         if let t = try c.string("model_type"), t != "gpt2" {
-            throw CoreError.file(c.source, "model_type is '\(t)', but this is the GPT-2 loader")
+            throw CoreError.file(c.source, "model_type is \(quoted: t), but this is the GPT-2 loader")
         }
         vocabSize = try c.int("vocab_size", default: 50257)
         contextLength = try c.int("n_positions", default: 1024)
@@ -74,7 +74,7 @@ public struct GPT2Config: Sendable {
             throw CoreError.file(c.source, "n_embd (\(embeddingSize)) must be a multiple of n_head (\(headCount))")
         }
         guard Self.activations.contains(activation) else {
-            throw CoreError.file(c.source, "activation_function '\(activation)' is not supported (known: \(Self.activations.joined(separator: ", ")))")
+            throw CoreError.file(c.source, "activation_function \(quoted: activation) is not supported (known: \(Self.activations.joined(separator: ", ")))")
         }
         guard layerNormEpsilon > 0, layerNormEpsilon.isFinite else { throw CoreError.file(c.source, "layer_norm_epsilon must be positive") }
         guard initializerRange >= 0, initializerRange.isFinite else { throw CoreError.file(c.source, "initializer_range must be non-negative") }

@@ -32,10 +32,10 @@ public enum GPT2GGUF {
         file.dropArrays()     // the parsed vocabulary is not held beside the weights while they load
         let source: GPT2.WeightSource = { name, shape, transpose in
             let gguf = try ggufName(name, path: path)
-            guard let info = file.tensorInfo(gguf) else { throw CoreError.file(path, "missing tensor '\(gguf)'") }
+            guard let info = file.tensorInfo(gguf) else { throw CoreError.file(path, "missing tensor \(quoted: gguf)") }
             let expected = transpose ? Array(shape.reversed()) : shape
             guard info.shape == expected else {
-                throw CoreError.file(path, "tensor '\(gguf)' has shape \(info.shape); the metadata implies \(expected)")
+                throw CoreError.file(path, "tensor \(quoted: gguf) has shape \(info.shape); the metadata implies \(expected)")
             }
             if info.shape.count == 2 {
                 return try LlamaGGUF.WeightLoader(file: file, quantization: .fp32).rows(info, out: info.shape[0], in: info.shape[1])
@@ -59,6 +59,6 @@ public enum GPT2GGUF {
             let module = String(parts[2].dropLast(suffix.count + 1))
             if let m = inner[module] { return "blk.\(parts[1]).\(m).\(suffix)" }
         }
-        throw CoreError.file(path, "no GGUF tensor corresponds to GPT-2's '\(name)'")
+        throw CoreError.file(path, "no GGUF tensor corresponds to GPT-2's \(quoted: name)")
     }
 }

@@ -45,7 +45,7 @@ struct DecoderArchitecture: Sendable {
 
     static func named(_ name: String, path: String) throws -> DecoderArchitecture {
         guard let a = all.first(where: { $0.name == name }) else {
-            throw CoreError.unsupported("\(path): general.architecture '\(name)' is not supported (supported: \(supportedNames.joined(separator: ", ")))")
+            throw CoreError.unsupported("\(path): general.architecture \(quoted: name) is not supported (supported: \(supportedNames.joined(separator: ", ")))")
         }
         return a
     }
@@ -147,7 +147,7 @@ public enum LlamaGGUF {
     /// A plain-typed (F32 / F16 / BF16) tensor's values.
     static func floats(_ file: GGUFFile, _ info: GGUFTensorInfo, count: Int) throws -> [Float] {
         guard info.elementCount == count else {
-            throw CoreError.file(file.path, "tensor '\(info.name)' has \(info.elementCount) values; the metadata implies \(count)")
+            throw CoreError.file(file.path, "tensor \(quoted: info.name) has \(info.elementCount) values; the metadata implies \(count)")
         }
         return try file.tensor(info.name).toFloatArray()
     }
@@ -163,7 +163,7 @@ public enum LlamaGGUF {
         }
 
         mutating func vector(_ name: String, _ n: Int) throws -> [Float] {
-            guard let info = file.tensorInfo(name) else { throw CoreError.file(file.path, "missing tensor '\(name)'") }
+            guard let info = file.tensorInfo(name) else { throw CoreError.file(file.path, "missing tensor \(quoted: name)") }
             let values = try LlamaGGUF.floats(file, info, count: n)
             infos.append(WeightInfo(name: name, format: info.type == .f32 ? "fp32" : info.type.name.lowercased(),
                                     shape: [n], storedBytes: info.byteCount, parameters: n))
@@ -171,9 +171,9 @@ public enum LlamaGGUF {
         }
 
         mutating func matrix(_ name: String, out: Int, in n: Int, role: WeightRole) throws -> LinearWeight {
-            guard let info = file.tensorInfo(name) else { throw CoreError.file(file.path, "missing tensor '\(name)'") }
+            guard let info = file.tensorInfo(name) else { throw CoreError.file(file.path, "missing tensor \(quoted: name)") }
             guard info.shape == [out, n] else {
-                throw CoreError.file(file.path, "tensor '\(name)' has shape \(info.shape); the metadata implies [\(out), \(n)]")
+                throw CoreError.file(file.path, "tensor \(quoted: name) has shape \(info.shape); the metadata implies [\(out), \(n)]")
             }
             let weight: LinearWeight
             if keepsStoredTypes {
@@ -209,7 +209,7 @@ public enum LlamaGGUF {
             default:
                 guard let format = GGMLFormat(ggmlTypeID: info.type.rawValue) else {
                     let known = GGMLFormat.allCases.filter { $0 != .q8_k }.map(\.ggmlName).joined(separator: ", ")
-                    throw CoreError.unsupported("\(file.path): tensor '\(info.name)' is stored as \(info.type.name); exprun computes on \(known)")
+                    throw CoreError.unsupported("\(file.path): tensor \(quoted: info.name) is stored as \(info.type.name); exprun computes on \(known)")
                 }
                 return try GGMLLinear.fromFile(type: format, out: out, in: n, storage: file.storage, byteOffset: info.fileOffset, repack: repack)
             }

@@ -59,7 +59,7 @@ public enum ModelLoader {
             throw CoreError.unsupported("\(reference) is a sentence encoder (model_type bert), not a language model: use `exprun embed`, or an experiment with `texts:` / `corpus:`")
         }
         guard type == "gpt2" else {
-            throw CoreError.file(config.source, type == nil ? "missing model_type" : "model_type '\(type!)' is not supported (known: gpt2, and bert as an encoder)")
+            throw CoreError.file(config.source, type == nil ? "missing model_type" : "model_type \(quoted: type!) is not supported (known: gpt2, and bert as an encoder)")
         }
         let gpt2 = try GPT2Config(config)
         let checkpoint = try SafeTensorsCheckpoint(reference)
@@ -237,16 +237,16 @@ public enum ModelLoader {
             let local = name.hasPrefix(prefix) ? String(name.dropFirst(prefix.count)) : name
             if expected.contains(local) { continue }
             if local.hasSuffix(".attn.bias") || local.hasSuffix(".attn.masked_bias") { continue }   // causal-mask buffers
-            throw CoreError.file(file, "unexpected tensor '\(name)' (config.json says n_layer=\(config.layerCount); do the config and the weights belong together?)")
+            throw CoreError.file(file, "unexpected tensor \(quoted: name) (config.json says n_layer=\(config.layerCount); do the config and the weights belong together?)")
         }
         let source: GPT2.WeightSource = { name, shape, transpose in
             let key = name == "lm_head.weight" ? name : prefix + name
-            guard let e = ckpt.entry(key) else { throw CoreError.file(file, "missing tensor '\(key)'") }
+            guard let e = ckpt.entry(key) else { throw CoreError.file(file, "missing tensor \(quoted: key)") }
             guard e.shape == shape else {
-                throw CoreError.file(file, "tensor '\(key)' has shape \(e.shape), but config.json implies \(shape)")
+                throw CoreError.file(file, "tensor \(quoted: key) has shape \(e.shape), but config.json implies \(shape)")
             }
             guard [.f32, .f16, .bf16, .f64].contains(e.dtype) else {
-                throw CoreError.file(file, "tensor '\(key)' is \(e.dtype.rawValue); expected a float type (F32, F16, BF16)")
+                throw CoreError.file(file, "tensor \(quoted: key) is \(e.dtype.rawValue); expected a float type (F32, F16, BF16)")
             }
             return WeightRows(tensor: try ckpt.tensor(key), transposed: transpose)
         }

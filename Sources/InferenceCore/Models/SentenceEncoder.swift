@@ -287,7 +287,7 @@ public final class SentenceEncoder {
                 guard case let .string(s) = n else { throw CoreError.file(path, "pooling_mode must be a name or a list of names, found \(n)") }
                 let name = s == "mean_sqrt_len" ? Pooling.meanSqrtLength.rawValue : s
                 guard let mode = Pooling(rawValue: name) else {
-                    throw CoreError.file(path, "pooling_mode '\(s)' is not supported (known: \(known))")
+                    throw CoreError.file(path, "pooling_mode \(quoted: s) is not supported (known: \(known))")
                 }
                 modes.insert(mode)
             }
@@ -331,16 +331,16 @@ public final class SentenceEncoder {
         for name in ckpt.names where name.hasPrefix(prefix) {
             let local = String(name.dropFirst(prefix.count))
             if BERT.isUnused(local) || local.wholeMatch(of: known) != nil { continue }
-            throw CoreError.file(file, "unexpected tensor '\(name)' for a BertModel (is this a BERT checkpoint? LayerNorm.gamma / beta names of old checkpoints are not read)")
+            throw CoreError.file(file, "unexpected tensor \(quoted: name) for a BertModel (is this a BERT checkpoint? LayerNorm.gamma / beta names of old checkpoints are not read)")
         }
         return { name, shape in
             let key = prefix + name
-            guard let e = ckpt.entry(key) else { throw CoreError.file(file, "missing tensor '\(key)' (config.json implies it)") }
+            guard let e = ckpt.entry(key) else { throw CoreError.file(file, "missing tensor \(quoted: key) (config.json implies it)") }
             guard e.shape == shape else {
-                throw CoreError.file(file, "tensor '\(key)' has shape \(e.shape), but config.json implies \(shape)")
+                throw CoreError.file(file, "tensor \(quoted: key) has shape \(e.shape), but config.json implies \(shape)")
             }
             guard e.dtype.isFloat else {
-                throw CoreError.file(file, "tensor '\(key)' is \(e.dtype.rawValue); expected a float type (F32, F16, BF16)")
+                throw CoreError.file(file, "tensor \(quoted: key) is \(e.dtype.rawValue); expected a float type (F32, F16, BF16)")
             }
             return WeightRows(tensor: try ckpt.tensor(key), transposed: false)
         }

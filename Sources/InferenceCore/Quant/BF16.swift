@@ -62,18 +62,32 @@ public final class BF16Linear: LinearWeight, @unchecked Sendable {
     }
 
     public func dequantizeRow(_ row: Int, into dst: UnsafeMutablePointer<Float>) {
-        let b = bits + row * inFeatures
-        for i in 0..<inFeatures { dst[i] = BF16Linear.widen(b[BF16Linear.slot(i, inFeatures)]) }
+        BF16Linear.widen(bits + row * inFeatures, into: dst, inFeatures)
     }
 
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let w = UnsafePointer(bits), n = inFeatures, m = outFeatures
-        pool.parallelFor(m, granule: 4) { range in
-            for o in range {
-                let wo = w + o * n
-                for r in 0..<rows { y[r * m + o] = BF16Linear.dot(wo, x + r * n, n) }
+        if rows == 1 {
+            pool.parallelFor(m, granule: 4) { range in
+                for o in range { y[o] = BF16Linear.dot(w + o * n, x, n) }
             }
+            return
         }
+        F32Linear.widenedProduct(x, rows: rows, into: y, m: m, n: n, pool: pool) { o, dst in BF16Linear.widen(w + o * n, into: dst, n) }
+    }
+
+    /// A stored row widened to F32 in value order: per 32 values, one load, a shift and a mask.
+    @inline(__always)
+    static func widen(_ w: UnsafePointer<UInt16>, into f: UnsafeMutablePointer<Float>, _ n: Int) {
+        let rw = UnsafeRawPointer(w), rf = UnsafeMutableRawPointer(f)
+        var i = 0
+        while i + 32 <= n {
+            let u = rw.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<UInt32>.self)
+            rf.storeBytes(of: u &<< 16, toByteOffset: i * 4, as: SIMD16<UInt32>.self)
+            rf.storeBytes(of: u & 0xFFFF_0000, toByteOffset: i * 4 + 64, as: SIMD16<UInt32>.self)
+            i += 32
+        }
+        while i < n { f[i] = widen(w[i]); i += 1 }
     }
 
     /// Dot product over one stored row: per 32 values, one load, a shift and a mask.

@@ -32,6 +32,7 @@
 // such code moves a small model's logits by up to a few hundredths (issue 16), and bitsandbytes'
 // own CPU path (127 / absmax, no fp16 roundings, 6.200124e-05) differs from its CUDA path by more.
 import Foundation
+import GGMLSIMD
 import RealModule
 
 public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
@@ -131,36 +132,58 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
         let n = inFeatures, m = outFeatures
         precondition(bias == nil || bias!.count == m)
         inputObserver?(x, rows)
-        // 1. Activations: fp16 cast, outlier columns, per-row int8 codes and scales.
+        // 1. Activations: fp16 cast, outlier columns, per-row int8 codes, scales and code sums.
         let outlierColumns = BnbInt8Linear.outlierColumns(x, rows: rows, inFeatures: n, threshold: threshold)
         var outlier = [Bool](repeating: false, count: n)
         for i in outlierColumns { outlier[i] = true }
         var ca = [Int8](repeating: 0, count: rows * n)
         var sca = [Float](repeating: 0, count: rows)
-        for r in 0..<rows {
-            let a = (0..<n).map { Float(Float16(x[r * n + $0])) }
-            let (q, s) = BnbInt8Linear.quantizeRow(a, threshold: threshold)
-            sca[r] = s
-            for i in 0..<n { ca[r * n + i] = outlier[i] ? 0 : q[i] }
+        var caSum = [Int32](repeating: 0, count: rows)
+        ca.withUnsafeMutableBufferPointer { cp in
+            for r in 0..<rows {
+                let xr = x + r * n, q = cp.baseAddress! + r * n
+                var amax: Float = 0
+                for i in 0..<n {
+                    let a = abs(Float(Float16(xr[i])))
+                    if threshold == 0 || a < threshold { amax = max(amax, a) }
+                }
+                sca[r] = amax
+                guard amax > 0 else { continue }   // codes 0, as quantizeRow gives them
+                // Entries at or above the threshold lie in outlier columns: their codes stay 0.
+                let scale = BnbInt8Linear.scale(absmax: amax)
+                var sum: Int32 = 0
+                for i in 0..<n where !outlier[i] {
+                    let v = Int8((Float(Float16(xr[i])) * scale).rounded(.toNearestOrEven))
+                    q[i] = v; sum &+= Int32(v)
+                }
+                caSum[r] = sum
+            }
         }
-        // 2. Per output row: exact integer dots, scaled, rounded to fp16; outlier columns in F32.
+        // 2. Exact integer products for a range of output rows at a time (Sources/GGMLSIMD/
+        //    bnb_int8.c), then per output: scaled, rounded to fp16, the bias in fp16, outlier
+        //    columns in F32.
         let c = BnbInt8Linear.dequantConstant, inv = BnbInt8Linear.inverse127
+        var products = [Int32](repeating: 0, count: rows * m)
         cb.withUnsafeBufferPointer { wb in
             ca.withUnsafeBufferPointer { ab in
-                let w = wb.baseAddress!, a = ab.baseAddress!
-                pool.parallelFor(m, granule: 4) { range in
-                    for o in range {
-                        let wo = w + o * n, so = scb[o], bo = bias?[o]
-                        for r in 0..<rows {
-                            let acc = BnbInt8Linear.dot(a + r * n, wo, n)
-                            var v = Float(Float16(Float(acc) * sca[r] * so * c))
-                            if let bo { v = Float(Float16(v + bo)) }
-                            if !outlierColumns.isEmpty {
-                                var s: Float = 0
-                                for i in outlierColumns { s = Relaxed.multiplyAdd(x[r * n + i], Float(wo[i]) * so * inv, s) }
-                                v += s
+                caSum.withUnsafeBufferPointer { sb in
+                    products.withUnsafeMutableBufferPointer { pb in
+                        let w = wb.baseAddress!, a = ab.baseAddress!, acc = pb.baseAddress!
+                        pool.parallelFor(m, granule: 4) { range in
+                            bnb_int8_simd_gemm(w, Int32(range.lowerBound), Int32(range.upperBound), Int32(n), a, sb.baseAddress!, Int32(rows), acc, m)
+                            for o in range {
+                                let wo = w + o * n, so = scb[o], bo = bias?[o]
+                                for r in 0..<rows {
+                                    var v = Float(Float16(Float(acc[r * m + o]) * sca[r] * so * c))
+                                    if let bo { v = Float(Float16(v + bo)) }
+                                    if !outlierColumns.isEmpty {
+                                        var s: Float = 0
+                                        for i in outlierColumns { s = Relaxed.multiplyAdd(x[r * n + i], Float(wo[i]) * so * inv, s) }
+                                        v += s
+                                    }
+                                    y[r * m + o] = v
+                                }
                             }
-                            y[r * m + o] = v
                         }
                     }
                 }
@@ -168,12 +191,14 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
         }
     }
 
-    /// Exact Int8 dot product in Int32 (wrapping arithmetic lets LLVM use packed multiply-adds).
-    @inline(__always)
-    static func dot(_ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>, _ n: Int) -> Int32 {
-        var s: Int32 = 0
-        for i in 0..<n { s = s &+ Int32(truncatingIfNeeded: a[i]) &* Int32(truncatingIfNeeded: b[i]) }
-        return s
+    /// Σ_i CB[o, i] · codes[r, i] for every output o and row r of int8 `codes` [rows, in], by the
+    /// kernel or (`plain`) its plain C twin: the integer products `forward` scales (tests).
+    func integerProducts(_ codes: [Int8], rows: Int, plain: Bool) -> [Int32] {
+        let n = inFeatures, m = outFeatures
+        let sums = (0..<rows).map { r in codes[r * n ..< (r + 1) * n].reduce(Int32(0)) { $0 + Int32($1) } }
+        var out = [Int32](repeating: 0, count: rows * m)
+        (plain ? bnb_int8_plain_gemm : bnb_int8_simd_gemm)(cb, 0, Int32(m), Int32(n), codes, sums, Int32(rows), &out, m)
+        return out
     }
 
     /// Plain reference for tests: the same formula, scalar, one output at a time.

@@ -67,21 +67,25 @@ enum Interleaved {
         let copy = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
         defer { copy.deallocate() }
         copy.copyMemory(from: group, byteCount: rows * rowBytes)
-        for b in 0..<rowBytes / bb {
-            let dst = group + b * rows * bb
-            for r in 0..<rows {
-                let src = copy + r * rowBytes + b * bb
-                for i in 0..<bb { dst.storeBytes(of: src.load(fromByteOffset: i, as: UInt8.self), toByteOffset: map[r][i], as: UInt8.self) }
+        // Through buffer pointers and wrapping index arithmetic: the checked Array lookups cost 3x.
+        for r in 0..<rows {
+            map[r].withUnsafeBufferPointer { m in
+                for b in 0..<rowBytes / bb {
+                    let dst = group + b &* rows &* bb, src = copy + (r &* rowBytes &+ b &* bb)
+                    for i in 0..<bb { dst.storeBytes(of: src.load(fromByteOffset: i, as: UInt8.self), toByteOffset: m[i], as: UInt8.self) }
+                }
             }
         }
     }
 
     /// Row `r` (0..<8) of an interleaved group, in the plain layout, into `dst` (rowBytes bytes).
     static func plainRow(_ r: Int, of group: UnsafeRawPointer, type: GGMLFormat, rowBytes: Int, into dst: UnsafeMutableRawPointer) {
-        let map = maps[type]![r], bb = type.blockBytes
-        for b in 0..<rowBytes / bb {
-            let src = group + b * rows * bb, out = dst + b * bb
-            for i in 0..<bb { out.storeBytes(of: src.load(fromByteOffset: map[i], as: UInt8.self), toByteOffset: i, as: UInt8.self) }
+        let bb = type.blockBytes
+        maps[type]![r].withUnsafeBufferPointer { map in
+            for b in 0..<rowBytes / bb {
+                let src = group + b &* rows &* bb, out = dst + b &* bb
+                for i in 0..<bb { out.storeBytes(of: src.load(fromByteOffset: map[i], as: UInt8.self), toByteOffset: i, as: UInt8.self) }
+            }
         }
     }
 }

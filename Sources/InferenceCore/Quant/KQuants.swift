@@ -69,8 +69,10 @@ enum KQuants {
     /// `make_qkx2_quants`: the (scale, min) of least weighted error (squared, or absolute with
     /// `useMad`) for `n` values on 0...nmax, trying nmax + rmin + k·rdelta steps across the range
     /// for k = 0...nstep. Returns the scale; `theMin` gets −min (a positive offset).
-    static func makeQKX2Quants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ weights: [Float],
-                               _ L: UnsafeMutablePointer<UInt8>, _ theMin: inout Float, _ Laux: inout [UInt8],
+    /// (Pointers rather than arrays, and narrowing that cannot trap: with Swift's checks on arrays
+    /// and conversions, loading a q4_K model took 9% more instructions.)
+    static func makeQKX2Quants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
+                               _ L: UnsafeMutablePointer<UInt8>, _ theMin: inout Float, _ Laux: UnsafeMutablePointer<UInt8>,
                                _ rmin: Float, _ rdelta: Float, _ nstep: Int, useMad: Bool = false) -> Float {
         @inline(__always) func err(_ d: Float) -> Float { useMad ? abs(d) : d * d }
         var mn = x[0], mx = x[0]
@@ -94,7 +96,7 @@ enum KQuants {
         var bestError: Float = 0
         for i in 0..<n {
             let l = nearestInt(iscale * (x[i] - mn))
-            L[i] = UInt8(max(0, min(nmax, l)))
+            L[i] = UInt8(truncatingIfNeeded: max(0, min(nmax, l)))
             let diff = scale * Float(L[i]) + mn - x[i]
             bestError += weights[i] * err(diff)
         }
@@ -103,7 +105,7 @@ enum KQuants {
             var sumL: Float = 0, sumL2: Float = 0, sumXL: Float = 0
             for i in 0..<n {
                 let l = max(0, min(nmax, nearestInt(iscale * (x[i] - mn))))
-                Laux[i] = UInt8(l)
+                Laux[i] = UInt8(truncatingIfNeeded: l)
                 let w = weights[i], fl = Float(l)
                 sumL += w * fl
                 sumL2 += w * fl * fl

@@ -19,9 +19,12 @@ public enum Q4_0 {
             let id: Float = d != 0 ? 1 / d : 0
             storeU16(fp16Bits(d), yb, 0)
             let qs = (yb + 2).assumingMemoryBound(to: UInt8.self)
+            // Truncation as the (int8_t) cast, through nearestInt of a whole number: no trapping
+            // conversion, so the loop can be vectorized.
             for j in 0..<16 {
-                let q0 = min(15, Int(xb[j] * id + 8.5)), q1 = min(15, Int(xb[j + 16] * id + 8.5))
-                qs[j] = UInt8(q0) | UInt8(q1) << 4
+                let q0 = min(15, nearestInt((xb[j] * id + 8.5).rounded(.towardZero)))
+                let q1 = min(15, nearestInt((xb[j + 16] * id + 8.5).rounded(.towardZero)))
+                qs[j] = UInt8(truncatingIfNeeded: q0) | UInt8(truncatingIfNeeded: q1) << 4
             }
         }
     }

@@ -231,7 +231,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         var tokens = [String?](repeating: nil, count: maxID + 1)
         for (t, id) in all {
             if let other = tokens[id], other != t {
-                throw CoreError.file(source, "token id \(id) is given to both '\(other)' and '\(t)'")
+                throw CoreError.file(source, "token id \(id) is given to both \(quoted: other) and \(quoted: t)")
             }
             tokens[id] = t
         }
@@ -268,7 +268,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
             let line = line.hasSuffix("\r") ? line.dropLast() : line
             let parts = line.split(separator: " ", omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                throw CoreError.file(url.path, "line \(lineNumber): a merge rule is two tokens separated by one space, found '\(line.prefix(80))'")
+                throw CoreError.file(url.path, "line \(lineNumber): a merge rule is two tokens separated by one space, found \(quoted: String(line))")
             }
             merges.append((String(parts[0]), String(parts[1])))
         }
@@ -293,7 +293,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         for (i, m) in mergeLines.enumerated() {
             // llama.cpp splits at the first space after the first character.
             guard let space = m.utf8.dropFirst().firstIndex(of: 0x20) else {
-                throw CoreError.file(gguf.path, "tokenizer.ggml.merges[\(i)] is '\(m.prefix(80))', not two tokens separated by a space")
+                throw CoreError.file(gguf.path, "tokenizer.ggml.merges[\(i)] is \(quoted: m), not two tokens separated by a space")
             }
             merges.append((String(m[..<space]), String(m[m.utf8.index(after: space)...])))
         }

@@ -51,9 +51,9 @@ struct PreTokenizer: Sendable {
         let at = source.isEmpty ? "" : "\(source): "
         guard let kind = names[name] else {
             if notByteLevel.contains(name) {
-                throw CoreError.unsupported("\(at)tokenizer.ggml.pre = '\(name)': llama.cpp runs this vocabulary as SentencePiece-style BPE without byte encoding, which exprun does not implement (byte-level pre-tokenizers: \(known))")
+                throw CoreError.unsupported("\(at)tokenizer.ggml.pre = \(quoted: name): llama.cpp runs this vocabulary as SentencePiece-style BPE without byte encoding, which exprun does not implement (byte-level pre-tokenizers: \(known))")
             }
-            throw CoreError.unsupported("\(at)tokenizer.ggml.pre = '\(name)' is not a pre-tokenizer llama.cpp knows for byte-level BPE (known: \(known))")
+            throw CoreError.unsupported("\(at)tokenizer.ggml.pre = \(quoted: name) is not a pre-tokenizer llama.cpp knows for byte-level BPE (known: \(known))")
         }
         return try definitions(kind, name: name)
     }

@@ -76,7 +76,7 @@ public enum Tokenizers {
         case "bert":
             return try WordPieceTokenizer(gguf: file)
         default:
-            throw CoreError.unsupported("\(file.path): tokenizer.ggml.model = '\(model)' (supported: 'gpt2' byte-level BPE, 'llama' SentencePiece BPE, 'bert' WordPiece)")
+            throw CoreError.unsupported("\(file.path): tokenizer.ggml.model = \(quoted: model) (supported: 'gpt2' byte-level BPE, 'llama' SentencePiece BPE, 'bert' WordPiece)")
         }
     }
 

@@ -141,7 +141,7 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
         }
         var tokens = [String](repeating: "", count: (vocab.values.max() ?? -1) + 1)
         for (text, id) in vocab {
-            guard id >= 0 else { throw CoreError.file(url.path, "model.vocab gives '\(text)' the negative id \(id)") }
+            guard id >= 0 else { throw CoreError.file(url.path, "model.vocab gives \(quoted: text) the negative id \(id)") }
             tokens[id] = text
         }
         let special = (file.added_tokens ?? []).filter { $0.special ?? true }.map(\.content)

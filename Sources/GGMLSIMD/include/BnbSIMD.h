@@ -1,0 +1,44 @@
+// Kernels of bitsandbytes' formats (Quant/Bnb4Bit.swift, Quant/BnbInt8.swift), in C because Swift
+// emits neither `vpermps` (a 16-entry F32 table looked up by 16 lane indices at once) nor
+// `vpdpbusd` (64 byte products summed into 16 Int32 lanes). The x86 paths need AVX-512 (F, BW,
+// VNNI); each function has a plain C twin (`*_plain_*`, the fallback elsewhere) that the tests check
+// against the Swift references too.
+#ifndef BNBSIMD_H
+#define BNBSIMD_H
+#include <stdint.h>
+
+// A 4-bit weight's per-block absmax: `absmax[b]`, or with double quantization
+// dynamic[absmax8[b]] · absmax2[b / 256] + offset.
+typedef struct {
+    const float *absmax;          // NULL with double quantization
+    const uint8_t *absmax8;
+    const float *absmax2;
+    const float *dynamic;
+    float offset;
+} bnb4_scales;
+
+// Activations in the order the 4-bit kernel reads them: within each 32 values, the 16 at even
+// positions then the 16 at odd ones (a byte holds an even value's code in its high nibble, the
+// next value's in its low one). n is a multiple of 32.
+void bnb4_pair_order(const float *x, int n, float *xp);
+
+// Σ_i table[code(e + i)] · absmax(block(e + i)) · x[i] over i < n: one weight row starting at flat
+// element e of the packed codes (two per byte, first in the high nibble), blocks of `block` values
+// counted from element 0. e, n and block are multiples of 32; `xp` is x in bnb4_pair_order.
+float bnb4_simd_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp);
+float bnb4_plain_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp);
+
+// The same n weights dequantized (table[code] · absmax, as Bnb4BitLinear.dequantizeRow) into dst in
+// bnb4_pair_order's order: a prompt's activation rows, put in that order once, meet them there.
+void bnb4_simd_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst);
+void bnb4_plain_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst);
+
+// out[r·ldo + o] = Σ_i w[o·n + i] · x[r·n + i], exact in Int32, for weight rows o0 ≤ o < o1 of an
+// int8 weight [m, n] and activation rows r < rows of int8 codes [rows, n]; xsum[r] = Σ_i x[r·n + i]
+// (the SIMD path multiplies w + 128 as unsigned bytes and subtracts 128 · xsum). |w| ≤ 127.
+void bnb_int8_simd_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
+                        int32_t *out, long ldo);
+void bnb_int8_plain_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
+                         int32_t *out, long ldo);
+
+#endif
