@@ -11,7 +11,7 @@ struct ExpRun: ParsableCommand {
         commandName: "exprun",
         abstract: "Run LLM quantization experiments: memory, time and quality, measured and stored.",
         version: "exprun \(exprunVersion) (commit \(BuildInfo.commit))",
-        subcommands: runnerCommands + slurmCommands + coreCommands + quantCommands,
+        subcommands: runnerCommands + slurmCommands + coreCommands + quantCommands + encoderCommands,
         defaultSubcommand: runnerCommands.first
     )
 }

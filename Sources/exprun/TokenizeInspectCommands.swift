@@ -34,6 +34,8 @@ struct Tokenize: ParsableCommand {
             var ids = tokenizer.encode(input, parseSpecial: !noParseSpecial)
             let seconds = Date().timeIntervalSince(start)
             if bos, tokenizer.addsBOS, let b = tokenizer.bosTokenID { ids.insert(b, at: 0) }
+            // An encoder's input is [CLS] text [SEP] (BERT's post-processor), always.
+            if let wordPiece = tokenizer as? WordPieceTokenizer { ids = wordPiece.wrap(ids) }
             if count {
                 print(ids.count)
                 FileHandle.standardError.write(Data("\(input.utf8.count) bytes, \(ids.count) tokens in \(String(format: "%.3f", seconds)) s\n".utf8))

@@ -58,6 +58,11 @@ import Testing
         "exprun status [EXPERIMENT|FILE] [--wait]": ("exprun status gpt2-random || true", "no experiment 'gpt2-random' was submitted with --slurm"),
         "exprun merge SHARD|FOLDER|OTHER.sqlite... [--db results/exprun.sqlite]":
             ("exprun merge results/exprun.sqlite --db merged/exprun.sqlite --no-report", "round(s) imported, 0 already stored"),
+        "scripts/main-job experiments/minilm.exp": ("scripts/main-job experiments/minilm.exp --dry-run", "experiment minilm: 14 runs"),
+        #"exprun embed MODEL "a text" "another" [--file F] [--quant q8_0] [--threads K] [--batch-size 32] [--out e.safetensors]"#:
+            (#"printf 'third\n' > F && exprun embed "$BERT" "a text" "another" --file F --quant q8_0 --threads 2 --batch-size 32 --out e.safetensors && test -s e.safetensors && echo written"#,
+             "written"),
+        #"exprun tokenize MODEL "a text""#: (#"exprun tokenize "$BERT" "Hello""#, "4 2876 2371 1088 5"),
     ]
     /// Order matters: the seed fills the database the later commands read, quantize writes the file inspect reads.
     static let order = ["scripts/install", "scripts/test", "exprun FILE --dry-run", "exprun validate FILE",
@@ -84,7 +89,7 @@ import Testing
         let prefix = home + "/prefix"
         let env = [
             "PREFIX": prefix, "EXPRUN_BIN": Exprun.binary, "PATH": prefix + "/bin:" + (ProcessInfo.processInfo.environment["PATH"] ?? ""),
-            "TINY": Exprun.tinyModel, "EXPRUN_DATA_DIR": Exprun.sharedData.path, "HF_HUB_OFFLINE": "1",
+            "TINY": Exprun.tinyModel, "BERT": EncoderEndToEndTests.tinyBERT, "EXPRUN_DATA_DIR": Exprun.sharedData.path, "HF_HUB_OFFLINE": "1",
             "PYTHONPATH": NSHomeDirectory() + "/.cache/exprun/pip",
         ]
         let ordered = Self.order.filter { commands.contains($0) } + commands.filter { !Self.order.contains($0) }

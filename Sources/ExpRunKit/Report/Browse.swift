@@ -20,7 +20,7 @@ public enum Browse {
         for r in runs.prefix(limit) {
             let s = RunSummaryFigures(r)
             let figures = r.record.status == .ok
-                ? "decode \(Format.fixed(s.decode.median, 1)) tok/s, peak RSS \(Format.mib(r.record.memory?.peakRSS)) MiB"
+                ? (r.record.encoder.map(EncoderRun.summary) ?? "decode \(Format.fixed(s.decode.median, 1)) tok/s") + ", peak RSS \(Format.mib(r.record.memory?.peakRSS)) MiB"
                 : "FAILED: \(r.record.error ?? "")"
             lines.append("  \(r.id)  \(iso.string(from: r.record.finishedAt))  \(r.experiment)  \(r.entry.model) \(r.entry.label) threads=\(r.entry.threads)  \(figures)")
         }
@@ -36,9 +36,13 @@ public enum Browse {
         lines.append("  model        \(e.model) (\(e.weights.rawValue) weights; loaded as \(e.loaderReference ?? "?"))")
         lines.append("  quantization \(e.label)")
         lines.append("  threads      \(e.threads)")
-        lines.append("  prompt       \(Plan.quote(e.prompt))  tokens \(rec.promptTokens.map { $0.map(String.init).joined(separator: " ") } ?? "–")")
-        lines.append("  generation   \(ExperimentReport.describeGeneration(e.generate, newTokens: rec.newTokensRequested))")
-        lines.append("  repeats      \(rec.repeats.count) of \(e.repeats) (after \(e.warmup) warm-up" + (e.roundCount > 1 ? " in each of \(e.roundCount) rounds)" : ")"))
+        if let plan = e.encoder {
+            lines += EncoderReport.showLines(plan, rec.encoder, repeats: e.repeats, warmup: e.warmup, rounds: e.roundCount, threads: e.threads)
+        } else {
+            lines.append("  prompt       \(Plan.quote(e.prompt))  tokens \(rec.promptTokens.map { $0.map(String.init).joined(separator: " ") } ?? "–")")
+            lines.append("  generation   \(ExperimentReport.describeGeneration(e.generate, newTokens: rec.newTokensRequested))")
+            lines.append("  repeats      \(rec.repeats.count) of \(e.repeats) (after \(e.warmup) warm-up" + (e.roundCount > 1 ? " in each of \(e.roundCount) rounds)" : ")"))
+        }
         lines.append("  started      \(rec.startedAt)  finished \(rec.finishedAt)")
         if e.roundCount > 1 || rec.rounds.count > 1 {
             for round in rec.rounds {
@@ -85,9 +89,9 @@ public enum Browse {
             lines.append("  token ids    \(first.tokens.map(String.init).joined(separator: " "))")
         }
         let q = rec.quality
-        lines.append("  quality      perplexity \(Format.fixed(q.perplexity, 3)), KL mean \(Format.fixed(q.klMean, 6)), p99 \(Format.fixed(q.klP99, 6)), "
+        if e.encoder == nil { lines.append("  quality      perplexity \(Format.fixed(q.perplexity, 3)), KL mean \(Format.fixed(q.klMean, 6)), p99 \(Format.fixed(q.klP99, 6)), "
             + "top-token agreement \(Format.fixed(q.topTokenAgreement.map { $0 * 100 }, 1))%, first divergence \(q.firstDivergence.map(String.init) ?? "–") "
-            + "(– = not measured or none; against \(e.baseline?.description ?? "no baseline"))")
+            + "(– = not measured or none; against \(e.baseline?.description ?? "no baseline"))") }
         if let env = rec.environment {
             lines.append("  machine      \(env.cpuModel), \(env.cores) cores, \(String(format: "%.1f", Double(env.memoryBytes) / 1_073_741_824)) GiB, \(env.os), host \(env.hostname)")
             if let job = env.slurmJob { lines.append("  slurm        job \(job) on node \(env.slurmNode ?? "unknown")") }

@@ -17,7 +17,12 @@ public enum CompareReport {
         /// Whether busy repeats can disturb it (time figures do, sizes do not).
         var timed: Bool
         var values: (StoredRun, RunSummaryFigures) -> [RoundValue]
+        /// Whether too few quiet repeats remained for this figure, where the decoder's repeats do not tell.
+        var busyKept: ((StoredRun) -> Bool)? = nil
     }
+
+    /// The metrics of `runs`: the decoder's and memory's, and texts/s at each batch size of encoder runs.
+    static func metrics(for runs: [StoredRun]) -> [Metric] { metrics + EncoderReport.compareMetrics(runs) }
 
     static func perRound(_ r: StoredRun, _ figure: (RoundRecord) -> Double?) -> [RoundValue] {
         r.record.rounds.filter { $0.status == .ok }.compactMap { round in figure(round).map { RoundValue($0, round: round.round) } }
@@ -99,6 +104,7 @@ public enum CompareReport {
         let reference = sides[0]
         let labeler = Labeler(sides.flatMap(\.runs))
         let runsOnly = sides.allSatisfy { $0.runs.count == 1 && $0.name.hasSuffix("run \($0.runs[0].id)") }
+        let metrics = metrics(for: sides.flatMap(\.runs))
         var figures: [String: RunSummaryFigures] = [:]
         func summary(_ side: Side, _ r: StoredRun) -> RunSummaryFigures {
             let key = side.database + "#\(r.id)"
@@ -119,7 +125,7 @@ public enum CompareReport {
                 for metric in metrics {
                     let va = metric.values(a, fa), vb = metric.values(b, fb)
                     guard let interval = RatioInterval.of(vb, over: va, pairedByRound: paired) else { continue }
-                    let noisy = metric.timed && (fa.repeats.busyKept || fb.repeats.busyKept)
+                    let noisy = metric.timed && (metric.busyKept.map { $0(a) || $0(b) } ?? (fa.repeats.busyKept || fb.repeats.busyKept))
                     rows.append(Row(side: sides.count > 2 ? other.name : nil, configuration: config, metric: metric.id,
                                     a: RatioInterval.median(va.map(\.value)), b: RatioInterval.median(vb.map(\.value)),
                                     ratio: interval.ratio, ratio_low: interval.low, ratio_high: interval.high,
@@ -156,7 +162,7 @@ public enum CompareReport {
         let runsOnly = sides.allSatisfy { $0.runs.count == 1 && $0.name.hasSuffix("run \($0.runs[0].id)") }
 
         let comparisons: [[String: Any]] = pairings.map { p in
-            let byID = Dictionary(grouping: metrics, by: \.id).mapValues { $0[0] }
+            let byID = Dictionary(grouping: metrics(for: allRuns), by: \.id).mapValues { $0[0] }
             let rows: [[String: Any]] = p.rows.map { row in
                 let m = byID[row.metric]!
                 return [

@@ -25,15 +25,17 @@ public enum ExperimentReport {
         var context = Self.context(experiment: experiment, runs: runs, databasePath: store.path)
         context["olderRuns"] = stored.count - runs.count
         context["hasOlderRuns"] = stored.count > runs.count
+        let encoder = EncoderReport.applies(runs)
+        if encoder { EncoderReport.extend(&context, experiment: experiment, runs: runs) }
         var charts: [[String: Any]] = []
-        for (file, chart) in Self.charts(experiment: experiment, runs: runs) {
+        for (file, chart) in encoder ? EncoderReport.charts(experiment: experiment, runs: runs) : Self.charts(experiment: experiment, runs: runs) {
             try chart.svg().write(toFile: directory + "/" + file, atomically: true, encoding: .utf8)
             charts.append(["file": file, "title": chart.title])
         }
         context["charts"] = charts
         context["hasCharts"] = !charts.isEmpty
 
-        let template = try Templates.load(experiment.template ?? Templates.path("report.md.mustache"))
+        let template = try Templates.load(experiment.template ?? Templates.path(encoder ? EncoderReport.template : "report.md.mustache"))
         let path = directory + "/report.md"
         try template.render(context).write(toFile: path, atomically: true, encoding: .utf8)
         return path

@@ -29,6 +29,7 @@ public enum ChildRun {
     }
 
     static func measure(_ entry: PlanEntry, into record: inout RunRecord, progress: (String) -> Void) throws {
+        if let encoder = entry.encoder { return try EncoderRun.measure(entry, encoder, into: &record, progress: progress) }
         var memory = MemoryFigures(source: MemoryProbe.sample().source)
         memory.rssBeforeLoad = MemoryProbe.sample().rss
         // The model lives only inside this call: when it returns, the model is gone. Its logits for

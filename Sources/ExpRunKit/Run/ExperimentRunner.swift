@@ -95,7 +95,10 @@ public struct ExperimentRunner {
             } catch {
                 throw Store.explain(error, path: store.path, doing: "storing the run of \(label)")
             }
-            if record.status == .ok {
+            if record.status == .ok, let encoder = record.encoder {
+                summary.succeeded += 1
+                progress.finish(i + 1, label: label, outcome: EncoderRun.summary(encoder) + String(format: ", peak RSS %.1f MiB", Double(record.memory?.peakRSS ?? 0) / 1_048_576), measured: true)
+            } else if record.status == .ok {
                 summary.succeeded += 1
                 let decode = Statistics(record.repeats.map(\.decodeTokensPerSecond)).median
                 progress.finish(i + 1, label: label, outcome: String(format: "%.1f tok/s decode (median of %d), peak RSS %.1f MiB", decode,

@@ -30,6 +30,9 @@ public struct RunRecord: Sendable, Codable {
     public var environment: EnvironmentRecord?
     /// The round a child's record measured (nil: round 0, or a whole run read back).
     public var round: Int?
+    /// Throughput per batch size and quality of an encoder run (EncoderRun.swift); nil for
+    /// decoders. Read back, the repeats of every stored round.
+    public var encoder: EncoderFigures?
     /// Read back from the database: each stored round's own status, load time and memory. The
     /// run's `memory` and `loadSeconds` are then medians over its successful rounds.
     public var rounds: [RoundRecord] = []

@@ -20,6 +20,8 @@ public struct ExperimentSpec: Sendable {
     /// The file it came from and its bytes (their sha256 is stored with every run).
     public var path: String
     public var text: String
+    /// Texts and batch sizes of an encoder experiment (EncoderSpec.swift); nil for a generating model.
+    public var encoder: EncoderSettings? = nil
 }
 
 public enum WeightsMode: String, Sendable, Codable, CaseIterable {

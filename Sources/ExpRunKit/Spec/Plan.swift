@@ -33,6 +33,8 @@ public struct PlanEntry: Sendable, Codable, Equatable {
     /// the model (Hub download, relative path). Not part of the key.
     public var loaderReference: String?
     public var timeoutSeconds: Double
+    /// Texts and batch sizes when the model is a sentence encoder (EncoderSpec.swift).
+    public var encoder: EncoderPlan? = nil
 
     public var label: String { quantization.description }
     public var roundCount: Int { rounds ?? 1 }
@@ -79,6 +81,10 @@ public struct Plan: Sendable {
 
     public init(spec: ExperimentSpec, version: String) {
         self.spec = spec
+        if let encoder = spec.encoder {
+            entries = Plan.encoderEntries(spec, encoder, version: version)
+            return
+        }
         let baseline = spec.quantizations.first { $0.description == spec.measure.baseline }
         let rounds = spec.measure.roundCount > 1 ? spec.measure.roundCount : nil
         var entries: [PlanEntry] = []
@@ -119,6 +125,7 @@ public struct Plan: Sendable {
     /// The plan as a person reads it (`exprun FILE --dry-run`); `stored` holds the rounds already
     /// stored for each key.
     public func describe(stored: [String: Set<Int>] = [:]) -> String {
+        if let encoder = spec.encoder { return describeEncoder(encoder, stored: stored) }
         let rounds = spec.measure.roundCount
         var lines = ["experiment \(spec.name): \(entries.count) run\(entries.count == 1 ? "" : "s") "
             + "(\(spec.models.count) model × \(spec.quantizations.count) quantization × \(spec.measure.threads.count) thread setting × \(spec.prompts.count) prompt), "

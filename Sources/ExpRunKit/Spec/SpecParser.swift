@@ -7,9 +7,9 @@ import InferenceCore
 import Yams
 
 public enum SpecParser {
-    static let topKeys = ["name", "description", "model", "weights", "quantizations", "prompts", "generate", "measure", "report"]
+    static let topKeys = ["name", "description", "model", "weights", "quantizations", "prompts", "generate", "measure", "report"] + encoderTopKeys
     static let generateKeys = ["max_length", "max_new_tokens", "temperature", "top_k", "top_p", "seed", "stop_at_eos"]
-    static let measureKeys = ["repeats", "rounds", "warmup", "threads", "perplexity", "baseline", "timeout"]
+    static let measureKeys = ["repeats", "rounds", "warmup", "threads", "perplexity", "baseline", "timeout"] + encoderMeasureKeys
     static let perplexityKeys = ["text", "context", "chunks"]
     static let reportKeys = ["charts", "template"]
 
@@ -102,9 +102,11 @@ public enum SpecParser {
                     if s.isEmpty { c.problem(item, path, "is empty; a prompt needs at least one token") } else { prompts.append(s) }
                 }
             }
-        } else {
-            c.problem(root, "prompts", "missing; give the prompts to generate from, e.g. `prompts: [Once upon a time]`")
+        } else if top["texts"] == nil && top["corpus"] == nil {
+            c.problem(root, "prompts", "missing; give the prompts to generate from, e.g. `prompts: [Once upon a time]` (or, for a sentence encoder, `texts:` / `corpus:`)")
         }
+        let encoder = Self.encoder(c, top: top, baseDirectory: baseDirectory)
+        Self.checkEncoderModels(c, top: top, encoder: encoder, baseDirectory: baseDirectory)
 
         // generate
         var generate = GenerateSettings()
@@ -138,15 +140,7 @@ public enum SpecParser {
             }
             if let v = map["warmup"], let n = c.int(v.node, path: "measure.warmup", min: 0, max: 10_000) { measure.warmup = n }
             if let v = map["threads"] {
-                let items = v.node.isSequence ? v.node.array() : [v.node]
-                if items.isEmpty { c.problem(v.node, "measure.threads", "the list is empty; give thread counts, e.g. `[1, 2]`") }
-                var threads: [Int] = []
-                for (i, item) in items.enumerated() {
-                    let p = v.node.isSequence ? "measure.threads[\(i)]" : "measure.threads"
-                    if let n = c.int(item, path: p, min: 1, max: 1024) {
-                        if threads.contains(n) { c.problem(item, p, "\(n) is listed twice") } else { threads.append(n) }
-                    }
-                }
+                let threads = c.distinctInts(v.node, path: "measure.threads", max: 1024, what: "thread counts, e.g. `[1, 2]`")
                 if !threads.isEmpty { measure.threads = threads }
             }
             if let v = map["timeout"], let t = c.double(v.node, path: "measure.timeout") {
@@ -203,9 +197,11 @@ public enum SpecParser {
         }
 
         if !c.problems.isEmpty { throw SpecError(problems: c.problems) }
-        return ExperimentSpec(name: name, description: description, models: models, weights: weights,
-                              quantizations: quantizations, prompts: prompts, generate: generate,
-                              measure: measure, report: report, path: path, text: text)
+        var spec = ExperimentSpec(name: name, description: description, models: models, weights: weights,
+                                  quantizations: quantizations, prompts: prompts, generate: generate,
+                                  measure: measure, report: report, path: path, text: text)
+        spec.encoder = encoder
+        return spec
     }
 }
 

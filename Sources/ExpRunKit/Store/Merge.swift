@@ -183,6 +183,7 @@ extension Store {
                 r.newTokensRequested = run.record.newTokensRequested
                 r.repeats = run.record.repeats.filter { $0.round == round.round }
                 if round.round == 0 { r.quality = run.record.quality }
+                r.encoder = Self.encoderFigures(row)
                 r.environment = run.record.environment
                 r.environment?.slurmJob = round.slurmJob
                 r.environment?.slurmNode = round.slurmNode

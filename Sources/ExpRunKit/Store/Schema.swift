@@ -162,6 +162,9 @@ enum Schema {
         ALTER TABLE environment ADD COLUMN slurm_job TEXT;
         ALTER TABLE environment ADD COLUMN slurm_node TEXT;
         """,
+        // 7: an encoder run's round (EncoderFigures as JSON: that round's timed repeats per batch
+        // size; round 0 also cosine and recall@10 against the baseline); NULL for decoder runs.
+        "ALTER TABLE run_round ADD COLUMN encoder TEXT",
     ]
 
     static func migrate(_ queue: DatabaseQueue) throws {

@@ -230,6 +230,9 @@ public final class Store {
                     """, arguments: StatementArguments([runID, round, r.status.rawValue, r.error, r.stderrTail, iso.string(from: r.startedAt),
                                                         iso.string(from: r.finishedAt), r.loadSeconds, r.environment?.slurmJob, r.environment?.slurmNode]
                                                        + Self.memoryValues(r.memory)))
+                if let encoder = r.encoder {
+                    try db.execute(sql: "UPDATE run_round SET encoder = ? WHERE run_id = ? AND round = ?", arguments: [try json(encoder), runID, round])
+                }
                 for (measurement, output) in repeatRows {
                     try db.execute(sql: """
                         INSERT INTO measurement (run_id, repeat, round, prefill_seconds, prefill_tokens_per_second, decode_tokens_per_second,
@@ -341,6 +344,11 @@ public final class Store {
         }
     }
 
+    /// A round's encoder figures (run_round.encoder), nil for a decoder's round.
+    static func encoderFigures(_ row: Row) -> EncoderFigures? {
+        (row["encoder"] as String?).flatMap { try? JSONDecoder.record.decode(EncoderFigures.self, from: Data($0.utf8)) }
+    }
+
     static func run(_ row: Row, _ db: Database) throws -> StoredRun {
         let iso = ISO8601DateFormatter()
         let id: Int64 = row["id"]
@@ -360,7 +368,9 @@ public final class Store {
         r.loadSeconds = row["load_seconds"]
         if let c: String = row["calibration"] { r.calibration = try? JSONDecoder.record.decode(CalibrationRecord.self, from: Data(c.utf8)) }
         r.memory = memory(row)
-        r.rounds = try Row.fetchAll(db, sql: "SELECT * FROM run_round WHERE run_id = ? ORDER BY round", arguments: [id]).map(roundRecord)
+        let roundRows = try Row.fetchAll(db, sql: "SELECT * FROM run_round WHERE run_id = ? ORDER BY round", arguments: [id])
+        r.rounds = roundRows.map(roundRecord)
+        r.encoder = EncoderFigures.merged(roundRows.compactMap(encoderFigures))
         if let tokens: String = row["prompt_tokens"] { r.promptTokens = try? JSONDecoder().decode([Int].self, from: Data(tokens.utf8)) }
         r.newTokensRequested = row["new_tokens_requested"]
         r.quality.perplexity = row["perplexity"]; r.quality.klMean = row["kl_mean"]; r.quality.klP99 = row["kl_p99"]

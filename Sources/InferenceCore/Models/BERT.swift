@@ -73,14 +73,15 @@ public final class BERT {
     }
 
     public let config: BertConfig
-    public let weights: [WeightInfo]
+    /// What each tensor is stored as (a calibrated method replaces the linear layers after loading).
+    public internal(set) var weights: [WeightInfo]
     public let pool: ThreadPool
 
     let wordEmbeddings: LinearWeight               // [vocab, d]: rows looked up
     let positionEmbeddings: LinearWeight           // [max_positions, d]
     let tokenTypeEmbedding: [Float]                // row 0 of token_type_embeddings
     let embeddingNormWeight, embeddingNormBias: [Float]
-    let layers: [Layer]
+    var layers: [Layer]
     /// Scratch space of the last batch, kept for the next: fresh pages for every batch cost 6% of
     /// the time (the kernel zeroing them).
     private let workspace = Workspace()
@@ -126,7 +127,12 @@ public final class BERT {
                                     parameters: out * inF, note: w.note))
             return w
         }
-        let blockType = GGMLFormat(rawValue: quantization.method).map { $0.blockSize > 1 } ?? false
+        let blockType: Bool
+        switch GGMLTarget(name: quantization.method) {
+        case .mix?: blockType = true
+        case let .pure(format)?: blockType = format.blockSize > 1
+        case nil: blockType = false
+        }
 
         wordEmbeddings = try matrix("embeddings.word_embeddings", out: config.vocabSize, in: d, role: .embedding)
         positionEmbeddings = try matrix("embeddings.position_embeddings", out: config.maxPositions, in: d, role: .embedding, keepF32: blockType)
@@ -206,19 +212,17 @@ public final class BERT {
             layerOutput?(0, UnsafeBufferPointer(xb))
 
             for (l, layer) in layers.enumerated() {
-                layer.query.forward(x, rows: T, bias: layer.queryBias, into: q, pool: pool)
-                layer.key.forward(x, rows: T, bias: layer.keyBias, into: k, pool: pool)
-                layer.value.forward(x, rows: T, bias: layer.valueBias, into: val, pool: pool)
+                linear(layer.query, x, rows: T, bias: layer.queryBias, into: q)
+                linear(layer.key, x, rows: T, bias: layer.keyBias, into: k)
+                linear(layer.value, x, rows: T, bias: layer.valueBias, into: val)
                 attention(q, k, val, sequences: sequences, starts: starts, into: hidden)
-                layer.attentionOutput.forward(hidden, rows: T, bias: layer.attentionOutputBias, into: h, pool: pool)
-                for i in 0..<T * d { h[i] += x[i] }
-                Self.layerNorm(h, rows: T, d: d, weight: layer.attentionNormWeight, bias: layer.attentionNormBias, eps: config.layerNormEpsilon, into: x)
+                linear(layer.attentionOutput, hidden, rows: T, bias: layer.attentionOutputBias, into: h)
+                addAndNorm(h, x, rows: T, weight: layer.attentionNormWeight, bias: layer.attentionNormBias)
 
-                layer.intermediate.forward(x, rows: T, bias: layer.intermediateBias, into: hidden, pool: pool)
+                linear(layer.intermediate, x, rows: T, bias: layer.intermediateBias, into: hidden)
                 pool.parallelFor(T * f, granule: 4096) { r in Activation.geluErf(hidden + r.lowerBound, count: r.count) }
-                layer.output.forward(hidden, rows: T, bias: layer.outputBias, into: h, pool: pool)
-                for i in 0..<T * d { h[i] += x[i] }
-                Self.layerNorm(h, rows: T, d: d, weight: layer.outputNormWeight, bias: layer.outputNormBias, eps: config.layerNormEpsilon, into: x)
+                linear(layer.output, hidden, rows: T, bias: layer.outputBias, into: h)
+                addAndNorm(h, x, rows: T, weight: layer.outputNormWeight, bias: layer.outputNormBias)
                 layerOutput?(l + 1, UnsafeBufferPointer(xb))
             }
         }
@@ -230,7 +234,7 @@ public final class BERT {
     /// keys at a time from broadcast multiply-adds (a 32-wide head would otherwise spend more on
     /// each score's horizontal sum than on its products); queries go four at a time, so every key
     /// and value vector loaded serves four independent multiply-add chains.
-    private func attention(_ q: UnsafeMutablePointer<Float>, _ k: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
+    func attention(_ q: UnsafeMutablePointer<Float>, _ k: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
                            sequences: [[Int]], starts: [Int], into out: UnsafeMutablePointer<Float>) {
         typealias V = SIMD16<Float>
         let d = config.hiddenSize, hs = config.headSize, heads = config.headCount
@@ -314,6 +318,28 @@ public final class BERT {
                     }
                 }
             }
+        }
+    }
+
+    /// `y = x·Wᵀ + b` a slab of rows at a time: a batch of 32 texts is thousands of rows, and a
+    /// kernel that streams every row past each tile of weights then streams them from memory (it
+    /// cost a third more time at batch 32 than at batch 1); a slab of about 256 KB stays in L2.
+    /// Rows are independent in every format but bnb-int8, whose outlier columns are those of the
+    /// slab's rows (bitsandbytes takes a padded batch's, padding included: no packing matches it).
+    func linear(_ w: LinearWeight, _ x: UnsafePointer<Float>, rows: Int, bias: [Float], into y: UnsafeMutablePointer<Float>) {
+        let slab = max(16, (1 << 16) / w.inFeatures / 16 * 16)
+        for r0 in stride(from: 0, to: rows, by: slab) {
+            w.forward(x + r0 * w.inFeatures, rows: min(slab, rows - r0), bias: bias, into: y + r0 * w.outFeatures, pool: pool)
+        }
+    }
+
+    /// x ← LayerNorm(sublayer + x), rows split over the pool.
+    func addAndNorm(_ sublayer: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>, rows: Int, weight: [Float], bias: [Float]) {
+        let d = config.hiddenSize, eps = config.layerNormEpsilon
+        pool.parallelFor(rows, granule: 16) { range in
+            let h = sublayer + range.lowerBound * d, xr = x + range.lowerBound * d
+            for i in 0..<range.count * d { h[i] += xr[i] }
+            BERT.layerNorm(h, rows: range.count, d: d, weight: weight, bias: bias, eps: eps, into: xr)
         }
     }
 

@@ -41,6 +41,9 @@ public enum ModelLoader {
             if try file.string("general.architecture") == "gpt2" {
                 return try GPT2GGUF.load(file, quantization: quantization, threads: threads)
             }
+            if try file.string("general.architecture") == "bert" {
+                throw CoreError.unsupported("\(reference) is a sentence encoder (architecture bert), not a language model: use `exprun embed`, or an experiment with `texts:` / `corpus:`")
+            }
             return try LlamaGGUF.load(file, quantization: quantization, threads: threads)
         }
         var isDir: ObjCBool = false

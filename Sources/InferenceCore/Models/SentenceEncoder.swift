@@ -11,7 +11,11 @@
 //   Normalize                    x / max(‖x‖, 1e-12)
 //
 // A folder without modules.json (a plain Hugging Face BERT) gets what sentence-transformers gives it:
-// mean pooling, no normalization. Pooling over a text sees only that text's tokens, [CLS] and [SEP]
+// mean pooling, no normalization. A llama.cpp GGUF of architecture `bert` (convert_hf_to_gguf.py's
+// names: token_embd, position_embd, token_types, blk.N.attn_q ... layer_output_norm) loads too:
+// pooling from `bert.pooling_type`, normalized as llama-embedding normalizes by default, texts cut
+// at `bert.context_length` (the file does not keep sentence-transformers' max_seq_length), and
+// the tokenizer from its metadata (llama.cpp's WordPiece always lower-cases). Pooling over a text sees only that text's tokens, [CLS] and [SEP]
 // included, as sentence-transformers' attention-masked pooling does for a padded batch.
 import Foundation
 
@@ -52,15 +56,24 @@ public final class SentenceEncoder {
         self.maxSequenceLength = maxSequenceLength; self.lowercasesInput = lowercasesInput; self.directory = directory
     }
 
-    /// Whether `reference` is a model directory whose config.json says `model_type: bert`.
+    /// Whether `reference` is a model directory whose config.json says `model_type: bert` (or a
+    /// GGUF of architecture `bert`).
     public static func isEncoder(_ reference: String) -> Bool {
+        if reference.hasSuffix(".gguf") { return (try? GGUFFile(path: reference).string("general.architecture")) == "bert" }
         let path = URL(fileURLWithPath: reference).appendingPathComponent(transformerPath(reference)).appendingPathComponent("config.json").path
         guard let config = try? HFConfig(path: path) else { return false }
         return (try? config.string("model_type")) == "bert"
     }
 
     /// Loads a sentence-transformers folder (or a plain BERT directory), quantizing per `quantization`.
+    /// A calibrated method (gptq) quantizes the FP32 model on its calibration texts after loading.
     public static func load(_ reference: String, quantization: QuantizationConfig = .fp32, threads: Int = 1) throws -> SentenceEncoder {
+        if Quantization.method(named: quantization.method)?.calibrated == true {
+            let encoder = try load(reference, quantization: .fp32, threads: threads)
+            _ = try Calibration.quantize(encoder, config: quantization)
+            return encoder
+        }
+        if reference.hasSuffix(".gguf") { return try loadGGUF(reference, quantization: quantization, threads: threads) }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: reference, isDirectory: &isDir) else {
             throw CoreError.file(reference, "no such directory (expected a sentence-transformers or Hugging Face BERT model folder)")
@@ -97,6 +110,59 @@ public final class SentenceEncoder {
         let pooling = try modules.poolingPath.map { try readPooling(root.appendingPathComponent($0), hidden: config.hiddenSize) } ?? [.mean]
         return SentenceEncoder(bert: bert, tokenizer: tokenizer, pooling: pooling, normalize: modules.normalize,
                                maxSequenceLength: maxLength, lowercasesInput: lowercase, directory: reference)
+    }
+
+    static func loadGGUF(_ path: String, quantization: QuantizationConfig, threads: Int) throws -> SentenceEncoder {
+        let file = try GGUFFile(path: path)
+        let arch = try file.string("general.architecture")
+        guard arch == "bert" else {
+            throw CoreError.file(path, "general.architecture is '\(arch ?? "missing")', not an encoder exprun knows (known: bert)")
+        }
+        guard quantization.method != LlamaGGUF.asStored else {
+            throw CoreError.unsupported("\(path): as-stored is not available for encoders; give a format (fp32 dequantizes the file's tensors)")
+        }
+        let tokenizer = try WordPieceTokenizer(gguf: file)
+        func hparam(_ key: String) throws -> ParsedJSON? { try file.int("bert." + key).map(ParsedJSON.int) }
+        var values: [String: ParsedJSON] = ["model_type": .string("bert"), "vocab_size": .int(tokenizer.vocabularySize)]
+        values["num_hidden_layers"] = try hparam("block_count")
+        values["hidden_size"] = try hparam("embedding_length")
+        values["intermediate_size"] = try hparam("feed_forward_length")
+        values["num_attention_heads"] = try hparam("attention.head_count")
+        values["max_position_embeddings"] = try hparam("context_length")
+        values["type_vocab_size"] = .int(file.tensorInfo("token_types.weight")?.shape.first ?? 2)
+        values["layer_norm_eps"] = try file.float("bert.attention.layer_norm_epsilon").map { .double(Double($0)) }
+        let config = try BertConfig(HFConfig(values: values, source: path))
+        var names: [String: String] = [
+            "embeddings.word_embeddings.weight": "token_embd.weight", "embeddings.position_embeddings.weight": "position_embd.weight",
+            "embeddings.token_type_embeddings.weight": "token_types.weight",
+            "embeddings.LayerNorm.weight": "token_embd_norm.weight", "embeddings.LayerNorm.bias": "token_embd_norm.bias",
+        ]
+        for i in 0..<config.layerCount {
+            for (hf, gguf) in [("attention.self.query", "attn_q"), ("attention.self.key", "attn_k"), ("attention.self.value", "attn_v"),
+                               ("attention.output.dense", "attn_output"), ("attention.output.LayerNorm", "attn_output_norm"),
+                               ("intermediate.dense", "ffn_up"), ("output.dense", "ffn_down"), ("output.LayerNorm", "layer_output_norm")] {
+                for part in ["weight", "bias"] { names["encoder.layer.\(i).\(hf).\(part)"] = "blk.\(i).\(gguf).\(part)" }
+            }
+        }
+        let loader = LlamaGGUF.WeightLoader(file: file, quantization: .fp32)
+        let bert = try BERT(config: config, source: { name, shape in
+            guard let stored = names[name], let info = file.tensorInfo(stored) else {
+                throw CoreError.file(path, "missing tensor '\(names[name] ?? name)' (a bert GGUF from convert_hf_to_gguf.py has it)")
+            }
+            let (out, n) = shape.count == 1 ? (1, shape[0]) : (shape[0], shape[1])
+            guard info.elementCount == out * n, info.shape.count == 1 || info.shape == shape else {
+                throw CoreError.file(path, "tensor '\(stored)' has shape \(info.shape); the metadata implies \(shape)")
+            }
+            return try loader.rows(info, out: out, in: n)
+        }, quantization: quantization, threads: threads)
+        let pooling: Pooling
+        switch try file.int("bert.pooling_type") ?? 1 {
+        case 1: pooling = .mean
+        case 2: pooling = .cls
+        case let t: throw CoreError.file(path, "bert.pooling_type \(t) is not supported (1 = mean, 2 = cls)")
+        }
+        return SentenceEncoder(bert: bert, tokenizer: tokenizer, pooling: [pooling], normalize: true,
+                               maxSequenceLength: config.maxPositions, lowercasesInput: false, directory: path)
     }
 
     // MARK: Encoding
