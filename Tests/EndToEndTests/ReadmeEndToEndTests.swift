@@ -25,7 +25,7 @@ import Testing
     static let plan: [String: (run: String, expect: String)] = [
         "scripts/install": ("", "installed exprun 0.1.0 (commit "),
         "exprun experiments/gpt2-random.exp": ("", " done, 0 already stored, 0 failed"),
-        "scripts/main-job": ("scripts/main-job --dry-run", "experiment gemma3-270m: 24 runs"),
+        "scripts/main-job": ("scripts/main-job --dry-run", "experiment gemma3-270m: 18 runs"),
         "exprun compare 1 3": ("", "results/compare/1-vs-3/compare.md"),
         "scripts/test": ("test -x scripts/test && echo the suite itself", "the suite itself"),
         "exprun FILE --dry-run": ("exprun experiments/gpt2-random.exp --dry-run", "experiment gpt2-random: 10 runs"),
