@@ -113,8 +113,15 @@ import Testing
         let report = try String(contentsOfFile: dir + "/e2e-failure/report.md", encoding: .utf8)
         #expect(report.contains("## Failed runs") && report.contains("context of 4 tokens"))
 
-        // A child past its timeout is killed and stored as failed too.
-        let slow = Exprun.write(tinyExperiment("e2e-timeout", prompts: ["Hi"], extra: ", timeout: 0.01"), to: dir, name: "slow.exp")
+        // A child past its timeout is killed and stored as failed too. The tiny fixture can finish
+        // inside 10 ms on an idle machine; GPT-2 124M's random weights alone take far longer to draw.
+        let slow = Exprun.write("""
+            name: e2e-timeout
+            model: random:gpt2
+            prompts: [Hi]
+            generate: {max_new_tokens: 3}
+            measure: {repeats: 2, warmup: 0, timeout: 0.01}
+            """, to: dir, name: "slow.exp")
         let timedOut = try Exprun.run([slow, "--db", db])
         #expect(timedOut.status == 1)
         let error = try rows(db, "SELECT run.error FROM run JOIN experiment ON experiment.id = run.experiment_id WHERE experiment.name = 'e2e-timeout'").first?["error"] as String?

@@ -50,25 +50,39 @@ public final class Store {
         if !readOnly && !dir.isEmpty {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
-        do {
-            if readOnly {
-                queue = try DatabaseQueue(path: path, configuration: config)
-                try Self.verifyIntegrity(queue, path: path)
-            } else {
-                // A writable connection writes as it opens (GRDB creates and drops a table to set up
-                // the WAL files), so an existing file is checked through a read-only one first.
-                if FileManager.default.fileExists(atPath: path) {
-                    var check = Configuration()
-                    check.readonly = true
-                    check.busyMode = .timeout(60)
-                    try Self.verifyIntegrity(DatabaseQueue(path: path, configuration: check), path: path)
-                }
-                queue = try DatabaseQueue(path: path, configuration: config)
-                try Schema.migrate(queue)
+        // While another process creates the file and switches it to WAL, SQLite answers SQLITE_BUSY
+        // without waiting on the busy handler (seen with two sweeps started at once on a new
+        // database): such an open is tried again for up to a minute.
+        let deadline = Date().addingTimeInterval(60)
+        while true {
+            do {
+                queue = try Self.open(path: path, configuration: config, readOnly: readOnly)
+                break
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.05)
+            } catch {
+                throw Self.explain(error, path: path)
             }
-        } catch {
-            throw Self.explain(error, path: path)
         }
+    }
+
+    private static func open(path: String, configuration config: Configuration, readOnly: Bool) throws -> DatabaseQueue {
+        if readOnly {
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            try verifyIntegrity(queue, path: path)
+            return queue
+        }
+        // A writable connection writes as it opens (GRDB creates and drops a table to set up the
+        // WAL files), so an existing file is checked through a read-only one first.
+        if FileManager.default.fileExists(atPath: path) {
+            var check = Configuration()
+            check.readonly = true
+            check.busyMode = .timeout(60)
+            try verifyIntegrity(DatabaseQueue(path: path, configuration: check), path: path)
+        }
+        let queue = try DatabaseQueue(path: path, configuration: config)
+        try Schema.migrate(queue)
+        return queue
     }
 
     static func now() -> String { ISO8601DateFormatter().string(from: Date()) }
