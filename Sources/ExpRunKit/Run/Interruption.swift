@@ -34,15 +34,20 @@ public enum Interruption {
             _ = quitMessage.initialize(from: text)
         }
         unblock()
+        onInterrupt(handle, flags: SA_RESTART)
+    }
+
+    /// Sets `handler` for SIGINT and SIGTERM.
+    private static func onInterrupt(_ handler: @convention(c) (Int32) -> Void, flags: Int32) {
         for sig in [SIGINT, SIGTERM] {
             var action = sigaction()
             #if canImport(Glibc)
-            action.__sigaction_handler.sa_handler = handle
+            action.__sigaction_handler.sa_handler = handler
             #else
-            action.__sigaction_u.__sa_handler = handle
+            action.__sigaction_u.__sa_handler = handler
             #endif
             sigemptyset(&action.sa_mask)
-            action.sa_flags = SA_RESTART
+            action.sa_flags = flags
             sigaction(sig, &action, nil)
         }
     }
@@ -64,16 +69,7 @@ public enum Interruption {
     public static func removeOnInterrupt(_ path: String) {
         scratchPath = strdup(path)
         unblock()
-        for sig in [SIGINT, SIGTERM] {
-            var action = sigaction()
-            #if canImport(Glibc)
-            action.__sigaction_handler.sa_handler = removeAndEnd
-            #else
-            action.__sigaction_u.__sa_handler = removeAndEnd
-            #endif
-            sigemptyset(&action.sa_mask)
-            sigaction(sig, &action, nil)
-        }
+        onInterrupt(removeAndEnd, flags: 0)
     }
 
     nonisolated(unsafe) static var scratchPath: UnsafeMutablePointer<CChar>?
