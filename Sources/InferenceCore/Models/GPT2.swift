@@ -341,18 +341,7 @@ public final class GPT2: LanguageModel {
     }
 
     func layerNorm(_ x: UnsafePointer<Float>, rows: Int, weight: [Float], bias: [Float], into y: UnsafeMutablePointer<Float>) {
-        let d = config.embeddingSize, eps = config.layerNormEpsilon
-        for r in 0..<rows {
-            let xr = x + r * d, yr = y + r * d
-            var mean: Float = 0
-            for i in 0..<d { mean += xr[i] }
-            mean /= Float(d)
-            var variance: Float = 0
-            for i in 0..<d { let c = xr[i] - mean; variance += c * c }
-            variance /= Float(d)
-            let inv = 1 / (variance + eps).squareRoot()
-            for i in 0..<d { yr[i] = (xr[i] - mean) * inv * weight[i] + bias[i] }
-        }
+        BERT.layerNorm(x, rows: rows, d: config.embeddingSize, weight: weight, bias: bias, eps: config.layerNormEpsilon, into: y)
     }
 
     /// The MLP's nonlinearity, element-wise, split over the pool (tanh is not free at 3072 × rows),
