@@ -73,6 +73,61 @@ enum GPTQOracle {
     }
 }
 
+/// The tiled factorization and triangular inverse (InverseCholesky.swift) against their plain
+/// twin: the textbook row-by-row Cholesky of the reversed H and column-by-column forward
+/// substitution, in double, on sizes that cross the 128-column panels and leave partial 4×4 tiles.
+@Suite struct InverseCholeskyTests {
+    static func plainFactor(_ h: [Double], n: Int) -> [Float]? {
+        var l = [Double](repeating: 0, count: n * n)
+        for i in 0..<n {
+            for j in 0...i {
+                var s = h[(n - 1 - i) * n + (n - 1 - j)]
+                for k in 0..<j { s -= l[i * n + k] * l[j * n + k] }
+                if i == j {
+                    guard s > 0 else { return nil }
+                    l[i * n + i] = s.squareRoot()
+                } else {
+                    l[i * n + j] = s / l[j * n + j]
+                }
+            }
+        }
+        var m = [Double](repeating: 0, count: n * n)        // L⁻¹
+        for j in 0..<n {
+            m[j * n + j] = 1 / l[j * n + j]
+            for i in (j + 1)..<max(j + 1, n) {
+                var s = 0.0
+                for k in j..<i { s += l[i * n + k] * m[k * n + j] }
+                m[i * n + j] = -s / l[i * n + i]
+            }
+        }
+        var u = [Float](repeating: 0, count: n * n)
+        for i in 0..<n { for j in i..<n { u[i * n + j] = Float(m[(n - 1 - i) * n + (n - 1 - j)]) } }
+        return u
+    }
+
+    @Test(arguments: [1, 7, 130, 203])
+    func tiledFactorIsThePlainOne(n: Int) throws {
+        var rng = SeededRandom(seed: UInt64(n))
+        let k = n + 5
+        let a = (0..<(n * k)).map { _ in rng.nextUnitDouble() - 0.5 }
+        var h = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { for t in 0..<k { h[i * n + j] += a[i * k + t] * a[j * k + t] } } }
+        for i in 0..<n { h[i * n + i] += 0.01 }
+        let plain = try #require(Self.plainFactor(h, n: n))
+        let tiled = try #require(InverseCholesky.upperFactorOfInverse(h, n: n, pool: ThreadPool(threads: 2)))
+        let apart = zip(tiled, plain).filter { abs(Int($0.bitPattern) - Int($1.bitPattern)) > 1 }.count
+        #expect(apart == 0, "n = \(n): \(apart) of \(n * n) values of U more than 1 ulp from the plain algorithm's")
+    }
+
+    @Test func notPositiveDefiniteIsNil() {
+        let n = 140
+        var h = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { h[i * n + i] = 1 }
+        h[3 * n + 3] = -1                                  // reached in the second panel (reversed order)
+        #expect(InverseCholesky.upperFactorOfInverse(h, n: n, pool: ThreadPool(threads: 2)) == nil)
+    }
+}
+
 /// The whole tiny model quantized with the reference's calibration ids, against the reference's
 /// every-layer results and its KL divergence from FP32 on the evaluation windows.
 @Suite(.serialized) struct GPTQModelTests {

@@ -9,8 +9,10 @@
 //
 // The sum is a symmetric rank-k update (XᵀX, upper triangle, mirrored on read): the input rows are
 // transposed into columns of tokens, and each 4×4 tile of H is four rows of Xᵀ against four others,
-// the F32 kernel's register-blocked dot products (`F32Linear.block4x4`), split over the pool by
-// pairs of row panels so that both threads get the same share of the triangle.
+// the F32 kernel's register-blocked dot products (`F32Linear.block4x4`). Rows of H go 16 at a time,
+// so that a tile's right-hand rows are read from memory once for four tiles; the blocks are split
+// over the pool in pairs (first with last) so that both threads get the same share of the triangle.
+// A tile's sums do not depend on how tiles are grouped: H is bit for bit what 4-row panels gave.
 import Foundation
 
 public final class HessianAccumulator: @unchecked Sendable {
@@ -34,7 +36,6 @@ public final class HessianAccumulator: @unchecked Sendable {
         self.samples += samples
         rows += count
         let n = columns
-        let panels = (n + 3) / 4
         let xt = UnsafeMutablePointer<Float>.allocate(capacity: n * Self.slice)
         defer { xt.deallocate() }
         var t0 = 0
@@ -47,13 +48,14 @@ public final class HessianAccumulator: @unchecked Sendable {
             }
             sum.withUnsafeMutableBufferPointer { s in
                 let h = s.baseAddress!
-                // Job p takes panel p and its mirror panels − 1 − p: equal shares of the triangle.
-                pool.parallelFor((panels + 1) / 2) { jobs in
-                    var tile = [Float](repeating: 0, count: 16)
+                // Job p takes row block p and its mirror blocks − 1 − p: equal shares of the triangle.
+                let blocks = (n + Self.rowBlock - 1) / Self.rowBlock
+                pool.parallelFor((blocks + 1) / 2) { jobs in
+                    let tile = UnsafeMutablePointer<Float>.allocate(capacity: 16)
+                    defer { tile.deallocate() }
                     for p in jobs {
-                        for panel in Set([p, panels - 1 - p]) {
-                            Self.panel(panel, xt, m: m, n: n, into: h, tile: &tile)
-                        }
+                        Self.rows(p, xt, m: m, n: n, into: h, tile: tile)
+                        if blocks - 1 - p != p { Self.rows(blocks - 1 - p, xt, m: m, n: n, into: h, tile: tile) }
                     }
                 }
             }
@@ -61,15 +63,19 @@ public final class HessianAccumulator: @unchecked Sendable {
         }
     }
 
-    /// Rows 4·panel ..< 4·panel+4 of the upper triangle: += Xᵀ rows · Xᵀ rows.
-    private static func panel(_ panel: Int, _ xt: UnsafePointer<Float>, m: Int, n: Int,
-                              into h: UnsafeMutablePointer<Float>, tile: inout [Float]) {
-        let i0 = 4 * panel, i1 = min(n, i0 + 4)
-        var j0 = i0
-        tile.withUnsafeMutableBufferPointer { tb in
-            let t = tb.baseAddress!
-            while j0 < n {
-                let j1 = min(n, j0 + 4)
+    /// Rows of H taken together: each 4-row tile of Xᵀ on the right is loaded once for all of them.
+    static let rowBlock = 16
+
+    /// Rows rowBlock·block ..< +rowBlock of the upper triangle: += Xᵀ rows · Xᵀ rows, in 4×4 tiles
+    /// on the diagonal and right of it.
+    private static func rows(_ block: Int, _ xt: UnsafePointer<Float>, m: Int, n: Int,
+                             into h: UnsafeMutablePointer<Float>, tile t: UnsafeMutablePointer<Float>) {
+        let r0 = rowBlock * block, r1 = min(n, r0 + rowBlock)
+        var j0 = r0
+        while j0 < n {
+            let j1 = min(n, j0 + 4)
+            for i0 in stride(from: r0, to: r1, by: 4) where i0 <= j0 {
+                let i1 = min(r1, i0 + 4)
                 if i1 - i0 == 4 && j1 - j0 == 4 {
                     // t[r·4 + o] = dot(xt row j0+o, xt row i0+r)
                     F32Linear.block4x4(xt + j0 * m, xt + i0 * m, m, t, 4)
@@ -77,8 +83,8 @@ public final class HessianAccumulator: @unchecked Sendable {
                 } else {
                     for i in i0..<i1 { for j in j0..<j1 { h[i * n + j] += F32Linear.dot(xt + i * m, xt + j * m, m) } }
                 }
-                j0 = j1
             }
+            j0 = j1
         }
     }
 

@@ -5,8 +5,8 @@
 // with R upper triangular (a plain Cholesky of H with rows and columns reversed), then U = R⁻¹,
 // since (R⁻¹)ᵀR⁻¹ = (R·Rᵀ)⁻¹ = H⁻¹ and R⁻¹ is upper triangular with a positive diagonal (so it is
 // the unique Cholesky factor). 2/3·n³ flops, in double: GPT-2's 3072-wide MLP projection makes
-// this 19 Gflop per layer, and float64 keeps it from deciding a rounding tie the reference's
-// float32 would not (a float64 rewrite of the reference reproduces its codes).
+// this 19 Gflop per layer, so both steps run in 4×4 register tiles (`dot4x4`), and float64 keeps
+// it from deciding a rounding tie the reference's float32 would not (a float64 rewrite of the reference reproduces its codes).
 import Foundation
 
 enum InverseCholesky {
@@ -27,11 +27,14 @@ enum InverseCholesky {
 
     /// In-place lower Cholesky factor of the symmetric matrix whose lower triangle `a` holds (row-major);
     /// false when a pivot is not positive (not positive definite) or not finite.
-    /// Row by row: L[i][j] = (A[i][j] − L[i][0..<j]·L[j][0..<j]) / L[j][j]. The rows below a panel of 64
-    /// are independent given the panel, so each panel is finished on one thread and the rows under it
-    /// are brought up to date in parallel.
+    /// Row by row: L[i][j] = (A[i][j] − L[i][0..<j]·L[j][0..<j]) / L[j][j], in panels of 128 columns
+    /// (right-looking): the panel's diagonal block on one thread, the rows below it (independent
+    /// given the block) in parallel, then the panel's contribution to the trailing triangle,
+    /// A[i][k] −= L[i][panel]·L[k][panel] for k ≤ i, in 4×4 tiles of register-held dot products
+    /// (`dot4x4`: eight loads feed sixteen fused multiply-adds, so the update — n³/6 of the n³/6 + o(n³)
+    /// work — runs at the FMA units' rate rather than at the loads').
     static func choleskyLower(_ a: inout [Double], n: Int, pool: ThreadPool) -> Bool {
-        let panel = 64
+        let panel = 128
         var ok = true
         a.withUnsafeMutableBufferPointer { buf in
             let l = buf.baseAddress!
@@ -50,25 +53,40 @@ enum InverseCholesky {
                         }
                     }
                 }
-                // Rows below: first their columns p0..<p1 (each row reads only the panel), then,
-                // once all of those exist, the panel's contribution to their columns ≥ p1
-                // (A[i][k] −= L[i][p0..<p1]·L[k][p0..<p1] for p1 ≤ k ≤ i). Rows are dealt out in
-                // turn so that the threads share the triangle evenly.
-                if p1 < n {
-                    let parts = pool.threadCount
-                    pool.parallelFor(parts) { range in
-                        for part in range {
-                            for i in stride(from: p1 + part, to: n, by: parts) {
-                                let li = l + i * n
-                                for j in p0..<p1 { li[j] = (li[j] - dot(li + p0, l + j * n + p0, j - p0)) / l[j * n + j] }
-                            }
+                guard p1 < n else { break }
+                // Rows below: first their columns p0..<p1 (each row reads only the panel), dealt
+                // out in turn.
+                let parts = pool.threadCount
+                pool.parallelFor(parts) { range in
+                    for part in range {
+                        for i in stride(from: p1 + part, to: n, by: parts) {
+                            let li = l + i * n
+                            for j in p0..<p1 { li[j] = (li[j] - dot(li + p0, l + j * n + p0, j - p0)) / l[j * n + j] }
                         }
                     }
-                    pool.parallelFor(parts) { range in
-                        for part in range {
-                            for i in stride(from: p1 + part, to: n, by: parts) {
-                                let li = l + i * n
-                                for k in p1...i { li[k] -= dot(li + p0, l + k * n + p0, p1 - p0) }
+                }
+                // Then the trailing triangle, in blocks of 16 rows (a 4-row tile of k is loaded
+                // once for the block's four row tiles), blocks dealt out in turn: later rows cost more.
+                let blocks = (n - p1 + 15) / 16
+                pool.parallelFor(parts) { range in
+                    let t = UnsafeMutablePointer<Double>.allocate(capacity: 16)
+                    defer { t.deallocate() }
+                    for part in range {
+                        for b in stride(from: part, to: blocks, by: parts) {
+                            let r0 = p1 + 16 * b, r1 = min(n, r0 + 16)
+                            var k0 = p1
+                            while k0 < r1 {
+                                let k1 = min(n, k0 + 4)
+                                for i0 in stride(from: r0, to: r1, by: 4) where i0 + 3 >= k0 {
+                                    let i1 = min(r1, i0 + 4)
+                                    if i1 - i0 == 4 && k1 - k0 == 4 {
+                                        dot4x4(l + i0 * n + p0, l + k0 * n + p0, n, p1 - p0, t)
+                                        for r in 0..<4 { for c in 0..<4 where k0 + c <= i0 + r { l[(i0 + r) * n + k0 + c] -= t[r * 4 + c] } }
+                                    } else {
+                                        for i in i0..<i1 { for k in k0..<min(k1, i + 1) { l[i * n + k] -= dot(l + i * n + p0, l + k * n + p0, p1 - p0) } }
+                                    }
+                                }
+                                k0 = k1
                             }
                         }
                     }
@@ -81,32 +99,92 @@ enum InverseCholesky {
 
     /// (L⁻¹)ᵀ for lower-triangular L (row-major), as an upper-triangular Y with Y[j][i] = L⁻¹[i][j]:
     /// L⁻¹[i][j] = −(L[i][j..<i] · L⁻¹[j..<i][j]) / L[i][i], where the column L⁻¹[j..<i][j] is the
-    /// contiguous row Y[j][j..<i]. The rows i are filled in order; within one, the columns are independent.
+    /// contiguous row Y[j][j..<i]. Columns of L⁻¹ are independent: they are taken 16 at a time
+    /// (groups dealt out over the pool in turn; a group's cost grows with n − j), and within a
+    /// group rows i four at a time: the sums over k < i0 for a 4×4 tile of (i, j) are one
+    /// `dot4x4` (Y is zero left of its diagonal, so the tile may start at the tile's first j), the
+    /// few terms k in i0..<i after it in order. L's four rows are read once for the group's four tiles.
     static func inverseLowerTransposed(_ l: [Double], n: Int, pool: ThreadPool) -> [Double] {
         var y = [Double](repeating: 0, count: n * n)
+        let width = 16
+        let groups = (n + width - 1) / width
         l.withUnsafeBufferPointer { lb in
             y.withUnsafeMutableBufferPointer { yb in
                 let lp = lb.baseAddress!, yp = yb.baseAddress!
-                // Column j of L⁻¹ (row j of Y) depends only on column j: columns are independent,
-                // so split them over the pool; column j costs ~(n-j)²/2, so interleave them.
                 let parts = pool.threadCount
                 pool.parallelFor(parts) { range in
+                    let t = UnsafeMutablePointer<Double>.allocate(capacity: 16)
+                    defer { t.deallocate() }
                     for part in range {
-                        var j = part
-                        while j < n {
-                            let yj = yp + j * n
-                            yj[j] = 1 / lp[j * n + j]
-                            for i in (j + 1)..<max(j + 1, n) {
-                                let s = dot(lp + i * n + j, yj + j, i - j)
-                                yj[i] = -s / lp[i * n + i]
+                        for g in stride(from: part, to: groups, by: parts) {
+                            let j0 = g * width, j1 = min(n, j0 + width)
+                            for i0 in stride(from: j0, to: n, by: 4) {
+                                let i1 = min(n, i0 + 4)
+                                for jt in stride(from: j0, to: j1, by: 4) {
+                                    let jt1 = min(j1, jt + 4)
+                                    if i1 - i0 == 4 && jt1 - jt == 4 && jt1 <= i0 {
+                                        dot4x4(lp + i0 * n + jt, yp + jt * n + jt, n, i0 - jt, t)
+                                        for r in 0..<4 {
+                                            let i = i0 + r, li = lp + i * n
+                                            for c in 0..<4 {
+                                                let yj = yp + (jt + c) * n
+                                                var s = t[r * 4 + c]
+                                                for k in i0..<i { s += li[k] * yj[k] }
+                                                yj[i] = -s / li[i]
+                                            }
+                                        }
+                                    } else {
+                                        for i in i0..<i1 {
+                                            for j in jt..<max(jt, min(jt1, i + 1)) {
+                                                let yj = yp + j * n
+                                                yj[i] = i == j ? 1 / lp[j * n + j] : -dot(lp + i * n + j, yj + j, i - j) / lp[i * n + i]
+                                            }
+                                        }
+                                    }
+                                }
                             }
-                            j += parts
                         }
                     }
                 }
             }
         }
         return y
+    }
+
+    /// t[r·4 + c] = a row r · b row c over `count` values, rows `ld` apart: sixteen accumulators in
+    /// registers (the Double twin of `F32Linear.block4x4`).
+    @inline(__always)
+    static func dot4x4(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ ld: Int, _ count: Int, _ t: UnsafeMutablePointer<Double>) {
+        typealias V = SIMD8<Double>
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        @inline(__always) func load(_ p: UnsafeRawPointer, _ row: Int, _ i: Int) -> V {
+            p.loadUnaligned(fromByteOffset: (row &* ld &+ i) &* 8, as: V.self)
+        }
+        var a00 = V(), a01 = V(), a02 = V(), a03 = V(), a10 = V(), a11 = V(), a12 = V(), a13 = V()
+        var a20 = V(), a21 = V(), a22 = V(), a23 = V(), a30 = V(), a31 = V(), a32 = V(), a33 = V()
+        var i = 0
+        while i &+ 8 <= count {
+            let b0 = load(rb, 0, i), b1 = load(rb, 1, i), b2 = load(rb, 2, i), b3 = load(rb, 3, i)
+            var x = load(ra, 0, i)
+            a00.addProduct(x, b0); a01.addProduct(x, b1); a02.addProduct(x, b2); a03.addProduct(x, b3)
+            x = load(ra, 1, i)
+            a10.addProduct(x, b0); a11.addProduct(x, b1); a12.addProduct(x, b2); a13.addProduct(x, b3)
+            x = load(ra, 2, i)
+            a20.addProduct(x, b0); a21.addProduct(x, b1); a22.addProduct(x, b2); a23.addProduct(x, b3)
+            x = load(ra, 3, i)
+            a30.addProduct(x, b0); a31.addProduct(x, b1); a32.addProduct(x, b2); a33.addProduct(x, b3)
+            i &+= 8
+        }
+        @inline(__always) func finish(_ acc: V, _ r: Int, _ c: Int) {
+            let h = acc.lowHalf + acc.highHalf
+            var s = (h[0] + h[1]) + (h[2] + h[3]), j = i
+            while j < count { s += a[r &* ld &+ j] * b[c &* ld &+ j]; j &+= 1 }
+            t[r &* 4 &+ c] = s
+        }
+        finish(a00, 0, 0); finish(a01, 0, 1); finish(a02, 0, 2); finish(a03, 0, 3)
+        finish(a10, 1, 0); finish(a11, 1, 1); finish(a12, 1, 2); finish(a13, 1, 3)
+        finish(a20, 2, 0); finish(a21, 2, 1); finish(a22, 2, 2); finish(a23, 2, 3)
+        finish(a30, 3, 0); finish(a31, 3, 1); finish(a32, 3, 2); finish(a33, 3, 3)
     }
 
     @inline(__always)
