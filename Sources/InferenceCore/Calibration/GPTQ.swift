@@ -164,9 +164,9 @@ public enum GPTQ {
         var factor: [Float]?
         while percent < 1 {
             let damp = Float(percent) * mean
-            var hd = h.map(Double.init)
-            for i in 0..<cols { hd[i * cols + i] = Double(h[i * cols + i] + damp) }
-            factor = InverseCholesky.upperFactorOfInverse(hd, n: cols, pool: pool)
+            factor = h.withUnsafeBufferPointer { hb in
+                InverseCholesky.upperFactorOfInverse(n: cols, pool: pool) { i, j in Double(i == j ? hb[i * cols + i] + damp : hb[i * cols + j]) }
+            }
             if factor != nil { break }
             percent += c.dampIncrement
         }

@@ -23,8 +23,9 @@ public final class HessianAccumulator: @unchecked Sendable {
     public private(set) var rows = 0
     /// Σ x xᵀ, upper triangle (row i, columns ≥ i) valid; accumulated in F32 as the reference does.
     private var sum: [Float]
-    /// Tokens transposed per pass: the panels of Xᵀ that a tile reads stay in L2.
-    static let slice = 256
+    /// Tokens transposed per pass (a 512-token sample at once, as the reference adds a batch): long
+    /// enough that a tile's horizontal sums are a small part of its work.
+    static let slice = 512
 
     public init(columns: Int) {
         self.columns = columns
@@ -88,16 +89,21 @@ public final class HessianAccumulator: @unchecked Sendable {
         }
     }
 
-    /// H = 2/N · Σ x xᵀ, full `[columns, columns]` row-major.
+    /// H = 2/N · Σ x xᵀ, full `[columns, columns]` row-major, made in the accumulator's own storage
+    /// (the largest Hessian is not held twice): the accumulator is spent.
     public func hessian() -> [Float] {
+        precondition(sum.count == columns * columns, "HessianAccumulator.hessian() is called once")
         let n = columns, scale = 2 / Float(max(samples, 1))
-        var h = [Float](repeating: 0, count: n * n)
-        for i in 0..<n {
-            for j in i..<n {
-                let v = sum[i * n + j] * scale
-                h[i * n + j] = v; h[j * n + i] = v
+        sum.withUnsafeMutableBufferPointer { s in
+            let h = s.baseAddress!
+            for i in 0..<n {
+                for j in i..<n {
+                    let v = h[i * n + j] * scale
+                    h[i * n + j] = v; h[j * n + i] = v
+                }
             }
         }
-        return h
+        defer { sum = [] }
+        return sum
     }
 }

@@ -10,19 +10,24 @@
 import Foundation
 
 enum InverseCholesky {
-    /// U (upper, row-major, F32) with H⁻¹ = UᵀU, or nil when H (n × n, symmetric; only the values
-    /// are read, in double) is not positive definite.
-    static func upperFactorOfInverse(_ h: [Double], n: Int, pool: ThreadPool) -> [Float]? {
+    /// U (upper, row-major, F32) with H⁻¹ = UᵀU, or nil when H (n × n, symmetric; `h(i, j)` gives
+    /// H[i][j] in double, for j ≤ i) is not positive definite. One n × n double array is all it
+    /// holds besides U: L in its lower triangle, then (L⁻¹)ᵀ written over its upper one.
+    static func upperFactorOfInverse(n: Int, pool: ThreadPool, _ h: (Int, Int) -> Double) -> [Float]? {
         // Reversed order: A[i][j] = H[n-1-i][n-1-j]. Its lower Cholesky factor L (A = L·Lᵀ) gives
         // R = J·L·J, and U = R⁻¹ = J·L⁻¹·J.
         var a = [Double](repeating: 0, count: n * n)
-        for i in 0..<n { for j in 0...i { a[i * n + j] = h[(n - 1 - i) * n + (n - 1 - j)] } }
+        for i in 0..<n { for j in 0...i { a[i * n + j] = h(n - 1 - i, n - 1 - j) } }
         guard choleskyLower(&a, n: n, pool: pool) else { return nil }
-        let inverse = inverseLowerTransposed(a, n: n, pool: pool)     // Y = (L⁻¹)ᵀ, upper
+        invertLowerTransposed(&a, n: n, pool: pool)     // upper triangle: Y = (L⁻¹)ᵀ
         // U[i][j] = L⁻¹[n-1-i][n-1-j] = Y[n-1-j][n-1-i] for j ≥ i.
         var u = [Float](repeating: 0, count: n * n)
-        for i in 0..<n { for j in i..<n { u[i * n + j] = Float(inverse[(n - 1 - j) * n + (n - 1 - i)]) } }
+        for i in 0..<n { for j in i..<n { u[i * n + j] = Float(a[(n - 1 - j) * n + (n - 1 - i)]) } }
         return u
+    }
+
+    static func upperFactorOfInverse(_ h: [Double], n: Int, pool: ThreadPool) -> [Float]? {
+        upperFactorOfInverse(n: n, pool: pool) { h[$0 * n + $1] }
     }
 
     /// In-place lower Cholesky factor of the symmetric matrix whose lower triangle `a` holds (row-major);
@@ -97,20 +102,23 @@ enum InverseCholesky {
         return ok
     }
 
-    /// (L⁻¹)ᵀ for lower-triangular L (row-major), as an upper-triangular Y with Y[j][i] = L⁻¹[i][j]:
-    /// L⁻¹[i][j] = −(L[i][j..<i] · L⁻¹[j..<i][j]) / L[i][i], where the column L⁻¹[j..<i][j] is the
-    /// contiguous row Y[j][j..<i]. Columns of L⁻¹ are independent: they are taken 16 at a time
-    /// (groups dealt out over the pool in turn; a group's cost grows with n − j), and within a
-    /// group rows i four at a time: the sums over k < i0 for a 4×4 tile of (i, j) are one
-    /// `dot4x4` (Y is zero left of its diagonal, so the tile may start at the tile's first j), the
-    /// few terms k in i0..<i after it in order. L's four rows are read once for the group's four tiles.
-    static func inverseLowerTransposed(_ l: [Double], n: Int, pool: ThreadPool) -> [Double] {
-        var y = [Double](repeating: 0, count: n * n)
+    /// (L⁻¹)ᵀ for lower-triangular L (row-major, in `a`'s lower triangle), written over `a`'s upper
+    /// triangle and diagonal as Y with Y[j][i] = L⁻¹[i][j] (L's diagonal is kept aside; the rest of
+    /// L stays below): L⁻¹[i][j] = −(L[i][j..<i] · L⁻¹[j..<i][j]) / L[i][i], where the column
+    /// L⁻¹[j..<i][j] is the contiguous row Y[j][j..<i]. Columns of L⁻¹ are independent: they are
+    /// taken 16 at a time (groups dealt out over the pool in turn; a group's cost grows with n − j),
+    /// and within a group rows i four at a time: for a 4×4 tile of (i, j) the sums over k from the
+    /// tile's fifth column of j to i0 are one `dot4x4`, the few terms before and after it in order.
+    /// L's four rows are read once for the group's four tiles.
+    static func invertLowerTransposed(_ a: inout [Double], n: Int, pool: ThreadPool) {
         let width = 16
         let groups = (n + width - 1) / width
-        l.withUnsafeBufferPointer { lb in
-            y.withUnsafeMutableBufferPointer { yb in
-                let lp = lb.baseAddress!, yp = yb.baseAddress!
+        let diagonal = (0..<n).map { a[$0 * n + $0] }
+        diagonal.withUnsafeBufferPointer { db in
+            a.withUnsafeMutableBufferPointer { ab in
+                // L[i][k] for k < i and Y[j][i] for i ≥ j: disjoint, so the threads' writes to Y
+                // never touch what the others read of L.
+                let lp = UnsafePointer(ab.baseAddress!), yp = ab.baseAddress!, d = db.baseAddress!
                 let parts = pool.threadCount
                 pool.parallelFor(parts) { range in
                     let t = UnsafeMutablePointer<Double>.allocate(capacity: 16)
@@ -123,21 +131,23 @@ enum InverseCholesky {
                                 for jt in stride(from: j0, to: j1, by: 4) {
                                     let jt1 = min(j1, jt + 4)
                                     if i1 - i0 == 4 && jt1 - jt == 4 && jt1 <= i0 {
-                                        dot4x4(lp + i0 * n + jt, yp + jt * n + jt, n, i0 - jt, t)
+                                        dot4x4(lp + i0 * n + jt + 4, yp + jt * n + jt + 4, n, i0 - jt - 4, t)
                                         for r in 0..<4 {
                                             let i = i0 + r, li = lp + i * n
                                             for c in 0..<4 {
-                                                let yj = yp + (jt + c) * n
-                                                var s = t[r * 4 + c]
+                                                let j = jt + c, yj = yp + j * n
+                                                var s: Double = 0
+                                                for k in j..<(jt + 4) { s += li[k] * yj[k] }
+                                                s += t[r * 4 + c]
                                                 for k in i0..<i { s += li[k] * yj[k] }
-                                                yj[i] = -s / li[i]
+                                                yj[i] = -s / d[i]
                                             }
                                         }
                                     } else {
                                         for i in i0..<i1 {
                                             for j in jt..<max(jt, min(jt1, i + 1)) {
                                                 let yj = yp + j * n
-                                                yj[i] = i == j ? 1 / lp[j * n + j] : -dot(lp + i * n + j, yj + j, i - j) / lp[i * n + i]
+                                                yj[i] = i == j ? 1 / d[j] : -dot(lp + i * n + j, yj + j, i - j) / d[i]
                                             }
                                         }
                                     }
@@ -148,7 +158,6 @@ enum InverseCholesky {
                 }
             }
         }
-        return y
     }
 
     /// t[r·4 + c] = a row r · b row c over `count` values, rows `ld` apart: sixteen accumulators in
