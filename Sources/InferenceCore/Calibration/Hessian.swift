@@ -7,12 +7,13 @@
 // GPTQ's result (damping is relative to the mean diagonal), but it is the reference's H, which the
 // oracles store.
 //
-// The sum is a symmetric rank-k update (XᵀX, upper triangle, mirrored on read): the input rows are
-// transposed into columns of tokens, and each 4×4 tile of H is four rows of Xᵀ against four others,
-// the F32 kernel's register-blocked dot products (`F32Linear.block4x4`). Rows of H go 16 at a time,
-// so that a tile's right-hand rows are read from memory once for four tiles; the blocks are split
-// over the pool in pairs (first with last) so that both threads get the same share of the triangle.
-// A tile's sums do not depend on how tiles are grouped: H is bit for bit what 4-row panels gave.
+// The sum is a symmetric rank-k update (XᵀX, upper triangle, mirrored when H is taken), made
+// straight from the rows as they come, as outer products: a 4 × 64 tile of H holds sixteen
+// vector accumulators, and each token adds x[i]·x[j..<j+64] for its four rows i (four vector loads
+// and four broadcasts feed sixteen fused multiply-adds; no transpose, no horizontal sums). A
+// sample's tokens are summed in registers, then added to H in F32, as the reference adds each
+// batch's product. Panels of 64 columns are split over the pool in pairs (first with last: the
+// triangle above panel p grows with p) so that both threads get the same share.
 import Foundation
 
 public final class HessianAccumulator: @unchecked Sendable {
@@ -23,10 +24,6 @@ public final class HessianAccumulator: @unchecked Sendable {
     public private(set) var rows = 0
     /// Σ x xᵀ, upper triangle (row i, columns ≥ i) valid; accumulated in F32 as the reference does.
     private var sum: [Float]
-    /// Tokens transposed per pass (a 512-token sample at once, as the reference adds a batch): long
-    /// enough that a tile's horizontal sums are a small part of its work.
-    static let slice = 512
-
     public init(columns: Int) {
         self.columns = columns
         sum = [Float](repeating: 0, count: columns * columns)
@@ -36,57 +33,75 @@ public final class HessianAccumulator: @unchecked Sendable {
     public func add(_ x: UnsafePointer<Float>, rows count: Int, samples: Int = 1, pool: ThreadPool) {
         self.samples += samples
         rows += count
-        let n = columns
-        let xt = UnsafeMutablePointer<Float>.allocate(capacity: n * Self.slice)
-        defer { xt.deallocate() }
-        var t0 = 0
-        while t0 < count {
-            let m = min(Self.slice, count - t0)
-            // Xᵀ of this slice: row i holds column i of the m tokens.
-            for t in 0..<m {
-                let xr = x + (t0 + t) * n
-                for i in 0..<n { xt[i * m + t] = xr[i] }
-            }
-            sum.withUnsafeMutableBufferPointer { s in
-                let h = s.baseAddress!
-                // Job p takes row block p and its mirror blocks − 1 − p: equal shares of the triangle.
-                let blocks = (n + Self.rowBlock - 1) / Self.rowBlock
-                pool.parallelFor((blocks + 1) / 2) { jobs in
-                    let tile = UnsafeMutablePointer<Float>.allocate(capacity: 16)
-                    defer { tile.deallocate() }
-                    for p in jobs {
-                        Self.rows(p, xt, m: m, n: n, into: h, tile: tile)
-                        if blocks - 1 - p != p { Self.rows(blocks - 1 - p, xt, m: m, n: n, into: h, tile: tile) }
-                    }
+        let n = columns, panels = (n + Self.panel - 1) / Self.panel
+        sum.withUnsafeMutableBufferPointer { s in
+            let h = s.baseAddress!
+            pool.parallelFor((panels + 1) / 2) { jobs in
+                for p in jobs {
+                    Self.columnPanel(p, x, tokens: count, n: n, into: h)
+                    if panels - 1 - p != p { Self.columnPanel(panels - 1 - p, x, tokens: count, n: n, into: h) }
                 }
             }
-            t0 += m
         }
     }
 
-    /// Rows of H taken together: each 4-row tile of Xᵀ on the right is loaded once for all of them.
-    static let rowBlock = 16
+    /// Columns of H per tile (four 16-float vectors).
+    static let panel = 64
 
-    /// Rows rowBlock·block ..< +rowBlock of the upper triangle: += Xᵀ rows · Xᵀ rows, in 4×4 tiles
-    /// on the diagonal and right of it.
-    private static func rows(_ block: Int, _ xt: UnsafePointer<Float>, m: Int, n: Int,
-                             into h: UnsafeMutablePointer<Float>, tile t: UnsafeMutablePointer<Float>) {
-        let r0 = rowBlock * block, r1 = min(n, r0 + rowBlock)
-        var j0 = r0
-        while j0 < n {
-            let j1 = min(n, j0 + 4)
-            for i0 in stride(from: r0, to: r1, by: 4) where i0 <= j0 {
-                let i1 = min(r1, i0 + 4)
-                if i1 - i0 == 4 && j1 - j0 == 4 {
-                    // t[r·4 + o] = dot(xt row j0+o, xt row i0+r)
-                    F32Linear.block4x4(xt + j0 * m, xt + i0 * m, m, t, 4)
-                    for r in 0..<4 { for o in 0..<4 { h[(i0 + r) * n + j0 + o] += t[r * 4 + o] } }
-                } else {
-                    for i in i0..<i1 { for j in j0..<j1 { h[i * n + j] += F32Linear.dot(xt + i * m, xt + j * m, m) } }
+    /// Columns panel·64 ..< +64 of H, in every row up to the panel's last column (the tile on the
+    /// diagonal also fills a few values below it, which are never read).
+    private static func columnPanel(_ p: Int, _ x: UnsafePointer<Float>, tokens: Int, n: Int, into h: UnsafeMutablePointer<Float>) {
+        let j0 = p * panel, j1 = min(n, j0 + panel)
+        var i0 = 0
+        while i0 < j1 {
+            let i1 = min(i0 + 4, j1)
+            if i1 - i0 == 4 && j1 - j0 == panel {
+                tile(x + i0, x + j0, tokens: tokens, n: n, into: h + i0 * n + j0)
+            } else {
+                for i in i0..<i1 {
+                    for j in max(j0, i)..<j1 {
+                        var s: Float = 0
+                        for t in 0..<tokens { s = s.addingProduct(x[t * n + i], x[t * n + j]) }
+                        h[i * n + j] += s
+                    }
                 }
             }
-            j0 = j1
+            i0 = i1
         }
+    }
+
+    /// h[r·n + c] += Σ_t xi[t·n + r] · xj[t·n + c] for r < 4, c < 64.
+    @inline(__always)
+    private static func tile(_ xi: UnsafePointer<Float>, _ xj: UnsafePointer<Float>, tokens: Int, n: Int,
+                             into h: UnsafeMutablePointer<Float>) {
+        typealias V = SIMD16<Float>
+        var a00 = V(), a01 = V(), a02 = V(), a03 = V(), a10 = V(), a11 = V(), a12 = V(), a13 = V()
+        var a20 = V(), a21 = V(), a22 = V(), a23 = V(), a30 = V(), a31 = V(), a32 = V(), a33 = V()
+        var t = 0
+        while t < tokens {
+            let rj = UnsafeRawPointer(xj + t &* n), pi = xi + t &* n
+            let v0 = rj.loadUnaligned(as: V.self), v1 = rj.loadUnaligned(fromByteOffset: 64, as: V.self)
+            let v2 = rj.loadUnaligned(fromByteOffset: 128, as: V.self), v3 = rj.loadUnaligned(fromByteOffset: 192, as: V.self)
+            var b = V(repeating: pi[0])
+            a00.addProduct(b, v0); a01.addProduct(b, v1); a02.addProduct(b, v2); a03.addProduct(b, v3)
+            b = V(repeating: pi[1])
+            a10.addProduct(b, v0); a11.addProduct(b, v1); a12.addProduct(b, v2); a13.addProduct(b, v3)
+            b = V(repeating: pi[2])
+            a20.addProduct(b, v0); a21.addProduct(b, v1); a22.addProduct(b, v2); a23.addProduct(b, v3)
+            b = V(repeating: pi[3])
+            a30.addProduct(b, v0); a31.addProduct(b, v1); a32.addProduct(b, v2); a33.addProduct(b, v3)
+            t &+= 1
+        }
+        @inline(__always) func add(_ acc: V, _ r: Int, _ c: Int) {
+            let offset: Int = r &* n &+ c &* 16
+            let p = UnsafeMutableRawPointer(h + offset)
+            let sum: V = p.loadUnaligned(as: V.self) + acc
+            p.storeBytes(of: sum, as: V.self)
+        }
+        add(a00, 0, 0); add(a01, 0, 1); add(a02, 0, 2); add(a03, 0, 3)
+        add(a10, 1, 0); add(a11, 1, 1); add(a12, 1, 2); add(a13, 1, 3)
+        add(a20, 2, 0); add(a21, 2, 1); add(a22, 2, 2); add(a23, 2, 3)
+        add(a30, 3, 0); add(a31, 3, 1); add(a32, 3, 2); add(a33, 3, 3)
     }
 
     /// H = 2/N · Σ x xᵀ, full `[columns, columns]` row-major, made in the accumulator's own storage
