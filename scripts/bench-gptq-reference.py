@@ -9,7 +9,8 @@ Usage: bench-gptq-reference.py --reference DIR [--threads 2] [--samples 128] [--
                                [--group-size 128]
   DIR: a checkout of https://github.com/IST-DASLab/gptq (commit 2d65066 was used for the oracles).
 Needs: torch and transformers (~/.cache/exprun/pyenv has both; see BRIEF / README).
-Prints one line `reference: total T s, hessians H s, fasterquant F s, forward P s, peak RSS M MiB`.
+Prints one line `reference: total T s, hessians H s, fasterquant F s, forward P s, peak RSS M MiB, CPU C s`
+(C: user + system time of the process, model set-up included).
 """
 import argparse, resource, sys, time
 
@@ -103,5 +104,7 @@ with torch.no_grad():
 total = time.time() - start
 timer["forward"] -= timer["hessians"]  # the hooks ran inside the forward passes
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu = usage.ru_utime + usage.ru_stime
 print(f"reference: total {total:.1f} s, hessians {timer['hessians']:.1f} s, fasterquant {timer['fasterquant']:.1f} s, "
-      f"forward {timer['forward']:.1f} s, peak RSS {peak:.0f} MiB")
+      f"forward {timer['forward']:.1f} s, peak RSS {peak:.0f} MiB, CPU {cpu:.1f} s")
