@@ -234,6 +234,17 @@ private let blockTypes = GGMLFormat.weightTypes.filter { $0 != .f32 && $0 != .f1
                     }
                 }
             }
+            // and the plain 16-row kernel (two groups) where the type has one
+            if let wide = GGMLMatmul.wideKernel(f, plain: true) {
+                var sixteen = [Float](repeating: 0, count: 64)
+                wide(UnsafeRawPointer(w.blocks), 8 * w.rowBytes, GGMLDot.Row(q: q, d: d, sums: s), n, Int32(nb), &sixteen)
+                for r in 0..<rows {
+                    for k in 0..<16 {
+                        let want = ref[r * out + k]
+                        #expect(abs(sixteen[16 * r + k] - want) <= 1e-4 * max(1, abs(want)), "\(f) x16 row \(k), activations \(r)")
+                    }
+                }
+            }
         } } }
     }
 

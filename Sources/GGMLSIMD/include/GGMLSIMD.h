@@ -91,6 +91,13 @@ void ggml_plain_q4_0x8_x4(const void *w, const int8_t *x, const float *xd, const
 void ggml_plain_q8_0x8_x4(const void *w, const int8_t *x, const float *xd, long stride, int nb, float *out);
 void ggml_plain_q4_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
 
+// Two consecutive groups (16 rows; the second `group_bytes` after the first) against four activation
+// rows: out[16k + r], r < 8 from the first group. 512-bit vectors where the CPU has AVX-512 VNNI.
+void ggml_simd_q4_0x16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
+void ggml_plain_q4_0x16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
+void ggml_simd_q4_Kx16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
+void ggml_plain_q4_Kx16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
+
 /// 1 when the x86 SIMD paths were compiled in, 0 for the plain fallback (reported by tests).
 int ggml_simd_vectorized(void);
 

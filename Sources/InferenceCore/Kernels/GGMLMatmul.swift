@@ -115,18 +115,17 @@ enum GGMLMatmul {
             let k = kernels(w.type)!.0
             one = { k($0, $1.q, $1.d, $1.sums, nb) }
         }
-        pool.parallelFor(groups + (tail < m ? 1 : 0)) { range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { buffer in
+        // Where a type has a 16-row kernel, a job is two groups, run together on four activation
+        // rows at a time (the rows left over, and a last odd group, take the 8-row kernels).
+        let wide = rows >= 4 ? wideKernel(w.type) : nil, span = wide == nil ? 1 : 2
+        let jobs = (groups + span - 1) / span
+        pool.parallelFor(jobs + (tail < m ? 1 : 0)) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { buffer in
                 let out = buffer.baseAddress!
-                for g in range {
-                    if g == groups {
-                        for o in tail..<m {
-                            for r in 0..<rows { y[r &* m &+ o] = one(base + o &* rb, row(r)) }
-                        }
-                        continue
-                    }
+                // Group g against activation rows `from`..<rows.
+                func rest(_ g: Int, from: Int) {
                     let o = g &* Interleaved.rows, gw = base + o &* rb
-                    var r = 0
+                    var r = from
                     while r &+ 4 <= rows {
                         eight4(gw, row(r), n, nb, out)
                         for k in 0..<4 { (y + ((r &+ k) &* m &+ o)).update(from: out + 8 &* k, count: 8) }
@@ -138,7 +137,42 @@ enum GGMLMatmul {
                         r &+= 1
                     }
                 }
+                for job in range {
+                    if job == jobs {
+                        for o in tail..<m {
+                            for r in 0..<rows { y[r &* m &+ o] = one(base + o &* rb, row(r)) }
+                        }
+                        continue
+                    }
+                    let g0 = job &* span, g1 = min(g0 &+ span, groups)
+                    if let wide, g1 &- g0 == 2 {
+                        let o = g0 &* Interleaved.rows, gw = base + o &* rb
+                        var r = 0
+                        while r &+ 4 <= rows {
+                            wide(gw, Interleaved.rows &* rb, row(r), n, nb, out)
+                            for k in 0..<4 { (y + ((r &+ k) &* m &+ o)).update(from: out + 16 &* k, count: 16) }
+                            r &+= 4
+                        }
+                        for g in g0..<g1 { rest(g, from: r) }
+                    } else {
+                        for g in g0..<g1 { rest(g, from: 0) }
+                    }
+                }
             }
+        }
+    }
+
+    typealias Wide = (UnsafeRawPointer, Int, GGMLDot.Row, Int, Int32, UnsafeMutablePointer<Float>) -> Void
+
+    /// The kernel on two consecutive groups (16 rows, the second `group bytes` after the first)
+    /// and four activation rows `stride` values apart, writing out[16k + r]; nil where a type has none.
+    static func wideKernel(_ type: GGMLFormat, plain: Bool = false) -> Wide? {
+        switch type {
+        case .q4_0: plain ? { ggml_plain_q4_0x16_x4($0, $1, $2.q, $2.d, $2.sums, $3, $4, $5) }
+                          : { ggml_simd_q4_0x16_x4($0, $1, $2.q, $2.d, $2.sums, $3, $4, $5) }
+        case .q4_k: plain ? { ggml_plain_q4_Kx16_x4($0, $1, $2.q, $2.d, $2.sums, $3, $4, $5) }
+                          : { ggml_simd_q4_Kx16_x4($0, $1, $2.q, $2.d, $2.sums, $3, $4, $5) }
+        default: nil
         }
     }
 
