@@ -99,6 +99,12 @@ void ggml_plain_q4_0x16_x4(const void *w, long group_bytes, const int8_t *x, con
 void ggml_simd_q4_Kx16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
 void ggml_plain_q4_Kx16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
 
+// One activation row of n values (a multiple of the block) quantized to q8_0 / q8_K
+// (Kernels/ActivationQuant.swift, byte for byte its Swift loops): 1, or 0 where the x86 path is
+// not compiled in and the caller quantizes.
+int ggml_simd_quantize_q8_0(const float *x, long n, int8_t *q, float *d, int32_t *sums);
+int ggml_simd_quantize_q8_K(const float *x, long n, int8_t *q, float *d, int32_t *sums);
+
 /// 1 when the x86 SIMD paths were compiled in, 0 for the plain fallback (reported by tests).
 int ggml_simd_vectorized(void);
 
