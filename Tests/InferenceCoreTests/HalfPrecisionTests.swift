@@ -41,8 +41,8 @@ import GGMLSIMD
         }
     }
 
-    /// Decode (one row) and prefill (fp16: 4 × 6 tiles in C; bf16: tiles of 16 widened rows, 4×4
-    /// blocks) on shapes that are not multiples of the 16- or 32-value steps, the block or the tile.
+    /// Decode (one row) and prefill (4 × 6 tiles in C, and their plain C twins) on shapes that are not
+    /// multiples of the 16- or 32-value steps or of the tile.
     @Test(arguments: [(1, 1, 1), (3, 15, 2), (17, 16, 1), (8, 33, 3), (5, 100, 2), (64, 257, 1), (4, 768, 2),
                       (19, 100, 6), (37, 96, 9), (16, 64, 4), (21, 47, 5), (70, 200, 13)])
     func kernelsMatchReference(out: Int, in inF: Int, rows: Int) {
@@ -57,10 +57,15 @@ import GGMLSIMD
         var yp = yh
         let halves = (0..<out).flatMap { h.storedRow($0) }.map(\.bitPattern)
         ggml_plain_f16_matmul(halves, out, inF, x, rows, &yp, out)
+        var ybp = yb
+        var stored = [UInt16](repeating: 0, count: out * inF)   // bf16 rows in BF16Linear's pair order
+        for o in 0..<out { for (i, v) in b.storedRow(o).enumerated() { stored[o * inF + BF16Linear.slot(i, inF)] = v } }
+        ggml_plain_bf16_matmul(stored, out, inF, x, rows, &ybp, out)
         x.withUnsafeBufferPointer { xp in
             for r in 0..<rows { for o in 0..<out {
                 let rh = h.referenceDot(row: o, xp.baseAddress! + r * inF)
                 #expect(abs(yp[r * out + o] - rh) <= 1e-5 * max(1, Float(inF).squareRoot()))
+                #expect(abs(ybp[r * out + o] - b.referenceDot(row: o, xp.baseAddress! + r * inF)) <= 1e-5 * max(1, Float(inF).squareRoot()))
                 let rb = b.referenceDot(row: o, xp.baseAddress! + r * inF)
                 let scale = Float(inF).squareRoot()
                 #expect(abs(yh[r * out + o] - rh) <= 1e-5 * max(1, scale))

@@ -48,7 +48,7 @@ public final class F16Linear: LinearWeight, @unchecked Sendable {
             }
             return
         }
-        // A prompt: each thread's rows through the C tile kernel (Sources/GGMLSIMD/f16.c), which
+        // A prompt: each thread's rows through the C tile kernel (Sources/GGMLSIMD/half.c), which
         // widens the halves in registers instead of through an F32 copy of the rows.
         pool.parallelFor(m, granule: 4) { range in
             let rows16 = UnsafeRawPointer(w + range.lowerBound * n).assumingMemoryBound(to: UInt16.self)
