@@ -80,9 +80,11 @@ private let blockTypes = GGMLFormat.weightTypes.filter { $0 != .f32 && $0 != .f1
         let name = block == 32 ? "q8_0" : "q8_k", blockBytes = block == 32 ? 34 : 292
         let d = [UInt8](try Data(contentsOf: oracleDir.appendingPathComponent("ggml-act-\(name).bin")))
         #expect(d.count == input.rows * input.n / block * blockBytes)
+        // the x86 path and its plain Swift twin
+        for plain in [false, true] {
         let a = input.x.withUnsafeBufferPointer {
-            block == 32 ? QuantizedActivations.q8_0($0.baseAddress!, rows: input.rows, n: input.n, pool: nil)
-                        : QuantizedActivations.q8_K($0.baseAddress!, rows: input.rows, n: input.n, pool: nil)
+            block == 32 ? QuantizedActivations.q8_0($0.baseAddress!, rows: input.rows, n: input.n, pool: nil, plain: plain)
+                        : QuantizedActivations.q8_K($0.baseAddress!, rows: input.rows, n: input.n, pool: nil, plain: plain)
         }
         var theirs = [UInt8](), ours = [UInt8]()
         for b in 0..<input.rows * input.n / block {
@@ -100,7 +102,27 @@ private let blockTypes = GGMLFormat.weightTypes.filter { $0 != .f32 && $0 != .f1
             }
         }
         let firstDiff = zip(ours, theirs).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-        #expect(firstDiff == nil, "\(name): first differing byte at \(firstDiff ?? -1) (block \((firstDiff ?? 0) / blockBytes))")
+        #expect(firstDiff == nil, "\(name)\(plain ? " (plain)" : ""): first differing byte at \(firstDiff ?? -1) (block \((firstDiff ?? 0) / blockBytes))")
+        }
+    }
+
+    /// The x86 activation quantizers equal their Swift twins on the edge cases: an all-zero block, a
+    /// NaN, +m and −m both present (q8_K takes the sign of the first), values at exact halves.
+    @Test func activationQuantizersEqualTheirPlainTwinsOnEdgeCases() {
+        var rng = GGMLTestRandom(seed: 11)
+        let rows = 3, n = 512
+        var x = (0..<rows * n).map { _ in rng.normal() }
+        for i in 0..<256 { x[i] = 0 }                       // row 0: a zero q8_K block (and 8 zero q8_0 blocks)
+        x[300] = .nan
+        x[n + 5] = -4; x[n + 9] = 4                          // row 1: the first of ±4 is negative
+        for i in 0..<n { x[2 * n + i] = Float(i % 64 - 32) / 2 }   // row 2: halves
+        for quantize in [QuantizedActivations.q8_0, QuantizedActivations.q8_K] {
+            let (fast, plain) = x.withUnsafeBufferPointer {
+                (quantize($0.baseAddress!, rows, n, nil, false), quantize($0.baseAddress!, rows, n, nil, true))
+            }
+            #expect(fast.q == plain.q && fast.sums == plain.sums, "block \(fast.block)")
+            #expect(fast.d.map(\.bitPattern) == plain.d.map(\.bitPattern), "block \(fast.block)")
+        }
     }
 
     /// llama-quantize's `tensor_type_fallback` (src/llama-quant.cpp at the pinned llama.cpp):
@@ -240,6 +262,17 @@ private let blockTypes = GGMLFormat.weightTypes.filter { $0 != .f32 && $0 != .f1
                 for r in 0..<rows {
                     for o in 0..<out / 8 * 8 {
                         #expect(abs(y[r * out + o] - ref[r * out + o]) <= 1e-4 * max(1, abs(ref[r * out + o])), "\(f) all rows: row \(o), activations \(r)")
+                    }
+                }
+            }
+            // and the plain 16-row kernel (two groups) where the type has one
+            if let wide = GGMLMatmul.wideKernel(f, plain: true) {
+                var sixteen = [Float](repeating: 0, count: 64)
+                wide(UnsafeRawPointer(w.blocks), 8 * w.rowBytes, GGMLDot.Row(q: q, d: d, sums: s), n, Int32(nb), &sixteen)
+                for r in 0..<rows {
+                    for k in 0..<16 {
+                        let want = ref[r * out + k]
+                        #expect(abs(sixteen[16 * r + k] - want) <= 1e-4 * max(1, abs(want)), "\(f) x16 row \(k), activations \(r)")
                     }
                 }
             }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import InferenceCore
+import GGMLSIMD
 
 @Suite struct HalfPrecisionTests {
     /// fp16 rounding: ties go to the even neighbour, overflow to infinity (IEEE 754 binary16).
@@ -40,10 +41,10 @@ import Testing
         }
     }
 
-    /// Decode (one row) and prefill (tiles of 16 widened rows, 4×4 blocks) on shapes that are not
-    /// multiples of the 16- or 32-value steps, the block or the tile.
+    /// Decode (one row) and prefill (4 × 6 tiles in C, and their plain C twins) on shapes that are not
+    /// multiples of the 16- or 32-value steps or of the tile.
     @Test(arguments: [(1, 1, 1), (3, 15, 2), (17, 16, 1), (8, 33, 3), (5, 100, 2), (64, 257, 1), (4, 768, 2),
-                      (19, 100, 6), (37, 96, 9), (16, 64, 4), (21, 47, 5)])
+                      (19, 100, 6), (37, 96, 9), (16, 64, 4), (21, 47, 5), (70, 200, 13)])
     func kernelsMatchReference(out: Int, in inF: Int, rows: Int) {
         var g = BnbSeededRandom(UInt64(out * 1000 + inF))
         let w = g.normals(out * inF, scale: 0.5), x = g.normals(rows * inF)
@@ -52,9 +53,19 @@ import Testing
         var yh = [Float](repeating: 0, count: rows * out), yb = yh
         h.forward(x, rows: rows, into: &yh, pool: pool)
         b.forward(x, rows: rows, into: &yb, pool: pool)
+        // the plain C twin of the fp16 tile kernel (the fallback elsewhere)
+        var yp = yh
+        let halves = (0..<out).flatMap { h.storedRow($0) }.map(\.bitPattern)
+        ggml_plain_f16_matmul(halves, out, inF, x, rows, &yp, out)
+        var ybp = yb
+        var stored = [UInt16](repeating: 0, count: out * inF)   // bf16 rows in BF16Linear's pair order
+        for o in 0..<out { for (i, v) in b.storedRow(o).enumerated() { stored[o * inF + BF16Linear.slot(i, inF)] = v } }
+        ggml_plain_bf16_matmul(stored, out, inF, x, rows, &ybp, out)
         x.withUnsafeBufferPointer { xp in
             for r in 0..<rows { for o in 0..<out {
                 let rh = h.referenceDot(row: o, xp.baseAddress! + r * inF)
+                #expect(abs(yp[r * out + o] - rh) <= 1e-5 * max(1, Float(inF).squareRoot()))
+                #expect(abs(ybp[r * out + o] - b.referenceDot(row: o, xp.baseAddress! + r * inF)) <= 1e-5 * max(1, Float(inF).squareRoot()))
                 let rb = b.referenceDot(row: o, xp.baseAddress! + r * inF)
                 let scale = Float(inF).squareRoot()
                 #expect(abs(yh[r * out + o] - rh) <= 1e-5 * max(1, scale))

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "GroupQuantSIMD.h"   // GPTQ / AWQ group codes (Quant/GroupQuantized.swift)
 #include "BnbSIMD.h"          // bitsandbytes 4-bit and int8 (Quant/Bnb4Bit.swift, Quant/BnbInt8.swift)
+#include "HalfSIMD.h"         // fp16 / bf16 weights times F32 prompts (Quant/F16.swift, Quant/BF16.swift)
 
 float ggml_simd_q8_0(const void *w, const int8_t *x, const float *xd, int nb);
 float ggml_simd_q4_0(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb);
@@ -105,6 +106,19 @@ GGML_ALL_ROWS_KERNELS(q3_K)
 GGML_ALL_ROWS_KERNELS(q2_K)
 GGML_ALL_ROWS_KERNELS(iq4_xs)
 GGML_ALL_ROWS_KERNELS(iq4_nl)   // sums: the activations' block sums (q8_0)
+
+// Two consecutive groups (16 rows; the second `group_bytes` after the first) against four activation
+// rows: out[16k + r], r < 8 from the first group. 512-bit vectors where the CPU has AVX-512 VNNI.
+void ggml_simd_q4_0x16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
+void ggml_plain_q4_0x16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
+void ggml_simd_q4_Kx16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
+void ggml_plain_q4_Kx16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
+
+// One activation row of n values (a multiple of the block) quantized to q8_0 / q8_K
+// (Kernels/ActivationQuant.swift, byte for byte its Swift loops): 1, or 0 where the x86 path is
+// not compiled in and the caller quantizes.
+int ggml_simd_quantize_q8_0(const float *x, long n, int8_t *q, float *d, int32_t *sums);
+int ggml_simd_quantize_q8_K(const float *x, long n, int8_t *q, float *d, int32_t *sums);
 
 /// 1 when the x86 SIMD paths were compiled in, 0 for the plain fallback (reported by tests).
 int ggml_simd_vectorized(void);

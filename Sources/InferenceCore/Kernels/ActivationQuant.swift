@@ -10,8 +10,10 @@
 //        not fp16), q = nearest_int(iscale·x), and Σq per 16 values (`bsums`), which the K-types
 //        need for their per-sub-block minimums and offsets.
 // Stored as separate arrays (values, scales, sums) rather than packed blocks: the kernels index
-// them directly.
+// them directly. Each row goes through Sources/GGMLSIMD/q8_act.c where the x86 path is compiled in;
+// the Swift loops here are its plain twin (`plain: true`, and the fallback elsewhere).
 import Foundation
+import GGMLSIMD
 
 struct QuantizedActivations {
     let rows: Int
@@ -25,7 +27,7 @@ struct QuantizedActivations {
     var blocksPerRow: Int { n / block }
 
     /// q8_0 activations (llama.cpp's x86 `quantize_row_q8_0`, byte for byte).
-    static func q8_0(_ x: UnsafePointer<Float>, rows: Int, n: Int, pool: ThreadPool?) -> QuantizedActivations {
+    static func q8_0(_ x: UnsafePointer<Float>, rows: Int, n: Int, pool: ThreadPool?, plain: Bool = false) -> QuantizedActivations {
         var a = QuantizedActivations(rows: rows, n: n, block: 32, sumGroup: 32,
                                      q: [Int8](repeating: 0, count: rows * n),
                                      d: [Float](repeating: 0, count: rows * n / 32),
@@ -37,6 +39,7 @@ struct QuantizedActivations {
                     let qp = q.baseAddress!, dp = d.baseAddress!, sp = s.baseAddress!
                     let body = { (range: Range<Int>) in
                         for r in range {
+                            if !plain && ggml_simd_quantize_q8_0(x + r * n, n, qp + r * n, dp + r * nb, sp + r * nb) != 0 { continue }
                             for b in 0..<nb {
                                 let xb = x + r * n + b * 32, qb = qp + r * n + b * 32
                                 var amax: Float = 0
@@ -63,7 +66,7 @@ struct QuantizedActivations {
     }
 
     /// q8_K activations (`quantize_row_q8_K_ref`, which the CPU backend runs, byte for byte).
-    static func q8_K(_ x: UnsafePointer<Float>, rows: Int, n: Int, pool: ThreadPool?) -> QuantizedActivations {
+    static func q8_K(_ x: UnsafePointer<Float>, rows: Int, n: Int, pool: ThreadPool?, plain: Bool = false) -> QuantizedActivations {
         var a = QuantizedActivations(rows: rows, n: n, block: 256, sumGroup: 16,
                                      q: [Int8](repeating: 0, count: rows * n),
                                      d: [Float](repeating: 0, count: rows * n / 256),
@@ -75,6 +78,7 @@ struct QuantizedActivations {
                     let qp = q.baseAddress!, dp = d.baseAddress!, sp = s.baseAddress!
                     let body = { (range: Range<Int>) in
                         for r in range {
+                            if !plain && ggml_simd_quantize_q8_K(x + r * n, n, qp + r * n, dp + r * nb, sp + r * nb * 16) != 0 { continue }
                             for b in 0..<nb {
                                 let xb = x + r * n + b * 256, qb = qp + r * n + b * 256
                                 var mx: Float = 0, amax: Float = 0

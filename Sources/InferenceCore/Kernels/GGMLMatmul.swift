@@ -116,25 +116,22 @@ enum GGMLMatmul {
             one = { k($0, $1.q, $1.d, $1.sums, nb) }
         }
         // Prefill on a type with an all-rows kernel: each thread's run of groups in one call, pairs
-        // of groups kept together (granule 2) for the kernels that put two groups in a vector.
+        // of groups kept together (granule 2) for the kernels that put two groups in a vector. A
+        // type with a 16-row kernel (q4_0, q4_K) runs pairs of groups on four activation rows at a
+        // time; the rows left over and a last odd group take the 8-row kernels.
         let all = rows >= 4 ? allRowsKernel(w.type) : nil
-        pool.parallelFor(groups + (tail < m ? 1 : 0), granule: all == nil ? 1 : 2) { range in
+        let wide = rows >= 4 && all == nil ? wideKernel(w.type) : nil
+        pool.parallelFor(groups + (tail < m ? 1 : 0), granule: all == nil && wide == nil ? 1 : 2) { range in
             let g0 = range.lowerBound, g1 = min(range.upperBound, groups), r0 = row(0)
             if let all, g0 < g1 {
                 all(base + g0 &* Interleaved.rows &* rb, Int32(g1 &- g0), r0.q, r0.d, r0.sums, n, nb, Int32(rows), y + g0 &* Interleaved.rows, m)
             }
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { buffer in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { buffer in
                 let out = buffer.baseAddress!
-                for g in range {
-                    if g == groups {
-                        for o in tail..<m {
-                            for r in 0..<rows { y[r &* m &+ o] = one(base + o &* rb, row(r)) }
-                        }
-                        continue
-                    }
-                    if all != nil { continue }
+                // Group g against activation rows `from`..<rows.
+                func rest(_ g: Int, from: Int) {
                     let o = g &* Interleaved.rows, gw = base + o &* rb
-                    var r = 0
+                    var r = from
                     while r &+ 4 <= rows {
                         eight4(gw, row(r), n, nb, out)
                         for k in 0..<4 { (y + ((r &+ k) &* m &+ o)).update(from: out + 8 &* k, count: 8) }
@@ -145,6 +142,28 @@ enum GGMLMatmul {
                         (y + (r &* m &+ o)).update(from: out, count: 8)
                         r &+= 1
                     }
+                }
+                var g = range.lowerBound
+                while g < range.upperBound {
+                    if g == groups {
+                        for o in tail..<m {
+                            for r in 0..<rows { y[r &* m &+ o] = one(base + o &* rb, row(r)) }
+                        }
+                    } else if all != nil {      // done by the all-rows call above
+                    } else if let wide, g &+ 1 < g1 {
+                        let o = g &* Interleaved.rows, gw = base + o &* rb
+                        var r = 0
+                        while r &+ 4 <= rows {
+                            wide(gw, Interleaved.rows &* rb, row(r), n, nb, out)
+                            for k in 0..<4 { (y + ((r &+ k) &* m &+ o)).update(from: out + 16 &* k, count: 16) }
+                            r &+= 4
+                        }
+                        rest(g, from: r); rest(g &+ 1, from: r)
+                        g &+= 1
+                    } else {
+                        rest(g, from: 0)
+                    }
+                    g &+= 1
                 }
             }
         }
@@ -163,6 +182,20 @@ enum GGMLMatmul {
         case .q2_k: plain ? ggml_plain_q2_Kx8_xn : ggml_simd_q2_Kx8_xn
         case .iq4_xs: plain ? ggml_plain_iq4_xsx8_xn : ggml_simd_iq4_xsx8_xn
         case .iq4_nl: plain ? ggml_plain_iq4_nlx8_xn : ggml_simd_iq4_nlx8_xn
+        default: nil
+        }
+    }
+
+    typealias Wide = (UnsafeRawPointer, Int, GGMLDot.Row, Int, Int32, UnsafeMutablePointer<Float>) -> Void
+
+    /// The kernel on two consecutive groups (16 rows, the second `group bytes` after the first)
+    /// and four activation rows `stride` values apart, writing out[16k + r]; nil where a type has none.
+    static func wideKernel(_ type: GGMLFormat, plain: Bool = false) -> Wide? {
+        switch type {
+        case .q4_0: plain ? { ggml_plain_q4_0x16_x4($0, $1, $2.q, $2.d, $2.sums, $3, $4, $5) }
+                          : { ggml_simd_q4_0x16_x4($0, $1, $2.q, $2.d, $2.sums, $3, $4, $5) }
+        case .q4_k: plain ? { ggml_plain_q4_Kx16_x4($0, $1, $2.q, $2.d, $2.sums, $3, $4, $5) }
+                          : { ggml_simd_q4_Kx16_x4($0, $1, $2.q, $2.d, $2.sums, $3, $4, $5) }
         default: nil
         }
     }

@@ -10,6 +10,7 @@
 // NaN stays a quiet NaN. Widening back is exact: the 16 bits become the top of an F32.
 import Foundation
 import RealModule
+import GGMLSIMD
 
 public final class BF16Linear: LinearWeight, @unchecked Sendable {
     public let outFeatures: Int
@@ -73,7 +74,11 @@ public final class BF16Linear: LinearWeight, @unchecked Sendable {
             }
             return
         }
-        F32Linear.widenedProduct(x, rows: rows, into: y, m: m, n: n, pool: pool) { o, dst in BF16Linear.widen(w + o * n, into: dst, n) }
+        // A prompt: each thread's rows through the C tile kernel (Sources/GGMLSIMD/half.c), which
+        // widens the pairs in registers instead of through an F32 copy of the rows.
+        pool.parallelFor(m, granule: 4) { range in
+            ggml_simd_bf16_matmul(w + range.lowerBound * n, range.count, n, x, rows, y + range.lowerBound, m)
+        }
     }
 
     /// A stored row widened to F32 in value order: per 32 values, one load, a shift and a mask.

@@ -6,6 +6,7 @@
 // with `-target-cpu native`) and accumulate in F32, so the product is exact up to F32 rounding.
 import Foundation
 import RealModule
+import GGMLSIMD
 
 public final class F16Linear: LinearWeight, @unchecked Sendable {
     public let outFeatures: Int
@@ -47,7 +48,12 @@ public final class F16Linear: LinearWeight, @unchecked Sendable {
             }
             return
         }
-        F32Linear.widenedProduct(x, rows: rows, into: y, m: m, n: n, pool: pool) { o, dst in F16Linear.widen(w + o * n, into: dst, n) }
+        // A prompt: each thread's rows through the C tile kernel (Sources/GGMLSIMD/half.c), which
+        // widens the halves in registers instead of through an F32 copy of the rows.
+        pool.parallelFor(m, granule: 4) { range in
+            let rows16 = UnsafeRawPointer(w + range.lowerBound * n).assumingMemoryBound(to: UInt16.self)
+            ggml_simd_f16_matmul(rows16, range.count, n, x, rows, y + range.lowerBound, m)
+        }
     }
 
     /// A row widened to F32, 16 halves per vcvtph2ps (a plain per-element loop stays scalar and cost

@@ -1,0 +1,147 @@
+// fp16 and bf16 weights (Quant/F16.swift, Quant/BF16.swift) times F32 activation rows: the
+// prompt's product. Weights are widened in registers as they are loaded (vcvtph2ps; a shift or a
+// mask for bf16), so the caches hold them at 2 bytes a value and nothing is written back; 4 weight
+// rows × up to 6 activation rows of 16-lane accumulators (24 of the 32 vector registers) give each
+// loaded vector 4-6 FMAs. The plain C versions are the fallback and the tests' twins (with the
+// Swift reference dots).
+#include "ggml_simd_internal.h"
+
+void ggml_plain_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) {
+    for (long o = 0; o < m; o++)
+        for (long r = 0; r < rows; r++) {
+            float s = 0;
+            for (long i = 0; i < n; i++) s += half_to_float((const uint8_t *)(w + o * n + i)) * x[r * n + i];
+            y[r * ldy + o] = s;
+        }
+}
+
+// bf16 rows as Quant/BF16.swift stores them: each 32 values as 16 pairs (g+k, g+k+16), so one
+// 64-byte load widens to values g..g+15 (shifted up) and g+16..g+31 (masked); the last n mod 32
+// values in order.
+void ggml_plain_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) {
+    for (long o = 0; o < m; o++)
+        for (long r = 0; r < rows; r++) {
+            float s = 0;
+            for (long i = 0; i < n; i++) {
+                long g = i & ~31L, k = i & 31, slot = g + 32 <= n ? g + (k & 15) * 2 + (k >> 4) : i;
+                uint32_t bits = (uint32_t)w[o * n + slot] << 16;
+                float v; memcpy(&v, &bits, 4);
+                s += v * x[r * n + i];
+            }
+            y[r * ldy + o] = s;
+        }
+}
+
+#if defined(__AVX512F__) && defined(__F16C__)
+
+// y[b·ldy + a] = the sum of acc[a][b]'s lanes.
+static inline __attribute__((always_inline)) void store_sums(int RM, int RN, __m512 acc[4][6], float *y, long ldy) {
+    for (int b = 0; b < RN; b++) {
+        if (RM == 4) {   // four sums at once: halves added, then a tree of horizontal adds
+            __m256 v[4];
+            for (int a = 0; a < 4; a++) v[a] = _mm256_add_ps(_mm512_castps512_ps256(acc[a][b]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[a][b]), 1)));
+            __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+            _mm_storeu_ps(y + b * ldy, _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
+        } else {
+            for (int a = 0; a < RM; a++) y[b * ldy + a] = _mm512_reduce_add_ps(acc[a][b]);
+        }
+    }
+}
+
+// RM (4 or 1) weight rows × RN activation rows over all n values; y[b·ldy + a] for a < RM, b < RN.
+// Inlined with constant RM / RN, so the accumulators live in registers.
+static inline __attribute__((always_inline)) void f16_tile(int RM, int RN, const uint16_t *w, long n, const float *x, float *y, long ldy) {
+    __m512 acc[4][6];
+    for (int a = 0; a < RM; a++)
+        for (int b = 0; b < RN; b++) acc[a][b] = _mm512_setzero_ps();
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 wv[4];
+        for (int a = 0; a < RM; a++) wv[a] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + a * n + i)));
+        for (int b = 0; b < RN; b++) {
+            __m512 xv = _mm512_loadu_ps(x + b * n + i);
+            for (int a = 0; a < RM; a++) acc[a][b] = _mm512_fmadd_ps(wv[a], xv, acc[a][b]);
+        }
+    }
+    if (i < n) {   // the last n mod 16 values, masked (the lanes past n load as zero)
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        __m512 wv[4];
+        for (int a = 0; a < RM; a++) wv[a] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, w + a * n + i));
+        for (int b = 0; b < RN; b++) {
+            __m512 xv = _mm512_maskz_loadu_ps(k, x + b * n + i);
+            for (int a = 0; a < RM; a++) acc[a][b] = _mm512_fmadd_ps(wv[a], xv, acc[a][b]);
+        }
+    }
+    store_sums(RM, RN, acc, y, ldy);
+}
+
+static inline __attribute__((always_inline)) void bf16_tile(int RM, int RN, const uint16_t *w, long n, const float *x, float *y, long ldy) {
+    __m512 acc[4][6];
+    for (int a = 0; a < RM; a++)
+        for (int b = 0; b < RN; b++) acc[a][b] = _mm512_setzero_ps();
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
+    long i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int h = 0; h < 2; h++) {   // values i..i+15 (low halves of the pairs), then i+16..i+31
+            __m512 wv[4];
+            for (int a = 0; a < RM; a++) {
+                __m512i u = _mm512_loadu_si512(w + a * n + i);
+                wv[a] = _mm512_castsi512_ps(h == 0 ? _mm512_slli_epi32(u, 16) : _mm512_and_si512(u, high));
+            }
+            for (int b = 0; b < RN; b++) {
+                __m512 xv = _mm512_loadu_ps(x + b * n + i + 16 * h);
+                for (int a = 0; a < RM; a++) acc[a][b] = _mm512_fmadd_ps(wv[a], xv, acc[a][b]);
+            }
+        }
+    for (; i < n; i += 16) {   // the last n mod 32 values, in order, masked
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 wv[4];
+        for (int a = 0; a < RM; a++) wv[a] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, w + a * n + i)), 16));
+        for (int b = 0; b < RN; b++) {
+            __m512 xv = _mm512_maskz_loadu_ps(k, x + b * n + i);
+            for (int a = 0; a < RM; a++) acc[a][b] = _mm512_fmadd_ps(wv[a], xv, acc[a][b]);
+        }
+    }
+    store_sums(RM, RN, acc, y, ldy);
+}
+
+// The tile with RM weight rows and rn (1...6) activation rows, each shape compiled on its own.
+#define TILES(NAME, TILE, RM) \
+    static void NAME(int rn, const uint16_t *w, long n, const float *x, float *y, long ldy) { \
+        switch (rn) { \
+        case 1: TILE(RM, 1, w, n, x, y, ldy); break; \
+        case 2: TILE(RM, 2, w, n, x, y, ldy); break; \
+        case 3: TILE(RM, 3, w, n, x, y, ldy); break; \
+        case 4: TILE(RM, 4, w, n, x, y, ldy); break; \
+        case 5: TILE(RM, 5, w, n, x, y, ldy); break; \
+        default: TILE(RM, 6, w, n, x, y, ldy); break; \
+        } \
+    }
+TILES(f16_tile4, f16_tile, 4)
+TILES(f16_tile1, f16_tile, 1)
+TILES(bf16_tile4, bf16_tile, 4)
+TILES(bf16_tile1, bf16_tile, 1)
+typedef void (*tile_fn)(int rn, const uint16_t *w, long n, const float *x, float *y, long ldy);
+
+static void matmul(tile_fn four, tile_fn one, const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) {
+    // Weight rows in tiles of about 48 KB (L1 or L2), which stay in cache while every activation row passes over them.
+    long tile = (24576 / n) & ~3L;
+    if (tile < 4) tile = 4;
+    for (long o0 = 0; o0 < m; o0 += tile) {
+        long o1 = o0 + tile < m ? o0 + tile : m;
+        for (long r = 0; r < rows; r += 6) {
+            int rn = rows - r < 6 ? (int)(rows - r) : 6;
+            long o = o0;
+            for (; o + 4 <= o1; o += 4) four(rn, w + o * n, n, x + r * n, y + r * ldy + o, ldy);
+            for (; o < o1; o++) one(rn, w + o * n, n, x + r * n, y + r * ldy + o, ldy);
+        }
+    }
+}
+
+void ggml_simd_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(f16_tile4, f16_tile1, w, m, n, x, rows, y, ldy); }
+void ggml_simd_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(bf16_tile4, bf16_tile1, w, m, n, x, rows, y, ldy); }
+
+#else
+void ggml_simd_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { ggml_plain_f16_matmul(w, m, n, x, rows, y, ldy); }
+void ggml_simd_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { ggml_plain_bf16_matmul(w, m, n, x, rows, y, ldy); }
+#endif
