@@ -322,7 +322,6 @@ struct MiniLMTests {
     /// for, and what a wrong Hessian, group order or block input would undo. (On 64 WikiText-2 test
     /// lines with the default calibration, 128 × 254 pieces of WikiText-2 train, the mean cosine to
     /// FP32 was 0.968 against round-to-nearest's 0.937; at 3 bits on 32 short samples GPTQ lost.)
-    /// AWQ is not there yet.
     @Test func gptqKeepsEmbeddingsCloserThanRoundToNearest() throws {
         let texts = try BERTFixture.meta(BERTFixture.oracles.appendingPathComponent("minilm-extra.json")).sentences.map(\.text)
         let reference = try Self.model.encode(texts)
@@ -339,7 +338,6 @@ struct MiniLMTests {
         #expect(formats["embeddings.word_embeddings.weight"] == "fp32")
         let g = try meanCosine(gptq), r = try meanCosine(rtn)
         #expect(g > r && g < 1, "mean cosine to FP32: gptq \(g), round-to-nearest \(r)")
-        #expect(throws: CoreError.self) { try SentenceEncoder.load(BERTFixture.miniLM!, quantization: QuantizationConfig(method: "awq")) }
     }
 
     static func cosines(_ v: [Float], n: Int, d: Int) -> [Float] {
