@@ -171,19 +171,13 @@ extension MiniLMTests {
     /// sentences it never saw keep embeddings closer to FP32's than round-to-nearest on the same
     /// asymmetric grid, and every linear layer is stored as AWQ's codes.
     @Test func awqKeepsEmbeddingsCloserThanRoundToNearest() throws {
-        let texts = try BERTFixture.meta(BERTFixture.oracles.appendingPathComponent("minilm-extra.json")).sentences.map(\.text)
-        let reference = try Self.model.encode(texts)
-        func meanCosine(_ m: SentenceEncoder) throws -> Float {
-            let e = try m.encode(texts)
-            return (0..<texts.count).map { i in zip(e.vector(i), reference.vector(i)).reduce(Float(0)) { $0 + $1.0 * $1.1 } }.reduce(0, +) / Float(texts.count)
-        }
         let awq = try SentenceEncoder.load(BERTFixture.miniLM!, quantization: QuantizationConfig(
             method: "awq", parameters: ["bits": 4, "group_size": 128], calibration: CalibrationConfig(text: "wikitext-2-raw:test", samples: 32, tokens: 62)))
         let rtn = try SentenceEncoder.load(BERTFixture.miniLM!, quantization: QuantizationConfig(method: "rtn", parameters: ["bits": 4, "group_size": 128, "sym": 0]))
         let formats = Dictionary(uniqueKeysWithValues: awq.weights.map { ($0.name, $0.format) })
         #expect(formats["encoder.layer.2.attention.self.key.weight"] == "awq" && formats["encoder.layer.5.output.dense.weight"] == "awq")
         #expect(formats["embeddings.word_embeddings.weight"] == "fp32")
-        let a = try meanCosine(awq), r = try meanCosine(rtn)
+        let a = try Self.meanCosineToFP32(awq), r = try Self.meanCosineToFP32(rtn)
         #expect(a > r && a < 1, "mean cosine to FP32: awq \(a), round-to-nearest \(r)")
     }
 }
