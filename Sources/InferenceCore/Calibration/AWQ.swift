@@ -28,6 +28,9 @@ struct AWQScalingGroup {
         case linear(String)
         /// The activation's output divided by the scales (a scaled activation).
         case activation
+        /// The layers' input divided by the scales inside the model: the op before them also feeds
+        /// a residual (a post-LN block's LayerNorm), so it cannot absorb them.
+        case input
     }
     /// `<previous> -> <layers>`, as the oracle names groups.
     var name: String

@@ -154,8 +154,8 @@ extension DecoderModel: CalibratedModel, AWQModel {
             if name.hasSuffix("attn_v"), layers[l].vBias != nil { for r in s.indices { layers[l].vBias![r] /= s[r] } }
             if name.hasSuffix("ffn_up"), layers[l].upBias != nil { for r in s.indices { layers[l].upBias![r] /= s[r] } }
             setWeight(name, F32Linear(values: v, out: w.outFeatures, in: n))
-        case .activation:
-            preconditionFailure("the decoder family has no scaled activation")
+        case .activation, .input:
+            preconditionFailure("the decoder family has no scaled activation or input scales")
         }
     }
 

@@ -70,6 +70,12 @@ public final class BERT {
         var output: LinearWeight                   // output.dense [d, ff]
         var outputBias: [Float]
         var outputNormWeight, outputNormBias: [Float]         // output.LayerNorm
+        /// AWQ's scales where the op before a linear layer cannot absorb them (BERTCalibration.swift):
+        /// the input of query/key/value and of intermediate.dense divided by these (the LayerNorm
+        /// before them also feeds the residual), and gelu's output (a scaled activation).
+        var attentionInputScales: [Float]? = nil
+        var intermediateInputScales: [Float]? = nil
+        var activationScales: [Float]? = nil
     }
 
     public let config: BertConfig
@@ -119,10 +125,12 @@ public final class BERT {
             infos.append(WeightInfo(name: name, format: "fp32", shape: [n], storedBytes: 4 * n, parameters: n))
             return x
         }
+        // A K-quant mix gives each matrix the type llama-quantize would (Quant/KQuantMix.swift).
+        let mix = Self.mixTypes(quantization, config)
         func matrix(_ name: String, out: Int, in inF: Int, role: WeightRole, keepF32: Bool = false) throws -> LinearWeight {
             let rows = try source(name + ".weight", [out, inF])
             let quantized = !keepF32 && Quantization.applies(to: name, role: role, config: quantization)
-            let w = try Quantization.quantize(rows, config: quantized ? quantization : .fp32)
+            let w = try Quantization.quantize(rows, config: mix.map { $0[name + ".weight"] ?? .fp32 } ?? (quantized ? quantization : .fp32))
             infos.append(WeightInfo(name: name + ".weight", format: w.format, shape: [out, inF], storedBytes: w.storedBytes,
                                     parameters: out * inF, note: w.note))
             return w
@@ -165,6 +173,43 @@ public final class BERT {
         }
         self.layers = layers
         weights = infos
+    }
+
+    /// llama.cpp's name (convert_hf_to_gguf.py's) of each BertModel tensor.
+    static func ggufNames(layers: Int) -> [String: String] {
+        var names: [String: String] = [
+            "embeddings.word_embeddings.weight": "token_embd.weight", "embeddings.position_embeddings.weight": "position_embd.weight",
+            "embeddings.token_type_embeddings.weight": "token_types.weight",
+            "embeddings.LayerNorm.weight": "token_embd_norm.weight", "embeddings.LayerNorm.bias": "token_embd_norm.bias",
+        ]
+        for i in 0..<layers {
+            for (hf, gguf) in [("attention.self.query", "attn_q"), ("attention.self.key", "attn_k"), ("attention.self.value", "attn_v"),
+                               ("attention.output.dense", "attn_output"), ("attention.output.LayerNorm", "attn_output_norm"),
+                               ("intermediate.dense", "ffn_up"), ("output.dense", "ffn_down"), ("output.LayerNorm", "layer_output_norm")] {
+                for part in ["weight", "bias"] { names["encoder.layer.\(i).\(hf).\(part)"] = "blk.\(i).\(gguf).\(part)" }
+            }
+        }
+        return names
+    }
+
+    /// The type llama-quantize gives each matrix of this model under a K-quant mix (nil for any
+    /// other method), by BertModel name; matrices the mix leaves alone have no entry.
+    static func mixTypes(_ quantization: QuantizationConfig, _ c: BertConfig) -> [String: QuantizationConfig]? {
+        let d = c.hiddenSize, f = c.intermediateSize
+        var shapes = ["embeddings.word_embeddings.weight": [d, c.vocabSize], "embeddings.position_embeddings.weight": [d, c.maxPositions],
+                      "embeddings.token_type_embeddings.weight": [d, c.typeVocabSize]]
+        for i in 0..<c.layerCount {
+            let p = "encoder.layer.\(i)."
+            for m in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"] { shapes[p + m + ".weight"] = [d, d] }
+            shapes[p + "intermediate.dense.weight"] = [d, f]
+            shapes[p + "output.dense.weight"] = [f, d]
+        }
+        let names = ggufNames(layers: c.layerCount)
+        let tensors = shapes.map { KQuantMix.Tensor(name: names[$0.key]!, dims: $0.value) }
+        guard let types = Quantization.perTensor(quantization, tensors: tensors, model: KQuantMix.Model(architecture: "bert", layers: c.layerCount, gqa: 1)) else {
+            return nil
+        }
+        return Dictionary(uniqueKeysWithValues: shapes.keys.compactMap { name in types[names[name]!].map { (name, $0) } })
     }
 
     /// Names a BertModel checkpoint holds that the model does not use.
@@ -212,15 +257,18 @@ public final class BERT {
             layerOutput?(0, UnsafeBufferPointer(xb))
 
             for (l, layer) in layers.enumerated() {
-                linear(layer.query, x, rows: T, bias: layer.queryBias, into: q)
-                linear(layer.key, x, rows: T, bias: layer.keyBias, into: k)
-                linear(layer.value, x, rows: T, bias: layer.valueBias, into: val)
+                // h is free until attention.output.dense writes it: it holds AWQ's scaled inputs.
+                let attentionInput = divided(x, by: layer.attentionInputScales, rows: T, into: h)
+                linear(layer.query, attentionInput, rows: T, bias: layer.queryBias, into: q)
+                linear(layer.key, attentionInput, rows: T, bias: layer.keyBias, into: k)
+                linear(layer.value, attentionInput, rows: T, bias: layer.valueBias, into: val)
                 attention(q, k, val, sequences: sequences, starts: starts, into: hidden)
                 linear(layer.attentionOutput, hidden, rows: T, bias: layer.attentionOutputBias, into: h)
                 addAndNorm(h, x, rows: T, weight: layer.attentionNormWeight, bias: layer.attentionNormBias)
 
-                linear(layer.intermediate, x, rows: T, bias: layer.intermediateBias, into: hidden)
-                pool.parallelFor(T * f, granule: 4096) { r in Activation.geluErf(hidden + r.lowerBound, count: r.count) }
+                linear(layer.intermediate, divided(x, by: layer.intermediateInputScales, rows: T, into: h), rows: T,
+                       bias: layer.intermediateBias, into: hidden)
+                gelu(hidden, rows: T, scales: layer.activationScales)
                 linear(layer.output, hidden, rows: T, bias: layer.outputBias, into: h)
                 addAndNorm(h, x, rows: T, weight: layer.outputNormWeight, bias: layer.outputNormBias)
                 layerOutput?(l + 1, UnsafeBufferPointer(xb))
@@ -331,6 +379,24 @@ public final class BERT {
         for r0 in stride(from: 0, to: rows, by: slab) {
             w.forward(x + r0 * w.inFeatures, rows: min(slab, rows - r0), bias: bias, into: y + r0 * w.outFeatures, pool: pool)
         }
+    }
+
+    /// `x` with each row divided by `scales` (AWQ's input scales), written to `y`; `x` itself without them.
+    func divided(_ x: UnsafeMutablePointer<Float>, by scales: [Float]?, rows: Int, into y: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+        guard let scales else { return x }
+        let n = scales.count
+        pool.parallelFor(rows, granule: 16) { range in
+            for r in range { for i in 0..<n { y[r * n + i] = x[r * n + i] / scales[i] } }
+        }
+        return y
+    }
+
+    /// gelu (the erf form) in place over `rows` rows of intermediate_size, then divided by AWQ's
+    /// activation scales where a calibration set them.
+    func gelu(_ h: UnsafeMutablePointer<Float>, rows: Int, scales: [Float]?) {
+        let f = config.intermediateSize
+        pool.parallelFor(rows * f, granule: 4096) { r in Activation.geluErf(h + r.lowerBound, count: r.count) }
+        if let scales { _ = divided(h, by: scales, rows: rows, into: h) }
     }
 
     /// x ← LayerNorm(sublayer + x), rows split over the pool.

@@ -132,18 +132,7 @@ public final class SentenceEncoder {
         values["type_vocab_size"] = .int(file.tensorInfo("token_types.weight")?.shape.first ?? 2)
         values["layer_norm_eps"] = try file.float("bert.attention.layer_norm_epsilon").map { .double(Double($0)) }
         let config = try BertConfig(HFConfig(values: values, source: path))
-        var names: [String: String] = [
-            "embeddings.word_embeddings.weight": "token_embd.weight", "embeddings.position_embeddings.weight": "position_embd.weight",
-            "embeddings.token_type_embeddings.weight": "token_types.weight",
-            "embeddings.LayerNorm.weight": "token_embd_norm.weight", "embeddings.LayerNorm.bias": "token_embd_norm.bias",
-        ]
-        for i in 0..<config.layerCount {
-            for (hf, gguf) in [("attention.self.query", "attn_q"), ("attention.self.key", "attn_k"), ("attention.self.value", "attn_v"),
-                               ("attention.output.dense", "attn_output"), ("attention.output.LayerNorm", "attn_output_norm"),
-                               ("intermediate.dense", "ffn_up"), ("output.dense", "ffn_down"), ("output.LayerNorm", "layer_output_norm")] {
-                for part in ["weight", "bias"] { names["encoder.layer.\(i).\(hf).\(part)"] = "blk.\(i).\(gguf).\(part)" }
-            }
-        }
+        let names = BERT.ggufNames(layers: config.layerCount)
         let loader = LlamaGGUF.WeightLoader(file: file, quantization: .fp32)
         let bert = try BERT(config: config, source: { name, shape in
             guard let stored = names[name], let info = file.tensorInfo(stored) else {
