@@ -70,4 +70,35 @@ import Testing
             #expect(result.stderr.contains(expected) || result.stdout.contains(expected), "missing: \(expected)\n\(result.stderr)")
         }
     }
+
+    /// A Llama from GGUF quantized with GPTQ into a Hugging Face directory, which an experiment then
+    /// names as its model: run on its packed codes (`as-stored`) and dequantized (`fp32`). The
+    /// directory is given GPT-2's tokenizer files (the GGUF's vocabulary is not written): the
+    /// one-letter prompt and the fixture's small vocabulary stay within both.
+    @Test func llamaCheckpointsAreWrittenAndNamedAsModels() throws {
+        let dir = Exprun.temporaryDirectory()
+        let ckpt = dir + "/llama-gptq"
+        let gguf = Exprun.packageRoot.appendingPathComponent("Tests/InferenceCoreTests/Oracles/decoders/llama-linear.gguf").path
+        let q = try Exprun.run(["quantize", gguf, "--to", "gptq", "--group-size", "32", "--desc-act", "--calibration", "wikitext-2-raw:train",
+                                "--samples", "2", "--tokens", "16", "--tokenizer", Exprun.sharedData.appendingPathComponent("gpt2-tokenizer").path,
+                                "--out", ckpt, "--threads", "1"])
+        #expect(q.status == 0, "\(q.stderr)")
+        let config = try String(contentsOfFile: ckpt + "/config.json", encoding: .utf8)
+        #expect(config.contains("\"model_type\": \"llama\"") && config.contains("\"desc_act\": true") && config.contains("\"group_size\": 32"))
+        let db = dir + "/exprun.sqlite"
+        let file = Exprun.write("""
+            name: e2e-llama-gptq
+            model: \(ckpt)
+            quantizations: [as-stored, fp32]
+            prompts: [Q]
+            generate: {max_new_tokens: 4}
+            measure: {repeats: 1, warmup: 0, baseline: fp32}
+            """, to: dir)
+        let result = try Exprun.run([file, "--db", db])
+        #expect(result.status == 0, "\(result.stderr)")
+        let runs = try rows(db, "SELECT * FROM run ORDER BY id")
+        #expect(runs.count == 2 && runs.allSatisfy { $0["status"] as String == "ok" }, "\(result.stderr)")
+        let report = try String(contentsOfFile: dir + "/e2e-llama-gptq/report.md", encoding: .utf8)
+        #expect(report.contains("gptq"), "the report names the stored format of the as-stored run")
+    }
 }
