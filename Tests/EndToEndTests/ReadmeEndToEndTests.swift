@@ -26,9 +26,9 @@ import Testing
         "scripts/install": ("", "installed exprun 0.1.0 (commit "),
         "exprun experiments/gpt2-random.exp": ("", " done, 0 already stored, 0 failed"),
         "scripts/main-job": ("scripts/main-job --dry-run", "experiment gemma3-270m: 18 runs"),
-        "exprun compare 1 3": ("", "results/compare/1-vs-3/compare.md"),
+        "exprun compare 1 2": ("", "results/compare/1-vs-2/compare.md"),
         "scripts/test": ("test -x scripts/test && echo the suite itself", "the suite itself"),
-        "exprun FILE --dry-run": ("exprun experiments/gpt2-random.exp --dry-run", "experiment gpt2-random: 10 runs"),
+        "exprun FILE --dry-run": ("exprun experiments/gpt2-random.exp --dry-run", "experiment gpt2-random: 5 runs"),
         "exprun validate FILE": ("exprun validate experiments/gpt2-random.exp", "experiments/gpt2-random.exp: ok"),
         "exprun list": ("", "gpt2-random"),
         "exprun show RUN": ("exprun show 3", "peak added"),
@@ -66,7 +66,7 @@ import Testing
     ]
     /// Order matters: the seed fills the database the later commands read, quantize writes the file inspect reads.
     static let order = ["scripts/install", "scripts/test", "exprun FILE --dry-run", "exprun validate FILE",
-                        "exprun experiments/gpt2-random.exp", "scripts/main-job", "exprun compare 1 3", "exprun list",
+                        "exprun experiments/gpt2-random.exp", "scripts/main-job", "exprun compare 1 2", "exprun list",
                         "exprun show RUN", "exprun report EXPERIMENT", "exprun compare A B", "exprun compare A B --format json",
                         "exprun quantize MODEL --to q4_k --out model.gguf", "exprun inspect model.gguf",
                         "exprun quantize model.gguf --to q4_k_m --out mix.gguf"]
