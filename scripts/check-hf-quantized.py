@@ -10,7 +10,6 @@ its logits on TOKENS are compared with `exprun logits DIR --quant fp32` and `--q
     ~/.cache/exprun/pyenv/bin/pip install --no-deps --target ~/.cache/exprun/autoawq autoawq==0.2.7.post3
     ~/.cache/exprun/pyenv/bin/python scripts/check-hf-quantized.py DIR [TOKENS, e.g. 1,2,3]   (repository root)
 """
-import json
 import os
 import subprocess
 import sys
@@ -22,21 +21,16 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 
 
-def load_module(name, path, stubs=()):
+def packers():
+    """The packages' modules, loaded as the oracle script loads them (without their __init__)."""
     import importlib.util
-    import types
-    for p in stubs:
-        m = types.ModuleType(p)
-        m.__path__ = [os.path.join(os.path.expanduser("~/.cache/exprun/autoawq"), *p.split("."))]
-        sys.modules.setdefault(p, m)
-    spec = importlib.util.spec_from_file_location(name, path)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "oracles", "hf-decoder-gptq-awq.py")
+    spec = importlib.util.spec_from_file_location("hf_decoder_gptq_awq", path)
     m = importlib.util.module_from_spec(spec)
-    sys.modules[name] = m
     spec.loader.exec_module(m)
     return m
 
 
-home = os.path.expanduser("~/.cache/exprun")
 directory = sys.argv[1]
 tokens = [int(t) for t in (sys.argv[2] if len(sys.argv) > 2 else "1,100,200,300,400,500,600,700").split(",")]
 config = AutoConfig.from_pretrained(directory)
@@ -45,11 +39,8 @@ print("AutoConfig:", type(config).__name__, "quant_method", q["quant_method"], "
 state = load_file(os.path.join(directory, "model.safetensors"))
 plain = {}
 bits, gs = q["bits"], q["group_size"]
-if q["quant_method"] == "gptq":
-    gptq = load_module("qlinear_cuda", home + "/autogptq/auto_gptq/nn_modules/qlinear/qlinear_cuda.py")
-else:
-    load_module("awq.modules.linear.gemm", home + "/autoawq/awq/modules/linear/gemm.py", ["awq", "awq.modules", "awq.modules.linear"])
-    awq_packing = sys.modules["awq.utils.packing_utils"]
+pk = packers()
+gptq, awq_packing = pk.gptq_linear, pk.awq_packing
 for name, t in state.items():
     if not name.endswith(".qweight"):
         if not any(name.endswith(s) for s in (".qzeros", ".scales", ".g_idx")):

@@ -205,6 +205,7 @@ def make(name, family, method, group_size, layers, sym=True, act_order=False, st
     print(name, "logit range", float(logits.min()), float(logits.max()))
 
 
-make("llama-gptq-g24-act", "llama", "gptq", 24, 2, sym=True, act_order=True, seed=1)
-make("qwen2-gptq_v2-g32-static", "qwen2", "gptq", 32, 1, sym=False, act_order=True, static_groups=True, v2=True, seed=2)
-make("llama-awq-g32", "llama", "awq", 32, 1, sym=False, seed=3)
+if __name__ == "__main__":
+    make("llama-gptq-g24-act", "llama", "gptq", 24, 2, sym=True, act_order=True, seed=1)
+    make("qwen2-gptq_v2-g32-static", "qwen2", "gptq", 32, 1, sym=False, act_order=True, static_groups=True, v2=True, seed=2)
+    make("llama-awq-g32", "llama", "awq", 32, 1, sym=False, seed=3)
