@@ -110,6 +110,9 @@ extension Quantize {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: model, isDirectory: &isDir), isDir.boolValue {
             source = try? String(contentsOfFile: model + "/config.json", encoding: .utf8)
+            // A quantized source's config already has a quantization_config: the new one is written
+            // into a config made from the model's hyper-parameters instead of beside it.
+            if source?.contains("\"quantization_config\"") == true { source = nil }
         }
         let tokenizerDirectory = tokenizer ?? (isDir.boolValue ? model : nil)
         if let gpt2 = loaded as? GPT2 {

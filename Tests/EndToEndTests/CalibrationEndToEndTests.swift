@@ -101,4 +101,30 @@ import Testing
         let report = try String(contentsOfFile: dir + "/e2e-llama-gptq/report.md", encoding: .utf8)
         #expect(report.contains("gptq"), "the report names the stored format of the as-stored run")
     }
+
+    /// An AWQ checkpoint of a Llama (the AutoAWQ-packed fixture) read, dequantized, calibrated with
+    /// GPTQ on given token ids and written: its config.json is made anew (the source's has a
+    /// quantization_config of its own), is valid JSON, and the result loads and runs.
+    @Test func quantizedHuggingFaceLlamasAreRequantized() throws {
+        let dir = Exprun.temporaryDirectory()
+        // ids [2, 16] within the fixture's 96-token vocabulary, as an I32 safetensors file.
+        let ids = (0..<32).map { Int32(($0 * 37 + 5) % 96) }
+        var header = #"{"ids":{"dtype":"I32","shape":[2,16],"data_offsets":[0,128]}}"#
+        while header.utf8.count % 8 != 0 { header += " " }
+        var data = Data()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(contentsOf: Array(header.utf8))
+        for v in ids { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
+        try data.write(to: URL(fileURLWithPath: dir + "/ids.safetensors"))
+        let source = Exprun.packageRoot.appendingPathComponent("Tests/InferenceCoreTests/Oracles/hf-quant/llama-awq-g32").path
+        let out = dir + "/requantized"
+        let q = try Exprun.run(["quantize", source, "--to", "gptq", "--group-size", "16", "--calibration-ids", dir + "/ids.safetensors",
+                                "--out", out, "--threads", "1"])
+        #expect(q.status == 0, "\(q.stderr)")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/config.json"))) as? [String: Any]
+        let quant = config?["quantization_config"] as? [String: Any]
+        #expect(config?["model_type"] as? String == "llama" && quant?["quant_method"] as? String == "gptq" && quant?["group_size"] as? Int == 16)
+        let l = try Exprun.run(["logits", out, "--quant", "as-stored", "--tokens", "1,2,3", "--out", dir + "/logits.safetensors"])
+        #expect(l.status == 0, "\(l.stderr)")
+    }
 }
