@@ -2,7 +2,7 @@
 // d·values[code] with iq4nl_values' 16 signed levels. Quant/IQ4_NL.swift. The x86 path looks the
 // levels up with one byte shuffle per block and multiplies signed by signed (dot_s8s8).
 // See include/GGMLSIMD.h and ggml_simd_internal.h.
-#include "ggml_simd_internal.h"
+#include "ggml_simd_tile.h"
 
 float ggml_plain_iq4_nl(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb) {
     (void)xsum;
@@ -22,6 +22,7 @@ void ggml_plain_iq4_nl_x4(const void *w, const int8_t *x, const float *xd, const
 }
 
 PLAIN_GROUP_KERNELS(iq4_nl, 32, 18, 0, 2)
+PLAIN_TILE32_KERNEL(iq4_nl, 18 * 8)
 
 #if GGML_SIMD_X86
 
@@ -98,10 +99,24 @@ void ggml_simd_iq4_nlx8_x4(const void *w, const int8_t *x, const float *xd, cons
     for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 8 * k, acc[k]);
 }
 
+// Block slot j of half h of a prefill tile (ggml_simd_tile.h): levels + 128 as unsigned bytes (the
+// 128 through the activations' block sums), d.
+static inline void iq4_nl_tile(const uint8_t *blk, ggml_tile *t, int h, int j) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b128 = _mm256_set1_epi8((char)0x80);
+    for (int u = 0; u < 4; u++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * u));
+        tile_values(t, h, 8 * j + u, _mm256_xor_si256(lookup16(iq4nl_values, _mm256_and_si256(q, m4)), b128));
+        tile_values(t, h, 8 * j + 4 + u, _mm256_xor_si256(lookup16(iq4nl_values, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4)), b128));
+    }
+    _mm256_store_ps(t->dblk[j] + 8 * h, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)));
+}
+TILE32_KERNEL(iq4_nl, 144, iq4_nl_tile, 128)
+
 #else
 void ggml_simd_iq4_nlx8(const void *w, const int8_t *x, const float *xd, const int32_t *sums, int nb, float *out) { ggml_plain_iq4_nlx8(w, x, xd, sums, nb, out); }
 void ggml_simd_iq4_nlx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *sums, long stride, int nb, float *out) { ggml_plain_iq4_nlx8_x4(w, x, xd, sums, stride, nb, out); }
 
 float ggml_simd_iq4_nl(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb) { return ggml_plain_iq4_nl(w, x, xd, xsum, nb); }
 void ggml_simd_iq4_nl_x4(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out) { ggml_plain_iq4_nl_x4(w, x, xd, xsum, stride, nb, out); }
+FALLBACK_TILE_KERNEL(iq4_nl)
 #endif

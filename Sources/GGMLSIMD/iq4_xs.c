@@ -2,7 +2,7 @@
 // codes (sub-block ib in bytes 16ib…, as iq4_nl's) (136 bytes); weight = d·(scale − 32)·values[code].
 // Quant/IQ4_XS.swift. No minimums, so the activations' sums are not needed.
 // See include/GGMLSIMD.h and ggml_simd_internal.h.
-#include "ggml_simd_internal.h"
+#include "ggml_simd_tile.h"
 
 static inline int iq4_xs_scale(const uint8_t *blk, int ib) {
     uint16_t high;
@@ -34,6 +34,7 @@ void ggml_plain_iq4_xs_x4(const void *w, const int8_t *x, const float *xd, const
 }
 
 PLAIN_GROUP_KERNELS(iq4_xs, 256, 136, 0, 2, 4, 8)
+PLAIN_TILE_KERNEL(iq4_xs, 136 * 8)
 
 #if GGML_SIMD_X86
 
@@ -153,10 +154,28 @@ void ggml_simd_iq4_xsx8_x4(const void *w, const int8_t *x, const float *xd, cons
     for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 8 * k, acc[k]);
 }
 
+// Half h of a prefill tile (ggml_simd_tile.h): levels + 128 as unsigned bytes (the 128 through the
+// activations' sums), the signed scales, d.
+static inline void iq4_xs_tile(const uint8_t *blk, ggml_tile *t, int h) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b128 = _mm256_set1_epi8((char)0x80);
+    for (int ib = 0; ib < 8; ib++)
+        for (int u = 0; u < 4; u++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 64 + 32 * (4 * ib + u)));
+            tile_values(t, h, 8 * ib + u, _mm256_xor_si256(lookup16(iq4nl_values, _mm256_and_si256(q, m4)), b128));
+            tile_values(t, h, 8 * ib + 4 + u, _mm256_xor_si256(lookup16(iq4nl_values, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4)), b128));
+        }
+    __m256i sc[8];
+    iq4_xsx8_scales(blk, sc);
+    for (int j = 0; j < 8; j++) tile_scale(t, h, j, sc[j]);
+    tile_d(t, h, blk, NULL);
+}
+TILE_KERNEL(iq4_xs, 1088, iq4_xs_tile, 32, 128, 0)
+
 #else
 void ggml_simd_iq4_xsx8(const void *w, const int8_t *x, const float *xd, const int32_t *sums, int nb, float *out) { ggml_plain_iq4_xsx8(w, x, xd, sums, nb, out); }
 void ggml_simd_iq4_xsx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *sums, long stride, int nb, float *out) { ggml_plain_iq4_xsx8_x4(w, x, xd, sums, stride, nb, out); }
 
 float ggml_simd_iq4_xs(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) { return ggml_plain_iq4_xs(w, x, xd, bsums, nb); }
 void ggml_simd_iq4_xs_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_iq4_xs_x4(w, x, xd, bsums, stride, nb, out); }
+FALLBACK_TILE_KERNEL(iq4_xs)
 #endif

@@ -2,7 +2,7 @@
 // half h holds elements 128h + 32k + l at bits 2k), fp16 d, fp16 dmin (84 bytes); weight =
 // d·scale·q − dmin·min. Quant/Q2_K.swift. The minimums enter through the activations' sums of 16.
 // See include/GGMLSIMD.h and ggml_simd_internal.h.
-#include "ggml_simd_internal.h"
+#include "ggml_simd_tile.h"
 
 float ggml_plain_q2_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) {
     const uint8_t *p = w;
@@ -27,6 +27,7 @@ void ggml_plain_q2_K_x4(const void *w, const int8_t *x, const float *xd, const i
 }
 
 PLAIN_GROUP_KERNELS(q2_K, 256, 84, 0, 16, 80, 82)
+PLAIN_TILE_KERNEL(q2_K, 84 * 8)
 
 #if GGML_SIMD_X86
 
@@ -157,10 +158,25 @@ void ggml_simd_q2_Kx8_x4(const void *w, const int8_t *x, const float *xd, const 
     for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 8 * k, acc[k]);
 }
 
+// Half h of a prefill tile (ggml_simd_tile.h): values 0…3, scales and minimums, d and dmin.
+static inline void q2_K_tile(const uint8_t *blk, ggml_tile *t, int h) {
+    __m256i sc[16], mn[16];
+    for (int j = 0; j < 16; j++) {
+        __m256i v[4];
+        q2_Kx8_unpack_sub(blk, j, v);
+        for (int i = 0; i < 4; i++) tile_values(t, h, 4 * j + i, v[i]);
+    }
+    q2_Kx8_scales(blk, sc, mn);
+    for (int j = 0; j < 16; j++) { tile_scale(t, h, j, sc[j]); tile_min(t, h, j, mn[j]); }
+    tile_d(t, h, blk + 640, blk + 656);
+}
+TILE_KERNEL(q2_K, 672, q2_K_tile, 16, 0, 1)
+
 #else
 void ggml_simd_q2_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out) { ggml_plain_q2_Kx8(w, x, xd, bsums, nb, out); }
 void ggml_simd_q2_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q2_Kx8_x4(w, x, xd, bsums, stride, nb, out); }
 
 float ggml_simd_q2_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) { return ggml_plain_q2_K(w, x, xd, bsums, nb); }
 void ggml_simd_q2_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q2_K_x4(w, x, xd, bsums, stride, nb, out); }
+FALLBACK_TILE_KERNEL(q2_K)
 #endif

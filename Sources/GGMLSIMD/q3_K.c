@@ -2,7 +2,7 @@
 // 12 bytes of 6-bit scales, fp16 d (110 bytes); weight = d·(scale − 32)·(q − 4), q in 0…7.
 // Quant/Q3_K.swift. The −4 enters through the activations' sums of 16: Σ(q−4)·x = Σq·x − 4·Σx.
 // See include/GGMLSIMD.h and ggml_simd_internal.h.
-#include "ggml_simd_internal.h"
+#include "ggml_simd_tile.h"
 
 float ggml_plain_q3_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) {
     const uint8_t *p = w;
@@ -32,6 +32,7 @@ void ggml_plain_q3_K_x4(const void *w, const int8_t *x, const float *xd, const i
 }
 
 PLAIN_GROUP_KERNELS(q3_K, 256, 110, 0, 32, 96, 108)
+PLAIN_TILE_KERNEL(q3_K, 110 * 8)
 
 #if GGML_SIMD_X86
 
@@ -181,10 +182,15 @@ void ggml_simd_q3_Kx8_x4(const void *w, const int8_t *x, const float *xd, const 
     for (int r = 0; r < 4; r++) _mm256_storeu_ps(out + 8 * r, acc[r]);
 }
 
+// Half h of a prefill tile (ggml_simd_tile.h): values 0…7 (the −4 through the activations' sums).
+static inline void q3_K_tile(const uint8_t *blk, ggml_tile *t, int h) { tile_from_quarters(blk, t, h, q3_Kx8_values, q3_Kx8_scales, 864); }
+TILE_KERNEL(q3_K, 880, q3_K_tile, 16, 4, 0)
+
 #else
 void ggml_simd_q3_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out) { ggml_plain_q3_Kx8(w, x, xd, bsums, nb, out); }
 void ggml_simd_q3_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q3_Kx8_x4(w, x, xd, bsums, stride, nb, out); }
 
 float ggml_simd_q3_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) { return ggml_plain_q3_K(w, x, xd, bsums, nb); }
 void ggml_simd_q3_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q3_K_x4(w, x, xd, bsums, stride, nb, out); }
+FALLBACK_TILE_KERNEL(q3_K)
 #endif

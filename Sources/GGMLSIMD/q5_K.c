@@ -2,7 +2,7 @@
 // bits 2c / 2c+1: elements 64c + l / 64c + 32 + l), 128 bytes of nibbles as q4_K's (176 bytes);
 // weight = d·sc·q − dmin·m, q in 0…31. Quant/Q5_K.swift.
 // See include/GGMLSIMD.h and ggml_simd_internal.h.
-#include "ggml_simd_internal.h"
+#include "ggml_simd_tile.h"
 
 float ggml_plain_q5_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) {
     const uint8_t *p = w;
@@ -32,6 +32,7 @@ void ggml_plain_q5_K_x4(const void *w, const int8_t *x, const float *xd, const i
 }
 
 PLAIN_GROUP_KERNELS(q5_K, 256, 176, 0, 2, 4, 16, 48)
+PLAIN_TILE_KERNEL(q5_K, 176 * 8)
 
 #if GGML_SIMD_X86
 
@@ -161,10 +162,25 @@ void ggml_simd_q5_Kx8_x4(const void *w, const int8_t *x, const float *xd, const 
     for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 8 * k, acc[k]);
 }
 
+// Half h of a prefill tile (ggml_simd_tile.h): values 0…31, scales and minimums, d and dmin.
+static inline void q5_K_tile(const uint8_t *blk, ggml_tile *t, int h) {
+    for (int c = 0; c < 4; c++) {
+        __m256i lo[8], hi[8];
+        q5_Kx8_unpack(blk, c, lo, hi);
+        for (int u = 0; u < 8; u++) { tile_values(t, h, 16 * c + u, lo[u]); tile_values(t, h, 16 * c + 8 + u, hi[u]); }
+    }
+    __m256i sc[8], mn[8];
+    q4_Kx8_scales(blk, sc, mn);
+    for (int j = 0; j < 8; j++) { tile_scale(t, h, j, sc[j]); tile_min(t, h, j, mn[j]); }
+    tile_d(t, h, blk, blk + 16);
+}
+TILE_KERNEL(q5_K, 1408, q5_K_tile, 32, 0, 1)
+
 #else
 void ggml_simd_q5_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out) { ggml_plain_q5_Kx8(w, x, xd, bsums, nb, out); }
 void ggml_simd_q5_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q5_Kx8_x4(w, x, xd, bsums, stride, nb, out); }
 
 float ggml_simd_q5_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) { return ggml_plain_q5_K(w, x, xd, bsums, nb); }
 void ggml_simd_q5_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q5_K_x4(w, x, xd, bsums, stride, nb, out); }
+FALLBACK_TILE_KERNEL(q5_K)
 #endif

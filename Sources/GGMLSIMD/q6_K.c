@@ -1,6 +1,6 @@
 // q6_K: 128 bytes of low nibbles, 64 of high bit pairs, 16 int8 scales, fp16 d (210 bytes); Quant/Q6_K.swift.
 // See include/GGMLSIMD.h and ggml_simd_internal.h.
-#include "ggml_simd_internal.h"
+#include "ggml_simd_tile.h"
 
 float ggml_plain_q6_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) {
     const uint8_t *p = w;
@@ -47,6 +47,8 @@ void ggml_plain_q6_Kx8(const void *w, const int8_t *x, const float *xd, const in
 void ggml_plain_q6_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) {
     for (int k = 0; k < 4; k++) ggml_plain_q6_Kx8(w, x + k * stride, xd + k * (stride / 256), bsums + k * (stride / 16), nb, out + 8 * k);
 }
+
+PLAIN_TILE_KERNEL(q6_K, 210 * 8)
 
 #if GGML_SIMD_X86
 
@@ -211,10 +213,15 @@ void ggml_simd_q6_Kx8_x4(const void *w, const int8_t *x, const float *xd, const 
     for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 8 * k, acc[k]);
 }
 
+// Half h of a prefill tile (ggml_simd_tile.h): the value vectors in element order, scales, d.
+static inline void q6_K_tile(const uint8_t *blk, ggml_tile *t, int h) { tile_from_quarters(blk, t, h, q6_Kx8_values, q6_Kx8_scales, 1664); }
+TILE_KERNEL(q6_K, 1680, q6_K_tile, 16, 32, 0)
+
 #else
 
 void ggml_simd_q6_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out) { ggml_plain_q6_Kx8(w, x, xd, bsums, nb, out); }
 void ggml_simd_q6_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q6_Kx8_x4(w, x, xd, bsums, stride, nb, out); }
+FALLBACK_TILE_KERNEL(q6_K)
 
 float ggml_simd_q6_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) { return ggml_plain_q6_K(w, x, xd, bsums, nb); }
 void ggml_simd_q6_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q6_K_x4(w, x, xd, bsums, stride, nb, out); }

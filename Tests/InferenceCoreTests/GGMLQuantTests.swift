@@ -234,6 +234,15 @@ private let blockTypes = GGMLFormat.weightTypes.filter { $0 != .f32 && $0 != .f1
                     }
                 }
             }
+            if let all = GGMLMatmul.allRowsKernel(f, plain: true) {
+                var y = [Float](repeating: 0, count: rows * out)
+                all(w.blocks, Int32(out / 8), q, d, s, n, Int32(nb), Int32(rows), &y, out)
+                for r in 0..<rows {
+                    for o in 0..<out / 8 * 8 {
+                        #expect(abs(y[r * out + o] - ref[r * out + o]) <= 1e-4 * max(1, abs(ref[r * out + o])), "\(f) all rows: row \(o), activations \(r)")
+                    }
+                }
+            }
         } } }
     }
 

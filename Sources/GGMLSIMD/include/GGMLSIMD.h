@@ -91,6 +91,21 @@ void ggml_plain_q4_0x8_x4(const void *w, const int8_t *x, const float *xd, const
 void ggml_plain_q8_0x8_x4(const void *w, const int8_t *x, const float *xd, long stride, int nb, float *out);
 void ggml_plain_q4_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
 
+// `groups` consecutive groups (8 rows each) against all `rows` activation rows (`stride` values
+// apart): y[k·ldy + 8g + r] for activation row k (prefill; each super-block is unpacked once for
+// all the activation rows, Sources/GGMLSIMD/ggml_simd_tile.h).
+#define GGML_ALL_ROWS_KERNELS(T) \
+    void ggml_simd_##T##x8_xn(const void *w, int groups, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, \
+                              int rows, float *y, long ldy); \
+    void ggml_plain_##T##x8_xn(const void *w, int groups, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, \
+                               int rows, float *y, long ldy);
+GGML_ALL_ROWS_KERNELS(q6_K)
+GGML_ALL_ROWS_KERNELS(q5_K)
+GGML_ALL_ROWS_KERNELS(q3_K)
+GGML_ALL_ROWS_KERNELS(q2_K)
+GGML_ALL_ROWS_KERNELS(iq4_xs)
+GGML_ALL_ROWS_KERNELS(iq4_nl)   // sums: the activations' block sums (q8_0)
+
 /// 1 when the x86 SIMD paths were compiled in, 0 for the plain fallback (reported by tests).
 int ggml_simd_vectorized(void);
 

@@ -115,7 +115,14 @@ enum GGMLMatmul {
             let k = kernels(w.type)!.0
             one = { k($0, $1.q, $1.d, $1.sums, nb) }
         }
-        pool.parallelFor(groups + (tail < m ? 1 : 0)) { range in
+        // Prefill on a type with an all-rows kernel: each thread's run of groups in one call, pairs
+        // of groups kept together (granule 2) for the kernels that put two groups in a vector.
+        let all = rows >= 4 ? allRowsKernel(w.type) : nil
+        pool.parallelFor(groups + (tail < m ? 1 : 0), granule: all == nil ? 1 : 2) { range in
+            let g0 = range.lowerBound, g1 = min(range.upperBound, groups), r0 = row(0)
+            if let all, g0 < g1 {
+                all(base + g0 &* Interleaved.rows &* rb, Int32(g1 &- g0), r0.q, r0.d, r0.sums, n, nb, Int32(rows), y + g0 &* Interleaved.rows, m)
+            }
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { buffer in
                 let out = buffer.baseAddress!
                 for g in range {
@@ -125,6 +132,7 @@ enum GGMLMatmul {
                         }
                         continue
                     }
+                    if all != nil { continue }
                     let o = g &* Interleaved.rows, gw = base + o &* rb
                     var r = 0
                     while r &+ 4 <= rows {
@@ -139,6 +147,23 @@ enum GGMLMatmul {
                     }
                 }
             }
+        }
+    }
+
+    typealias GroupAll = @convention(c) (UnsafeRawPointer?, Int32, UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafePointer<Int32>?,
+                                         Int, Int32, Int32, UnsafeMutablePointer<Float>?, Int) -> Void
+
+    /// The kernels that take every activation row at once for a run of groups (GGMLSIMD.h,
+    /// ggml_simd_*x8_xn: each super-block unpacked once per call), for the types that have one.
+    static func allRowsKernel(_ type: GGMLFormat, plain: Bool = false) -> GroupAll? {
+        switch type {
+        case .q6_k: plain ? ggml_plain_q6_Kx8_xn : ggml_simd_q6_Kx8_xn
+        case .q5_k: plain ? ggml_plain_q5_Kx8_xn : ggml_simd_q5_Kx8_xn
+        case .q3_k: plain ? ggml_plain_q3_Kx8_xn : ggml_simd_q3_Kx8_xn
+        case .q2_k: plain ? ggml_plain_q2_Kx8_xn : ggml_simd_q2_Kx8_xn
+        case .iq4_xs: plain ? ggml_plain_iq4_xsx8_xn : ggml_simd_iq4_xsx8_xn
+        case .iq4_nl: plain ? ggml_plain_iq4_nlx8_xn : ggml_simd_iq4_nlx8_xn
+        default: nil
         }
     }
 
