@@ -22,7 +22,7 @@ struct Quantize: ParsableCommand {
         AutoAWQ's GEMM layout, which transformers loads and exprun loads back (--quant as-stored).
         """)
 
-    @Argument(help: "A .gguf file, a Hugging Face GPT-2 directory, or random:gpt2 / random:/path/to/hf-dir (seeded random weights).")
+    @Argument(help: "A .gguf file, a Hugging Face GPT-2 or Llama-family directory, or random:gpt2 / random:/path/to/hf-dir (seeded random weights).")
     var model: String
     @Option(help: "The ggml type or K-quant mix: f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m.")
     var to: String
@@ -103,9 +103,6 @@ extension Quantize {
         let config = QuantizationConfig(method: method, parameters: parameters, calibration: set)
         var report: CalibrationReport?
         let loaded = try ModelLoader.load(model, quantization: config, threads: c.threads, calibrated: { report = $0 })
-        guard let gpt2 = loaded as? GPT2 else {
-            throw CoreError.unsupported("writing \(method) checkpoints is implemented for GPT-2; \(model) is \(loaded.architecture)")
-        }
         let packed = QuantizedCheckpointConfig(method: method == "gptq" ? .gptq : .awq, bits: c.bits, groupSize: c.groupSize,
                                                descAct: method == "gptq" && c.descAct, symmetric: method == "gptq" && c.sym,
                                                v2: method == "gptq" && !c.sym)
@@ -113,9 +110,18 @@ extension Quantize {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: model, isDirectory: &isDir), isDir.boolValue {
             source = try? String(contentsOfFile: model + "/config.json", encoding: .utf8)
+            // A quantized source's config already has a quantization_config: the new one is written
+            // into a config made from the model's hyper-parameters instead of beside it.
+            if source?.contains("\"quantization_config\"") == true { source = nil }
         }
         let tokenizerDirectory = tokenizer ?? (isDir.boolValue ? model : nil)
-        try GPTQCheckpoint.write(gpt2, config: packed, configText: source, tokenizerDirectory: tokenizerDirectory, to: out)
+        if let gpt2 = loaded as? GPT2 {
+            try GPTQCheckpoint.write(gpt2, config: packed, configText: source, tokenizerDirectory: tokenizerDirectory, to: out)
+        } else if let decoder = loaded as? DecoderModel {
+            try GPTQCheckpoint.write(decoder, config: packed, configText: source, tokenizerDirectory: tokenizerDirectory, to: out)
+        } else {
+            throw CoreError.unsupported("writing \(method) checkpoints is implemented for GPT-2 and the Llama family; \(model) is \(loaded.architecture)")
+        }
         if let r = report {
             print("calibrated \(r.layers.count) layers on \(r.samples) × \(r.tokens) tokens in \(String(format: "%.1f", r.seconds)) s")
         }

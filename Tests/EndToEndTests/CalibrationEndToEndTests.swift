@@ -70,4 +70,61 @@ import Testing
             #expect(result.stderr.contains(expected) || result.stdout.contains(expected), "missing: \(expected)\n\(result.stderr)")
         }
     }
+
+    /// A Llama from GGUF quantized with GPTQ into a Hugging Face directory, which an experiment then
+    /// names as its model: run on its packed codes (`as-stored`) and dequantized (`fp32`). The
+    /// directory is given GPT-2's tokenizer files (the GGUF's vocabulary is not written): the
+    /// one-letter prompt and the fixture's small vocabulary stay within both.
+    @Test func llamaCheckpointsAreWrittenAndNamedAsModels() throws {
+        let dir = Exprun.temporaryDirectory()
+        let ckpt = dir + "/llama-gptq"
+        let gguf = Exprun.packageRoot.appendingPathComponent("Tests/InferenceCoreTests/Oracles/decoders/llama-linear.gguf").path
+        let q = try Exprun.run(["quantize", gguf, "--to", "gptq", "--group-size", "32", "--desc-act", "--calibration", "wikitext-2-raw:train",
+                                "--samples", "2", "--tokens", "16", "--tokenizer", Exprun.sharedData.appendingPathComponent("gpt2-tokenizer").path,
+                                "--out", ckpt, "--threads", "1"])
+        #expect(q.status == 0, "\(q.stderr)")
+        let config = try String(contentsOfFile: ckpt + "/config.json", encoding: .utf8)
+        #expect(config.contains("\"model_type\": \"llama\"") && config.contains("\"desc_act\": true") && config.contains("\"group_size\": 32"))
+        let db = dir + "/exprun.sqlite"
+        let file = Exprun.write("""
+            name: e2e-llama-gptq
+            model: \(ckpt)
+            quantizations: [as-stored, fp32]
+            prompts: [Q]
+            generate: {max_new_tokens: 4}
+            measure: {repeats: 1, warmup: 0, baseline: fp32}
+            """, to: dir)
+        let result = try Exprun.run([file, "--db", db])
+        #expect(result.status == 0, "\(result.stderr)")
+        let runs = try rows(db, "SELECT * FROM run ORDER BY id")
+        #expect(runs.count == 2 && runs.allSatisfy { $0["status"] as String == "ok" }, "\(result.stderr)")
+        let report = try String(contentsOfFile: dir + "/e2e-llama-gptq/report.md", encoding: .utf8)
+        #expect(report.contains("gptq"), "the report names the stored format of the as-stored run")
+    }
+
+    /// An AWQ checkpoint of a Llama (the AutoAWQ-packed fixture) read, dequantized, calibrated with
+    /// GPTQ on given token ids and written: its config.json is made anew (the source's has a
+    /// quantization_config of its own), is valid JSON, and the result loads and runs.
+    @Test func quantizedHuggingFaceLlamasAreRequantized() throws {
+        let dir = Exprun.temporaryDirectory()
+        // ids [2, 16] within the fixture's 96-token vocabulary, as an I32 safetensors file.
+        let ids = (0..<32).map { Int32(($0 * 37 + 5) % 96) }
+        var header = #"{"ids":{"dtype":"I32","shape":[2,16],"data_offsets":[0,128]}}"#
+        while header.utf8.count % 8 != 0 { header += " " }
+        var data = Data()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(contentsOf: Array(header.utf8))
+        for v in ids { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
+        try data.write(to: URL(fileURLWithPath: dir + "/ids.safetensors"))
+        let source = Exprun.packageRoot.appendingPathComponent("Tests/InferenceCoreTests/Oracles/hf-quant/llama-awq-g32").path
+        let out = dir + "/requantized"
+        let q = try Exprun.run(["quantize", source, "--to", "gptq", "--group-size", "16", "--calibration-ids", dir + "/ids.safetensors",
+                                "--out", out, "--threads", "1"])
+        #expect(q.status == 0, "\(q.stderr)")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/config.json"))) as? [String: Any]
+        let quant = config?["quantization_config"] as? [String: Any]
+        #expect(config?["model_type"] as? String == "llama" && quant?["quant_method"] as? String == "gptq" && quant?["group_size"] as? Int == 16)
+        let l = try Exprun.run(["logits", out, "--quant", "as-stored", "--tokens", "1,2,3", "--out", dir + "/logits.safetensors"])
+        #expect(l.status == 0, "\(l.stderr)")
+    }
 }

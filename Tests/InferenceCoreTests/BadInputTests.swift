@@ -86,7 +86,8 @@ import Testing
             ("\"n_layer\": 2", "\"n_layer\": 4000000000000000000", ["n_layer = 4000000000000000000 is implausibly large"]),
             ("\"n_layer\": 2", "\"n_layer\": 1", ["unexpected tensor 'transformer.h.1."]),
             ("\"n_embd\": 64", "\"n_embd\": 32", ["has shape [64]", "implies [32]"]),
-            ("\"model_type\": \"gpt2\"", "\"model_type\": \"llama\"", ["model_type 'llama' is not supported"]),
+            ("\"model_type\": \"gpt2\"", "\"model_type\": \"falcon\"", ["model_type 'falcon' is not supported", "llama, mistral, qwen2, qwen3"]),
+            ("\"model_type\": \"gpt2\"", "\"model_type\": \"llama\"", ["model.safetensors", "missing tensor 'model.embed_tokens.weight'"]),
             ("\"activation_function\": \"gelu_new\"", "\"activation_function\": \"gelu_old\"", ["activation_function 'gelu_old'"]),
             ("\"n_layer\": 2,", "\"n_layer\": 2,,", ["config.json", "not valid JSON"]),
         ]

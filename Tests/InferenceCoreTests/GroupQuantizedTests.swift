@@ -142,8 +142,8 @@ enum GroupQuantFixture {
     }
 
     /// A copy of a checkpoint with its config edited.
-    static func editedCopy(_ directory: String, _ edit: (inout String) -> Void) throws -> URL {
-        let src = GPTQOracle.dir.appendingPathComponent(directory)
+    static func editedCopy(_ directory: String, in base: URL = GPTQOracle.dir, _ edit: (inout String) -> Void) throws -> URL {
+        let src = base.appendingPathComponent(directory)
         let dst = try Fixture.temporaryDirectory()
         for file in try FileManager.default.contentsOfDirectory(atPath: src.path) {
             if file.hasSuffix(".json") {

@@ -287,10 +287,6 @@ extension GPTQCheckpoint {
     /// `tokenizerDirectory` when it has them.
     public static func write(_ model: GPT2, config c: QuantizedCheckpointConfig, configText: String?,
                              tokenizerDirectory: String?, to directory: String) throws {
-        let fm = FileManager.default
-        do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw CoreError.file(directory, "cannot create the directory: \(error.localizedDescription)")
-        }
         var tensors: [(name: String, tensor: Tensor)] = []
         func vector(_ name: String, _ v: [Float], _ shape: [Int]? = nil) { tensors.append((name, Tensor(v, shape: shape ?? [v.count]))) }
         let g = model.config, d = g.embeddingSize
@@ -306,28 +302,15 @@ extension GPTQCheckpoint {
             if let s = b.activationScales { vector(p + "mlp.act.scales", s) }
             for (suffix, w, bias) in [("attn.c_attn", b.attention, b.attentionBias), ("attn.c_proj", b.attentionProjection, b.attentionProjectionBias),
                                       ("mlp.c_fc", b.fc, b.fcBias), ("mlp.c_proj", b.projection, b.projectionBias)] {
-                guard let q = w as? GroupQuantizedLinear else {
-                    throw CoreError.invalid("\(p + suffix) is stored as \(w.format), not as group-quantized codes: quantize the model with gptq, awq or rtn first")
-                }
-                guard c.method == .gptq || (q.bits == 4 && q.gIdx.enumerated().allSatisfy { Int($0.element) == $0.offset / max(1, c.groupSize) }) else {
-                    throw CoreError.invalid("\(p + suffix): the AWQ GEMM layout holds 4-bit codes in consecutive groups; this layer has \(q.bits)-bit codes or act-order groups")
-                }
-                tensors += Self.tensors(of: q, prefix: p + suffix, config: c)
+                tensors += Self.tensors(of: try packable(w, p + suffix, c), prefix: p + suffix, config: c)
                 if c.method == .gptq {
-                    let h = Tensor(dtype: .f16, shape: [bias.count], storage: Storage(byteCount: bias.count * 2))
-                    let hp = h.storage.base.assumingMemoryBound(to: UInt16.self)
-                    for (i, x) in bias.enumerated() { hp[i] = Float16(x).bitPattern.littleEndian }
-                    tensors.append((p + suffix + ".bias", h))
+                    tensors.append((p + suffix + ".bias", half(bias)))
                 } else {
                     vector(p + suffix + ".bias", bias)
                 }
             }
         }
-        let dir = URL(fileURLWithPath: directory)
-        try writeSafeTensors(tensors, to: dir.appendingPathComponent("model.safetensors").path)
-
-        let quantJSON = c.json.map { "    \"\($0.0)\": \($0.1)" }.joined(separator: ",\n")
-        var base = configText ?? """
+        try writeDirectory(tensors, config: c, configText: configText ?? """
             {
               "architectures": ["GPT2LMHeadModel"],
               "model_type": "gpt2",
@@ -341,8 +324,22 @@ extension GPTQCheckpoint {
               "layer_norm_epsilon": \(g.layerNormEpsilon),
               "tie_word_embeddings": \(g.tieWordEmbeddings)
             }
-            """
-        base = base.trimmingCharacters(in: .whitespacesAndNewlines)
+            """, tokenizerDirectory: tokenizerDirectory, to: directory)
+    }
+
+    /// model.safetensors of `tensors`; config.json (`configText` with `quantization_config` added);
+    /// quantize_config.json (GPTQ); the tokenizer files of `tokenizerDirectory` when it has them.
+    static func writeDirectory(_ tensors: [(name: String, tensor: Tensor)], config c: QuantizedCheckpointConfig, configText: String,
+                               tokenizerDirectory: String?, to directory: String) throws {
+        let fm = FileManager.default
+        do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw CoreError.file(directory, "cannot create the directory: \(error.localizedDescription)")
+        }
+        let dir = URL(fileURLWithPath: directory)
+        try writeSafeTensors(tensors, to: dir.appendingPathComponent("model.safetensors").path)
+
+        let quantJSON = c.json.map { "    \"\($0.0)\": \($0.1)" }.joined(separator: ",\n")
+        var base = configText.trimmingCharacters(in: .whitespacesAndNewlines)
         guard base.hasSuffix("}") else { throw CoreError.invalid("the source config.json does not end with '}'") }
         base = String(base.dropLast()).trimmingCharacters(in: .whitespacesAndNewlines)
         let text = base + ",\n  \"quantization_config\": {\n" + quantJSON + "\n  }\n}"
@@ -361,9 +358,101 @@ extension GPTQCheckpoint {
         }
     }
 
+    /// `w` as group-quantized codes that `c`'s layout can hold, or an error naming layer `name`.
+    static func packable(_ w: LinearWeight, _ name: String, _ c: QuantizedCheckpointConfig) throws -> GroupQuantizedLinear {
+        guard let q = w as? GroupQuantizedLinear else {
+            throw CoreError.invalid("\(name) is stored as \(w.format), not as group-quantized codes: quantize the model with gptq, awq or rtn first")
+        }
+        guard c.method == .gptq || (q.bits == 4 && q.gIdx.enumerated().allSatisfy { Int($0.element) == $0.offset / max(1, c.groupSize) }) else {
+            throw CoreError.invalid("\(name): the AWQ GEMM layout holds 4-bit codes in consecutive groups; this layer has \(q.bits)-bit codes or act-order groups")
+        }
+        return q
+    }
+
+    /// `v` rounded to fp16, as the packers keep the biases of quantized layers.
+    static func half(_ v: [Float]) -> Tensor {
+        let h = Tensor(dtype: .f16, shape: [v.count], storage: Storage(byteCount: v.count * 2))
+        let hp = h.storage.base.assumingMemoryBound(to: UInt16.self)
+        for (i, x) in v.enumerated() { hp[i] = Float16(x).bitPattern.littleEndian }
+        return h
+    }
+
     static func write(_ text: String, to path: String) throws {
         do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
             throw CoreError.file(path, "cannot write: \(error.localizedDescription)")
         }
+    }
+}
+
+extension GPTQCheckpoint {
+    /// Writes a Llama-family model whose layer matrices are group-quantized as a Hugging Face
+    /// directory under transformers' names (Models/DecoderHF.swift): config.json (`configText`, the
+    /// source's, with `quantization_config` added; else one made from the model's hyper-parameters),
+    /// quantize_config.json (GPTQ), model.safetensors (embeddings and norms F32, biases of quantized
+    /// layers fp16, as the packers keep them). A GGUF Llama's q/k rows go back to transformers' order.
+    public static func write(_ model: DecoderModel, config c: QuantizedCheckpointConfig, configText: String?,
+                             tokenizerDirectory: String?, to directory: String) throws {
+        let m = model.config, d = m.embeddingSize
+        guard let type = ["llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3"][m.architecture] else {
+            throw CoreError.unsupported("writing \(c.method.rawValue) checkpoints of \(m.architecture) (exprun writes the Hugging Face layout of llama, qwen2, qwen3 and gpt2)")
+        }
+        guard m.rope.factors == nil, m.rope.longFactors == nil, m.rope.extFactor == 0 else {
+            throw CoreError.unsupported("writing \(m.architecture) with rope_freqs / YaRN rotary scaling as config.json (exprun writes default and linear rotary embeddings)")
+        }
+        let permuted = m.rope.style == .interleaved
+        var tensors: [(name: String, tensor: Tensor)] = []
+        func vector(_ name: String, _ v: [Float], _ shape: [Int]? = nil) { tensors.append((name, Tensor(v, shape: shape ?? [v.count]))) }
+        vector("model.embed_tokens.weight", model.embedding.dequantized(), [m.vocabSize, d])
+        vector("model.norm.weight", model.outputNorm)
+        if !m.tiedHead { vector("lm_head.weight", model.head.dequantized(), [m.vocabSize, d]) }
+        for (l, layer) in model.layers.enumerated() {
+            let p = "blk.\(l)."
+            guard layer.qkv == nil, let q = layer.q, let k = layer.k, let v = layer.v, let gate = layer.gate,
+                  layer.postAttentionNorm == nil, layer.postFeedForwardNorm == nil else {
+                throw CoreError.unsupported("\(p): fused or extra matrices and norms have no place in the \(type) layout")
+            }
+            vector(DecoderHF.hfName(p + "attn_norm") + ".weight", layer.attentionNorm)
+            vector(DecoderHF.hfName(p + "ffn_norm") + ".weight", layer.feedForwardNorm)
+            if let n = layer.qNorm { vector(DecoderHF.hfName(p + "attn_q_norm") + ".weight", n) }
+            if let n = layer.kNorm { vector(DecoderHF.hfName(p + "attn_k_norm") + ".weight", n) }
+            let qOrder = permuted ? DecoderHF.hfRowOrder(heads: m.headCount, headSize: m.headSize) : nil
+            let kOrder = permuted ? DecoderHF.hfRowOrder(heads: m.kvHeadCount, headSize: m.headSize) : nil
+            let matrices: [(String, LinearWeight, [Float]?, [Int]?)] = [
+                ("attn_q", q, layer.qBias, qOrder), ("attn_k", k, layer.kBias, kOrder), ("attn_v", v, layer.vBias, nil),
+                ("attn_output", layer.o, layer.oBias, nil), ("ffn_gate", gate, layer.gateBias, nil),
+                ("ffn_up", layer.up, layer.upBias, nil), ("ffn_down", layer.down, layer.downBias, nil)]
+            for (name, w, bias, order) in matrices {
+                let hf = DecoderHF.hfName(p + name)
+                var packed = try packable(w, p + name, c)
+                if let order { packed = try packed.reorderingRows(order) }
+                tensors += Self.tensors(of: packed, prefix: hf, config: c)
+                if let bias { tensors.append((hf + ".bias", half(order.map { $0.map { bias[$0] } } ?? bias))) }
+            }
+        }
+        let architectures = ["llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"][type]!
+        var rope = "\"rope_theta\": \(m.rope.base)"
+        if m.rope.freqScale != 1 { rope += ",\n  \"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": \(1 / m.rope.freqScale)}" }
+        let attentionBias = model.layers.first?.qBias != nil
+        try writeDirectory(tensors, config: c, configText: configText ?? """
+            {
+              "architectures": ["\(architectures)"],
+              "model_type": "\(type)",
+              "vocab_size": \(m.vocabSize),
+              "hidden_size": \(d),
+              "intermediate_size": \(m.feedForwardSize),
+              "num_hidden_layers": \(m.layerCount),
+              "num_attention_heads": \(m.headCount),
+              "num_key_value_heads": \(m.kvHeadCount),
+              "head_dim": \(m.headSize),
+              "max_position_embeddings": \(m.contextLength),
+              "rms_norm_eps": \(m.rmsEpsilon),
+              \(rope),
+              "hidden_act": "silu",
+              "attention_bias": \(attentionBias),
+              "mlp_bias": false,
+              "tie_word_embeddings": \(m.tiedHead),
+              "torch_dtype": "float16"
+            }
+            """, tokenizerDirectory: tokenizerDirectory, to: directory)
     }
 }

@@ -1,5 +1,6 @@
 // Model references → loaded models. A reference is a Hugging Face model directory
-// (config.json + safetensors), or `random:` synthetic weights of a configured shape:
+// (config.json + safetensors: GPT-2 here, the Llama family in DecoderHF.swift), a .gguf file, or
+// `random:` synthetic weights of a configured shape:
 //
 //   random:gpt2                                   GPT-2 small (124M)
 //   random:gpt2?n_layer=2&n_embd=64&n_head=4&seed=7   any GPT-2 config.json key, plus seed
@@ -58,8 +59,12 @@ public enum ModelLoader {
         if type == "bert" {
             throw CoreError.unsupported("\(reference) is a sentence encoder (model_type bert), not a language model: use `exprun embed`, or an experiment with `texts:` / `corpus:`")
         }
+        if let type, DecoderHF.architectures[type] != nil {
+            return try DecoderHF.load(directory: reference, config: config, quantization: quantization, threads: threads)
+        }
         guard type == "gpt2" else {
-            throw CoreError.file(config.source, type == nil ? "missing model_type" : "model_type \(quoted: type!) is not supported (known: gpt2, and bert as an encoder)")
+            let known = (["gpt2"] + DecoderHF.architectures.keys.sorted()).joined(separator: ", ")
+            throw CoreError.file(config.source, type == nil ? "missing model_type" : "model_type \(quoted: type!) is not supported (known: \(known), and bert as an encoder)")
         }
         let gpt2 = try GPT2Config(config)
         let checkpoint = try SafeTensorsCheckpoint(reference)

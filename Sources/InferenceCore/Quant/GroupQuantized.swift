@@ -131,6 +131,15 @@ public final class GroupQuantizedLinear: LinearWeight, @unchecked Sendable {
         }
     }
 
+    /// The same codes with row `r` taken from row `order[r]` (with its scales and zero points).
+    public func reorderingRows(_ order: [Int]) throws -> GroupQuantizedLinear {
+        precondition(order.count == outFeatures)
+        var s = [UInt16](repeating: 0, count: groups * outFeatures), z = [UInt8](repeating: 0, count: groups * outFeatures)
+        for g in 0..<groups { for o in 0..<outFeatures { s[g * outFeatures + o] = scaleBits(order[o], g); z[g * outFeatures + o] = zero(order[o], g) } }
+        return try GroupQuantizedLinear(out: outFeatures, in: inFeatures, bits: bits, groupSize: groupSize, format: format, gIdx: gIdx,
+                                        scalesByGroup: s, zerosByGroup: z, code: { o, i in self.code(order[o], i) })
+    }
+
     /// fp16 bits of the scale of output `o`, group `g`.
     public func scaleBits(_ o: Int, _ g: Int) -> UInt16 { scales[o * groups + g] }
     public func zero(_ o: Int, _ g: Int) -> UInt8 { zeros[o * groups + g] }
