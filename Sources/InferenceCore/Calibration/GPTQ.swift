@@ -129,14 +129,15 @@ public enum GPTQ {
         // W transposed: column i of the weight is wt[i·rows ..< (i+1)·rows].
         var wt = [Float](repeating: 0, count: rows * cols)
         for r in 0..<rows { for i in 0..<cols { wt[i * rows + r] = weight[r * cols + i] } }
-        var h = hessian
+        // H is read in place, never copied (a 3072-wide layer's copy is 36 MiB): dead columns (zero
+        // diagonal) count as 1 on the diagonal, and act-order reads it through `perm`.
+        let diag = (0..<cols).map { hessian[$0 * cols + $0] == 0 ? Float(1) : hessian[$0 * cols + $0] }
 
         // Per-row parameters from the whole weight, before the dead columns are zeroed (the
         // reference's first `find_params`): the parameters of gs = -1.
         let rowParams = gs == -1 ? findParams(wt, rows: rows, columns: 0..<cols, config: c) : nil
 
-        for i in 0..<cols where h[i * cols + i] == 0 {
-            h[i * cols + i] = 1
+        for i in 0..<cols where hessian[i * cols + i] == 0 {
             for r in 0..<rows { wt[i * rows + r] = 0 }
         }
         var staticParams: [QuantParams] = []
@@ -148,24 +149,27 @@ public enum GPTQ {
 
         var perm = Array(0..<cols)
         if c.actOrder {
-            perm.sort { h[$0 * cols + $0] > h[$1 * cols + $1] || (h[$0 * cols + $0] == h[$1 * cols + $1] && $0 < $1) }
-            let w0 = wt, h0 = h
+            perm.sort { diag[$0] > diag[$1] || (diag[$0] == diag[$1] && $0 < $1) }
+            let w0 = wt
             for k in 0..<cols {
                 for r in 0..<rows { wt[k * rows + r] = w0[perm[k] * rows + r] }
-                for j in 0..<cols { h[k * cols + j] = h0[perm[k] * cols + perm[j]] }
             }
         }
 
         // Damping, then U; more damping while H is not positive definite.
         var meanDiag: Double = 0
-        for i in 0..<cols { meanDiag += Double(h[i * cols + i]) }
+        for k in 0..<cols { meanDiag += Double(diag[perm[k]]) }
         let mean = Float(meanDiag / Double(cols))
         var percent = c.dampPercent
         var factor: [Float]?
         while percent < 1 {
             let damp = Float(percent) * mean
-            factor = h.withUnsafeBufferPointer { hb in
-                InverseCholesky.upperFactorOfInverse(n: cols, pool: pool) { i, j in Double(i == j ? hb[i * cols + i] + damp : hb[i * cols + j]) }
+            factor = hessian.withUnsafeBufferPointer { hb in
+                perm.withUnsafeBufferPointer { pb in
+                    InverseCholesky.upperFactorOfInverse(n: cols, pool: pool) { i, j in
+                        Double(i == j ? diag[pb[i]] + damp : hb[pb[i] * cols + pb[j]])
+                    }
+                }
             }
             if factor != nil { break }
             percent += c.dampIncrement
