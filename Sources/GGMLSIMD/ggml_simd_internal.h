@@ -19,6 +19,17 @@
 #define GGML_SIMD_X86 0
 #endif
 
+// A 16-row kernel (two interleaved groups, the second `group_bytes` after the first, against four
+// activation rows; out[16k + r], r < 8 from the first group) made of two calls of the 8-row one: the
+// plain twins, and CPUs without AVX-512 VNNI.
+#define GGML_X16_FROM_X8(NAME16, NAME8) \
+    void NAME16(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *sums, long stride, int nb, float *out) { \
+        float o[2][32]; \
+        for (int g = 0; g < 2; g++) NAME8((const uint8_t *)w + g * group_bytes, x, xd, sums, stride, nb, o[g]); \
+        for (int k = 0; k < 4; k++) \
+            for (int r = 0; r < 16; r++) out[16 * k + r] = o[r / 8][8 * k + r % 8]; \
+    }
+
 static inline float half_to_float(const uint8_t *p) {
     uint16_t h = (uint16_t)(p[0] | (p[1] << 8));
 #if defined(__F16C__)

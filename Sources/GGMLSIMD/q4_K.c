@@ -48,12 +48,7 @@ void ggml_plain_q4_Kx8_x4(const void *w, const int8_t *x, const float *xd, const
     for (int k = 0; k < 4; k++) ggml_plain_q4_Kx8(w, x + k * stride, xd + k * (stride / 256), bsums + k * (stride / 16), nb, out + 8 * k);
 }
 
-void ggml_plain_q4_Kx16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) {
-    float o[2][32];
-    for (int g = 0; g < 2; g++) ggml_plain_q4_Kx8_x4((const uint8_t *)w + g * group_bytes, x, xd, bsums, stride, nb, o[g]);
-    for (int k = 0; k < 4; k++)
-        for (int r = 0; r < 16; r++) out[16 * k + r] = o[r / 8][8 * k + r % 8];
-}
+GGML_X16_FROM_X8(ggml_plain_q4_Kx16_x4, ggml_plain_q4_Kx8_x4)
 
 #if GGML_SIMD_X86
 
@@ -260,12 +255,7 @@ void ggml_simd_q4_Kx16_x4(const void *w, long group_bytes, const int8_t *x, cons
     for (int k = 0; k < 4; k++) _mm512_storeu_ps(out + 16 * k, _mm512_sub_ps(acc[k], accm[k]));
 }
 #else
-void ggml_simd_q4_Kx16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) {
-    float o[2][32];
-    for (int g = 0; g < 2; g++) ggml_simd_q4_Kx8_x4((const uint8_t *)w + g * group_bytes, x, xd, bsums, stride, nb, o[g]);
-    for (int k = 0; k < 4; k++)
-        for (int r = 0; r < 16; r++) out[16 * k + r] = o[r / 8][8 * k + r % 8];
-}
+GGML_X16_FROM_X8(ggml_simd_q4_Kx16_x4, ggml_simd_q4_Kx8_x4)
 #endif
 
 #else
