@@ -5,6 +5,8 @@
 import Foundation
 import Testing
 @testable import ExpRunKit
+@testable import InferenceCore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -124,5 +126,69 @@ import Glibc
         }
         #expect(hogUsed > 0.05, "the competitor never ran: \(hogUsed) s")
         #endif
+    }
+
+    func withBandwidth(_ r: RepeatRecord, _ before: Double, _ after: Double) -> RepeatRecord {
+        var r = r
+        r.bandwidth = RepeatBandwidth(before: before, after: after, bytes: 1 << 30)
+        return r
+    }
+
+    @Test func slowRepeatsAreSetAsideWhileThreeFastOnesRemain() throws {
+        let quiet = { (i: Int) in self.repeatRecord(wall: 1, own: 2, busy: 2, cpus: 2, index: i) }
+        // Six at the machine's best (the lower probe 76–80 GB/s), three at 48: the three are slow.
+        let repeats = (0..<6).map { withBandwidth(quiet($0), 80, 76 + Double($0 % 3)) } + (6..<9).map { withBandwidth(quiet($0), 48, 49) }
+        let split = BusyRepeats.split(repeats, threads: 2)
+        #expect(split.kept.map(\.index) == Array(0..<6) && split.slow.map(\.0.index) == [6, 7, 8] && !split.slowKept && !split.noisy)
+        #expect(split.setAside.map(\.1) == Array(repeating: "the machine's memory bandwidth was 48 GB/s during this repeat, 40% below the 80 GB/s it gave at best, with no other process busy: the host placed its virtual CPUs differently", count: 3))
+        // The experiment's best (100 GB/s, from another run) makes every one of them slow: too few
+        // fast ones remain, so all stay and the figures are flagged.
+        let judged = BusyRepeats.split(repeats, threads: 2, bestBandwidth: 100)
+        #expect(judged.slowKept && judged.noisy && judged.kept.count == 9 && judged.setAside.isEmpty)
+        // 90% of the best is kept (a placement's own probes spread by 3%).
+        #expect(BusyRepeats.slowReason(withBandwidth(quiet(0), 72.5, 73), best: 80) == nil)
+        // A busy repeat says who else was running.
+        let busy = withBandwidth(repeatRecord(wall: 1, own: 1.2, busy: 2, cpus: 2), 40, 40)
+        #expect(try #require(BusyRepeats.slowReason(busy, best: 80)).hasSuffix("while other processes (or the hypervisor) used 0.80 of 2 cores"))
+    }
+
+    /// A real disturbance: two threads streaming their own 128 MiB buffers lower what the probe
+    /// reads of a 128 MiB matrix with two threads, and the repeats it brackets are marked slow.
+    @Test func aMemoryStreamLowersTheProbeAndItsRepeatsAreMarked() throws {
+        let bytes = 128 << 20
+        let storage = Storage(byteCount: bytes)
+        storage.base.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)   // real pages, not the zero page
+        let matrix = F32Linear(Tensor(dtype: .f32, shape: [bytes / 4 / 8192, 8192], storage: storage))
+        let pool = ThreadPool(threads: 2)
+        let streams = (0..<2).map { _ in Storage(byteCount: bytes) }
+        for s in streams { s.base.initializeMemory(as: UInt8.self, repeating: 2, count: bytes) }
+        final class Flag: @unchecked Sendable { let stop = Atomic<Bool>(false) }
+        let flag = Flag()
+        func probe() -> Double { BandwidthProbe.measure([matrix], pool: pool).gigabytesPerSecond }
+        var quiet: [Double] = [], disturbed: [Double] = []
+        for _ in 0..<4 {
+            quiet.append(probe())
+            flag.stop.store(false, ordering: .relaxed)
+            let group = DispatchGroup()
+            for s in streams {
+                group.enter()
+                Thread.detachNewThread {
+                    while !flag.stop.load(ordering: .relaxed) { _ = BandwidthProbe.readSum(UnsafeRawPointer(s.base), count: bytes) }
+                    group.leave()
+                }
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+            disturbed.append(probe())
+            flag.stop.store(true, ordering: .relaxed)
+            group.wait()
+        }
+        let q = quiet.sorted()[1...2].reduce(0, +) / 2, d = disturbed.sorted()[1...2].reduce(0, +) / 2
+        #expect(d < 0.9 * q, "quiet \(quiet) GB/s, disturbed \(disturbed) GB/s")
+        let repeats = quiet.enumerated().map { withBandwidth(repeatRecord(wall: 1, own: 2, busy: 2, cpus: 2, index: $0), $1, $1) }
+            + disturbed.enumerated().map { withBandwidth(repeatRecord(wall: 1, own: 2, busy: 2, cpus: 2, index: 4 + $0), $1, $1) }
+        let marked = Set(BusyRepeats.split(repeats, threads: 2).slow.map(\.0.index))
+        // Every disturbed repeat that fell below 90% of the best is marked, and most did.
+        #expect(disturbed.enumerated().allSatisfy { i, gbs in marked.contains(4 + i) == (gbs < BusyRepeats.slowShare * (quiet + disturbed).max()!) })
+        #expect(marked.filter { $0 >= 4 }.count >= 2, "quiet \(quiet), disturbed \(disturbed)")
     }
 }

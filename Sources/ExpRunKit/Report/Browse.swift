@@ -17,8 +17,9 @@ public enum Browse {
         let runs = try store.runs(experiment: experiment).sorted { $0.record.finishedAt > $1.record.finishedAt || ($0.record.finishedAt == $1.record.finishedAt && $0.id > $1.id) }
         lines.append("runs (newest first\(runs.count > limit ? ", \(limit) of \(runs.count)" : "")):")
         let iso = ISO8601DateFormatter()
+        let reference = BandwidthReference(runs)
         for r in runs.prefix(limit) {
-            let s = RunSummaryFigures(r)
+            let s = RunSummaryFigures(r, reference: reference)
             let figures = r.record.status == .ok
                 ? (r.record.encoder.map(EncoderRun.summary) ?? "decode \(Format.fixed(s.decode.median, 1)) tok/s") + ", peak RSS \(Format.mib(r.record.memory?.peakRSS)) MiB"
                 : "FAILED: \(r.record.error ?? "")"
@@ -73,14 +74,18 @@ public enum Browse {
             lines.append("  calibration  \(c.method): \(c.summary); \(Format.fixed(c.seconds, 2)) s (inside load), peak RSS \(Format.mib(c.peakRSS)) MiB, \(c.layers) layers"
                 + (c.maxDampPercent.map { ", damping up to \(Format.fixed($0, 4))" } ?? ""))
         }
-        let split = BusyRepeats.split(rec.repeats, threads: e.threads)
+        // Judged as the experiment's report judges it: against the best bandwidth of its runs.
+        let best = BandwidthReference(try store.runs(experiment: r.experiment)).best(for: r)
+        let split = BusyRepeats.split(rec.repeats, threads: e.threads, bestBandwidth: best)
         for rep in rec.repeats {
             var cpu = ""
             if let u = rep.cpu, rep.totalSeconds > 0 {
                 cpu = String(format: "; CPU: own %.2f, others %.2f, steal %.2f cores", u.ownSeconds / rep.totalSeconds,
                              max(0, (u.machineBusySeconds ?? u.ownSeconds) - u.ownSeconds) / rep.totalSeconds, (u.stealSeconds ?? 0) / rep.totalSeconds)
             }
-            let busy = split.busy.first { $0.0.index == rep.index }.map { (split.busyKept ? " [busy, kept: too few quiet repeats] " : " [set aside] ") + $0.1 } ?? ""
+            if let b = rep.bandwidth { cpu += String(format: "; memory %.1f / %.1f GB/s before / after", b.before, b.after) }
+            let busy = split.busy.first { $0.0.index == rep.index }.map { (split.busyKept ? " [busy, kept: too few quiet repeats] " : " [set aside] ") + $0.1 }
+                ?? split.slow.first { $0.0.index == rep.index }.map { (split.slowKept ? " [slow, kept: too few fast repeats] " : " [set aside] ") + $0.1 } ?? ""
             lines.append("  repeat \(rep.index)" + (e.roundCount > 1 ? " (round \(rep.round + 1))" : "") + ": prefill \(Format.fixed(rep.prefillTokensPerSecond, 1)) tok/s, decode \(Format.fixed(rep.decodeTokensPerSecond, 1)) tok/s, "
                 + "first token \(Format.ms(rep.timeToFirstToken)) ms, total \(Format.fixed(rep.totalSeconds, 4)) s, \(rep.newTokens) tokens" + cpu + busy)
         }

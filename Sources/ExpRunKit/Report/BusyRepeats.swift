@@ -6,6 +6,14 @@
 // as a share of the CPU time the run asked for (threads × wall time). Above 10% the repeat is
 // set aside: the summary uses the quiet repeats when at least half of them, and 3, are quiet,
 // and the report says how many it set aside and why.
+//
+// A virtual machine can also give less without anyone using the CPU: the host places the virtual
+// CPUs, and memory reads at two or three speeds from process to process (on this project's VM,
+// 48 to 81 GB/s at 2 threads, each speed holding for seconds). A repeat knows the bandwidth the
+// machine gave right before and right after it (`RepeatBandwidth`); one whose lower probe falls
+// below `slowShare` of the best the experiment saw with the same probe (threads and matrices) is
+// "slow" and set aside when 3 others remain (not half: a slow placement can last for most rounds,
+// and the repeats made at the machine's best are the ones that compare like with like).
 import Foundation
 
 public enum BusyRepeats {
@@ -35,21 +43,80 @@ public enum BusyRepeats {
         return parts.joined(separator: ", ") + String(format: ": %.0f%% of the %d core%@ the run asked for", share * 100, threads, threads == 1 ? "" : "s")
     }
 
-    /// The repeats a summary uses and the busy ones with why; `busyKept` when too few were quiet,
-    /// so that all had to stay in (then nothing can be said with confidence, and verdicts say so).
+    /// A repeat whose memory bandwidth fell below this share of the best is slow. Measured on this
+    /// project's VM (scripts/read-bandwidth.c, 2 threads, consecutive processes, idle machine,
+    /// 2026-11-30 05:10 UTC): within one placement of the virtual CPUs the probes agree within 3%
+    /// (47.7/47.8, 49.8/50.0, 69.4/70.9 GB/s), and the placements lie 12% to 41% apart (80.9
+    /// against 70.9, 60.6 and 47.7 GB/s). 90% keeps a repeat at the best placement with room for
+    /// the probe's own spread, and sets aside the lower ones.
+    public static let slowShare = 0.90
+
+    /// Why the repeat is slow, in words; nil when its bandwidth was near `best` or not probed.
+    public static func slowReason(_ r: RepeatRecord, best: Double?) -> String? {
+        guard let b = r.bandwidth, let best, best > 0, b.low < slowShare * best else { return nil }
+        return String(format: "the machine's memory bandwidth was %.0f GB/s during this repeat, %.0f%% below the %.0f GB/s it gave at best",
+                      b.low, (1 - b.low / best) * 100, best)
+            + others(r)
+
+        func others(_ r: RepeatRecord) -> String {
+            guard let cpu = r.cpu, let busy = cpu.machineBusySeconds, let cpus = cpu.machineCPUs, r.totalSeconds > 0 else { return "" }
+            let used = (Swift.max(0, busy - cpu.ownSeconds) + Swift.max(0, cpu.stealSeconds ?? 0)) / r.totalSeconds
+            return used < 0.05 * Double(cpus) ? ", with no other process busy: the host placed its virtual CPUs differently"
+                : String(format: ", while other processes (or the hypervisor) used %.2f of %d cores", used, cpus)
+        }
+    }
+
+    /// The repeats a summary uses and the set-aside ones with why: `busy` when others had the
+    /// cores, `slow` when the memory bandwidth was low. `busyKept` / `slowKept` when too few
+    /// remained, so that all had to stay in (then nothing can be said with confidence, and verdicts
+    /// say so).
     public struct Split: Sendable {
         public var kept: [RepeatRecord]
         public var busy: [(RepeatRecord, String)]
         public var busyKept: Bool
-        public var setAside: [(RepeatRecord, String)] { busyKept ? [] : busy }
+        public var slow: [(RepeatRecord, String)] = []
+        public var slowKept = false
+        public var setAside: [(RepeatRecord, String)] { (busyKept ? [] : busy) + (slowKept ? [] : slow) }
+        /// The figures include repeats that should have been set aside.
+        public var noisy: Bool { busyKept || slowKept }
     }
 
-    public static func split(_ repeats: [RepeatRecord], threads: Int) -> Split {
+    /// `bestBandwidth`: the best the experiment's probes saw at this thread count
+    /// (`BandwidthReference`); nil judges by these repeats' own best.
+    public static func split(_ repeats: [RepeatRecord], threads: Int, bestBandwidth: Double? = nil) -> Split {
         let busy = repeats.compactMap { r in reason(r, threads: threads).map { (r, $0) } }
         let quiet = repeats.filter { r in !busy.contains { $0.0.index == r.index } }
-        if busy.isEmpty || quiet.count >= Swift.max(3, (repeats.count + 1) / 2) {
-            return Split(kept: quiet, busy: busy, busyKept: false)
+        guard busy.isEmpty || quiet.count >= Swift.max(3, (repeats.count + 1) / 2) else {
+            return Split(kept: repeats, busy: busy, busyKept: true)
         }
-        return Split(kept: repeats, busy: busy, busyKept: true)
+        let best = bestBandwidth ?? repeats.compactMap { $0.bandwidth.map { Swift.max($0.before, $0.after) } }.max()
+        let slow = quiet.compactMap { r in slowReason(r, best: best).map { (r, $0) } }
+        let fast = quiet.filter { r in !slow.contains { $0.0.index == r.index } }
+        if slow.isEmpty || fast.count >= 3 { return Split(kept: fast, busy: busy, busyKept: false, slow: slow) }
+        return Split(kept: quiet, busy: busy, busyKept: false, slow: slow, slowKept: true)
+    }
+}
+
+/// The best memory bandwidth an experiment's probes saw, per thread count and probe: probes that
+/// read different amounts are not compared, since a cache keeps part of a sweep that is larger
+/// than itself (2 threads under load: GPT-2 124M's q4_0 matrices, 66 MiB, read at up to 73 GB/s where
+/// FP32's 471 MiB never passed 35).
+public struct BandwidthReference: Sendable {
+    var best: [String: Double] = [:]
+
+    static func key(threads: Int, bytes: Int) -> String { "\(threads)|\(bytes)" }
+
+    public init(_ runs: [StoredRun]) {
+        for r in runs where r.record.status == .ok {
+            for b in r.record.repeats.compactMap(\.bandwidth) {
+                let key = Self.key(threads: r.entry.threads, bytes: b.bytes)
+                best[key] = Swift.max(best[key] ?? 0, b.before, b.after)
+            }
+        }
+    }
+
+    /// The best for `run`'s thread count and probe; nil when its repeats were not probed.
+    public func best(for run: StoredRun) -> Double? {
+        run.record.repeats.compactMap(\.bandwidth).first.flatMap { best[Self.key(threads: run.entry.threads, bytes: $0.bytes)] }
     }
 }

@@ -60,7 +60,8 @@ public enum ExperimentReport {
         }
         func find(_ g: String, _ s: String) -> StoredRun? { ok.first { labeler.group($0.entry) == g && labeler.series($0.entry) == s } }
         let random = ok.contains { $0.entry.weights == .random }
-        let figures = Dictionary(uniqueKeysWithValues: ok.map { ($0.id, RunSummaryFigures($0)) })
+        let reference = BandwidthReference(ok)
+        let figures = Dictionary(uniqueKeysWithValues: ok.map { ($0.id, RunSummaryFigures($0, reference: reference)) })
         func interval(_ s: Statistics) -> (Double, Double) { (s.low, s.high) }
         var result: [(String, AnyChart)] = []
 
@@ -197,7 +198,8 @@ public enum ExperimentReport {
             let distinct = Set(ok.compactMap { $0.record.environment.map { "\($0.cpuModel)|\($0.gitCommit ?? "")|\($0.exprunVersion)|\($0.hostname)" } })
             c["mixedEnvironments"] = distinct.count > 1
         }
-        let figures = Dictionary(uniqueKeysWithValues: ok.map { ($0.id, RunSummaryFigures($0)) })
+        let reference = BandwidthReference(ok)
+        let figures = Dictionary(uniqueKeysWithValues: ok.map { ($0.id, RunSummaryFigures($0, reference: reference)) })
         c.merge(MachineTable.context(ok, labeler: labeler, figures: figures)) { $1 }
 
         var memoryRows: [[String: Any]] = [], timeRows: [[String: Any]] = [], outputRows: [[String: Any]] = []
@@ -264,7 +266,7 @@ public enum ExperimentReport {
                 "tokens": Format.fixed(s.newTokens.median, 0),
                 "decodeRatio": ratio(\.decodeTokensPerSecond),
                 "totalRatio": ratio(\.totalSeconds),
-                "repeats": s.repeats.setAside.isEmpty ? "\(s.repeats.kept.count)" + (s.repeats.busyKept ? " (busy)" : "")
+                "repeats": s.repeats.setAside.isEmpty ? "\(s.repeats.kept.count)" + (s.repeats.busyKept ? " (busy)" : s.repeats.slowKept ? " (slow memory)" : "")
                     : "\(s.repeats.kept.count) of \(r.record.repeats.count)",
             ])
             let texts = unique(r.record.repeats.map { $0.text ?? "" })
@@ -291,7 +293,7 @@ public enum ExperimentReport {
                 guard let base = baselineRun(for: r, among: ok, baseline: experiment.baseline) else { continue }
                 let s = figures[r.id]!, b = figures[base.id]!
                 let paired = pairable(r, base)
-                let noisy = s.repeats.busyKept || b.repeats.busyKept
+                let noisy = s.repeats.noisy || b.repeats.noisy
                 let peak = RatioInterval.of(peakValues(r), over: peakValues(base), pairedByRound: paired)
                 summary.append([
                     "config": labeler.group(r.entry),
@@ -313,7 +315,7 @@ public enum ExperimentReport {
         // Repeats set aside because the machine was busy, and runs where too few were quiet.
         let measured = ok.flatMap(\.record.repeats)
         c["cpuMeasured"] = measured.contains { $0.cpu?.machineBusySeconds != nil }
-        var noiseRows: [[String: Any]] = [], busyKept: [String] = []
+        var noiseRows: [[String: Any]] = [], busyKept: [String] = [], slowKept: [String] = []
         for r in ok {
             let split = figures[r.id]!.repeats
             if split.busyKept {
@@ -321,6 +323,9 @@ public enum ExperimentReport {
                 let shares = split.busy.compactMap { BusyRepeats.competition($0.0, threads: r.entry.threads) }.map { Int(($0 * 100).rounded()) }
                 let taken = shares.min() == shares.max() ? "\(shares.min() ?? 0)%" : "\(shares.min() ?? 0)–\(shares.max() ?? 0)%"
                 busyKept.append("run \(r.id) (\(Format.cell(labeler.full(r.entry))): \(split.busy.count) of \(r.record.repeats.count) busy, others taking \(taken) of the \(r.entry.threads) core\(r.entry.threads == 1 ? "" : "s") it asked for)")
+            }
+            if split.slowKept {
+                slowKept.append("run \(r.id) (\(Format.cell(labeler.full(r.entry)))): \(split.slow.count) of \(r.record.repeats.count) repeats had less than \(Int(BusyRepeats.slowShare * 100))% of the best memory bandwidth, too few others to set them aside")
             }
             for (rep, why) in split.setAside {
                 noiseRows.append(["run": r.id, "config": Format.cell(labeler.full(r.entry)), "round": rep.round + 1, "repeat": rep.index + 1,
@@ -332,9 +337,39 @@ public enum ExperimentReport {
         c["repeatCount"] = measured.count
         c["hasSetAside"] = !noiseRows.isEmpty
         c["setAsideRuns"] = Set(noiseRows.map { $0["run"] as! Int64 }).sorted().map { "run \($0)" }.joined(separator: ", ")
-        c["busyKept"] = busyKept
-        c["hasBusyKept"] = !busyKept.isEmpty
+        c["busyKept"] = busyKept + slowKept
+        c["hasBusyKept"] = !busyKept.isEmpty || !slowKept.isEmpty
         c["busyThreshold"] = Int(BusyRepeats.threshold * 100)
+        c["slowShare"] = Int(BusyRepeats.slowShare * 100)
+        let slowCount = ok.reduce(0) { $0 + (figures[$1.id]!.repeats.slowKept ? 0 : figures[$1.id]!.repeats.slow.count) }
+        c["setAsideWhy"] = [noiseRows.count - slowCount > 0 ? "\(noiseRows.count - slowCount) because other processes were using the cores" : nil,
+                            slowCount > 0 ? "\(slowCount) because the machine's memory bandwidth was low" : nil].compactMap { $0 }.joined(separator: ", ")
+
+        // The bandwidth the machine gave each run, round by round, and rounds whose figures
+        // disagree beyond their own spread (the machine changed between processes).
+        var bandwidthRows: [[String: Any]] = [], disagreements: [String] = []
+        for r in ok {
+            let probes = r.record.repeats.compactMap { rep in rep.bandwidth.map { (rep.round, $0) } }
+            let perRound = Dictionary(grouping: probes, by: \.0).sorted { $0.key < $1.key }
+                .map { ($0.key, RatioInterval.median($0.value.map(\.1.low))) }
+            let perRoundText = perRound.map { Format.fixed($0.1, 0) }.joined(separator: ", ")
+            if let first = probes.first?.1 {
+                bandwidthRows.append(["run": r.id, "config": Format.cell(labeler.full(r.entry)), "mib": Format.mib(first.bytes),
+                                      "rounds": perRoundText, "best": Format.fixed(reference.best(for: r), 0)])
+            }
+            let metrics: [(String, String, KeyPath<RepeatRecord, Double>)] = [("decode", "tok/s", \.decodeTokensPerSecond), ("prefill", "tok/s", \.prefillTokensPerSecond)]
+            for (name, unit, figure) in metrics {
+                guard let rounds = RoundAgreement.disagreement(figures[r.id]!.values { $0[keyPath: figure] }) else { continue }
+                disagreements.append("run \(r.id), \(Format.cell(labeler.full(r.entry))): \(name) "
+                    + rounds.map { "\(Format.fixed($0.low, 1))–\(Format.fixed($0.high, 1))" }.joined(separator: " | ")
+                    + " \(unit) in rounds " + rounds.map { String($0.round + 1) }.joined(separator: " | ")
+                    + (perRound.isEmpty ? "" : " (memory bandwidth " + perRound.map { Format.fixed($0.1, 0) }.joined(separator: " | ") + " GB/s)"))
+            }
+        }
+        c["bandwidthRows"] = bandwidthRows
+        c["hasBandwidth"] = !bandwidthRows.isEmpty
+        c["disagreements"] = disagreements
+        c["hasDisagreements"] = !disagreements.isEmpty
 
         c["memoryRows"] = memoryRows
         c["storageRows"] = storageRows
@@ -387,7 +422,7 @@ public enum ExperimentReport {
         case .same:
             return r.low == r.high ? "\(what) the same" : "\(what): no measurable difference (\(range))"
         case .unstable:
-            return noisy ? "\(what): unstable (\(Format.fixed(r.ratio, 2))×, but the machine was busy during most repeats)"
+            return noisy ? "\(what): unstable (\(Format.fixed(r.ratio, 2))×, but the machine was busy, or its memory slow, during most repeats)"
                 : "\(what): unstable (\(Format.fixed(r.ratio, 2))×, \(range) is wider than ±\(Int(RatioInterval.unstableWidth * 100))%)"
         default:
             return r.low == r.high ? "\(what) **\(Format.fixed(r.ratio, 2))×**" : "\(what) **\(Format.fixed(r.ratio, 2))×** (\(range))"

@@ -13,8 +13,10 @@ public struct RunSummaryFigures: Sendable {
     public var newTokens: Statistics
     public var repeats: BusyRepeats.Split
 
-    public init(_ r: RunRecord, threads: Int) {
-        repeats = BusyRepeats.split(r.repeats, threads: threads)
+    /// `bestBandwidth`: the best memory bandwidth of the run's experiment at its thread count
+    /// (`BandwidthReference`); nil judges the run by its own best.
+    public init(_ r: RunRecord, threads: Int, bestBandwidth: Double? = nil) {
+        repeats = BusyRepeats.split(r.repeats, threads: threads, bestBandwidth: bestBandwidth)
         let kept = repeats.kept
         decode = Statistics(kept.map(\.decodeTokensPerSecond))
         prefill = Statistics(kept.map(\.prefillTokensPerSecond))
@@ -23,7 +25,9 @@ public struct RunSummaryFigures: Sendable {
         newTokens = Statistics(kept.map { Double($0.newTokens) })
     }
 
-    public init(_ run: StoredRun) { self.init(run.record, threads: run.entry.threads) }
+    public init(_ run: StoredRun, reference: BandwidthReference? = nil) {
+        self.init(run.record, threads: run.entry.threads, bestBandwidth: reference?.best(for: run))
+    }
 
     /// A per-repeat figure of the kept repeats, with their rounds, for ratio intervals.
     public func values(_ figure: (RepeatRecord) -> Double) -> [RoundValue] {

@@ -111,15 +111,21 @@ public enum ChildRun {
         }
         let round = entry.round ?? 0
         for i in entry.repeatIndices(round: round) {
+            // The bandwidth probes stand outside the CPU window, which times the repeat alone.
+            let bandwidthBefore = BandwidthProbe.measure(loaded)
             let before = CPUProbe.sample()
             let r = try generate(loaded, prompt: prompt, options: options)
             let cpu = CPUProbe.usage(from: before, to: CPUProbe.sample())
+            let bandwidth = bandwidthBefore.flatMap { b in BandwidthProbe.measure(loaded).map {
+                RepeatBandwidth(before: b.gigabytesPerSecond, after: $0.gigabytesPerSecond, bytes: $0.bytes / max($0.passes, 1))
+            } }
             record.repeats.append(RepeatRecord(
                 index: i, round: round, prefillSeconds: r.prefillSeconds, prefillTokensPerSecond: r.prefillTokensPerSecond,
                 decodeTokensPerSecond: r.decodeTokensPerSecond, timeToFirstToken: r.timeToFirstToken,
                 totalSeconds: r.totalSeconds, newTokens: r.tokens.count, tokens: r.tokens,
-                text: try? tokenizer.decode(r.tokens), rssAfter: MemoryProbe.sample().rss, cpu: cpu))
-            progress("repeat \(i + 1)/\(entry.repeats): " + String(format: "%.1f", r.decodeTokensPerSecond) + " tok/s decode")
+                text: try? tokenizer.decode(r.tokens), rssAfter: MemoryProbe.sample().rss, cpu: cpu, bandwidth: bandwidth))
+            progress("repeat \(i + 1)/\(entry.repeats): " + String(format: "%.1f", r.decodeTokensPerSecond) + " tok/s decode"
+                     + (bandwidth.map { String(format: ", memory %.1f / %.1f GB/s before / after", $0.before, $0.after) } ?? ""))
         }
         let afterGenerate = MemoryProbe.sample()
         memory.rssAfterGenerate = afterGenerate.rss

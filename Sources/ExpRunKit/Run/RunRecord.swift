@@ -156,14 +156,27 @@ public struct RepeatRecord: Sendable, Codable, Equatable {
     public var rssAfter: Int?
     /// Who had the CPU while the repeat ran (nil where the platform cannot tell).
     public var cpu: CPUUsage?
+    /// The memory bandwidth the machine gave right before and right after (nil: not probed).
+    public var bandwidth: RepeatBandwidth?
     public init(index: Int, round: Int = 0, prefillSeconds: Double, prefillTokensPerSecond: Double, decodeTokensPerSecond: Double,
                 timeToFirstToken: Double, totalSeconds: Double, newTokens: Int, tokens: [Int], text: String?, rssAfter: Int?,
-                cpu: CPUUsage? = nil) {
+                cpu: CPUUsage? = nil, bandwidth: RepeatBandwidth? = nil) {
         self.index = index; self.round = round; self.prefillSeconds = prefillSeconds; self.prefillTokensPerSecond = prefillTokensPerSecond
         self.decodeTokensPerSecond = decodeTokensPerSecond; self.timeToFirstToken = timeToFirstToken
         self.totalSeconds = totalSeconds; self.newTokens = newTokens; self.tokens = tokens; self.text = text; self.rssAfter = rssAfter
-        self.cpu = cpu
+        self.cpu = cpu; self.bandwidth = bandwidth
     }
+}
+
+/// `BandwidthProbe` right before and right after a repeat: GB/s (10⁹ bytes/s) reading the model's
+/// decode matrices with the run's threads, and their bytes (what one pass of a probe reads).
+public struct RepeatBandwidth: Sendable, Codable, Equatable {
+    public var before: Double
+    public var after: Double
+    public var bytes: Int
+    public init(before: Double, after: Double, bytes: Int) { self.before = before; self.after = after; self.bytes = bytes }
+    /// What the repeat could count on: the lower of the two.
+    public var low: Double { Swift.min(before, after) }
 }
 
 /// One round of a run: a process of its own, so a status, a load time and memory figures of its own.

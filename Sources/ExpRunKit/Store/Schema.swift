@@ -5,7 +5,8 @@
 // experiment   one row per experiment name: the spec as last run
 // run          one row per (experiment, plan key): configuration, memory, load, quality columns
 // measurement  one row per repeat: prefill / decode tokens/s, time to first token, total time, its
-//              round, and the CPU time of the process, of the whole machine and stolen meanwhile
+//              round, the CPU time of the process, of the whole machine and stolen meanwhile, and
+//              the memory bandwidth the machine gave right before and after
 // output       one row per repeat: generated text and token ids
 // environment  one row per run: machine, build, sha256 of model and experiment files, Slurm job and node
 // run_round    one row per (run, round): each round's process, its status, load time and memory
@@ -165,6 +166,14 @@ enum Schema {
         // 7: an encoder run's round (EncoderFigures as JSON: that round's timed repeats per batch
         // size; round 0 also cosine and recall@10 against the baseline); NULL for decoder runs.
         "ALTER TABLE run_round ADD COLUMN encoder TEXT",
+        // 8: the memory bandwidth the machine gave right before and right after each repeat (GB/s,
+        // BandwidthProbe: the model's decode matrices read with the run's threads) and those
+        // matrices' bytes; NULL where not probed (encoders, runs stored before).
+        """
+        ALTER TABLE measurement ADD COLUMN bandwidth_before REAL;
+        ALTER TABLE measurement ADD COLUMN bandwidth_after REAL;
+        ALTER TABLE measurement ADD COLUMN bandwidth_bytes INTEGER;
+        """,
     ]
 
     static func migrate(_ queue: DatabaseQueue) throws {

@@ -185,7 +185,7 @@ public final class Store {
         let repeatRows = try r.repeats.map { rep -> (StatementArguments, StatementArguments) in
             ([rep.index, rep.round, rep.prefillSeconds, rep.prefillTokensPerSecond, rep.decodeTokensPerSecond, rep.timeToFirstToken,
               rep.totalSeconds, rep.newTokens, rep.rssAfter, rep.cpu?.ownSeconds, rep.cpu?.machineBusySeconds, rep.cpu?.stealSeconds,
-              rep.cpu?.machineCPUs],
+              rep.cpu?.machineCPUs, rep.bandwidth?.before, rep.bandwidth?.after, rep.bandwidth?.bytes],
              [rep.index, rep.round, rep.text, try json(rep.tokens)])
         }
         let environment = try r.environment.map { e -> StatementArguments in
@@ -250,8 +250,9 @@ public final class Store {
                 for (measurement, output) in repeatRows {
                     try db.execute(sql: """
                         INSERT INTO measurement (run_id, repeat, round, prefill_seconds, prefill_tokens_per_second, decode_tokens_per_second,
-                            time_to_first_token, total_seconds, new_tokens, rss_after, cpu_seconds, machine_busy_seconds, steal_seconds, machine_cpus)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            time_to_first_token, total_seconds, new_tokens, rss_after, cpu_seconds, machine_busy_seconds, steal_seconds, machine_cpus,
+                            bandwidth_before, bandwidth_after, bandwidth_bytes)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [runID] + measurement)
                     try db.execute(sql: "INSERT INTO output (run_id, repeat, round, text, token_ids) VALUES (?, ?, ?, ?, ?)", arguments: [runID] + output)
                 }
@@ -402,7 +403,8 @@ public final class Store {
                                 tokens: (try? JSONDecoder().decode([Int].self, from: Data(tokensText.utf8))) ?? [],
                                 text: byRepeat[index]?["text"], rssAfter: m["rss_after"],
                                 cpu: own.map { CPUUsage(ownSeconds: $0, machineBusySeconds: m["machine_busy_seconds"],
-                                                        stealSeconds: m["steal_seconds"], machineCPUs: m["machine_cpus"]) })
+                                                        stealSeconds: m["steal_seconds"], machineCPUs: m["machine_cpus"]) },
+                                bandwidth: Self.bandwidth(m))
         }
         if let e = try Row.fetchOne(db, sql: "SELECT * FROM environment WHERE run_id = ?", arguments: [id]) {
             let files: String = e["model_files"] ?? "{}"
@@ -413,5 +415,10 @@ public final class Store {
                 experimentSHA256: e["experiment_sha256"], slurmJob: e["slurm_job"], slurmNode: e["slurm_node"])
         }
         return StoredRun(id: id, experiment: row["experiment_name"], entry: entry, record: r)
+    }
+
+    static func bandwidth(_ m: Row) -> RepeatBandwidth? {
+        guard let before: Double = m["bandwidth_before"], let after: Double = m["bandwidth_after"] else { return nil }
+        return RepeatBandwidth(before: before, after: after, bytes: m["bandwidth_bytes"] ?? 0)
     }
 }

@@ -17,7 +17,7 @@ public final class BF16Linear: LinearWeight, @unchecked Sendable {
     public let inFeatures: Int
     public var format: String { "bf16" }
     public var storedBytes: Int { outFeatures * inFeatures * 2 }
-    private let storage: Storage
+    let storage: Storage
     private var bits: UnsafeMutablePointer<UInt16> { storage.base.assumingMemoryBound(to: UInt16.self) }
 
     public convenience init(values: [Float], out: Int, in inFeatures: Int) {

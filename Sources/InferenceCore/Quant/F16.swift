@@ -13,7 +13,7 @@ public final class F16Linear: LinearWeight, @unchecked Sendable {
     public let inFeatures: Int
     public var format: String { "fp16" }
     public var storedBytes: Int { outFeatures * inFeatures * 2 }
-    private let storage: Storage
+    let storage: Storage
     private var halves: UnsafeMutablePointer<Float16> { storage.base.assumingMemoryBound(to: Float16.self) }
 
     public convenience init(values: [Float], out: Int, in inFeatures: Int) {
