@@ -152,21 +152,24 @@ import Glibc
         #expect(try #require(BusyRepeats.slowReason(busy, best: 80)).hasSuffix("while other processes (or the hypervisor) used 0.80 of 2 cores"))
     }
 
-    /// A real disturbance: two threads streaming their own 128 MiB buffers lower what the probe
+    /// A real disturbance: four threads streaming their own 128 MiB buffers lower what the probe
     /// reads of a 128 MiB matrix with two threads, and the repeats it brackets are marked slow.
+    /// Other work on the machine (the rest of the suite runs alongside) comes and goes, the streams
+    /// are there for every disturbed probe: the best of six disturbed probes stays below the best
+    /// of six quiet ones.
     @Test func aMemoryStreamLowersTheProbeAndItsRepeatsAreMarked() throws {
         let bytes = 128 << 20
         let storage = Storage(byteCount: bytes)
         storage.base.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)   // real pages, not the zero page
         let matrix = F32Linear(Tensor(dtype: .f32, shape: [bytes / 4 / 8192, 8192], storage: storage))
         let pool = ThreadPool(threads: 2)
-        let streams = (0..<2).map { _ in Storage(byteCount: bytes) }
+        let streams = (0..<4).map { _ in Storage(byteCount: bytes) }
         for s in streams { s.base.initializeMemory(as: UInt8.self, repeating: 2, count: bytes) }
         final class Flag: @unchecked Sendable { let stop = Atomic<Bool>(false) }
         let flag = Flag()
         func probe() -> Double { BandwidthProbe.measure([matrix], pool: pool).gigabytesPerSecond }
         var quiet: [Double] = [], disturbed: [Double] = []
-        for _ in 0..<4 {
+        for _ in 0..<6 {
             quiet.append(probe())
             flag.stop.store(false, ordering: .relaxed)
             let group = DispatchGroup()
@@ -182,13 +185,12 @@ import Glibc
             flag.stop.store(true, ordering: .relaxed)
             group.wait()
         }
-        let q = quiet.sorted()[1...2].reduce(0, +) / 2, d = disturbed.sorted()[1...2].reduce(0, +) / 2
-        #expect(d < 0.9 * q, "quiet \(quiet) GB/s, disturbed \(disturbed) GB/s")
+        #expect(disturbed.max()! < BusyRepeats.slowShare * quiet.max()!, "quiet \(quiet) GB/s, disturbed \(disturbed) GB/s")
         let repeats = quiet.enumerated().map { withBandwidth(repeatRecord(wall: 1, own: 2, busy: 2, cpus: 2, index: $0), $1, $1) }
-            + disturbed.enumerated().map { withBandwidth(repeatRecord(wall: 1, own: 2, busy: 2, cpus: 2, index: 4 + $0), $1, $1) }
-        let marked = Set(BusyRepeats.split(repeats, threads: 2).slow.map(\.0.index))
-        // Every disturbed repeat that fell below 90% of the best is marked, and most did.
-        #expect(disturbed.enumerated().allSatisfy { i, gbs in marked.contains(4 + i) == (gbs < BusyRepeats.slowShare * (quiet + disturbed).max()!) })
-        #expect(marked.filter { $0 >= 4 }.count >= 2, "quiet \(quiet), disturbed \(disturbed)")
+            + disturbed.enumerated().map { withBandwidth(repeatRecord(wall: 1, own: 2, busy: 2, cpus: 2, index: 6 + $0), $1, $1) }
+        let split = BusyRepeats.split(repeats, threads: 2)
+        // Every disturbed repeat is slow; the quiet ones at the machine's best stay.
+        #expect(Set(split.slow.map(\.0.index)).isSuperset(of: 6..<12), "quiet \(quiet), disturbed \(disturbed)")
+        #expect(split.kept.contains { $0.index == quiet.firstIndex(of: quiet.max()!)! })
     }
 }

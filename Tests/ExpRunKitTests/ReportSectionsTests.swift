@@ -30,19 +30,21 @@ import Testing
         return r
     }
 
+    /// A fresh database holding the experiment `yaml` (GPT-2, one prompt, 9 repeats at 2 threads).
+    func experiment(_ name: String, _ yaml: String, directory: String) throws -> (Store, Plan, Int64) {
+        let store = try Store(path: directory + "/exprun.sqlite")
+        let spec = try SpecParser.parse(text: "name: \(name)\nmodel: gpt2\nprompts: [a]\n" + yaml, path: "/tmp/\(name).exp")
+        let plan = Plan(spec: spec, version: "1")
+        return (store, plan, try store.saveExperiment(spec, planKeys: plan.entries.map(\.key)))
+    }
+
     @Test func inShortNoiseAndMemoryFindings() throws {
         let dir = TestPaths.temporaryDirectory()
-        let store = try Store(path: dir + "/exprun.sqlite")
-        let spec = try SpecParser.parse(text: """
-            name: sections
-            model: gpt2
+        let (store, plan, id) = try experiment("sections", """
             quantizations: [fp32, q4_0, q8_0, fp16]
-            prompts: [a]
             measure: {repeats: 9, threads: [2], baseline: fp32}
             report: {charts: [memory, time, throughput, quality]}
-            """, path: "/tmp/sections.exp")
-        let plan = Plan(spec: spec, version: "1")
-        let id = try store.saveExperiment(spec, planKeys: plan.entries.map(\.key))
+            """, directory: dir)
         let byLabel = Dictionary(uniqueKeysWithValues: plan.entries.map { ($0.label, $0) })
         // fp32 about 50 tok/s, q4_0 about 250 and steady; q8_0 as fast as fp32; fp16 all over the place.
         let decode: [String: [[Double]]] = [
@@ -97,17 +99,11 @@ import Testing
     /// 8% slower than the others with repeats that agree within 1%.
     @Test func slowMemoryIsSetAsideAndRoundsThatDisagreeAreNamed() throws {
         let dir = TestPaths.temporaryDirectory()
-        let store = try Store(path: dir + "/exprun.sqlite")
-        let spec = try SpecParser.parse(text: """
-            name: slow
-            model: gpt2
+        let (store, plan, id) = try experiment("slow", """
             quantizations: [fp32, q4_0]
-            prompts: [a]
             measure: {repeats: 9, rounds: 3, threads: [2], baseline: fp32}
             report: {charts: []}
-            """, path: "/tmp/slow.exp")
-        let plan = Plan(spec: spec, version: "1")
-        let id = try store.saveExperiment(spec, planKeys: plan.entries.map(\.key))
+            """, directory: dir)
         for round in 0..<3 {
             for e in plan.entries {
                 var r = run(e, round: round, decode: e.label == "fp32" ? (round == 1 ? [91, 90.5, 91.5] : [147, 146, 148])
