@@ -41,4 +41,25 @@ void bnb_int8_simd_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x,
 void bnb_int8_plain_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
                          int32_t *out, long ldo);
 
+// 1/127² as bitsandbytes' dequantization kernel spells it (6.200012e-05).
+#define BNB_INT8_DEQUANT 6.200012e-05f
+
+// LLM.int8()'s activations (Quant/BnbInt8.swift, forward step 1), `rows` rows of n F32 values:
+// a = fp16(x); outlier[i] = 1 where |a[r, i]| >= threshold in some row (none when threshold is 0),
+// else 0; sca[r] = max |a[r, i]| over the entries below the threshold (all when 0);
+// codes[r, i] = round_half_even(a[r, i] · 127·(1/sca[r])), 0 in outlier columns and in rows whose
+// sca is 0; sums[r] = Σ_i codes[r, i]. Returns the number of outlier columns.
+int bnb_int8_simd_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
+                           int32_t *sums);
+int bnb_int8_plain_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
+                            int32_t *sums);
+
+// The layer's int8 part for weight rows o0 <= o < o1 (step 2): y[r·ldy + o] =
+// fp16(((p·sca[r])·scb[o])·BNB_INT8_DEQUANT), then fp16(that + bias[o]) unless bias is NULL, where p
+// is bnb_int8_*_gemm's exact product. The outlier columns' F32 part is the caller's to add.
+void bnb_int8_simd_forward(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
+                           const float *sca, const float *scb, const float *bias, float *y, long ldy);
+void bnb_int8_plain_forward(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
+                            const float *sca, const float *scb, const float *bias, float *y, long ldy);
+
 #endif
