@@ -130,7 +130,9 @@ import Testing
                       // decode kernel with blocks straddling rows, double quantization, several threads' ranges
                       (6, 96, 1, 64, false), (5, 96, 1, 128, true), (37, 768, 1, 256, true), (9, 544, 1, 64, false),
                       // prefill tiles: rows past a 4×4 block, outputs past a 16-row tile, odd row starts
-                      (13, 96, 5, 64, false), (19, 100, 6, 64, true), (9, 33, 7, 32, false), (21, 64, 4, 32, true)])
+                      (13, 96, 5, 64, false), (19, 100, 6, 64, true), (9, 33, 7, 32, false), (21, 64, 4, 32, true),
+                      // 128-value chunks (64-byte loads of codes), with and without a tail of 32s
+                      (11, 384, 3, 64, true), (7, 256, 5, 32, false), (5, 416, 1, 128, false)])
     func fourBitKernelMatchesReference(out: Int, in inF: Int, rows: Int, block: Int, dq: Bool) {
         var g = BnbSeededRandom(UInt64(out * 7919 + inF))
         let w = g.normals(out * inF, scale: 0.3), x = g.normals(rows * inF)
@@ -149,8 +151,11 @@ import Testing
     }
 
     /// The decode kernel (one `vpermps` per 16 codes) and its plain C twin against the Swift
-    /// reference, row by row, on shapes whose rows start inside blocks and span several of them.
-    @Test(arguments: [(4, 32, 32, false), (6, 96, 64, false), (5, 160, 128, true), (3, 1024, 4096, false), (7, 800, 256, true)])
+    /// reference, row by row, on shapes whose rows start inside blocks and span several of them:
+    /// rows of whole 128-value chunks (block halves, quarters at block 32, a block of 96 that is no
+    /// power of two), chunks and a tail of 32s, 32s alone.
+    @Test(arguments: [(4, 32, 32, false), (6, 96, 64, false), (5, 160, 128, true), (3, 1024, 4096, false), (7, 800, 256, true),
+                      (5, 384, 32, false), (4, 256, 64, true), (3, 640, 128, false), (3, 384, 96, true), (6, 224, 64, false)])
     func fourBitDecodeKernelAndTwinMatchReference(out: Int, in inF: Int, block: Int, dq: Bool) {
         var g = BnbSeededRandom(UInt64(out * 131 + inF))
         let w = g.normals(out * inF, scale: 0.2), x = g.normals(inF)
@@ -167,7 +172,8 @@ import Testing
 
     /// The prompt kernel's widened rows (and its plain C twin's) are exactly dequantizeRow's values:
     /// one product table[code] × absmax each.
-    @Test(arguments: [(4, 32, 32, false), (6, 96, 64, true), (5, 160, 128, false), (3, 1024, 4096, true), (7, 800, 256, false)])
+    @Test(arguments: [(4, 32, 32, false), (6, 96, 64, true), (5, 160, 128, false), (3, 1024, 4096, true), (7, 800, 256, false),
+                      (5, 384, 32, true), (4, 256, 64, false), (3, 384, 96, false), (6, 224, 64, true)])
     func fourBitWidenedRowsAreDequantizedRows(out: Int, in inF: Int, block: Int, dq: Bool) {
         var g = BnbSeededRandom(UInt64(out * 577 + inF))
         let w = g.normals(out * inF, scale: 0.2)

@@ -17,19 +17,22 @@ typedef struct {
     float offset;
 } bnb4_scales;
 
-// Activations in the order the 4-bit kernel reads them: within each 32 values, the 16 at even
-// positions then the 16 at odd ones (a byte holds an even value's code in its high nibble, the
-// next value's in its low one). n is a multiple of 32.
-void bnb4_pair_order(const float *x, int n, float *xp);
+// Activations in the order the 4-bit kernels read them (n a multiple of 32): value i at
+// bnb4_position(i, n). Within each whole chunk of 128 values, value 8j + m at 16·(m ^ 1) + j (lane j
+// of a 64-byte load of codes holds values 8j…8j+7, nibble m ^ 1 for value 8j + m: a byte holds an
+// even value's code in its high nibble, the next value's in its low one); the values past the last
+// whole chunk in groups of 32, the 16 at even positions then the 16 at odd ones.
+int bnb4_position(int i, int n);
+void bnb4_order(const float *x, int n, float *xp);
 
 // Σ_i table[code(e + i)] · absmax(block(e + i)) · x[i] over i < n: one weight row starting at flat
 // element e of the packed codes (two per byte, first in the high nibble), blocks of `block` values
-// counted from element 0. e, n and block are multiples of 32; `xp` is x in bnb4_pair_order.
+// counted from element 0. e, n and block are multiples of 32; `xp` is x in bnb4_order.
 float bnb4_simd_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp);
 float bnb4_plain_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp);
 
 // The same n weights dequantized (table[code] · absmax, as Bnb4BitLinear.dequantizeRow) into dst in
-// bnb4_pair_order's order: a prompt's activation rows, put in that order once, meet them there.
+// bnb4_order's order: a prompt's activation rows, put in that order once, meet them there.
 void bnb4_simd_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst);
 void bnb4_plain_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst);
 
