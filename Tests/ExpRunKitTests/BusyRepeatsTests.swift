@@ -5,8 +5,6 @@
 import Foundation
 import Testing
 @testable import ExpRunKit
-@testable import InferenceCore
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -150,47 +148,5 @@ import Glibc
         // A busy repeat says who else was running.
         let busy = withBandwidth(repeatRecord(wall: 1, own: 1.2, busy: 2, cpus: 2), 40, 40)
         #expect(try #require(BusyRepeats.slowReason(busy, best: 80)).hasSuffix("while other processes (or the hypervisor) used 0.80 of 2 cores"))
-    }
-
-    /// A real disturbance: four threads streaming their own 128 MiB buffers lower what the probe
-    /// reads of a 128 MiB matrix with two threads, and the repeats it brackets are marked slow.
-    /// Other work on the machine (the rest of the suite runs alongside) comes and goes, the streams
-    /// are there for every disturbed probe: the best of six disturbed probes stays below the best
-    /// of six quiet ones.
-    @Test func aMemoryStreamLowersTheProbeAndItsRepeatsAreMarked() throws {
-        let bytes = 128 << 20
-        let storage = Storage(byteCount: bytes)
-        storage.base.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)   // real pages, not the zero page
-        let matrix = F32Linear(Tensor(dtype: .f32, shape: [bytes / 4 / 8192, 8192], storage: storage))
-        let pool = ThreadPool(threads: 2)
-        let streams = (0..<4).map { _ in Storage(byteCount: bytes) }
-        for s in streams { s.base.initializeMemory(as: UInt8.self, repeating: 2, count: bytes) }
-        final class Flag: @unchecked Sendable { let stop = Atomic<Bool>(false) }
-        let flag = Flag()
-        func probe() -> Double { BandwidthProbe.measure([matrix], pool: pool).gigabytesPerSecond }
-        var quiet: [Double] = [], disturbed: [Double] = []
-        for _ in 0..<6 {
-            quiet.append(probe())
-            flag.stop.store(false, ordering: .relaxed)
-            let group = DispatchGroup()
-            for s in streams {
-                group.enter()
-                Thread.detachNewThread {
-                    while !flag.stop.load(ordering: .relaxed) { _ = BandwidthProbe.readSum(UnsafeRawPointer(s.base), count: bytes) }
-                    group.leave()
-                }
-            }
-            Thread.sleep(forTimeInterval: 0.02)
-            disturbed.append(probe())
-            flag.stop.store(true, ordering: .relaxed)
-            group.wait()
-        }
-        #expect(disturbed.max()! < BusyRepeats.slowShare * quiet.max()!, "quiet \(quiet) GB/s, disturbed \(disturbed) GB/s")
-        let repeats = quiet.enumerated().map { withBandwidth(repeatRecord(wall: 1, own: 2, busy: 2, cpus: 2, index: $0), $1, $1) }
-            + disturbed.enumerated().map { withBandwidth(repeatRecord(wall: 1, own: 2, busy: 2, cpus: 2, index: 6 + $0), $1, $1) }
-        let split = BusyRepeats.split(repeats, threads: 2)
-        // Every disturbed repeat is slow; the quiet ones at the machine's best stay.
-        #expect(Set(split.slow.map(\.0.index)).isSuperset(of: 6..<12), "quiet \(quiet), disturbed \(disturbed)")
-        #expect(split.kept.contains { $0.index == quiet.firstIndex(of: quiet.max()!)! })
     }
 }
