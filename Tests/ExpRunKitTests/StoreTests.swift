@@ -1,5 +1,6 @@
 // The store: what goes in comes back out, a key stored twice is one run, the schema is
-// migrated once, and a read-only open of a missing database says what to do.
+// migrated once, a read-only open of a missing database says what to do, and one another process
+// is creating reads as empty.
 import Foundation
 import GRDB
 import Testing
@@ -97,6 +98,24 @@ import Testing
         let text = try String(contentsOfFile: try ExperimentReport.write(experiment: "s", store: store, resultsDirectory: dir), encoding: .utf8)
         #expect(text.contains("1 run(s) of this experiment made with earlier settings"))
         #expect(!text.contains("prompt 2"))
+    }
+
+    /// `exprun status --wait` polls a database that the Slurm merge job may be creating: SQLite has
+    /// made the file, the first migration has not committed, so there are no tables yet.
+    @Test func aDatabaseBeingCreatedHasNoStoredRoundsYet() throws {
+        let path = TestPaths.temporaryDirectory() + "/new.sqlite"
+        #expect(try Store.storedRounds(path: path, experiment: "s").isEmpty)
+        let creating = try DatabaseQueue(path: path)
+        try creating.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_mode = WAL") }
+        #expect(throws: (any Error).self) { try Store(path: path, readOnly: true).storedRounds(experiment: "s") }
+        #expect(try Store.storedRounds(path: path, experiment: "s").isEmpty)
+        try creating.close()
+
+        let store = try Store(path: path)
+        let spec = try spec()
+        let entry = Plan(spec: spec, version: "1").entries[0]
+        try store.saveRun(experimentID: try store.saveExperiment(spec), entry: entry, record: record(entry, status: .ok, decode: [10, 12, 11]))
+        #expect(try Store.storedRounds(path: path, experiment: "s") == [entry.key: [0]])
     }
 
     @Test func readOnlyOpenOfAMissingDatabaseExplains() {

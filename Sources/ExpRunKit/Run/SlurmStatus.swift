@@ -34,10 +34,8 @@ public struct SlurmStatus: Sendable {
                 }
             } catch { status.damaged.append("\(error)") }
         }
-        if FileManager.default.fileExists(atPath: submission.database) {
-            let rounds = try Store(path: submission.database, readOnly: true).storedRounds(experiment: submission.experiment.name)
-            status.stored = Set(submission.steps.filter { rounds[$0.key]?.contains($0.round) == true })
-        }
+        let rounds = try Store.storedRounds(path: submission.database, experiment: submission.experiment.name)
+        status.stored = Set(submission.steps.filter { rounds[$0.key]?.contains($0.round) == true })
         return status
     }
 

@@ -167,10 +167,8 @@ public enum SlurmSubmitter {
     /// stops the submission: its merge job could not merge it.
     static func storedSteps(_ plan: Plan, database: String, results: String) throws -> Set<PlanStep> {
         var stored = Set<PlanStep>()
-        if FileManager.default.fileExists(atPath: database) {
-            for (key, rounds) in try Store(path: database, readOnly: true).storedRounds(experiment: plan.spec.name) {
-                for r in rounds { stored.insert(PlanStep(key: key, round: r)) }
-            }
+        for (key, rounds) in try Store.storedRounds(path: database, experiment: plan.spec.name) {
+            for r in rounds { stored.insert(PlanStep(key: key, round: r)) }
         }
         let folder = SlurmSubmission.folder(results: results, experiment: plan.spec.name)
         if FileManager.default.fileExists(atPath: folder) {

@@ -132,6 +132,17 @@ public final class Store {
         }
     }
 
+    /// `storedRounds` of the database at `path`, read-only; none while the file does not exist or
+    /// has no tables yet. Another exprun (a Slurm merge job) may have just created it: SQLite makes
+    /// the file before that process's first migration commits, and `exprun status --wait` polling
+    /// it then must see nothing stored, not fail on a missing table.
+    public static func storedRounds(path: String, experiment: String) throws -> [String: Set<Int>] {
+        guard FileManager.default.fileExists(atPath: path) else { return [:] }
+        let store = try Store(path: path, readOnly: true)
+        let version = try store.queue.read { try Int.fetchOne($0, sql: "PRAGMA user_version") ?? 0 }
+        return version == 0 ? [:] : try store.storedRounds(experiment: experiment)
+    }
+
     /// Rounds of each run of `experiment` stored as successful, by plan key: what a re-run skips.
     public func storedRounds(experiment: String) throws -> [String: Set<Int>] {
         try queue.read { db in
