@@ -1,11 +1,16 @@
 // bitsandbytes' 4-bit formats (Quant/Bnb4Bit.swift): one weight row against F32 activations. The
-// 16 code-book values fill one 512-bit register, so `vpermps` decodes 16 codes per instruction
-// (its index is the low 4 bits of each lane: a byte's low nibble needs no mask); 16 packed bytes
-// widen to 16 lanes, giving the 16 high-nibble (even) values after a shift and the 16 low-nibble
-// (odd) ones as they are, against activations stored evens-then-odds (bnb4_pair_order). Each block's
-// sum is scaled once, into two accumulators taken in turn so consecutive blocks do not wait on
-// each other. A prompt widens weight rows the same way (bnb4_simd_widen) for F32's tiled product.
-// See include/BnbSIMD.h.
+// 16 code-book values fill one 512-bit register, so `vpermps` decodes 16 codes per instruction (its
+// index is the low 4 bits of each lane, so no mask is needed). A 64-byte load holds 128 codes as 16
+// lanes of 8 nibbles: shifted right by 4k, lane j's low bits are its nibble k, so eight shifts
+// and eight `vpermps` decode them, against activations put once per call in the matching order
+// (bnb4_order: value 8j + (k ^ 1) of the chunk at 16k + j, the high nibble holding the even value).
+// That is one permute per 16 codes and nothing else on the shuffle unit, which limits this kernel at
+// one thread: 16-byte loads widened by `vpmovzxbd` before each pair of permutes added half as many
+// shuffles again (20 GB/s of 4-bit weights where the machine reads 40). Lane j of a chunk lies in one
+// block (8 values; blocks are multiples of 32), so the chunk's 8 products per lane are scaled once, by
+// a vector of the lanes' absmax. Rows whose length is not a multiple of 128 finish in groups of 32,
+// 16 even values then 16 odd ones. A prompt widens weight rows the same way (bnb4_simd_widen) for
+// F32's tiled product. See include/BnbSIMD.h.
 #include "BnbSIMD.h"
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -20,73 +25,109 @@ static inline float block_absmax(const bnb4_scales *s, long b) {
     return p + s->offset;
 }
 
-void bnb4_pair_order(const float *x, int n, float *xp) {
-    for (int c = 0; c < n; c += 32) {
-        for (int j = 0; j < 16; j++) { xp[c + j] = x[c + 2 * j]; xp[c + 16 + j] = x[c + 2 * j + 1]; }
-    }
+int bnb4_position(int i, int n) {
+    const int c = i & ~127, d = i & 127;
+    if (c + 128 <= n) return c + 16 * ((d & 7) ^ 1) + (d >> 3);
+    const int g = i & ~31, k = i & 31;
+    return g + k / 2 + (k & 1) * 16;
 }
+
+void bnb4_order(const float *x, int n, float *xp) {
+    int c = 0;
+    for (; c + 128 <= n; c += 128)
+        for (int k = 0; k < 8; k++)
+            for (int j = 0; j < 16; j++) xp[c + 16 * k + j] = x[c + 8 * j + (k ^ 1)];
+    for (; c < n; c += 32)
+        for (int j = 0; j < 16; j++) { xp[c + j] = x[c + 2 * j]; xp[c + 16 + j] = x[c + 2 * j + 1]; }
+}
+
+static inline int code_at(const uint8_t *packed, long i) { return i & 1 ? packed[i >> 1] & 15 : packed[i >> 1] >> 4; }
 
 float bnb4_plain_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp) {
     float acc = 0;
-    for (int i = 0; i < n; i += 32) {
-        const uint8_t *p = packed + (e + i) / 2;
+    for (int g = 0; g < n; g += 32) {
         float part = 0;
-        for (int j = 0; j < 16; j++) part += table[p[j] >> 4] * xp[i + j] + table[p[j] & 15] * xp[i + 16 + j];
-        acc += part * block_absmax(s, (e + i) / block);
+        for (int i = g; i < g + 32; i++) part += table[code_at(packed, e + i)] * xp[bnb4_position(i, n)];
+        acc += part * block_absmax(s, (e + g) / block);
     }
     return acc;
 }
 
 void bnb4_plain_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst) {
-    for (int i = 0; i < n; i += 32) {
-        const uint8_t *p = packed + (e + i) / 2;
-        const float a = block_absmax(s, (e + i) / block);
-        for (int j = 0; j < 16; j++) { dst[i + j] = table[p[j] >> 4] * a; dst[i + 16 + j] = table[p[j] & 15] * a; }
-    }
+    for (int i = 0; i < n; i++) dst[bnb4_position(i, n)] = table[code_at(packed, e + i)] * block_absmax(s, (e + i) / block);
 }
 
 #if defined(__AVX512F__)
 
+// Lane j's absmax for the 128-value chunk at flat element f (a multiple of 32): with blocks a power
+// of two of at least 64 and f a multiple of 64 (`shift` = log2 of the block, else -1), each half of
+// the chunk lies in one block; otherwise each quarter (32 values, lanes 4q…4q+3) does.
+static inline __m512 chunk_scales(const bnb4_scales *s, long f, int block, int shift) {
+    if (shift >= 6 && (f & 63) == 0)
+        return _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(block_absmax(s, f >> shift)), _mm512_set1_ps(block_absmax(s, (f + 64) >> shift)));
+    float q[4];
+    for (int k = 0; k < 4; k++) q[k] = block_absmax(s, (f + 32 * k) / block);
+    return _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0), _mm512_castps128_ps512(_mm_loadu_ps(q)));
+}
+
+static inline int log2_block(int block) { return block > 0 && (block & (block - 1)) == 0 ? __builtin_ctz((unsigned)block) : -1; }
+
+// Nibble k of every lane of 128 codes, decoded.
+#define NIBBLES(q, k, t) _mm512_permutexvar_ps((k) ? _mm512_srli_epi32(q, 4 * (k)) : (q), t)
+
 float bnb4_simd_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp) {
     const __m512 t = _mm512_loadu_ps(table);
+    const int shift = log2_block(block);
     __m512 tot0 = _mm512_setzero_ps(), tot1 = _mm512_setzero_ps();
     const uint8_t *p = packed + e / 2;
-    // One division per row, not per block: a 64-bit `idiv` per 64 values cost more than the
-    // block's vector work.
-    long b = e / block;
-    int i = 0, stop = (int)((b + 1) * block - e);
-    while (i < n) {
-        if (stop > n) stop = n;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        for (; i < stop; i += 32, p += 16) {
-            __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
-            a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(c, 4), t), _mm512_loadu_ps(xp + i), a0);
-            a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(c, t), _mm512_loadu_ps(xp + i + 16), a1);
-        }
-        __m512 next = _mm512_fmadd_ps(_mm512_add_ps(a0, a1), _mm512_set1_ps(block_absmax(s, b)), tot0);
+    int c = 0;
+    for (; c + 128 <= n; c += 128, p += 64) {
+        const __m512i q = _mm512_loadu_si512(p);
+        const float *x = xp + c;
+        __m512 a0 = _mm512_mul_ps(NIBBLES(q, 0, t), _mm512_loadu_ps(x));
+        __m512 a1 = _mm512_mul_ps(NIBBLES(q, 1, t), _mm512_loadu_ps(x + 16));
+        a0 = _mm512_fmadd_ps(NIBBLES(q, 2, t), _mm512_loadu_ps(x + 32), a0);
+        a1 = _mm512_fmadd_ps(NIBBLES(q, 3, t), _mm512_loadu_ps(x + 48), a1);
+        a0 = _mm512_fmadd_ps(NIBBLES(q, 4, t), _mm512_loadu_ps(x + 64), a0);
+        a1 = _mm512_fmadd_ps(NIBBLES(q, 5, t), _mm512_loadu_ps(x + 80), a1);
+        a0 = _mm512_fmadd_ps(NIBBLES(q, 6, t), _mm512_loadu_ps(x + 96), a0);
+        a1 = _mm512_fmadd_ps(NIBBLES(q, 7, t), _mm512_loadu_ps(x + 112), a1);
+        // two totals taken in turn, so consecutive chunks do not wait on each other
+        const __m512 next = _mm512_fmadd_ps(_mm512_add_ps(a0, a1), chunk_scales(s, e + c, block, shift), tot0);
         tot0 = tot1;
         tot1 = next;
-        b++;
-        stop += block;
+    }
+    for (; c < n; c += 32, p += 16) {   // the last n mod 128 values, 32 at a time
+        const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+        __m512 a = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), t), _mm512_loadu_ps(xp + c));
+        a = _mm512_fmadd_ps(_mm512_permutexvar_ps(q, t), _mm512_loadu_ps(xp + c + 16), a);
+        tot0 = _mm512_fmadd_ps(a, _mm512_set1_ps(block_absmax(s, (e + c) / block)), tot0);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(tot0, tot1));
 }
 
 void bnb4_simd_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst) {
     const __m512 t = _mm512_loadu_ps(table);
+    const int shift = log2_block(block);
     const uint8_t *p = packed + e / 2;
-    long b = e / block;
-    int i = 0, stop = (int)((b + 1) * block - e);
-    while (i < n) {
-        if (stop > n) stop = n;
-        const __m512 a = _mm512_set1_ps(block_absmax(s, b));
-        for (; i < stop; i += 32, p += 16) {
-            __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
-            _mm512_storeu_ps(dst + i, _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(c, 4), t), a));
-            _mm512_storeu_ps(dst + i + 16, _mm512_mul_ps(_mm512_permutexvar_ps(c, t), a));
-        }
-        b++;
-        stop += block;
+    int c = 0;
+    for (; c + 128 <= n; c += 128, p += 64) {
+        const __m512i q = _mm512_loadu_si512(p);
+        const __m512 a = chunk_scales(s, e + c, block, shift);
+        _mm512_storeu_ps(dst + c, _mm512_mul_ps(NIBBLES(q, 0, t), a));
+        _mm512_storeu_ps(dst + c + 16, _mm512_mul_ps(NIBBLES(q, 1, t), a));
+        _mm512_storeu_ps(dst + c + 32, _mm512_mul_ps(NIBBLES(q, 2, t), a));
+        _mm512_storeu_ps(dst + c + 48, _mm512_mul_ps(NIBBLES(q, 3, t), a));
+        _mm512_storeu_ps(dst + c + 64, _mm512_mul_ps(NIBBLES(q, 4, t), a));
+        _mm512_storeu_ps(dst + c + 80, _mm512_mul_ps(NIBBLES(q, 5, t), a));
+        _mm512_storeu_ps(dst + c + 96, _mm512_mul_ps(NIBBLES(q, 6, t), a));
+        _mm512_storeu_ps(dst + c + 112, _mm512_mul_ps(NIBBLES(q, 7, t), a));
+    }
+    for (; c < n; c += 32, p += 16) {
+        const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+        const __m512 a = _mm512_set1_ps(block_absmax(s, (e + c) / block));
+        _mm512_storeu_ps(dst + c, _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), t), a));
+        _mm512_storeu_ps(dst + c + 16, _mm512_mul_ps(_mm512_permutexvar_ps(q, t), a));
     }
 }
 

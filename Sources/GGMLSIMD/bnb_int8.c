@@ -6,14 +6,36 @@
 // through one transposing reduction. A weight row is read from memory once per call; the
 // activations (a prompt's 64 rows × in bytes) stay in L2 while the weight tiles pass over them.
 // The Int32 arithmetic wraps; the true sums fit in Int32 (|w|, |x| ≤ 127, n < 2^17), so the
-// wrapped results are exact. See include/BnbSIMD.h.
+// wrapped results are exact.
+// The steps around the products are here too, so that a layer is C from end to end: the
+// activations' fp16 cast, outlier columns, absmax and codes (vcvtps2ph / vcvtph2ps, 16 lanes at a
+// time), and the scaling of a tile's 16 sums to fp16 outputs as they leave their registers. Done
+// in Swift, element by element, those steps took twice the time of the products (perf, a 64-token
+// GPT-2 prefill, 2026-11-30). See include/BnbSIMD.h.
 #include "BnbSIMD.h"
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#include <math.h>
+#include <stddef.h>
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(__F16C__)
 #include <immintrin.h>
 #define BNB_INT8_SIMD 1
 #else
 #define BNB_INT8_SIMD 0
 #endif
+
+// Products and sums below are never fused into one rounding (bitsandbytes rounds each).
+#pragma STDC FP_CONTRACT OFF
+
+// To fp16 (to nearest, ties to even; past 65504 to ±inf) and back: Swift's Float(Float16(v)).
+static inline float round_fp16(float v) { return (float)(_Float16)v; }
+
+// The codes' scale: 127 times a reciprocal, as CUDA's __fdividef (BnbInt8Linear.scale(absmax:)).
+static inline float code_scale(float absmax) { return 127.0f * (1.0f / absmax); }
+
+// One output: ((acc·SCA)·SCB)·(1/127²) to fp16, then the bias added in fp16.
+static inline float scale_output(int32_t acc, float sca, float scb, const float *bias) {
+    float v = round_fp16((float)acc * sca * scb * BNB_INT8_DEQUANT);
+    return bias ? round_fp16(v + *bias) : v;
+}
 
 void bnb_int8_plain_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
                          int32_t *out, long ldo) {
@@ -25,6 +47,46 @@ void bnb_int8_plain_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x
             out[r * ldo + o] = s;
         }
     }
+}
+
+void bnb_int8_plain_forward(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
+                            const float *sca, const float *scb, const float *bias, float *y, long ldy) {
+    for (int o = o0; o < o1; o++) {
+        for (int r = 0; r < rows; r++) {
+            int32_t s;
+            bnb_int8_plain_gemm(w + (long)o * n, 0, 1, n, x + (long)r * n, xsum + r, 1, &s, 1);
+            y[r * ldy + o] = scale_output(s, sca[r], scb[o], bias ? bias + o : NULL);
+        }
+    }
+}
+
+int bnb_int8_plain_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
+                            int32_t *sums) {
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        outlier[i] = 0;
+        for (int r = 0; threshold > 0 && r < rows; r++)
+            if (fabsf(round_fp16(x[(long)r * n + i])) >= threshold) { outlier[i] = 1; count++; break; }
+    }
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (long)r * n;
+        int8_t *q = codes + (long)r * n;
+        float amax = 0;
+        for (int i = 0; i < n; i++) {
+            const float a = fabsf(round_fp16(xr[i]));
+            if ((threshold == 0 || a < threshold) && a > amax) amax = a;   // a NaN never counts
+        }
+        sca[r] = amax;
+        const float scale = amax > 0 ? code_scale(amax) : 0;
+        int32_t sum = 0;
+        for (int i = 0; i < n; i++) {
+            const int8_t v = amax > 0 && !outlier[i] ? (int8_t)nearbyintf(round_fp16(xr[i]) * scale) : 0;
+            q[i] = v;
+            sum += v;
+        }
+        sums[r] = sum;
+    }
+    return count;
 }
 
 #if BNB_INT8_SIMD
@@ -39,9 +101,16 @@ static inline __m512i reduce16(const __m512i *v) {
     return _mm512_add_epi32(_mm512_shuffle_i32x4(s01, s23, 0x88), _mm512_shuffle_i32x4(s01, s23, 0xDD));
 }
 
+static inline __m512 round_fp16_x16(__m512 v) {
+    return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+// Where a tile's sums go: Int32 products into `out`, or (`y` set) the layer's fp16 outputs.
+typedef struct { const float *sca, *scb, *bias; float *y; long ldy; } scaling;
+
 // R activation rows × O weight rows (R, O ≤ 4, constants once inlined).
 static inline __attribute__((always_inline)) void tile(const int R, const int O, const int8_t *w, int n, const int8_t *x,
-                                                       const int32_t *xsum, int32_t *out, long ldo) {
+                                                       const int32_t *xsum, int32_t *out, long ldo, const scaling *e) {
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     __m512i acc[16];
     for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_si512();
@@ -70,6 +139,18 @@ static inline __attribute__((always_inline)) void tile(const int R, const int O,
                                                            xsum[1], xsum[1], xsum[1], xsum[1], xsum[0], xsum[0], xsum[0], xsum[0]),
                                           _mm512_set1_epi32(128));
         __m512i s = _mm512_sub_epi32(reduce16(acc), bias);
+        if (e) {   // lane 4r + o: ((acc·SCA[r])·SCB[o])·(1/127²) to fp16, then + bias[o] in fp16
+            const __m512 sca = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+                                                     _mm512_castps128_ps512(_mm_loadu_ps(e->sca)));
+            __m512 v = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(s), sca), _mm512_broadcast_f32x4(_mm_loadu_ps(e->scb)));
+            v = round_fp16_x16(_mm512_mul_ps(v, _mm512_set1_ps(BNB_INT8_DEQUANT)));
+            if (e->bias) v = round_fp16_x16(_mm512_add_ps(v, _mm512_broadcast_f32x4(_mm_loadu_ps(e->bias))));
+            _mm_storeu_ps(e->y, _mm512_extractf32x4_ps(v, 0));
+            _mm_storeu_ps(e->y + e->ldy, _mm512_extractf32x4_ps(v, 1));
+            _mm_storeu_ps(e->y + 2 * e->ldy, _mm512_extractf32x4_ps(v, 2));
+            _mm_storeu_ps(e->y + 3 * e->ldy, _mm512_extractf32x4_ps(v, 3));
+            return;
+        }
         _mm_storeu_si128((__m128i *)(out), _mm512_extracti32x4_epi32(s, 0));
         _mm_storeu_si128((__m128i *)(out + ldo), _mm512_extracti32x4_epi32(s, 1));
         _mm_storeu_si128((__m128i *)(out + 2 * ldo), _mm512_extracti32x4_epi32(s, 2));
@@ -77,14 +158,22 @@ static inline __attribute__((always_inline)) void tile(const int R, const int O,
         return;
     }
     for (int r = 0; r < R; r++) {
-        for (int o = 0; o < O; o++) out[r * ldo + o] = (int32_t)((uint32_t)_mm512_reduce_add_epi32(acc[4 * r + o]) - 128u * (uint32_t)xsum[r]);
+        for (int o = 0; o < O; o++) {
+            int32_t v = (int32_t)((uint32_t)_mm512_reduce_add_epi32(acc[4 * r + o]) - 128u * (uint32_t)xsum[r]);
+            if (e) e->y[r * e->ldy + o] = scale_output(v, e->sca[r], e->scb[o], e->bias ? e->bias + o : NULL);
+            else out[r * ldo + o] = v;
+        }
     }
 }
 
-#define TILE(R, O) case (R) * 8 + (O): tile(R, O, w + (long)o * n, n, x + (long)r * n, xsum + r, out + r * ldo + o, ldo); break;
+#define TILE(R, O) case (R) * 8 + (O): \
+    tile(R, O, w + (long)o * n, n, x + (long)r * n, xsum + r, out + r * ldo + o, ldo, \
+         y ? &(scaling){sca + r, scb + o, bias ? bias + o : NULL, y + r * ldy + o, ldy} : NULL); break;
 
-void bnb_int8_simd_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
-                        int32_t *out, long ldo) {
+// The products into out, or (y set) the layer's outputs into y.
+static inline __attribute__((always_inline)) void gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum,
+                                                       int rows, int32_t *out, long ldo, const float *sca, const float *scb,
+                                                       const float *bias, float *y, long ldy) {
     for (int o = o0; o < o1; o += 4) {
         const int O = o1 - o < 4 ? o1 - o : 4;
         for (int r = 0; r < rows; r += 4) {
@@ -99,11 +188,75 @@ void bnb_int8_simd_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x,
     }
 }
 
+void bnb_int8_simd_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
+                        int32_t *out, long ldo) {
+    gemm(w, o0, o1, n, x, xsum, rows, out, ldo, NULL, NULL, NULL, NULL, 0);
+}
+
+void bnb_int8_simd_forward(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
+                           const float *sca, const float *scb, const float *bias, float *y, long ldy) {
+    gemm(w, o0, o1, n, x, xsum, rows, NULL, 0, sca, scb, bias, y, ldy);
+}
+
+static inline __mmask16 first(int count) { return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1); }
+
+// |fp16(x[i ..< i + 16])|, the lanes past n 0.
+static inline __m512 abs_fp16(const float *x, int i, int n) {
+    return _mm512_abs_ps(round_fp16_x16(_mm512_maskz_loadu_ps(first(n - i), x + i)));
+}
+
+int bnb_int8_simd_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
+                           int32_t *sums) {
+    const __m512 t = _mm512_set1_ps(threshold);
+    int count = 0;
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 hit = 0;
+        for (int r = 0; threshold > 0 && r < rows; r++) hit |= _mm512_cmp_ps_mask(abs_fp16(x + (long)r * n, i, n), t, _CMP_GE_OQ);
+        _mm_mask_storeu_epi8(outlier + i, first(n - i), _mm_maskz_set1_epi8(hit, 1));
+        count += __builtin_popcount(hit);
+    }
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (long)r * n;
+        int8_t *q = codes + (long)r * n;
+        __m512 m = _mm512_setzero_ps();
+        for (int i = 0; i < n; i += 16) {
+            // vmaxps gives its second operand where the first is NaN: a NaN never counts.
+            const __m512 a = abs_fp16(xr, i, n);
+            m = threshold > 0 ? _mm512_mask_max_ps(m, _mm512_cmp_ps_mask(a, t, _CMP_LT_OQ), a, m) : _mm512_max_ps(a, m);
+        }
+        const float amax = _mm512_reduce_max_ps(m);
+        sca[r] = amax;
+        const __m512 scale = _mm512_set1_ps(amax > 0 ? code_scale(amax) : 0);
+        __m512i sum = _mm512_setzero_si512();
+        for (int i = 0; i < n; i += 16) {
+            const __mmask16 k = first(n - i);
+            const __mmask16 keep = amax > 0 ? _mm512_mask_cmpeq_epi32_mask(k, _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, outlier + i)),
+                                                                           _mm512_setzero_si512()) : 0;
+            // vcvtps2dq rounds to nearest even (the default MXCSR), as .rounded(.toNearestOrEven)
+            const __m512i v = _mm512_maskz_cvtps_epi32(keep, _mm512_mul_ps(round_fp16_x16(_mm512_maskz_loadu_ps(k, xr + i)), scale));
+            sum = _mm512_add_epi32(sum, v);
+            _mm_mask_storeu_epi8(q + i, k, _mm512_cvtsepi32_epi8(v));
+        }
+        sums[r] = _mm512_reduce_add_epi32(sum);
+    }
+    return count;
+}
+
 #else
 
 void bnb_int8_simd_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
                         int32_t *out, long ldo) {
     bnb_int8_plain_gemm(w, o0, o1, n, x, xsum, rows, out, ldo);
+}
+
+void bnb_int8_simd_forward(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
+                           const float *sca, const float *scb, const float *bias, float *y, long ldy) {
+    bnb_int8_plain_forward(w, o0, o1, n, x, xsum, rows, sca, scb, bias, y, ldy);
+}
+
+int bnb_int8_simd_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
+                           int32_t *sums) {
+    return bnb_int8_plain_quantize(x, rows, n, threshold, outlier, codes, sca, sums);
 }
 
 #endif

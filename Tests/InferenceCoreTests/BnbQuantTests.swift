@@ -130,7 +130,9 @@ import Testing
                       // decode kernel with blocks straddling rows, double quantization, several threads' ranges
                       (6, 96, 1, 64, false), (5, 96, 1, 128, true), (37, 768, 1, 256, true), (9, 544, 1, 64, false),
                       // prefill tiles: rows past a 4×4 block, outputs past a 16-row tile, odd row starts
-                      (13, 96, 5, 64, false), (19, 100, 6, 64, true), (9, 33, 7, 32, false), (21, 64, 4, 32, true)])
+                      (13, 96, 5, 64, false), (19, 100, 6, 64, true), (9, 33, 7, 32, false), (21, 64, 4, 32, true),
+                      // 128-value chunks (64-byte loads of codes), with and without a tail of 32s
+                      (11, 384, 3, 64, true), (7, 256, 5, 32, false), (5, 416, 1, 128, false)])
     func fourBitKernelMatchesReference(out: Int, in inF: Int, rows: Int, block: Int, dq: Bool) {
         var g = BnbSeededRandom(UInt64(out * 7919 + inF))
         let w = g.normals(out * inF, scale: 0.3), x = g.normals(rows * inF)
@@ -149,8 +151,11 @@ import Testing
     }
 
     /// The decode kernel (one `vpermps` per 16 codes) and its plain C twin against the Swift
-    /// reference, row by row, on shapes whose rows start inside blocks and span several of them.
-    @Test(arguments: [(4, 32, 32, false), (6, 96, 64, false), (5, 160, 128, true), (3, 1024, 4096, false), (7, 800, 256, true)])
+    /// reference, row by row, on shapes whose rows start inside blocks and span several of them:
+    /// rows of whole 128-value chunks (block halves, quarters at block 32, a block of 96 that is no
+    /// power of two), chunks and a tail of 32s, 32s alone.
+    @Test(arguments: [(4, 32, 32, false), (6, 96, 64, false), (5, 160, 128, true), (3, 1024, 4096, false), (7, 800, 256, true),
+                      (5, 384, 32, false), (4, 256, 64, true), (3, 640, 128, false), (3, 384, 96, true), (6, 224, 64, false)])
     func fourBitDecodeKernelAndTwinMatchReference(out: Int, in inF: Int, block: Int, dq: Bool) {
         var g = BnbSeededRandom(UInt64(out * 131 + inF))
         let w = g.normals(out * inF, scale: 0.2), x = g.normals(inF)
@@ -167,7 +172,8 @@ import Testing
 
     /// The prompt kernel's widened rows (and its plain C twin's) are exactly dequantizeRow's values:
     /// one product table[code] × absmax each.
-    @Test(arguments: [(4, 32, 32, false), (6, 96, 64, true), (5, 160, 128, false), (3, 1024, 4096, true), (7, 800, 256, false)])
+    @Test(arguments: [(4, 32, 32, false), (6, 96, 64, true), (5, 160, 128, false), (3, 1024, 4096, true), (7, 800, 256, false),
+                      (5, 384, 32, true), (4, 256, 64, false), (3, 384, 96, false), (6, 224, 64, true)])
     func fourBitWidenedRowsAreDequantizedRows(out: Int, in inF: Int, block: Int, dq: Bool) {
         var g = BnbSeededRandom(UInt64(out * 577 + inF))
         let w = g.normals(out * inF, scale: 0.2)
@@ -222,6 +228,51 @@ import Testing
                 let refb = lin.referenceOutput(row: r, of: xp.baseAddress!, rows: rows, out: o, bias: bias[o])
                 #expect(abs(yb[r * out + o] - refb) <= 1e-5 * max(1, abs(refb)))
             } }
+        }
+    }
+
+    /// The C steps around the products (bnb_int8.c: activations to codes, tiles' sums to fp16
+    /// outputs) and their plain twins agree bit for bit with each other and with the Swift
+    /// reference: codes as `quantizeRow` gives them on the fp16 row (0 in outlier columns), outlier
+    /// columns as `outlierColumns`, outputs as `referenceOutput` where no column is decomposed.
+    /// Widths not multiples of 16 lanes or the 64-byte step, row counts not multiples of the tile.
+    @Test(arguments: [(3, 64, 1, Float(0)), (5, 96, 3, 6), (7, 100, 2, 6), (4, 33, 4, 2.5), (6, 768, 6, 6),
+                      (13, 200, 9, 6), (9, 65, 5, 0), (8, 17, 8, 0)])
+    func int8ActivationAndScalingStepsMatchReference(out: Int, in inF: Int, rows: Int, threshold: Float) {
+        var g = BnbSeededRandom(UInt64(out * 131 + inF * 7 + rows))
+        let w = g.normals(out * inF, scale: 0.3)
+        var x = g.normals(rows * inF, scale: 2)
+        if threshold > 0 { for k in stride(from: 2, to: inF, by: 19) { x[(k % rows) * inF + k] = k % 2 == 0 ? 9.5 : -7.25 } }
+        x[0] = 1e6   // past fp16's range: ±inf once cast, an outlier column, or absmax inf when threshold 0
+        if threshold == 0 { x[0] = 0.5 }
+        if rows > 2 { for i in 0..<inF { x[2 * inF + i] = 0 } }   // a row of zeros: absmax 0, codes 0
+        let lin = BnbInt8Linear(values: w, out: out, in: inF, threshold: threshold)
+        let simd = BnbInt8Linear.quantizedActivations(x, rows: rows, inFeatures: inF, threshold: threshold, plain: false)
+        let plain = BnbInt8Linear.quantizedActivations(x, rows: rows, inFeatures: inF, threshold: threshold, plain: true)
+        let outliers = x.withUnsafeBufferPointer { BnbInt8Linear.outlierColumns($0.baseAddress!, rows: rows, inFeatures: inF, threshold: threshold) }
+        #expect(simd.outliers == outliers && plain.outliers == outliers)
+        #expect(threshold == 0 || !outliers.isEmpty)
+        for r in 0..<rows {
+            let a = (0..<inF).map { Float(Float16(x[r * inF + $0])) }
+            var (codes, amax) = BnbInt8Linear.quantizeRow(a, threshold: threshold)
+            for i in outliers { codes[i] = 0 }
+            #expect(Array(simd.codes[r * inF..<(r + 1) * inF]) == codes && Array(plain.codes[r * inF..<(r + 1) * inF]) == codes, "row \(r)")
+            #expect(simd.sca[r] == amax && plain.sca[r] == amax)
+            let sum = codes.reduce(Int32(0)) { $0 + Int32($1) }
+            #expect(simd.sums[r] == sum && plain.sums[r] == sum)
+        }
+        let bias = g.normals(out)
+        for b in [nil, bias] {
+            let ys = lin.scaledProducts(simd.codes, sca: simd.sca, sums: simd.sums, rows: rows, bias: b, plain: false)
+            let yp = lin.scaledProducts(simd.codes, sca: simd.sca, sums: simd.sums, rows: rows, bias: b, plain: true)
+            #expect(ys.map(\.bitPattern) == yp.map(\.bitPattern))
+            guard outliers.isEmpty else { continue }
+            x.withUnsafeBufferPointer { xp in
+                for r in 0..<rows { for o in 0..<out {
+                    let ref = lin.referenceOutput(row: r, of: xp.baseAddress!, rows: rows, out: o, bias: b?[o])
+                    #expect(ys[r * out + o].bitPattern == ref.bitPattern, "r \(r) o \(o): \(ys[r * out + o]) vs \(ref)")
+                } }
+            }
         }
     }
 

@@ -266,7 +266,7 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
     }
 
     /// Where rows and blocks are whole 32-value chunks, the C kernels (Sources/GGMLSIMD/bnb4.c: one
-    /// `vpermps` per 16 codes) work on activations put in pair order once per call: decode (one
+    /// `vpermps` per 16 codes) work on activations put in the kernels' order once per call: decode (one
     /// activation row) dots each weight row with them; a prompt widens tiles of weight rows to F32
     /// in that order (6x faster than the pair table, which cost a third of a prompt) and runs F32's
     /// tiled product. Other shapes widen through dequantizeRow.
@@ -278,7 +278,7 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
         }
         let xp = UnsafeMutablePointer<Float>.allocate(capacity: rows * n)
         defer { xp.deallocate() }
-        for r in 0..<rows { bnb4_pair_order(x + r * n, Int32(n), xp + r * n) }
+        for r in 0..<rows { bnb4_order(x + r * n, Int32(n), xp + r * n) }
         withScales { scales in
             packed.withUnsafeBufferPointer { p in
                 table.withUnsafeBufferPointer { t in
@@ -316,7 +316,7 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
     func kernelDot(row: Int, _ x: UnsafePointer<Float>, plain: Bool) -> Float {
         precondition(inFeatures % 32 == 0 && blockSize % 32 == 0)
         var xp = [Float](repeating: 0, count: inFeatures)
-        bnb4_pair_order(x, Int32(inFeatures), &xp)
+        bnb4_order(x, Int32(inFeatures), &xp)
         let dot = plain ? bnb4_plain_dot : bnb4_simd_dot
         return withScales { s in
             packed.withUnsafeBufferPointer { p in
@@ -339,8 +339,7 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
                 table.withUnsafeBufferPointer { t in widen(p.baseAddress!, row * n, Int32(n), Int32(blockSize), s, t.baseAddress!, &w) }
             }
         }
-        // Pair order: within 32 values, the evens then the odds.
-        return (0..<n).map { i in w[(i & ~31) + (i & 31) / 2 + (i & 1) * 16] }
+        return (0..<n).map { i in w[Int(bnb4_position(Int32(i), Int32(n)))] }
     }
 
     /// Plain reference for tests: dequantize each weight and accumulate in Double.

@@ -132,56 +132,36 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
         let n = inFeatures, m = outFeatures
         precondition(bias == nil || bias!.count == m)
         inputObserver?(x, rows)
-        // 1. Activations: fp16 cast, outlier columns, per-row int8 codes, scales and code sums.
-        let outlierColumns = BnbInt8Linear.outlierColumns(x, rows: rows, inFeatures: n, threshold: threshold)
-        var outlier = [Bool](repeating: false, count: n)
-        for i in outlierColumns { outlier[i] = true }
+        // 1. Activations: fp16 cast, outlier columns, per-row int8 codes, scales and code sums
+        //    (Sources/GGMLSIMD/bnb_int8.c).
+        var outlier = [UInt8](repeating: 0, count: n)
         var ca = [Int8](repeating: 0, count: rows * n)
         var sca = [Float](repeating: 0, count: rows)
         var caSum = [Int32](repeating: 0, count: rows)
-        ca.withUnsafeMutableBufferPointer { cp in
-            for r in 0..<rows {
-                let xr = x + r * n, q = cp.baseAddress! + r * n
-                var amax: Float = 0
-                for i in 0..<n {
-                    let a = abs(Float(Float16(xr[i])))
-                    if threshold == 0 || a < threshold { amax = max(amax, a) }
-                }
-                sca[r] = amax
-                guard amax > 0 else { continue }   // codes 0, as quantizeRow gives them
-                // Entries at or above the threshold lie in outlier columns: their codes stay 0.
-                let scale = BnbInt8Linear.scale(absmax: amax)
-                var sum: Int32 = 0
-                for i in 0..<n where !outlier[i] {
-                    let v = Int8((Float(Float16(xr[i])) * scale).rounded(.toNearestOrEven))
-                    q[i] = v; sum &+= Int32(v)
-                }
-                caSum[r] = sum
-            }
-        }
-        // 2. Exact integer products for a range of output rows at a time (Sources/GGMLSIMD/
-        //    bnb_int8.c), then per output: scaled, rounded to fp16, the bias in fp16, outlier
-        //    columns in F32.
-        let c = BnbInt8Linear.dequantConstant, inv = BnbInt8Linear.inverse127
-        var products = [Int32](repeating: 0, count: rows * m)
+        let outliers = Int(bnb_int8_simd_quantize(x, Int32(rows), Int32(n), threshold, &outlier, &ca, &sca, &caSum))
+        let outlierColumns = outliers == 0 ? [] : (0..<n).filter { outlier[$0] != 0 }
+        // 2. Exact integer products for a range of output rows at a time, scaled, rounded to fp16 and
+        //    the bias added in fp16 as each tile leaves its registers; then the outlier columns in F32.
+        let inv = BnbInt8Linear.inverse127
         cb.withUnsafeBufferPointer { wb in
             ca.withUnsafeBufferPointer { ab in
                 caSum.withUnsafeBufferPointer { sb in
-                    products.withUnsafeMutableBufferPointer { pb in
-                        let w = wb.baseAddress!, a = ab.baseAddress!, acc = pb.baseAddress!
-                        pool.parallelFor(m, granule: 4) { range in
-                            bnb_int8_simd_gemm(w, Int32(range.lowerBound), Int32(range.upperBound), Int32(n), a, sb.baseAddress!, Int32(rows), acc, m)
-                            for o in range {
-                                let wo = w + o * n, so = scb[o], bo = bias?[o]
-                                for r in 0..<rows {
-                                    var v = Float(Float16(Float(acc[r * m + o]) * sca[r] * so * c))
-                                    if let bo { v = Float(Float16(v + bo)) }
-                                    if !outlierColumns.isEmpty {
-                                        var s: Float = 0
-                                        for i in outlierColumns { s = Relaxed.multiplyAdd(x[r * n + i], Float(wo[i]) * so * inv, s) }
-                                        v += s
+                    sca.withUnsafeBufferPointer { sp in
+                        scb.withUnsafeBufferPointer { scp in
+                            withOptionalPointer(bias) { bp in
+                                let w = wb.baseAddress!
+                                pool.parallelFor(m, granule: 4) { range in
+                                    bnb_int8_simd_forward(w, Int32(range.lowerBound), Int32(range.upperBound), Int32(n), ab.baseAddress!, sb.baseAddress!,
+                                                          Int32(rows), sp.baseAddress!, scp.baseAddress!, bp, y, m)
+                                    guard !outlierColumns.isEmpty else { return }
+                                    for o in range {
+                                        let wo = w + o * n, so = scp[o]
+                                        for r in 0..<rows {
+                                            var s: Float = 0
+                                            for i in outlierColumns { s = Relaxed.multiplyAdd(x[r * n + i], Float(wo[i]) * so * inv, s) }
+                                            y[r * m + o] += s
+                                        }
                                     }
-                                    y[r * m + o] = v
                                 }
                             }
                         }
@@ -189,6 +169,34 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
                 }
             }
         }
+    }
+
+    private func withOptionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+        guard let a else { return body(nil) }
+        return a.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+
+    /// The activation step of `forward` by the C kernel or (`plain`) its plain twin: outlier
+    /// columns, codes, scales and code sums (tests).
+    static func quantizedActivations(_ x: [Float], rows: Int, inFeatures n: Int, threshold: Float, plain: Bool)
+        -> (outliers: [Int], codes: [Int8], sca: [Float], sums: [Int32]) {
+        var outlier = [UInt8](repeating: 0, count: n), codes = [Int8](repeating: 0, count: rows * n)
+        var sca = [Float](repeating: 0, count: rows), sums = [Int32](repeating: 0, count: rows)
+        let count = (plain ? bnb_int8_plain_quantize : bnb_int8_simd_quantize)(x, Int32(rows), Int32(n), threshold, &outlier, &codes, &sca, &sums)
+        let cols = (0..<n).filter { outlier[$0] != 0 }
+        precondition(cols.count == Int(count))
+        return (cols, codes, sca, sums)
+    }
+
+    /// The int8 part of `forward` (no outlier columns) by the C kernel or (`plain`) its plain twin,
+    /// on activations already quantized (tests).
+    func scaledProducts(_ codes: [Int8], sca: [Float], sums: [Int32], rows: Int, bias: [Float]?, plain: Bool) -> [Float] {
+        var y = [Float](repeating: 0, count: rows * outFeatures)
+        withOptionalPointer(bias) { bp in
+            (plain ? bnb_int8_plain_forward : bnb_int8_simd_forward)(cb, 0, Int32(outFeatures), Int32(inFeatures), codes, sums, Int32(rows),
+                                                                     sca, scb, bp, &y, outFeatures)
+        }
+        return y
     }
 
     /// Σ_i CB[o, i] · codes[r, i] for every output o and row r of int8 `codes` [rows, in], by the
