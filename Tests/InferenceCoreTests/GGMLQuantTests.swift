@@ -151,6 +151,28 @@ private let blockTypes = GGMLFormat.weightTypes.filter { $0 != .f32 && $0 != .f1
         #expect(throws: CoreError.self) { try GGMLLinear.quantize([.nan] + Array(v72.dropFirst()), out: 3, in: 72, as: .q4_0) }
     }
 
+    /// The vectorized scan for NaN and infinities finds what a plain scan finds: at every position
+    /// of every length from 0 to 40 (five 8-lane vectors, and tails of 1-7 values after them), for
+    /// NaN, +inf and -inf, with a later non-finite value that must not be the one reported; and
+    /// nothing in finite values as large as Float allows (x·0 must stay 0 for them).
+    @Test func nonFiniteValuesAreFoundWherever() {
+        func scan(_ v: [Float]) -> Int? { v.withUnsafeBufferPointer { GGMLLinear.firstNonFinite($0.baseAddress!, count: $0.count) } }
+        let huge = (0..<40).map { Float(sin(Double($0) + 0.5)) * ($0 % 3 == 0 ? Float.greatestFiniteMagnitude : 1e30) }
+        for count in 0...40 {
+            let finite = Array(huge.prefix(count)) + [.nan]   // a NaN just past the end is not in the values
+            #expect(finite.withUnsafeBufferPointer { GGMLLinear.firstNonFinite($0.baseAddress!, count: count) } == nil, "count \(count)")
+            for bad in [Float.nan, .infinity, -.infinity] {
+                for at in 0..<count {
+                    var v = Array(huge.prefix(count))
+                    v[at] = bad
+                    if at + 1 < count { v[count - 1] = .infinity }
+                    let plain = v.firstIndex { !$0.isFinite }
+                    #expect(plain == at && scan(v) == plain, "\(bad) at \(at) of \(count)")
+                }
+            }
+        }
+    }
+
     @Test func bytesFollowTheLayoutArithmetic() throws {
         let v = (0..<4 * 512).map { Float(sin(Double($0) * 0.37)) }
         for (f, bytesPer256) in [(GGMLFormat.q8_0, 8 * 34), (.q4_0, 8 * 18), (.q4_1, 8 * 20), (.q5_0, 8 * 22), (.q5_1, 8 * 24),

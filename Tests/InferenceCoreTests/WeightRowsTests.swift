@@ -28,4 +28,21 @@ import Testing
         }
         #expect(chunked == whole)
     }
+    /// GPT-2's Conv1D weights are stored [in, out]: the rows handed out are those of a plain
+    /// transpose, for sizes that are multiples of the 32-value tile and ones that are not, read
+    /// whole or a few rows at a time (each read starting at any row).
+    @Test(arguments: [(64, 32), (70, 45), (1, 33), (33, 1)])
+    func transposedRowsAreThoseOfAPlainTranspose(stored: (n: Int, out: Int)) {
+        let (n, out) = stored
+        let values = (0..<n * out).map { Float($0) }          // every value names its position
+        let rows = WeightRows(tensor: Tensor(values, shape: [n, out]), transposed: true)
+        let plain = (0..<out).flatMap { o in (0..<n).map { i in values[i * out + o] } }
+        #expect(rows.out == out && rows.inFeatures == n)
+        #expect(rows.all() == plain)
+        for (start, count) in [(0, 1), (out - 1, 1), (out / 3, out - out / 3)] where count > 0 {
+            var got = [Float](repeating: .nan, count: count * n)
+            got.withUnsafeMutableBufferPointer { rows.read(start..<start + count, into: $0.baseAddress!) }
+            #expect(got == Array(plain[start * n ..< (start + count) * n]), "rows \(start)..<\(start + count) of \(out)")
+        }
+    }
 }

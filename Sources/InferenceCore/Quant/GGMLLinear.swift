@@ -84,7 +84,7 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
         let storage = Storage(byteCount: rb * out)
         let interleave = Interleaved.applies(to: stored, out: out)
         try rows.forEachChunk(rowMultiple: Interleaved.rows) { range, src in
-            if let bad = (0..<range.count * n).first(where: { !src[$0].isFinite }) {
+            if let bad = firstNonFinite(src, count: range.count * n) {
                 throw CoreError.invalid("weight value at row \(range.lowerBound + bad / max(n, 1)), column \(bad % max(n, 1)) is \(src[bad]): cannot quantize non-finite values")
             }
             // Rows are independent: quantize them in parallel (a 50k-row embedding in Q4_K takes seconds).
@@ -101,6 +101,22 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
             }
         }
         return try GGMLLinear(type: stored, out: out, in: n, storage: storage, requested: format, note: note, interleaved: interleave)
+    }
+
+    /// The index of the first NaN or infinity in `x`, if any. x·0 is 0 for every finite x and NaN
+    /// otherwise, so eight lanes summing x·0 find out whether to look: a vectorized pass instead of
+    /// a compare and branch per value (with Swift's checks on, that scan cost 43% of what
+    /// quantizing the values to q4_0 costs, callgrind).
+    static func firstNonFinite(_ x: UnsafePointer<Float>, count: Int) -> Int? {
+        var acc = SIMD8<Float>(), i = 0
+        let raw = UnsafeRawPointer(x)
+        while i &+ 8 <= count {
+            acc += raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self) * 0
+            i &+= 8
+        }
+        while i < count { acc[0] += x[i] * 0; i &+= 1 }
+        guard acc.sum() != 0 else { return nil }   // NaN != 0
+        return (0..<count).first { !x[$0].isFinite }
     }
 
     /// One row of `n` values (a multiple of the block) quantized into `dst`.
