@@ -126,12 +126,38 @@ public enum GPTQ {
         let maxq = Float(c.maxq)
         let gs = c.groupSize
 
-        // W transposed: column i of the weight is wt[i·rows ..< (i+1)·rows].
-        var wt = [Float](repeating: 0, count: rows * cols)
-        for r in 0..<rows { for i in 0..<cols { wt[i * rows + r] = weight[r * cols + i] } }
         // H is read in place, never copied (a 3072-wide layer's copy is 36 MiB): dead columns (zero
         // diagonal) count as 1 on the diagonal, and act-order reads it through `perm`.
         let diag = (0..<cols).map { hessian[$0 * cols + $0] == 0 ? Float(1) : hessian[$0 * cols + $0] }
+        var perm = Array(0..<cols)
+        if c.actOrder { perm.sort { diag[$0] > diag[$1] || (diag[$0] == diag[$1] && $0 < $1) } }
+
+        // Damping, then U; more damping while H is not positive definite. U comes before W's
+        // transposed copy: the factorization's double array is the largest thing GPTQ holds.
+        var meanDiag: Double = 0
+        for k in 0..<cols { meanDiag += Double(diag[perm[k]]) }
+        let mean = Float(meanDiag / Double(cols))
+        var percent = c.dampPercent
+        var factor: InverseCholesky.UpperFactor?
+        while percent < 1 {
+            let damp = Float(percent) * mean
+            factor = hessian.withUnsafeBufferPointer { hb in
+                perm.withUnsafeBufferPointer { pb in
+                    InverseCholesky.upperFactorOfInverse(n: cols, pool: pool) { i, j in
+                        Double(i == j ? diag[pb[i]] + damp : hb[pb[i] * cols + pb[j]])
+                    }
+                }
+            }
+            if factor != nil { break }
+            percent += c.dampIncrement
+        }
+        guard let u = factor else {
+            throw CoreError.invalid("\(layer): the Hessian is not positive definite even with damp_percent up to \(String(format: "%.4f", percent - c.dampIncrement)) (too few or degenerate calibration samples for this layer?); give more calibration samples or a larger damp_percent")
+        }
+
+        // W transposed: column i of the weight is wt[i·rows ..< (i+1)·rows].
+        var wt = [Float](repeating: 0, count: rows * cols)
+        for r in 0..<rows { for i in 0..<cols { wt[i * rows + r] = weight[r * cols + i] } }
 
         // Per-row parameters from the whole weight, before the dead columns are zeroed (the
         // reference's first `find_params`): the parameters of gs = -1.
@@ -147,35 +173,11 @@ public enum GPTQ {
             }
         }
 
-        var perm = Array(0..<cols)
         if c.actOrder {
-            perm.sort { diag[$0] > diag[$1] || (diag[$0] == diag[$1] && $0 < $1) }
             let w0 = wt
             for k in 0..<cols {
                 for r in 0..<rows { wt[k * rows + r] = w0[perm[k] * rows + r] }
             }
-        }
-
-        // Damping, then U; more damping while H is not positive definite.
-        var meanDiag: Double = 0
-        for k in 0..<cols { meanDiag += Double(diag[perm[k]]) }
-        let mean = Float(meanDiag / Double(cols))
-        var percent = c.dampPercent
-        var factor: [Float]?
-        while percent < 1 {
-            let damp = Float(percent) * mean
-            factor = hessian.withUnsafeBufferPointer { hb in
-                perm.withUnsafeBufferPointer { pb in
-                    InverseCholesky.upperFactorOfInverse(n: cols, pool: pool) { i, j in
-                        Double(i == j ? diag[pb[i]] + damp : hb[pb[i] * cols + pb[j]])
-                    }
-                }
-            }
-            if factor != nil { break }
-            percent += c.dampIncrement
-        }
-        guard let u = factor else {
-            throw CoreError.invalid("\(layer): the Hessian is not positive definite even with damp_percent up to \(String(format: "%.4f", percent - c.dampIncrement)) (too few or degenerate calibration samples for this layer?); give more calibration samples or a larger damp_percent")
         }
 
         // Group parameters per group index, filled as groups are reached.
@@ -193,11 +195,11 @@ public enum GPTQ {
         }
 
         wt.withUnsafeMutableBufferPointer { wb in
-            u.withUnsafeBufferPointer { ub in
+            withExtendedLifetime(u) {
                 scales.withUnsafeMutableBufferPointer { sb in
                     zeros.withUnsafeMutableBufferPointer { zb in
                         codesT.withUnsafeMutableBufferPointer { cb in
-                                let w = wb.baseAddress!, up = ub.baseAddress!, sp = sb.baseAddress!, zp = zb.baseAddress!
+                                let w = wb.baseAddress!, up = UnsafePointer(u.values), sp = sb.baseAddress!, zp = zb.baseAddress!
                                 let cp = cb.baseAddress!
                                 // Rows in ranges of 16 (one vector), as many as there are threads.
                                 pool.parallelFor(rows, granule: 16) { range in

@@ -12,22 +12,45 @@ import Foundation
 enum InverseCholesky {
     /// U (upper, row-major, F32) with H⁻¹ = UᵀU, or nil when H (n × n, symmetric; `h(i, j)` gives
     /// H[i][j] in double, for j ≤ i) is not positive definite. One n × n double array is all it
-    /// holds besides U: L in its lower triangle, then (L⁻¹)ᵀ written over its upper one.
-    static func upperFactorOfInverse(n: Int, pool: ThreadPool, _ h: (Int, Int) -> Double) -> [Float]? {
+    /// holds: L in its lower triangle, then (L⁻¹)ᵀ written over its upper one, then U in F32 written
+    /// over its front half and the back half given back (GPT-2's 3072-wide MLP projection: 72 MiB,
+    /// never a 36 MiB F32 copy beside it).
+    static func upperFactorOfInverse(n: Int, pool: ThreadPool, _ h: (Int, Int) -> Double) -> UpperFactor? {
+        let count = n * n
+        guard let raw = malloc(max(1, count * 8)) else { fatalError("out of memory for a \(n) × \(n) Cholesky factor") }
         // Reversed order: A[i][j] = H[n-1-i][n-1-j]. Its lower Cholesky factor L (A = L·Lᵀ) gives
         // R = J·L·J, and U = R⁻¹ = J·L⁻¹·J.
-        var a = [Double](repeating: 0, count: n * n)
+        let a = raw.bindMemory(to: Double.self, capacity: count)
+        a.initialize(repeating: 0, count: count)
         for i in 0..<n { for j in 0...i { a[i * n + j] = h(n - 1 - i, n - 1 - j) } }
-        guard choleskyLower(&a, n: n, pool: pool) else { return nil }
-        invertLowerTransposed(&a, n: n, pool: pool)     // upper triangle: Y = (L⁻¹)ᵀ
-        // U[i][j] = L⁻¹[n-1-i][n-1-j] = Y[n-1-j][n-1-i] for j ≥ i.
-        var u = [Float](repeating: 0, count: n * n)
-        for i in 0..<n { for j in i..<n { u[i * n + j] = Float(a[(n - 1 - j) * n + (n - 1 - i)]) } }
-        return u
+        guard choleskyLower(a, n: n, pool: pool) else { free(raw); return nil }
+        invertLowerTransposed(a, n: n, pool: pool)     // upper triangle: Y = (L⁻¹)ᵀ
+        // U[i][j] = L⁻¹[n-1-i][n-1-j] = Y[n-1-j][n-1-i] for j ≥ i: the reflection of Y's upper
+        // triangle in the anti-diagonal, which maps that triangle onto itself (pairs swapped in
+        // place); L below it is zeroed.
+        for i in 0..<n {
+            for j in 0..<i { a[i * n + j] = 0 }
+            for j in i..<max(i, n - 1 - i) {
+                let k = i * n + j, m = (n - 1 - j) * n + (n - 1 - i)
+                let t = a[k]; a[k] = a[m]; a[m] = t
+            }
+        }
+        // To F32 front to back: value k goes to bytes 4k..<4k+4, which hold only values ≤ k/2 (read).
+        for k in 0..<count { raw.storeBytes(of: Float(raw.load(fromByteOffset: k * 8, as: Double.self)), toByteOffset: k * 4, as: Float.self) }
+        let u = realloc(raw, max(1, count * 4)) ?? raw    // shrinking: the back half's pages go back
+        return UpperFactor(n: n, values: u.bindMemory(to: Float.self, capacity: count))
     }
 
     static func upperFactorOfInverse(_ h: [Double], n: Int, pool: ThreadPool) -> [Float]? {
-        upperFactorOfInverse(n: n, pool: pool) { h[$0 * n + $1] }
+        upperFactorOfInverse(n: n, pool: pool) { h[$0 * n + $1] }.map { Array(UnsafeBufferPointer(start: $0.values, count: n * n)) }
+    }
+
+    /// U as `upperFactorOfInverse` leaves it: n × n F32, row-major, in memory from `malloc`.
+    final class UpperFactor {
+        let n: Int
+        let values: UnsafeMutablePointer<Float>
+        init(n: Int, values: UnsafeMutablePointer<Float>) { self.n = n; self.values = values }
+        deinit { free(values) }
     }
 
     /// In-place lower Cholesky factor of the symmetric matrix whose lower triangle `a` holds (row-major);
@@ -38,68 +61,64 @@ enum InverseCholesky {
     /// A[i][k] −= L[i][panel]·L[k][panel] for k ≤ i, in 4×4 tiles of register-held dot products
     /// (`dot4x4`: eight loads feed sixteen fused multiply-adds, so the update — n³/6 of the n³/6 + o(n³)
     /// work — runs at the FMA units' rate rather than at the loads').
-    static func choleskyLower(_ a: inout [Double], n: Int, pool: ThreadPool) -> Bool {
+    static func choleskyLower(_ l: UnsafeMutablePointer<Double>, n: Int, pool: ThreadPool) -> Bool {
         let panel = 128
-        var ok = true
-        a.withUnsafeMutableBufferPointer { buf in
-            let l = buf.baseAddress!
-            var p0 = 0
-            while p0 < n && ok {
-                let p1 = min(n, p0 + panel)
-                // The panel's own rows (diagonal block), left to right.
-                for i in p0..<p1 {
-                    for j in p0...i {
-                        let s = l[i * n + j] - dot(l + i * n + p0, l + j * n + p0, j - p0)
-                        if i == j {
-                            guard s > 0, s.isFinite else { ok = false; return }
-                            l[i * n + i] = s.squareRoot()
-                        } else {
-                            l[i * n + j] = s / l[j * n + j]
-                        }
+        var p0 = 0
+        while p0 < n {
+            let p1 = min(n, p0 + panel)
+            // The panel's own rows (diagonal block), left to right.
+            for i in p0..<p1 {
+                for j in p0...i {
+                    let s = l[i * n + j] - dot(l + i * n + p0, l + j * n + p0, j - p0)
+                    if i == j {
+                        guard s > 0, s.isFinite else { return false }
+                        l[i * n + i] = s.squareRoot()
+                    } else {
+                        l[i * n + j] = s / l[j * n + j]
                     }
                 }
-                guard p1 < n else { break }
-                // Rows below: first their columns p0..<p1 (each row reads only the panel), dealt
-                // out in turn.
-                let parts = pool.threadCount
-                pool.parallelFor(parts) { range in
-                    for part in range {
-                        for i in stride(from: p1 + part, to: n, by: parts) {
-                            let li = l + i * n
-                            for j in p0..<p1 { li[j] = (li[j] - dot(li + p0, l + j * n + p0, j - p0)) / l[j * n + j] }
-                        }
-                    }
-                }
-                // Then the trailing triangle, in blocks of 16 rows (a 4-row tile of k is loaded
-                // once for the block's four row tiles), blocks dealt out in turn: later rows cost more.
-                let blocks = (n - p1 + 15) / 16
-                pool.parallelFor(parts) { range in
-                    let t = UnsafeMutablePointer<Double>.allocate(capacity: 16)
-                    defer { t.deallocate() }
-                    for part in range {
-                        for b in stride(from: part, to: blocks, by: parts) {
-                            let r0 = p1 + 16 * b, r1 = min(n, r0 + 16)
-                            var k0 = p1
-                            while k0 < r1 {
-                                let k1 = min(n, k0 + 4)
-                                for i0 in stride(from: r0, to: r1, by: 4) where i0 + 3 >= k0 {
-                                    let i1 = min(r1, i0 + 4)
-                                    if i1 - i0 == 4 && k1 - k0 == 4 {
-                                        dot4x4(l + i0 * n + p0, l + k0 * n + p0, n, p1 - p0, t)
-                                        for r in 0..<4 { for c in 0..<4 where k0 + c <= i0 + r { l[(i0 + r) * n + k0 + c] -= t[r * 4 + c] } }
-                                    } else {
-                                        for i in i0..<i1 { for k in k0..<min(k1, i + 1) { l[i * n + k] -= dot(l + i * n + p0, l + k * n + p0, p1 - p0) } }
-                                    }
-                                }
-                                k0 = k1
-                            }
-                        }
-                    }
-                }
-                p0 = p1
             }
+            guard p1 < n else { break }
+            // Rows below: first their columns p0..<p1 (each row reads only the panel), dealt
+            // out in turn.
+            let parts = pool.threadCount
+            pool.parallelFor(parts) { range in
+                for part in range {
+                    for i in stride(from: p1 + part, to: n, by: parts) {
+                        let li = l + i * n
+                        for j in p0..<p1 { li[j] = (li[j] - dot(li + p0, l + j * n + p0, j - p0)) / l[j * n + j] }
+                    }
+                }
+            }
+            // Then the trailing triangle, in blocks of 16 rows (a 4-row tile of k is loaded
+            // once for the block's four row tiles), blocks dealt out in turn: later rows cost more.
+            let blocks = (n - p1 + 15) / 16
+            pool.parallelFor(parts) { range in
+                let t = UnsafeMutablePointer<Double>.allocate(capacity: 16)
+                defer { t.deallocate() }
+                for part in range {
+                    for b in stride(from: part, to: blocks, by: parts) {
+                        let r0 = p1 + 16 * b, r1 = min(n, r0 + 16)
+                        var k0 = p1
+                        while k0 < r1 {
+                            let k1 = min(n, k0 + 4)
+                            for i0 in stride(from: r0, to: r1, by: 4) where i0 + 3 >= k0 {
+                                let i1 = min(r1, i0 + 4)
+                                if i1 - i0 == 4 && k1 - k0 == 4 {
+                                    dot4x4(l + i0 * n + p0, l + k0 * n + p0, n, p1 - p0, t)
+                                    for r in 0..<4 { for c in 0..<4 where k0 + c <= i0 + r { l[(i0 + r) * n + k0 + c] -= t[r * 4 + c] } }
+                                } else {
+                                    for i in i0..<i1 { for k in k0..<min(k1, i + 1) { l[i * n + k] -= dot(l + i * n + p0, l + k * n + p0, p1 - p0) } }
+                                }
+                            }
+                            k0 = k1
+                        }
+                    }
+                }
+            }
+            p0 = p1
         }
-        return ok
+        return true
     }
 
     /// (L⁻¹)ᵀ for lower-triangular L (row-major, in `a`'s lower triangle), written over `a`'s upper
@@ -110,45 +129,43 @@ enum InverseCholesky {
     /// and within a group rows i four at a time: for a 4×4 tile of (i, j) the sums over k from the
     /// tile's fifth column of j to i0 are one `dot4x4`, the few terms before and after it in order.
     /// L's four rows are read once for the group's four tiles.
-    static func invertLowerTransposed(_ a: inout [Double], n: Int, pool: ThreadPool) {
+    static func invertLowerTransposed(_ a: UnsafeMutablePointer<Double>, n: Int, pool: ThreadPool) {
         let width = 16
         let groups = (n + width - 1) / width
         let diagonal = (0..<n).map { a[$0 * n + $0] }
         diagonal.withUnsafeBufferPointer { db in
-            a.withUnsafeMutableBufferPointer { ab in
-                // L[i][k] for k < i and Y[j][i] for i ≥ j: disjoint, so the threads' writes to Y
-                // never touch what the others read of L.
-                let lp = UnsafePointer(ab.baseAddress!), yp = ab.baseAddress!, d = db.baseAddress!
-                let parts = pool.threadCount
-                pool.parallelFor(parts) { range in
-                    let t = UnsafeMutablePointer<Double>.allocate(capacity: 16)
-                    defer { t.deallocate() }
-                    for part in range {
-                        for g in stride(from: part, to: groups, by: parts) {
-                            let j0 = g * width, j1 = min(n, j0 + width)
-                            for i0 in stride(from: j0, to: n, by: 4) {
-                                let i1 = min(n, i0 + 4)
-                                for jt in stride(from: j0, to: j1, by: 4) {
-                                    let jt1 = min(j1, jt + 4)
-                                    if i1 - i0 == 4 && jt1 - jt == 4 && jt1 <= i0 {
-                                        dot4x4(lp + i0 * n + jt + 4, yp + jt * n + jt + 4, n, i0 - jt - 4, t)
-                                        for r in 0..<4 {
-                                            let i = i0 + r, li = lp + i * n
-                                            for c in 0..<4 {
-                                                let j = jt + c, yj = yp + j * n
-                                                var s: Double = 0
-                                                for k in j..<(jt + 4) { s += li[k] * yj[k] }
-                                                s += t[r * 4 + c]
-                                                for k in i0..<i { s += li[k] * yj[k] }
-                                                yj[i] = -s / d[i]
-                                            }
+            // L[i][k] for k < i and Y[j][i] for i ≥ j: disjoint, so the threads' writes to Y
+            // never touch what the others read of L.
+            let lp = UnsafePointer(a), yp = a, d = db.baseAddress!
+            let parts = pool.threadCount
+            pool.parallelFor(parts) { range in
+                let t = UnsafeMutablePointer<Double>.allocate(capacity: 16)
+                defer { t.deallocate() }
+                for part in range {
+                    for g in stride(from: part, to: groups, by: parts) {
+                        let j0 = g * width, j1 = min(n, j0 + width)
+                        for i0 in stride(from: j0, to: n, by: 4) {
+                            let i1 = min(n, i0 + 4)
+                            for jt in stride(from: j0, to: j1, by: 4) {
+                                let jt1 = min(j1, jt + 4)
+                                if i1 - i0 == 4 && jt1 - jt == 4 && jt1 <= i0 {
+                                    dot4x4(lp + i0 * n + jt + 4, yp + jt * n + jt + 4, n, i0 - jt - 4, t)
+                                    for r in 0..<4 {
+                                        let i = i0 + r, li = lp + i * n
+                                        for c in 0..<4 {
+                                            let j = jt + c, yj = yp + j * n
+                                            var s: Double = 0
+                                            for k in j..<(jt + 4) { s += li[k] * yj[k] }
+                                            s += t[r * 4 + c]
+                                            for k in i0..<i { s += li[k] * yj[k] }
+                                            yj[i] = -s / d[i]
                                         }
-                                    } else {
-                                        for i in i0..<i1 {
-                                            for j in jt..<max(jt, min(jt1, i + 1)) {
-                                                let yj = yp + j * n
-                                                yj[i] = i == j ? 1 / d[j] : -dot(lp + i * n + j, yj + j, i - j) / d[i]
-                                            }
+                                    }
+                                } else {
+                                    for i in i0..<i1 {
+                                        for j in jt..<max(jt, min(jt1, i + 1)) {
+                                            let yj = yp + j * n
+                                            yj[i] = i == j ? 1 / d[j] : -dot(lp + i * n + j, yj + j, i - j) / d[i]
                                         }
                                     }
                                 }
