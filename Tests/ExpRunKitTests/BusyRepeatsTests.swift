@@ -140,9 +140,9 @@ import Glibc
         #expect(split.kept.map(\.index) == Array(0..<6) && split.slow.map(\.0.index) == [6, 7, 8] && !split.slowKept && !split.noisy)
         #expect(split.setAside.map(\.1) == Array(repeating: "the machine's memory bandwidth was 48 GB/s during this repeat, 40% below the 80 GB/s it gave at best, with no other process busy: the host placed its virtual CPUs differently", count: 3))
         // The experiment's best (100 GB/s, from another run) makes every one of them slow: too few
-        // fast ones remain, so all stay and the figures are flagged.
+        // fast ones remain, so all stay: shown as slow, but not noisy (that is how the machine ran).
         let judged = BusyRepeats.split(repeats, threads: 2, bestBandwidth: 100)
-        #expect(judged.slowKept && judged.noisy && judged.kept.count == 9 && judged.setAside.isEmpty)
+        #expect(judged.slowKept && !judged.noisy && judged.kept.count == 9 && judged.setAside.isEmpty)
         // 90% of the best is kept (a placement's own probes spread by 3%).
         #expect(BusyRepeats.slowReason(withBandwidth(quiet(0), 72.5, 73), best: 80) == nil)
         // A busy repeat says who else was running.

@@ -422,7 +422,7 @@ public enum ExperimentReport {
         case .same:
             return r.low == r.high ? "\(what) the same" : "\(what): no measurable difference (\(range))"
         case .unstable:
-            return noisy ? "\(what): unstable (\(Format.fixed(r.ratio, 2))×, but the machine was busy, or its memory slow, during most repeats)"
+            return noisy ? "\(what): unstable (\(Format.fixed(r.ratio, 2))×, but other processes kept the machine busy during most repeats)"
                 : "\(what): unstable (\(Format.fixed(r.ratio, 2))×, \(range) is wider than ±\(Int(RatioInterval.unstableWidth * 100))%)"
         default:
             return r.low == r.high ? "\(what) **\(Format.fixed(r.ratio, 2))×**" : "\(what) **\(Format.fixed(r.ratio, 2))×** (\(range))"
