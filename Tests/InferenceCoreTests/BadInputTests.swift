@@ -41,6 +41,7 @@ import Testing
             (#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#, 8, ["'a'", "not an ordered range"]),
             (#"{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#, 8, ["'a'", "non-negative"]),
             (#"{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}}"#, 8, ["'a'", "larger than the whole file"]),
+            (#"{"a":{"dtype":"F32","shape":[0,4611686018427387904,4],"data_offsets":[0,0]}}"#, 0, ["'a'", "too many elements"]),
             (#"{"a":{"dtype":"F32","shape":[2]}}"#, 8, ["'a'", "data_offsets"]),
             (#"{"a": [1, 2"#, 8, ["not valid JSON"]),
             (#"[1, 2]"#, 8, ["not a JSON object"]),

@@ -333,20 +333,19 @@ public final class GGUFFile: @unchecked Sendable {
                 throw CoreError.file(path, "byte \(at): tensor \(quoted: name) has \(nDims) dimensions (1 to \(GGUFFile.maxDims) allowed)")
             }
             var dims: [Int] = []
-            // Elements and rows are checked apart: a row of width 0 makes the element count 0
-            // whatever the other dimensions multiply to.
-            var elements = 1, rows = 1
+            // The product of the non-zero dimensions is checked, not only the element count: a
+            // zero-width row makes the element count 0 whatever the rows multiply to.
+            var nonZero = 1
             for d in 0..<Int(nDims) {
                 let n = try r.u64("dimension \(d) of tensor \(quoted: name)")
                 guard let dim = Int(exactly: n) else {
                     throw CoreError.file(path, "byte \(at): tensor \(quoted: name) dimension \(d) is \(n), too large")
                 }
-                let (e, elementsOverflow) = elements.multipliedReportingOverflow(by: dim)
-                let (p, rowsOverflow) = d == 0 ? (1, false) : rows.multipliedReportingOverflow(by: dim)
-                guard !elementsOverflow, !rowsOverflow else {
+                let (product, overflow) = nonZero.multipliedReportingOverflow(by: max(dim, 1))
+                guard !overflow else {
                     throw CoreError.file(path, "byte \(at): tensor \(quoted: name) has too many elements (dims \(dims + [dim]))")
                 }
-                elements = e; rows = p
+                nonZero = product
                 dims.append(dim)
             }
             let rawType = try r.u32("type of tensor \(quoted: name)")
@@ -356,6 +355,7 @@ public final class GGUFFile: @unchecked Sendable {
             guard let rowBytes = type.rowBytes(dims[0]) else {
                 throw CoreError.file(path, "byte \(at): tensor \(quoted: name) of type \(type.name) has rows of \(dims[0]) elements, not a multiple of its block size \(type.blockSize)")
             }
+            let rows = dims.dropFirst().reduce(1, *)   // cannot overflow: bounded by `nonZero`
             let (bytes, overflow) = rowBytes.multipliedReportingOverflow(by: rows)
             guard !overflow else { throw CoreError.file(path, "byte \(at): tensor \(quoted: name) is too large") }
             let off = try r.u64("offset of tensor \(quoted: name)")

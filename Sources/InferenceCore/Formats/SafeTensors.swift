@@ -89,13 +89,17 @@ public final class SafeTensorsFile: @unchecked Sendable {
             throw CoreError.file(path, "\(what) has unknown dtype \(quoted: dt) (known: \(DType.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         guard case let .array(sh)? = o["shape"] else { throw CoreError.file(path, "\(what): missing or non-array \"shape\"") }
+        // The product of the non-zero dimensions is bounded too, so that no partial product of the
+        // shape, in any order, can overflow where a model splits it into rows and columns.
         var shape: [Int] = []
-        var count = 1
+        var count = 1, nonZero = 1
         for d in sh {
             guard case let .int(v) = d, v >= 0 else { throw CoreError.file(path, "\(what): shape \(quoted: ParsedJSON.array(sh).description) must hold non-negative integers") }
             let (c, overflow) = count.multipliedReportingOverflow(by: v)
+            let (n, nonZeroOverflow) = nonZero.multipliedReportingOverflow(by: max(v, 1))
+            guard !nonZeroOverflow else { throw CoreError.file(path, "\(what): shape \(shape + [v]) has too many elements") }
             guard !overflow, c <= dataSize else { throw CoreError.file(path, "\(what): shape \(shape + [v]) is larger than the whole file") }
-            shape.append(v); count = c
+            shape.append(v); count = c; nonZero = n
         }
         guard case let .array(off)? = o["data_offsets"], off.count == 2,
               case let .int(begin) = off[0], case let .int(end) = off[1] else {
