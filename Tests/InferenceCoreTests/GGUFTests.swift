@@ -284,6 +284,8 @@ struct FuzzRNG: RandomNumberGenerator {
             ("row not a multiple of the block", withTensor { $0.tensors[1].dims = [48, 2] }),
             ("data beyond the file", withTensor { $0.tensors[2].dims = [256, 2] }),
             ("huge dims", withTensor { $0.tensors[0].dims = [1 << 40, 1 << 40] }),
+            // No elements, so the element count cannot overflow, but the rows do (found by scripts/fuzz).
+            ("zero-width rows, too many of them", withTensor { $0.tensors[0].dims = [0, 1 << 40, 1 << 40] }),
             ("duplicate name", withTensor { $0.tensors[1].name = "a.weight" }),
             ("alignment not a power of two", withTensor { $0.kvs[1].1 = .uint32(48) }),
             ("alignment of the wrong type", withTensor { $0.kvs[1].1 = .uint64(64) }),

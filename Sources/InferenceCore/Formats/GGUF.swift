@@ -333,17 +333,20 @@ public final class GGUFFile: @unchecked Sendable {
                 throw CoreError.file(path, "byte \(at): tensor \(quoted: name) has \(nDims) dimensions (1 to \(GGUFFile.maxDims) allowed)")
             }
             var dims: [Int] = []
-            var elements = 1
+            // Elements and rows are checked apart: a row of width 0 makes the element count 0
+            // whatever the other dimensions multiply to.
+            var elements = 1, rows = 1
             for d in 0..<Int(nDims) {
                 let n = try r.u64("dimension \(d) of tensor \(quoted: name)")
                 guard let dim = Int(exactly: n) else {
                     throw CoreError.file(path, "byte \(at): tensor \(quoted: name) dimension \(d) is \(n), too large")
                 }
-                let (product, overflow) = elements.multipliedReportingOverflow(by: dim)
-                guard !overflow else {
+                let (e, elementsOverflow) = elements.multipliedReportingOverflow(by: dim)
+                let (p, rowsOverflow) = d == 0 ? (1, false) : rows.multipliedReportingOverflow(by: dim)
+                guard !elementsOverflow, !rowsOverflow else {
                     throw CoreError.file(path, "byte \(at): tensor \(quoted: name) has too many elements (dims \(dims + [dim]))")
                 }
-                elements = product
+                elements = e; rows = p
                 dims.append(dim)
             }
             let rawType = try r.u32("type of tensor \(quoted: name)")
@@ -353,7 +356,6 @@ public final class GGUFFile: @unchecked Sendable {
             guard let rowBytes = type.rowBytes(dims[0]) else {
                 throw CoreError.file(path, "byte \(at): tensor \(quoted: name) of type \(type.name) has rows of \(dims[0]) elements, not a multiple of its block size \(type.blockSize)")
             }
-            let rows = dims.dropFirst().reduce(1, *)   // cannot overflow: bounded by `elements`
             let (bytes, overflow) = rowBytes.multipliedReportingOverflow(by: rows)
             guard !overflow else { throw CoreError.file(path, "byte \(at): tensor \(quoted: name) is too large") }
             let off = try r.u64("offset of tensor \(quoted: name)")
