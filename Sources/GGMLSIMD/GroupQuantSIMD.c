@@ -1,5 +1,7 @@
-// See include/GroupQuantSIMD.h. The x86 path (AVX-512 VNNI) takes two blocks of 32 codes per
-// 512-bit vector: their 32 bytes of nibbles masked into 64 code bytes, one `vpdpbusd` against 64
+// See include/GroupQuantSIMD.h. Tiles of 16 rows (4-bit) take one 512-bit vector per 4 codes of
+// each row: masked nibbles against 4 activation bytes broadcast, 16 row sums in the lanes, no
+// horizontal sums (as q4_0's 16-row kernel). Plain rows (the rest of a weight) take, per row, two
+// blocks of 32 codes per 512-bit vector: their 32 bytes of nibbles masked into 64 code bytes, one `vpdpbusd` against 64
 // activation bytes, the 16 int32 lanes (8 per block) converted and multiplied by the two blocks'
 // scales into a group accumulator; the group's fp16 scale is applied once per group, one
 // horizontal sum per row.
@@ -77,7 +79,98 @@ void gq_plain_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, cons
         out[r] = gq_plain_q4(codes, x + r * stride, xd + r * nb, gsum + r * groups, scales, zeros, groups, bpg);
 }
 
+void gq_plain_q4x16(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                    const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, float *out) {
+    for (int r = 0; r < 16; r++) {
+        float acc = 0;
+        for (int g = 0; g < groups; g++) {
+            float gacc = 0;
+            for (int b = 0; b < bpg; b++) {
+                int k = g * bpg + b, s = 0;
+                const uint8_t *blk = tile + (long)k * 256;
+                for (int j = 0; j < 16; j++) {
+                    uint8_t q = blk[64 * (j / 4) + 4 * r + j % 4];
+                    s += (q & 15) * x[k * 32 + j] + (q >> 4) * x[k * 32 + j + 16];
+                }
+                gacc += xd[k] * (float)s;
+            }
+            float sc = gq_half(scales[g * 16 + r]);
+            acc += sc * (gacc - (float)zeros[g * 16 + r] * gsum[g]);
+        }
+        out[r] = acc;
+    }
+}
+
+void gq_plain_q4x16_x4(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                       const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out) {
+    long nb = (long)groups * bpg;
+    for (int r = 0; r < 4; r++)
+        gq_plain_q4x16(tile, x + r * stride, xd + r * nb, gsum + r * groups, scales, zeros, groups, bpg, out + 16 * r);
+}
+
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+static inline int32_t gq_i32(const int8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+
+// One block of a tile against one activation block: the 16 rows' Σ code·x in 16 lanes (two chains,
+// low and high nibbles, of four vpdpbusd each).
+static inline __m512i gq_x16_block(const __m512i *lo, const __m512i *hi, const int8_t *x) {
+    __m512i sl = _mm512_setzero_si512(), sh = _mm512_setzero_si512();
+    for (int v = 0; v < 4; v++) {
+        sl = _mm512_dpbusd_epi32(sl, lo[v], _mm512_set1_epi32(gq_i32(x + 4 * v)));
+        sh = _mm512_dpbusd_epi32(sh, hi[v], _mm512_set1_epi32(gq_i32(x + 16 + 4 * v)));
+    }
+    return _mm512_add_epi32(sl, sh);
+}
+
+static inline void gq_x16_unpack(const uint8_t *blk, __m512i *lo, __m512i *hi) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int v = 0; v < 4; v++) {
+        __m512i q = _mm512_loadu_si512((const void *)(blk + 64 * v));
+        lo[v] = _mm512_and_si512(q, m4);
+        hi[v] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+    }
+}
+
+// acc += s · (gacc − z · gsum) for the tile's 16 rows in group g.
+static inline __m512 gq_x16_group(__m512 acc, __m512 gacc, const uint16_t *scales, const uint8_t *zeros, float gsum) {
+    __m512 s = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)scales));
+    __m512 z = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)zeros)));
+    return _mm512_fmadd_ps(s, _mm512_fnmadd_ps(z, _mm512_set1_ps(gsum), gacc), acc);
+}
+
+void gq_simd_q4x16(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                   const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, float *out) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int g = 0; g < groups; g++) {
+        __m512 gacc = _mm512_setzero_ps();
+        for (int k = g * bpg, end = k + bpg; k < end; k++) {
+            __m512i lo[4], hi[4];
+            gq_x16_unpack(tile + (long)k * 256, lo, hi);
+            gacc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(gq_x16_block(lo, hi, x + (long)k * 32)), _mm512_set1_ps(xd[k]), gacc);
+        }
+        acc = gq_x16_group(acc, gacc, scales + g * 16, zeros + g * 16, gsum[g]);
+    }
+    _mm512_storeu_ps(out, acc);
+}
+
+void gq_simd_q4x16_x4(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                      const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out) {
+    long nb = (long)groups * bpg;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int g = 0; g < groups; g++) {
+        __m512 gacc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int k = g * bpg, end = k + bpg; k < end; k++) {
+            __m512i lo[4], hi[4];
+            gq_x16_unpack(tile + (long)k * 256, lo, hi);
+            for (int r = 0; r < 4; r++)
+                gacc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(gq_x16_block(lo, hi, x + r * stride + (long)k * 32)),
+                                          _mm512_set1_ps(xd[r * nb + k]), gacc[r]);
+        }
+        for (int r = 0; r < 4; r++) acc[r] = gq_x16_group(acc[r], gacc[r], scales + g * 16, zeros + g * 16, gsum[r * groups + g]);
+    }
+    for (int r = 0; r < 4; r++) _mm512_storeu_ps(out + 16 * r, acc[r]);
+}
+
 // Two blocks' 32 code bytes (16 each) as 64 code bytes: [block b: low nibbles, high nibbles, block b+1: ...].
 static inline __m512i gq_codes2(const uint8_t *c) {
     const __m256i mask = _mm256_set1_epi8(0x0F);
@@ -157,6 +250,14 @@ void gq_simd_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, const
     for (int r = 0; r < 4; r++) out[r] = gq_hsum512(acc[r]) + scalar[r];
 }
 #else
+void gq_simd_q4x16(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                   const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, float *out) {
+    gq_plain_q4x16(tile, x, xd, gsum, scales, zeros, groups, bpg, out);
+}
+void gq_simd_q4x16_x4(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                      const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out) {
+    gq_plain_q4x16_x4(tile, x, xd, gsum, scales, zeros, groups, bpg, stride, out);
+}
 float gq_simd_q4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
                  const uint16_t *scales, const uint8_t *zeros, int groups, int bpg) {
     return gq_plain_q4(codes, x, xd, gsum, scales, zeros, groups, bpg);

@@ -91,6 +91,37 @@ enum GroupQuantFixture {
     }
 }
 
+extension GroupQuantizedTests {
+    /// The 16-row tile kernels (4-bit) against their plain C twins, on 3 tiles and a partial last
+    /// group (act-order, so groups are padded to whole blocks), one and four activation rows.
+    @Test func tileKernelsAgreeWithTheirPlainTwins() throws {
+        let q = GroupQuantFixture.weight(out: 48, n: 200, bits: 4, gs: 64, permuted: true, seed: 5)
+        let w = try GroupQuantizedLinear(q, format: "gptq")
+        #expect(w.tiles == 3)
+        let x = GroupQuantFixture.activations(rows: 4, n: 200, seed: 13)
+        let p = x.withUnsafeBufferPointer { w.prepare($0.baseAddress!, rows: 4, pool: nil) }
+        let G = w.groups, bpg = w.blocksPerGroup, slots = G * bpg * 32
+        w.codes.base.withMemoryRebound(to: UInt8.self, capacity: w.rowBytes * 48) { codes in
+            w.scales.withUnsafeBufferPointer { s in
+                w.zeros.withUnsafeBufferPointer { z in
+                    for t in 0..<3 {
+                        let c = codes + t * 16 * w.rowBytes, st = s.baseAddress! + t * 16 * G, zt = z.baseAddress! + t * 16 * G
+                        var one = [Float](repeating: 0, count: 16), plainOne = one
+                        var four = [Float](repeating: 0, count: 64), plainFour = four
+                        gq_simd_q4x16(c, p.a.q, p.a.d, p.gsum, st, zt, Int32(G), Int32(bpg), &one)
+                        gq_plain_q4x16(c, p.a.q, p.a.d, p.gsum, st, zt, Int32(G), Int32(bpg), &plainOne)
+                        gq_simd_q4x16_x4(c, p.a.q, p.a.d, p.gsum, st, zt, Int32(G), Int32(bpg), slots, &four)
+                        gq_plain_q4x16_x4(c, p.a.q, p.a.d, p.gsum, st, zt, Int32(G), Int32(bpg), slots, &plainFour)
+                        for k in 0..<16 { #expect(abs(one[k] - plainOne[k]) <= 1e-5 * (abs(plainOne[k]) + 1), "tile \(t) row \(k)") }
+                        for k in 0..<64 { #expect(abs(four[k] - plainFour[k]) <= 1e-5 * (abs(plainFour[k]) + 1), "tile \(t) [\(k)]") }
+                        #expect(plainFour[0..<16] == plainOne[0..<16])
+                    }
+                }
+            }
+        }
+    }
+}
+
 @Suite struct GPTQCheckpointTests {
     static let checkpoints = [("ckpt-m1_b4_g32_sym-gptq", "gptq-m1_b4_g32_sym.safetensors"),
                               ("ckpt-m2_b4_g32_asym_act-gptq_v2", "gptq-m2_b4_g32_asym_act.safetensors"),

@@ -20,6 +20,20 @@ float gq_plain_q4(const uint8_t *codes, const int8_t *x, const float *xd, const 
 void gq_plain_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
                     const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out);
 
+// 4-bit, 16 rows interleaved (a tile; Quant/GroupQuantized.swift): block k of the tile is 256 bytes,
+// four vectors of 64, vector v holding bytes 4v…4v+3 of each row's 16 plain bytes (row r at 4r),
+// so that one `vpdpbusd` against 4 activation bytes broadcast adds to all 16 rows' sums. The scales
+// and zeros of the tile are [groups][16]; `out` gets the 16 rows' products (`_x4`: 4 × 16, activation
+// row by activation row).
+void gq_simd_q4x16(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                   const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, float *out);
+void gq_simd_q4x16_x4(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                      const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out);
+void gq_plain_q4x16(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                    const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, float *out);
+void gq_plain_q4x16_x4(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                       const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out);
+
 // 2, 3 and 8 bits: blocks of 8, 12 and 32 bytes (see Quant/GroupQuantized.swift), unpacked to
 // bytes and summed the same way.
 float gq_plain_qn(int bits, const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,

@@ -290,11 +290,11 @@ extension GPTQCheckpoint {
         var tensors: [(name: String, tensor: Tensor)] = []
         func vector(_ name: String, _ v: [Float], _ shape: [Int]? = nil) { tensors.append((name, Tensor(v, shape: shape ?? [v.count]))) }
         let g = model.config, d = g.embeddingSize
-        vector("transformer.wte.weight", model.wte.dequantized(), [g.vocabSize, d])
+        tensors.append(("transformer.wte.weight", Self.f32(model.wte)))
         vector("transformer.wpe.weight", model.wpe, [g.contextLength, d])
         vector("transformer.ln_f.weight", model.lnfWeight)
         vector("transformer.ln_f.bias", model.lnfBias)
-        if model.head !== model.wte { vector("lm_head.weight", model.head.dequantized(), [g.vocabSize, d]) }
+        if model.head !== model.wte { tensors.append(("lm_head.weight", Self.f32(model.head))) }
         for (l, b) in model.blocks.enumerated() {
             let p = "transformer.h.\(l)."
             vector(p + "ln_1.weight", b.ln1Weight); vector(p + "ln_1.bias", b.ln1Bias)
@@ -369,6 +369,16 @@ extension GPTQCheckpoint {
         return q
     }
 
+    /// An embedding or head as F32 `[out, in]`: an F32 weight's own tensor, others dequantized row by
+    /// row into one new tensor (no array copy beside it).
+    static func f32(_ w: LinearWeight) -> Tensor {
+        if let f = w as? F32Linear { return f.weight }
+        let t = Tensor(zeros: [w.outFeatures, w.inFeatures])
+        let p = t.mutableFloats.baseAddress!
+        for r in 0..<w.outFeatures { w.dequantizeRow(r, into: p + r * w.inFeatures) }
+        return t
+    }
+
     /// `v` rounded to fp16, as the packers keep the biases of quantized layers.
     static func half(_ v: [Float]) -> Tensor {
         let h = Tensor(dtype: .f16, shape: [v.count], storage: Storage(byteCount: v.count * 2))
@@ -402,9 +412,9 @@ extension GPTQCheckpoint {
         let permuted = m.rope.style == .interleaved
         var tensors: [(name: String, tensor: Tensor)] = []
         func vector(_ name: String, _ v: [Float], _ shape: [Int]? = nil) { tensors.append((name, Tensor(v, shape: shape ?? [v.count]))) }
-        vector("model.embed_tokens.weight", model.embedding.dequantized(), [m.vocabSize, d])
+        tensors.append(("model.embed_tokens.weight", Self.f32(model.embedding)))
         vector("model.norm.weight", model.outputNorm)
-        if !m.tiedHead { vector("lm_head.weight", model.head.dequantized(), [m.vocabSize, d]) }
+        if !m.tiedHead { tensors.append(("lm_head.weight", Self.f32(model.head))) }
         for (l, layer) in model.layers.enumerated() {
             let p = "blk.\(l)."
             guard layer.qkv == nil, let q = layer.q, let k = layer.k, let v = layer.v, let gate = layer.gate,

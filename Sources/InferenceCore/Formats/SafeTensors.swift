@@ -238,11 +238,21 @@ public enum SafeTensorsWriter {
         }
         var json = Array(("{" + header.joined(separator: ",") + "}").utf8)
         while (8 + json.count) % 8 != 0 { json.append(0x20) }
-        var out = Data(capacity: 8 + json.count + offset)
-        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
-        out.append(contentsOf: json)
-        for (_, t) in tensors { out.append(Data(bytes: t.raw, count: t.byteCount)) }
-        do { try out.write(to: URL(fileURLWithPath: path)) } catch {
+        // Streamed from the tensors' own bytes: a copy of the file in memory would sit beside the
+        // model (GPT-2's embedding alone is 147 MiB).
+        var head = Data(capacity: 8 + json.count)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { head.append(contentsOf: $0) }
+        head.append(contentsOf: json)
+        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
+            throw CoreError.file(path, "cannot write: the file cannot be created (does its directory exist and is it writable?)")
+        }
+        defer { try? file.close() }
+        do {
+            try file.write(contentsOf: head)
+            for (_, t) in tensors where t.byteCount > 0 {
+                try file.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: t.raw), count: t.byteCount, deallocator: .none))
+            }
+        } catch {
             throw CoreError.file(path, "cannot write: \(error.localizedDescription)")
         }
     }

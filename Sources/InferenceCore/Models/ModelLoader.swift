@@ -19,11 +19,17 @@ public enum ModelLoader {
     public static func load(_ reference: String, quantization: QuantizationConfig = .fp32,
                             threads: Int = 1, calibrated: ((CalibrationReport) -> Void)? = nil) throws -> LanguageModel {
         if Quantization.method(named: quantization.method)?.calibrated == true {
-            let model = try load(reference, quantization: .fp32, threads: threads)
+            // GPT-2's block weights stay with their source until the calibration pass reaches them
+            // (Calibration/DeferredLinear.swift).
+            let model = try load(reference, quantization: .fp32, threads: threads, deferringBlocks: true)
             let report = try Calibration.quantize(model, config: quantization)
             calibrated?(report)
             return model
         }
+        return try load(reference, quantization: quantization, threads: threads, deferringBlocks: false)
+    }
+
+    static func load(_ reference: String, quantization: QuantizationConfig, threads: Int, deferringBlocks: Bool) throws -> LanguageModel {
         if reference.hasPrefix("random:") {
             let (config, seed, directory) = try randomConfig(reference)
             let gpt2 = try GPT2Config(config)
@@ -34,8 +40,9 @@ public enum ModelLoader {
             // random:gpt2 carries the bundled GPT-2 tokenizer when its vocabulary can hold the ids.
             let tokenizer = try directory.map { try tokenizerIfPresent(directory: $0) }
                 ?? (gpt2.vocabSize >= 50257 ? try Tokenizers.gpt2() : nil)
-            return try GPT2(config: gpt2, source: randomSource(gpt2, seed: seed, threads: threads), quantization: quantization,
-                            threads: threads, tokenizer: tokenizer)
+            let source = randomSource(gpt2, seed: seed, threads: threads)
+            return try GPT2(config: gpt2, source: source, quantization: quantization, threads: threads, tokenizer: tokenizer,
+                            stored: deferringBlocks ? deferred(source, gpt2) : nil)
         }
         if reference.hasSuffix(".gguf") {
             let file = try GGUFFile(path: reference)
@@ -82,6 +89,7 @@ public enum ModelLoader {
                 return try Quantization.quantize(WeightRows(dequantizing: w), config: config)
             }
         }
+        if stored == nil && deferringBlocks { stored = deferred(source, gpt2) }
         let model = try GPT2(config: gpt2, source: source, hasLMHead: hasHead,
                              quantization: quantization.method == LlamaGGUF.asStored ? .fp32 : quantization, threads: threads,
                              tokenizer: try tokenizerIfPresent(directory: reference), stored: stored)
@@ -92,6 +100,14 @@ public enum ModelLoader {
             }
         }
         return model
+    }
+
+    /// GPT-2's block linear layers left with `source`, read when first used (DeferredLinear).
+    static func deferred(_ source: @escaping GPT2.WeightSource, _ config: GPT2Config) -> (String) throws -> LinearWeight? {
+        { name in
+            guard let (out, n) = config.linearShape(name) else { return nil }
+            return DeferredLinear(try source(String(name.dropFirst("transformer.".count)) + ".weight", [n, out], true))
+        }
     }
 
     /// Files whose bytes define the model; empty for synthetic weights.

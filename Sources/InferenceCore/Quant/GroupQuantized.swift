@@ -15,6 +15,11 @@
 //   row o             groups × blocksPerGroup blocks
 //   scales            fp16 [out][groups]      zeros   u8 [out][groups]
 //   position          i32 [in]: where input column i lives in a row (identity but for act-order)
+// 4-bit rows go by 16 (tiles; the rows past the last whole tile stay as above): tile t holds rows
+// 16t…16t+15 in their own 16 × rowBytes bytes, block k of all 16 rows side by side in 256 bytes,
+// byte j of row r's plain block at 64·(j/4) + 4r + j%4; the tile's scales and zeros [groups][16].
+// So one vector of 64 bytes holds 4 consecutive bytes of 16 rows, and a decode streams each tile
+// front to back with no horizontal sums (q4_0's 16-row layout, Quant/Interleaved.swift, the same way).
 // Bits per weight at 4-bit, group 128: 4 + (16 + 8)/128 = 4.19.
 //
 // Multiplying: the activations are permuted into place and quantized to q8 blocks of 32 (as for
@@ -47,6 +52,9 @@ public final class GroupQuantizedLinear: LinearWeight, @unchecked Sendable {
     let position: [Int32]
     /// Whether `position` is the identity (no permutation, no padding): activations go in as they are.
     let contiguous: Bool
+    /// Whole tiles of 16 rows (4-bit codes only; 0 otherwise).
+    public let tiles: Int
+    static let tileRows = 16
 
     public var storedBytes: Int {
         rowBytes * outFeatures + scales.count * 2 + zeros.count + (contiguous ? 0 : position.count * 4)
@@ -88,8 +96,15 @@ public final class GroupQuantizedLinear: LinearWeight, @unchecked Sendable {
         for i in 0..<n { let g = Int(gIdx[i]); position[i] = Int32(next[g]); next[g] += 1 }
         self.position = position
         contiguous = groups * bpg * 32 == n && position.enumerated().allSatisfy { $0.offset == Int($0.element) }
+        let tiles = bits == 4 ? out / Self.tileRows : 0
+        self.tiles = tiles
         var s = [UInt16](repeating: 0, count: out * groups), z = [UInt8](repeating: 0, count: out * groups)
-        for g in 0..<groups { for o in 0..<out { s[o * groups + g] = scalesByGroup[g * out + o]; z[o * groups + g] = zerosByGroup[g * out + o] } }
+        for g in 0..<groups {
+            for o in 0..<out {
+                let k = Self.scaleIndex(o, g, groups: groups, tiles: tiles)
+                s[k] = scalesByGroup[g * out + o]; z[k] = zerosByGroup[g * out + o]
+            }
+        }
         scales = s; zeros = z
         codes = Storage(byteCount: out * groups * bpg * bb)
         let slots = groups * bpg * 32
@@ -104,7 +119,27 @@ public final class GroupQuantizedLinear: LinearWeight, @unchecked Sendable {
             let dst = codes.base + o * groups * bpg * bb
             for b in 0..<groups * bpg { Self.pack(bits, row, from: b * 32, into: dst + b * bb) }
         }
+        let rb = rowBytes, plain = UnsafeMutableRawPointer.allocate(byteCount: Self.tileRows * rb, alignment: 64)
+        defer { plain.deallocate() }
+        for t in 0..<tiles {
+            let tile = codes.base + t * Self.tileRows * rb
+            plain.copyMemory(from: tile, byteCount: Self.tileRows * rb)
+            for r in 0..<Self.tileRows {
+                for k in 0..<rb / 16 {
+                    for j in 0..<16 { tile.storeBytes(of: plain.load(fromByteOffset: r * rb + k * 16 + j, as: UInt8.self), toByteOffset: Self.tileOffset(r, k, j), as: UInt8.self) }
+                }
+            }
+        }
     }
+
+    /// Where byte j of row r's 4-bit block k lives in its tile.
+    @inline(__always) static func tileOffset(_ r: Int, _ k: Int, _ j: Int) -> Int { k &* 256 &+ 64 &* (j >> 2) &+ 4 &* r &+ j & 3 }
+
+    /// Index of output o's group g in `scales` / `zeros`: [groups][16] per tile, [groups] per row after.
+    @inline(__always) static func scaleIndex(_ o: Int, _ g: Int, groups: Int, tiles: Int) -> Int {
+        o < tiles &* tileRows ? ((o >> 4) &* groups &+ g) &* tileRows &+ o & 15 : o &* groups &+ g
+    }
+    func scaleIndex(_ o: Int, _ g: Int) -> Int { Self.scaleIndex(o, g, groups: groups, tiles: tiles) }
 
     /// 32 codes from `row[from...]` into one block.
     static func pack(_ bits: Int, _ row: [UInt8], from k: Int, into dst: UnsafeMutableRawPointer) {
@@ -121,6 +156,10 @@ public final class GroupQuantizedLinear: LinearWeight, @unchecked Sendable {
     /// Code of output `o`, input `i` (for dequantizing and writing checkpoints).
     public func code(_ o: Int, _ i: Int) -> UInt8 {
         let k = Int(position[i]), b = k / 32, j = k % 32
+        if o < tiles * Self.tileRows {
+            let byte = (codes.base + (o / Self.tileRows) * Self.tileRows * rowBytes).load(fromByteOffset: Self.tileOffset(o % Self.tileRows, b, j % 16), as: UInt8.self)
+            return j < 16 ? byte & 15 : byte >> 4
+        }
         let blk = (codes.base + o * rowBytes + b * blockBytes).assumingMemoryBound(to: UInt8.self)
         switch bits {
         case 4: return j < 16 ? blk[j] & 15 : blk[j - 16] >> 4
@@ -141,13 +180,13 @@ public final class GroupQuantizedLinear: LinearWeight, @unchecked Sendable {
     }
 
     /// fp16 bits of the scale of output `o`, group `g`.
-    public func scaleBits(_ o: Int, _ g: Int) -> UInt16 { scales[o * groups + g] }
-    public func zero(_ o: Int, _ g: Int) -> UInt8 { zeros[o * groups + g] }
+    public func scaleBits(_ o: Int, _ g: Int) -> UInt16 { scales[scaleIndex(o, g)] }
+    public func zero(_ o: Int, _ g: Int) -> UInt8 { zeros[scaleIndex(o, g)] }
 
     public func dequantizeRow(_ row: Int, into dst: UnsafeMutablePointer<Float>) {
         for i in 0..<inFeatures {
             let g = Int(gIdx[i])
-            dst[i] = fp16Value(scales[row * groups + g]) * (Float(code(row, i)) - Float(zeros[row * groups + g]))
+            dst[i] = fp16Value(scaleBits(row, g)) * (Float(code(row, i)) - Float(zero(row, g)))
         }
     }
 
@@ -192,8 +231,33 @@ public final class GroupQuantizedLinear: LinearWeight, @unchecked Sendable {
                         zeros.withUnsafeBufferPointer { zb in
                             let q = qb.baseAddress!, d = db.baseAddress!, gs = gb.baseAddress!
                             let s = sb.baseAddress!, z = zb.baseAddress!
-                            pool.parallelFor(m, granule: 4) { range in
-                                for o in range {
+                            // Tiles of 16 rows first (4-bit), then the rows after them one by one.
+                            let tiled = self.tiles * Self.tileRows, tileBytes = Self.tileRows * rb
+                            if self.tiles > 0 {
+                                pool.parallelFor(self.tiles) { range in
+                                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * Self.tileRows) { buffer in
+                                        let out = buffer.baseAddress!
+                                        for t in range {
+                                            let w = UnsafePointer(base.assumingMemoryBound(to: UInt8.self) + t &* tileBytes)
+                                            let st = s + t &* G &* Self.tileRows, zt = z + t &* G &* Self.tileRows, o = t &* Self.tileRows
+                                            var r = 0
+                                            while r &+ 4 <= rows {
+                                                gq_simd_q4x16_x4(w, q + r &* slots, d + r &* nb, gs + r &* G, st, zt, Int32(G), Int32(bpg), slots, out)
+                                                for k in 0..<4 { (y + ((r &+ k) &* m &+ o)).update(from: out + k &* Self.tileRows, count: Self.tileRows) }
+                                                r &+= 4
+                                            }
+                                            while r < rows {
+                                                gq_simd_q4x16(w, q + r &* slots, d + r &* nb, gs + r &* G, st, zt, Int32(G), Int32(bpg), out)
+                                                (y + (r &* m &+ o)).update(from: out, count: Self.tileRows)
+                                                r &+= 1
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            guard tiled < m else { return }
+                            pool.parallelFor(m - tiled, granule: 4) { range in
+                                for o in range.lowerBound + tiled ..< range.upperBound + tiled {
                                     let w = UnsafePointer(base.assumingMemoryBound(to: UInt8.self) + o * rb)
                                     let so = s + o * G, zo = z + o * G
                                     var r = 0
@@ -240,8 +304,8 @@ public final class GroupQuantizedLinear: LinearWeight, @unchecked Sendable {
                         for j in 0..<32 { dot += Int32(slotCode[k * 32 + j]) * Int32(p.a.q[r * slots + k * 32 + j]) }
                         gacc += p.a.d[r * G * bpg + k] * Float(dot)
                     }
-                    let s = fp16Value(scales[o * G + g])
-                    acc += s * (gacc - Float(zeros[o * G + g]) * p.gsum[r * G + g])
+                    let s = fp16Value(scaleBits(o, g))
+                    acc += s * (gacc - Float(zero(o, g)) * p.gsum[r * G + g])
                 }
                 y[r * m + o] = acc
             }

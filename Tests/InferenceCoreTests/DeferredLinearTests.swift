@@ -1,0 +1,62 @@
+// Block weights left with their source until calibration reaches them (Calibration/DeferredLinear.swift)
+// against the same source loaded whole: every row and every product bit for bit, and a model
+// calibrated through the deferred load quantized exactly as the whole-loaded one.
+import Foundation
+import Testing
+@testable import InferenceCore
+
+@Suite struct DeferredLinearTests {
+    /// mlp.c_fc of a random GPT-2 520 wide (Conv1D, transposed): 2080 rows of 520, about five
+    /// 1 MiB chunks, the last one partial.
+    static func rows() throws -> WeightRows {
+        let (values, seed, _) = try ModelLoader.randomConfig("random:gpt2?n_layer=1&n_embd=520&n_head=8&vocab_size=300&seed=3")
+        let config = try GPT2Config(values)
+        return try ModelLoader.randomSource(config, seed: seed, threads: 2)("h.0.mlp.c_fc.weight", [520, 2080], true)
+    }
+
+    @Test func rowsInAnyOrderAndProductsAreTheWholeWeights() throws {
+        let whole = F32Linear(rows: try Self.rows()), deferred = DeferredLinear(try Self.rows())
+        #expect(deferred.format == "fp32" && deferred.storedBytes == whole.storedBytes)
+        #expect(deferred.rows.chunks().count > 2)
+        let n = whole.inFeatures
+        var rng = SeededRandom(seed: 11)
+        // Back and forth across chunk boundaries, then every row.
+        let order = (0..<200).map { _ in Int(rng.next() % UInt64(whole.outFeatures)) } + Array(0..<whole.outFeatures)
+        var a = [Float](repeating: 0, count: n), b = a
+        for r in order {
+            whole.dequantizeRow(r, into: &a)
+            deferred.dequantizeRow(r, into: &b)
+            #expect(a == b, "row \(r)")
+            if a != b { return }
+        }
+        let x = (0..<3 * n).map { _ in Float(rng.next() % 2001) / 1000 - 1 }
+        var y1 = [Float](repeating: 0, count: 3 * whole.outFeatures), y2 = y1
+        let pool = ThreadPool(threads: 2)
+        whole.forward(x, rows: 3, into: &y1, pool: pool)
+        deferred.forward(x, rows: 3, into: &y2, pool: pool)
+        #expect(y1 == y2)
+        deferred.dequantizeRow(7, into: &b); whole.dequantizeRow(7, into: &a)
+        #expect(a == b, "a row after the weight was loaded whole")
+    }
+
+    /// GPTQ through `ModelLoader.load` (block weights deferred, read from the checkpoint's mapped
+    /// bytes when reached) gives the codes of the calibration pass on the model loaded whole.
+    @Test func calibratedThroughTheDeferredLoadAsLoadedWhole() throws {
+        let ids = GPTQOracle.dir.appendingPathComponent("tokens.safetensors").path
+        let config = QuantizationConfig(method: "gptq", parameters: ["bits": 4, "group_size": 32, "desc_act": 1],
+                                        calibration: CalibrationConfig(ids: ids))
+        let deferred = try ModelLoader.load(Fixture.tiny, quantization: config, threads: 2) as! GPT2
+        let whole = try ModelLoader.load(Fixture.tiny, threads: 2) as! GPT2
+        #expect(!(whole.linear("transformer.h.0.attn.c_attn") is DeferredLinear))
+        _ = try CalibrationPass.gptq(whole, samples: try CalibrationData.read(ids: ids),
+                                     config: try Calibration.gptqConfiguration(config, known: Set(Calibration.gptqParameters.keys)),
+                                     trueSequential: true)
+        for l in 0..<whole.blockCount {
+            for name in whole.sequentialGroups(block: l).joined() {
+                let a = try #require(whole.linear(name) as? GroupQuantizedLinear), b = try #require(deferred.linear(name) as? GroupQuantizedLinear)
+                #expect(a.dequantized() == b.dequantized() && a.gIdx == b.gIdx, "\(name)")
+            }
+        }
+        #expect(whole.weights.map(\.format) == deferred.weights.map(\.format))
+    }
+}
