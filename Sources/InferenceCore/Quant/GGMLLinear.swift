@@ -54,7 +54,7 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
                                 repack: Bool) throws -> GGMLLinear {
         let mapped = try GGMLLinear(type: type, out: out, in: n, storage: file, byteOffset: byteOffset)
         guard repack, Interleaved.applies(to: type, out: out) else { return mapped }
-        let rb = mapped.rowBytes, copy = Storage(weightBytes: rb * out)
+        let rb = mapped.rowBytes, copy = Storage(byteCount: rb * out)
         let groupBytes = Interleaved.rows * rb, groups = out / Interleaved.rows
         let chunk = max(1, (1 << 20) / groupBytes)
         for g0 in stride(from: 0, to: groups, by: chunk) {
@@ -81,7 +81,7 @@ public final class GGMLLinear: LinearWeight, @unchecked Sendable {
         let out = rows.out, n = rows.inFeatures
         let (stored, note) = format.fitting(rowLength: n)
         let rb = stored.rowBytes(n)
-        let storage = Storage(weightBytes: rb * out)
+        let storage = Storage(byteCount: rb * out)
         let interleave = Interleaved.applies(to: stored, out: out)
         try rows.forEachChunk(rowMultiple: Interleaved.rows) { range, src in
             if let bad = firstNonFinite(src, count: range.count * n) {
