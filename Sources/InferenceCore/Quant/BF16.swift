@@ -27,7 +27,7 @@ public final class BF16Linear: LinearWeight, @unchecked Sendable {
     public init(rows: WeightRows) {
         let n = rows.inFeatures
         outFeatures = rows.out; inFeatures = n
-        storage = Storage(byteCount: rows.out * n * 2)
+        storage = Storage(weightBytes: rows.out * n * 2)
         let b = storage.base.assumingMemoryBound(to: UInt16.self)
         rows.forEachChunk { r, v in
             for (k, o) in r.enumerated() {

@@ -140,8 +140,8 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
     public let doubleQuant: Bool
     public var format: String { "bnb-" + codeBook.rawValue }
 
-    /// Two codes per byte, first in the high nibble.
-    public let packed: [UInt8]
+    /// Two codes per byte, first in the high nibble (on huge pages: WeightArray).
+    public let packed: WeightArray<UInt8>
     /// Per-block absmax (empty with double quantization).
     public let absmax: [Float]
     /// Double quantization: 8-bit codes, per-256-block scales, the mean offset.
@@ -182,7 +182,7 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
         var am = [Float](repeating: 0, count: blocks)
         // Blocks run over the flattened weight: chunks hold whole blocks (an even count of values,
         // so no byte is split between chunks). An odd count pads with the code of 0, as bitsandbytes.
-        var pairs = [UInt8](repeating: codeBook.code(0) &* 17, count: (n + 1) / 2)
+        let pairs = WeightArray<UInt8>(repeating: codeBook.code(0) &* 17, count: (n + 1) / 2), pp = pairs.mutableBase
         let rowMultiple = blockSize / Bnb4BitLinear.gcd(inFeatures, blockSize)
         rows.forEachChunk(rowMultiple: rowMultiple) { r, v in
             let base = r.lowerBound * inFeatures, count = r.count * inFeatures
@@ -194,7 +194,7 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
                 let s = 1 / m
                 for i in lo..<hi {
                     let g = base + i, c = codeBook.code(v[i] * s)
-                    pairs[g / 2] = g & 1 == 0 ? c << 4 | (pairs[g / 2] & 15) : (pairs[g / 2] & 0xF0) | c
+                    pp[g / 2] = g & 1 == 0 ? c << 4 | (pp[g / 2] & 15) : (pp[g / 2] & 0xF0) | c
                 }
             }
         }

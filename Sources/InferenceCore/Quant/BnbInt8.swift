@@ -43,8 +43,8 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
     public var format: String { "bnb-int8" }
     public var storedBytes: Int { outFeatures * inFeatures + outFeatures * 4 }
 
-    /// `[out, in]` int8 codes and per-row scales, as bitsandbytes' `CB` / `SCB`.
-    public let cb: [Int8]
+    /// `[out, in]` int8 codes (on huge pages: WeightArray) and per-row scales, as bitsandbytes' `CB` / `SCB`.
+    public let cb: WeightArray<Int8>
     public let scb: [Float]
 
     /// 1/127² as bitsandbytes' dequantization kernel spells it.
@@ -57,14 +57,14 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
     public init(rows: WeightRows, threshold: Float = 6.0) {
         let out = rows.out, n = rows.inFeatures
         outFeatures = out; inFeatures = n; self.threshold = threshold
-        var codes = [Int8](repeating: 0, count: out * n)
+        let codes = WeightArray<Int8>(repeating: 0, count: out * n), c = codes.mutableBase
         var scales = [Float](repeating: 0, count: out)
         rows.forEachChunk { r, v in
             for (k, o) in r.enumerated() {
                 let row = (0..<n).map { Float(Float16(v[k * n + $0])) }
                 let (q, s) = BnbInt8Linear.quantizeRow(row, threshold: 0)
                 scales[o] = s
-                for i in 0..<n { codes[o * n + i] = q[i] }
+                for i in 0..<n { c[o * n + i] = q[i] }
             }
         }
         cb = codes; scb = scales
@@ -193,7 +193,7 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
     func scaledProducts(_ codes: [Int8], sca: [Float], sums: [Int32], rows: Int, bias: [Float]?, plain: Bool) -> [Float] {
         var y = [Float](repeating: 0, count: rows * outFeatures)
         withOptionalPointer(bias) { bp in
-            (plain ? bnb_int8_plain_forward : bnb_int8_simd_forward)(cb, 0, Int32(outFeatures), Int32(inFeatures), codes, sums, Int32(rows),
+            (plain ? bnb_int8_plain_forward : bnb_int8_simd_forward)(cb.mutableBase, 0, Int32(outFeatures), Int32(inFeatures), codes, sums, Int32(rows),
                                                                      sca, scb, bp, &y, outFeatures)
         }
         return y
@@ -205,7 +205,7 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
         let n = inFeatures, m = outFeatures
         let sums = (0..<rows).map { r in codes[r * n ..< (r + 1) * n].reduce(Int32(0)) { $0 + Int32($1) } }
         var out = [Int32](repeating: 0, count: rows * m)
-        (plain ? bnb_int8_plain_gemm : bnb_int8_simd_gemm)(cb, 0, Int32(m), Int32(n), codes, sums, Int32(rows), &out, m)
+        (plain ? bnb_int8_plain_gemm : bnb_int8_simd_gemm)(cb.mutableBase, 0, Int32(m), Int32(n), codes, sums, Int32(rows), &out, m)
         return out
     }
 

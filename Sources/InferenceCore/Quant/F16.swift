@@ -23,7 +23,7 @@ public final class F16Linear: LinearWeight, @unchecked Sendable {
     public init(rows: WeightRows) {
         let n = rows.inFeatures
         outFeatures = rows.out; inFeatures = n
-        storage = Storage(byteCount: rows.out * n * 2)
+        storage = Storage(weightBytes: rows.out * n * 2)
         let h = storage.base.assumingMemoryBound(to: Float16.self)
         rows.forEachChunk { r, v in
             let d = h + r.lowerBound * n

@@ -22,7 +22,7 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
 
     public convenience init(rows: WeightRows) {
         let n = rows.inFeatures
-        let storage = Storage(byteCount: rows.out * n * 4)
+        let storage = Storage(weightBytes: rows.out * n * 4)
         let dst = storage.base.assumingMemoryBound(to: Float.self)
         for r in rows.chunks() { rows.read(r, into: dst + r.lowerBound * n) }
         self.init(Tensor(dtype: .f32, shape: [rows.out, n], storage: storage))

@@ -1,0 +1,73 @@
+// How fast one thread runs bitsandbytes' 4-bit decode kernel (bnb4_simd_dot, Sources/GGMLSIMD/bnb4.c)
+// where memory cannot be what limits it (codes in L2, 1 MiB) and where it must be (codes streamed
+// from 256 MiB on 2 MiB pages), beside a plain read of the same 256 MiB (scripts/read-bandwidth.c's
+// loop): if the cache-resident figure is below the read bandwidth, the kernel, not memory, sets the
+// decode speed at one thread. GPT-2 rows (768 values, blocks of 64), best of PASSES passes.
+// Built and run by scripts/bench-bnb4-ceiling.
+#include "BnbSIMD.h"
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
+typedef float v16 __attribute__((vector_size(64)));
+static volatile float sink;
+
+static uint8_t *huge_buffer(size_t bytes) {
+    size_t align = (size_t)2 << 20;
+    char *map = mmap(NULL, bytes + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) { fprintf(stderr, "bnb4-ceiling: cannot map %zu bytes\n", bytes); exit(1); }
+    uint8_t *b = (uint8_t *)(((uintptr_t)map + align - 1) & ~(uintptr_t)(align - 1));
+    madvise(b, bytes, MADV_HUGEPAGE);
+    return b;
+}
+
+// GB/s of codes through the kernel over `rows` rows starting at `codes`, best of `passes`.
+static double kernel_rate(const uint8_t *codes, int rows, int n, const bnb4_scales *s, const float *table, const float *xp, int passes) {
+    double best = 0;
+    for (int p = 0; p < passes; p++) {
+        float acc = 0;
+        double t0 = now();
+        for (int o = 0; o < rows; o++) acc += bnb4_simd_dot(codes, (long)o * n, n, 64, s, table, xp);
+        double g = (double)rows * n / 2 / (now() - t0) / 1e9;
+        sink = acc;
+        if (g > best) best = g;
+    }
+    return best;
+}
+
+int main(int argc, char **argv) {
+    int passes = argc > 1 ? atoi(argv[1]) : 5;
+    const int n = 768;
+    const size_t big = (size_t)256 << 20;
+    const int big_rows = (int)(big / (n / 2)), small_rows = (1 << 20) / (n / 2);
+    uint8_t *codes = huge_buffer(big);
+    for (size_t i = 0; i < big; i++) codes[i] = (uint8_t)(i * 2654435761u >> 13);
+    const long blocks = (long)big_rows * n / 64;
+    float *absmax = malloc(blocks * sizeof(float));
+    for (long b = 0; b < blocks; b++) absmax[b] = 0.01f * (1 + b % 7);
+    const bnb4_scales s = {absmax, NULL, NULL, NULL, 0};
+    float table[16], x[768], xp[768];
+    for (int k = 0; k < 16; k++) table[k] = (k - 7.5f) / 7.5f;
+    for (int i = 0; i < n; i++) x[i] = (float)((i * 37) % 101) / 101 - 0.5f;
+    bnb4_order(x, n, xp);
+
+    double cached = kernel_rate(codes, small_rows, n, &s, table, xp, passes * 20);
+    double streamed = kernel_rate(codes, big_rows, n, &s, table, xp, passes);
+    double read = 0;
+    for (int p = 0; p < passes; p++) {
+        v16 a = {0}, b = {0}, c = {0}, d = {0};
+        double t0 = now();
+        for (const v16 *q = (const v16 *)codes, *end = (const v16 *)(codes + big); q < end; q += 4) { a += q[0]; b += q[1]; c += q[2]; d += q[3]; }
+        double g = big / (now() - t0) / 1e9;
+        v16 t = a + b + c + d;
+        sink = t[0] + t[15];
+        if (g > read) read = g;
+    }
+    printf("bnb4_simd_dot, 1 thread, rows of %d: codes in cache (1 MiB) %.1f GB/s, streamed (256 MiB) %.1f GB/s; "
+           "plain read of the 256 MiB %.1f GB/s\n", n, cached, streamed, read);
+    printf("cached kernel / read bandwidth: %.0f%%\n", 100 * cached / read);
+    return 0;
+}
