@@ -1,16 +1,24 @@
-// bitsandbytes' 4-bit formats (Quant/Bnb4Bit.swift): one weight row against F32 activations. The
+// bitsandbytes' 4-bit formats (Quant/Bnb4Bit.swift): weight rows against F32 activations. The
 // 16 code-book values fill one 512-bit register, so `vpermps` decodes 16 codes per instruction (its
 // index is the low 4 bits of each lane, so no mask is needed). A 64-byte load holds 128 codes as 16
 // lanes of 8 nibbles: shifted right by 4k, lane j's low bits are its nibble k, so eight shifts
 // and eight `vpermps` decode them, against activations put once per call in the matching order
 // (bnb4_order: value 8j + (k ^ 1) of the chunk at 16k + j, the high nibble holding the even value).
-// That is one permute per 16 codes and nothing else on the shuffle unit, which limits this kernel at
-// one thread: 16-byte loads widened by `vpmovzxbd` before each pair of permutes added half as many
-// shuffles again (20 GB/s of 4-bit weights where the machine reads 40). Lane j of a chunk lies in one
-// block (8 values; blocks are multiples of 32), so the chunk's 8 products per lane are scaled once, by
-// a vector of the lanes' absmax. Rows whose length is not a multiple of 128 finish in groups of 32,
-// 16 even values then 16 odd ones. A prompt widens weight rows the same way (bnb4_simd_widen) for
-// F32's tiled product. See include/BnbSIMD.h.
+// Lane j of a chunk lies in one block (8 values; blocks are multiples of 32), so the chunk's 8
+// products per lane are scaled once, by a vector of the lanes' absmax.
+//
+// Decode takes four rows at a time where each half of a chunk lies in one block (blocks of 64 or
+// more): the activations are loaded once for the four, each half's absmax is broadcast from memory
+// into a total of its own rather than blended into a vector (a shuffle beside the 8 permutes), and
+// the codes 8 KiB ahead are prefetched. One row per call ran at 22 GB/s with its codes in cache and
+// 20 streamed, these at 32 and 31, where a plain read of the same buffer gives 43
+// (scripts/bench-bnb4-ceiling). Shifts and permutes share the shuffle ports, 15 per 128 codes: that
+// is the limit. Int16 arithmetic (one `vpermw` per 32 codes, `vpdpwssd`) ran at 44 GB/s but moved
+// the tiny GPT-2's logits by 1e-4 and flipped a greedy token bitsandbytes picks by 5e-5; with a
+// second Int16 level for the activations' remainder it was exact enough and only 6% faster.
+// Rows whose length is not a multiple of 128 finish in groups of 32, 16 even values then 16 odd
+// ones. A prompt widens weight rows the same way (bnb4_simd_widen) for F32's tiled product. See
+// include/BnbSIMD.h.
 #include "BnbSIMD.h"
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -43,14 +51,17 @@ void bnb4_order(const float *x, int n, float *xp) {
 
 static inline int code_at(const uint8_t *packed, long i) { return i & 1 ? packed[i >> 1] & 15 : packed[i >> 1] >> 4; }
 
-float bnb4_plain_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp) {
-    float acc = 0;
-    for (int g = 0; g < n; g += 32) {
-        float part = 0;
-        for (int i = g; i < g + 32; i++) part += table[code_at(packed, e + i)] * xp[bnb4_position(i, n)];
-        acc += part * block_absmax(s, (e + g) / block);
+void bnb4_plain_dot(const uint8_t *packed, long e, int rows, int n, int block, const bnb4_scales *s, const float *table, const float *xp,
+                    float *y) {
+    for (int r = 0; r < rows; r++, e += n) {
+        float acc = 0;
+        for (int g = 0; g < n; g += 32) {
+            float part = 0;
+            for (int i = g; i < g + 32; i++) part += table[code_at(packed, e + i)] * xp[bnb4_position(i, n)];
+            acc += part * block_absmax(s, (e + g) / block);
+        }
+        y[r] = acc;
     }
-    return acc;
 }
 
 void bnb4_plain_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst) {
@@ -75,7 +86,44 @@ static inline int log2_block(int block) { return block > 0 && (block & (block - 
 // Nibble k of every lane of 128 codes, decoded.
 #define NIBBLES(q, k, t) _mm512_permutexvar_ps((k) ? _mm512_srli_epi32(q, 4 * (k)) : (q), t)
 
-float bnb4_simd_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp) {
+// The 128 products of a chunk (codes at p, activations x[0…7]) summed per lane: lane j holds
+// values 8j…8j+7. The codes 8 KiB ahead are fetched meanwhile (without, they stream at 27 GB/s).
+static inline __m512 chunk_products(const uint8_t *p, __m512 t, const __m512 *x) {
+    _mm_prefetch((const char *)p + 8192, _MM_HINT_T0);
+    const __m512i q = _mm512_loadu_si512(p);
+    __m512 a0 = _mm512_mul_ps(NIBBLES(q, 0, t), x[0]);
+    __m512 a1 = _mm512_mul_ps(NIBBLES(q, 1, t), x[1]);
+    a0 = _mm512_fmadd_ps(NIBBLES(q, 2, t), x[2], a0);
+    a1 = _mm512_fmadd_ps(NIBBLES(q, 3, t), x[3], a1);
+    a0 = _mm512_fmadd_ps(NIBBLES(q, 4, t), x[4], a0);
+    a1 = _mm512_fmadd_ps(NIBBLES(q, 5, t), x[5], a1);
+    a0 = _mm512_fmadd_ps(NIBBLES(q, 6, t), x[6], a0);
+    a1 = _mm512_fmadd_ps(NIBBLES(q, 7, t), x[7], a1);
+    return _mm512_add_ps(a0, a1);
+}
+
+// Four rows whose chunks each lie in two blocks, one per half (blocks of 64 or more, rows starting
+// at multiples of 64, n a multiple of 128). `am`: s->absmax or NULL (double quantization), a
+// constant at each call so that each gets its own loop.
+static inline __attribute__((always_inline)) void simd_rows4(const uint8_t *packed, long e, int n, int shift, const bnb4_scales *s,
+                                                             const float *am, const __m512 t, const float *xp, float *y) {
+    __m512 lo[4], hi[4];   // totals of each row's first and second halves of chunks (lanes 0-7, 8-15)
+    for (int r = 0; r < 4; r++) lo[r] = hi[r] = _mm512_setzero_ps();
+    for (int c = 0; c < n; c += 128) {
+        __m512 x[8];
+        for (int k = 0; k < 8; k++) x[k] = _mm512_loadu_ps(xp + c + 16 * k);
+        for (int r = 0; r < 4; r++) {
+            const long f = e + (long)r * n + c, b0 = f >> shift, b1 = (f + 64) >> shift;
+            const __m512 v = chunk_products(packed + f / 2, t, x);
+            lo[r] = _mm512_fmadd_ps(v, _mm512_set1_ps(am ? am[b0] : block_absmax(s, b0)), lo[r]);
+            hi[r] = _mm512_fmadd_ps(v, _mm512_set1_ps(am ? am[b1] : block_absmax(s, b1)), hi[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) y[r] = _mm512_reduce_add_ps(_mm512_mask_blend_ps(0xFF00, lo[r], hi[r]));
+}
+
+// Any layout, one row.
+static float simd_row_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp) {
     const __m512 t = _mm512_loadu_ps(table);
     const int shift = log2_block(block);
     __m512 tot0 = _mm512_setzero_ps(), tot1 = _mm512_setzero_ps();
@@ -106,6 +154,19 @@ float bnb4_simd_dot(const uint8_t *packed, long e, int n, int block, const bnb4_
     return _mm512_reduce_add_ps(_mm512_add_ps(tot0, tot1));
 }
 
+void bnb4_simd_dot(const uint8_t *packed, long e, int rows, int n, int block, const bnb4_scales *s, const float *table, const float *xp,
+                   float *y) {
+    const int shift = log2_block(block);
+    const __m512 t = _mm512_loadu_ps(table);
+    int r = 0;
+    if (shift >= 6 && (e & 63) == 0 && (n & 127) == 0)
+        for (; r + 4 <= rows; r += 4) {
+            if (s->absmax) simd_rows4(packed, e + (long)r * n, n, shift, s, s->absmax, t, xp, y + r);
+            else simd_rows4(packed, e + (long)r * n, n, shift, s, NULL, t, xp, y + r);
+        }
+    for (; r < rows; r++) y[r] = simd_row_dot(packed, e + (long)r * n, n, block, s, table, xp);
+}
+
 void bnb4_simd_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst) {
     const __m512 t = _mm512_loadu_ps(table);
     const int shift = log2_block(block);
@@ -133,8 +194,9 @@ void bnb4_simd_widen(const uint8_t *packed, long e, int n, int block, const bnb4
 
 #else
 
-float bnb4_simd_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp) {
-    return bnb4_plain_dot(packed, e, n, block, s, table, xp);
+void bnb4_simd_dot(const uint8_t *packed, long e, int rows, int n, int block, const bnb4_scales *s, const float *table, const float *xp,
+                   float *y) {
+    bnb4_plain_dot(packed, e, rows, n, block, s, table, xp, y);
 }
 
 void bnb4_simd_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst) {

@@ -25,11 +25,14 @@ typedef struct {
 int bnb4_position(int i, int n);
 void bnb4_order(const float *x, int n, float *xp);
 
-// Σ_i table[code(e + i)] · absmax(block(e + i)) · x[i] over i < n: one weight row starting at flat
-// element e of the packed codes (two per byte, first in the high nibble), blocks of `block` values
-// counted from element 0. e, n and block are multiples of 32; `xp` is x in bnb4_order.
-float bnb4_simd_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp);
-float bnb4_plain_dot(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, const float *xp);
+// y[r] = Σ_i table[code(e + r·n + i)] · absmax(block(e + r·n + i)) · x[i] over i < n, for r < rows:
+// weight rows of n values starting at flat element e of the packed codes (two per byte, first in
+// the high nibble), blocks of `block` values counted from element 0. e, n and block are multiples
+// of 32; `xp` is x in bnb4_order.
+void bnb4_simd_dot(const uint8_t *packed, long e, int rows, int n, int block, const bnb4_scales *s, const float *table, const float *xp,
+                   float *y);
+void bnb4_plain_dot(const uint8_t *packed, long e, int rows, int n, int block, const bnb4_scales *s, const float *table, const float *xp,
+                    float *y);
 
 // The same n weights dequantized (table[code] · absmax, as Bnb4BitLinear.dequantizeRow) into dst in
 // bnb4_order's order: a prompt's activation rows, put in that order once, meet them there.

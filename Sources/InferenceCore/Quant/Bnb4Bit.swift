@@ -267,7 +267,7 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
 
     /// Where rows and blocks are whole 32-value chunks, the C kernels (Sources/GGMLSIMD/bnb4.c: one
     /// `vpermps` per 16 codes) work on activations put in the kernels' order once per call: decode (one
-    /// activation row) dots each weight row with them; a prompt widens tiles of weight rows to F32
+    /// activation row) dots each thread's range of weight rows with them, four rows at a time; a prompt widens tiles of weight rows to F32
     /// in that order (6x faster than the pair table, which cost a third of a prompt) and runs F32's
     /// tiled product. Other shapes widen through dequantizeRow.
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
@@ -285,7 +285,7 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
                     let pp = p.baseAddress!, tp = t.baseAddress!
                     if rows == 1 {
                         pool.parallelFor(m, granule: 4) { range in
-                            for o in range { y[o] = bnb4_simd_dot(pp, o * n, Int32(n), Int32(bs), scales, tp, xp) }
+                            bnb4_simd_dot(pp, range.lowerBound * n, Int32(range.count), Int32(n), Int32(bs), scales, tp, xp, y + range.lowerBound)
                         }
                     } else {
                         F32Linear.widenedProduct(xp, rows: rows, into: y, m: m, n: n, pool: pool) { o, dst in
@@ -312,19 +312,20 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
         }
     }
 
-    /// The decode kernel on row `row` (`plain`: its plain C twin), for tests.
-    func kernelDot(row: Int, _ x: UnsafePointer<Float>, plain: Bool) -> Float {
+    /// The decode kernel on every row (`plain`: its plain C twin), for tests.
+    func kernelDots(_ x: UnsafePointer<Float>, plain: Bool) -> [Float] {
         precondition(inFeatures % 32 == 0 && blockSize % 32 == 0)
-        var xp = [Float](repeating: 0, count: inFeatures)
+        var xp = [Float](repeating: 0, count: inFeatures), y = [Float](repeating: 0, count: outFeatures)
         bnb4_order(x, Int32(inFeatures), &xp)
         let dot = plain ? bnb4_plain_dot : bnb4_simd_dot
-        return withScales { s in
+        withScales { s in
             packed.withUnsafeBufferPointer { p in
                 table.withUnsafeBufferPointer { t in
-                    dot(p.baseAddress!, row * inFeatures, Int32(inFeatures), Int32(blockSize), s, t.baseAddress!, xp)
+                    dot(p.baseAddress!, 0, Int32(outFeatures), Int32(inFeatures), Int32(blockSize), s, t.baseAddress!, xp, &y)
                 }
             }
         }
+        return y
     }
 
     /// Row `row` as the prompt kernel widens it (`plain`: its plain C twin), back in value order, for
