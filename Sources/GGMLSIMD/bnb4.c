@@ -10,12 +10,12 @@
 // Decode takes four rows at a time where each half of a chunk lies in one block (blocks of 64 or
 // more): the activations are loaded once for the four, each half's absmax is broadcast from memory
 // into a total of its own rather than blended into a vector (a shuffle beside the 8 permutes), and
-// the codes 8 KiB ahead are prefetched. One row per call ran at 22 GB/s with its codes in cache and
-// 20 streamed, these at 32 and 31, where a plain read of the same buffer gives 43
-// (scripts/bench-bnb4-ceiling). Shifts and permutes share the shuffle ports, 15 per 128 codes: that
-// is the limit. Int16 arithmetic (one `vpermw` per 32 codes, `vpdpwssd`) ran at 44 GB/s but moved
-// the tiny GPT-2's logits by 1e-4 and flipped a greedy token bitsandbytes picks by 5e-5; with a
-// second Int16 level for the activations' remainder it was exact enough and only 6% faster.
+// the codes 8 KiB ahead are prefetched. One row per call ran at 25 GB/s with its codes in cache and
+// 20 streamed, these at 32 and 30, where a plain read of the same buffer gives 42
+// (scripts/bench-bnb4-ceiling): streamed nearly as fast as in cache, the kernel still sets the pace.
+// Int16 arithmetic (one `vpermw` per 32 codes, `vpdpwssd`) was faster in cache but
+// moved the tiny GPT-2's logits by 1e-4 and flipped a greedy token bitsandbytes picks by 5e-5; with
+// a second Int16 level for the activations' remainder it was exact enough and barely faster.
 // Rows whose length is not a multiple of 128 finish in groups of 32, 16 even values then 16 odd
 // ones. A prompt widens weight rows the same way (bnb4_simd_widen) for F32's tiled product. See
 // include/BnbSIMD.h.
