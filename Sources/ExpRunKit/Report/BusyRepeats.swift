@@ -58,11 +58,13 @@ public enum BusyRepeats {
 
     /// A probe at or above this share of the best (same threads and bytes) is the fast placement,
     /// below it the slow one. In the three databases of the noise check of 2026-11-30 10:33 UTC
-    /// (1,160 probes of GPT-2 124M's 66, 125, 192 and 471 MiB at 2 threads, quiet repeats) every
-    /// probe lay below 0.66 of its best or above 0.71: the two placements, with nothing between.
+    /// (464 probes, before and after 232 quiet repeats, of GPT-2 124M's 66, 125, 192 and 471 MiB
+    /// at 2 threads) every probe lay below 0.66 of its best or above 0.71: two placements, with
+    /// nothing between.
     /// The fast one spreads more than the 3% of scripts/read-bandwidth.c (0.75-1.0 for the 66 MiB
-    /// probe, partly read from the cache), and decode there does not follow the probe (FP32 at
-    /// 0.82-0.88 of the best decoded 136-146 tok/s, at 1.0 138-146).
+    /// probe, partly read from the cache), and decode there does not follow the probe: FP32's
+    /// repeats whose lower probe read 0.82-0.89 of the best decoded 136-146 tok/s, those at
+    /// 0.90-0.98 136-146 as well.
     public static let fastShare = 0.70
 
     /// Probes of fewer bytes than this read the cache (32 MiB: this project's machine's last-level
