@@ -118,11 +118,13 @@ import Testing
             }
         }
         let text = try String(contentsOfFile: try ExperimentReport.write(experiment: "slow", store: store, resultsDirectory: dir), encoding: .utf8)
-        #expect(text.contains("3 of 18 repeats were set aside: 3 because the machine's memory bandwidth was low (run 1;"), "\(text)")
+        #expect(text.contains("3 of 18 repeats were set aside: 3 because the machine ran them at another placement than the figures are for (run 1;"), "\(text)")
+        // Which placement the figures are for, and how many repeats that set aside (q4_0 was not probed).
+        #expect(text.contains("**Placement**: at 2 threads the figures are for the machine's fast placement, where every configuration ran in at least 3 quiet repeats; 3 repeats at the slow placement, or moving during the repeat, are set aside."))
         let noise = markdownRows(text, after: "## Noise")
         #expect(noise.map { [$0[0], $0[2], $0[3]] } == [["1", "2", "4"], ["1", "2", "5"], ["1", "2", "6"]])
         #expect(noise.allSatisfy {
-            $0[5] == "the machine's memory bandwidth was 48 GB/s during this repeat, 41% below the 82 GB/s it gave at best, with no other process busy: the host placed its virtual CPUs differently"
+            $0[5] == "the machine's memory bandwidth was 48 GB/s during this repeat, 41% below the 82 GB/s it gave at best, with no other process busy: the host placed its virtual CPUs differently; the figures are for the fast placement"
         }, "\(noise)")
         let time = markdownRows(text, after: "## Time")
         #expect(time.first { $0[1] == "fp32" }?[5].hasPrefix("147.0 ") == true && time.first { $0[1] == "fp32" }?[8] == "6 of 9")
@@ -132,6 +134,40 @@ import Testing
         #expect(text.contains("**The machine changed between rounds**"))
         #expect(text.contains("- run 2, q4_0: decode 249.0–251.0 | 229.0–231.0 | 249.0–251.0 tok/s in rounds 1 | 2 | 3\n"), "\(text)")
         #expect(!text.contains("- run 1, fp32: decode"))
+    }
+
+    /// Two databases of one experiment compared: judged together, at one placement. A ran every
+    /// repeat at the fast placement (80 GB/s, 147 tok/s); B ran 6 at the slow one (48 GB/s, 91
+    /// tok/s) and 3 fast: compared at the fast placement, "same". When B never ran fast, the
+    /// figures are for disjoint placements, and the verdict is "unstable", not "slower".
+    @Test func twoDatabasesCompareAtOnePlacement() throws {
+        func database(_ name: String, fast: Int) throws -> Store {
+            let dir = TestPaths.temporaryDirectory()
+            let (store, plan, id) = try experiment("aa", """
+                quantizations: [fp32]
+                measure: {repeats: 9, rounds: 3, threads: [2], baseline: fp32}
+                report: {charts: []}
+                """, directory: dir)
+            for round in 0..<3 {
+                let e = plan.entries[0]
+                let isFast = (0..<3).map { round * 3 + $0 < fast }
+                var r = run(e, round: round, decode: isFast.map { $0 ? 147 : 91 }, peakMiB: 100, weights: 1000)
+                for i in r.repeats.indices {
+                    r.repeats[i].bandwidth = isFast[i] ? RepeatBandwidth(before: 80, after: 79.5, bytes: 495_000_000) : RepeatBandwidth(before: 48, after: 48.5, bytes: 495_000_000)
+                }
+                try store.saveRound(experimentID: id, entry: e, record: r)
+            }
+            return store
+        }
+        let a = try database("a", fast: 9)
+        func decodeRow(_ other: Store) throws -> [String: Any] {
+            let rows = try JSONSerialization.jsonObject(with: Data(try CompareReport.json(["aa", other.path.replacingOccurrences(of: ".sqlite", with: ".sqlite:aa")], store: a).utf8)) as! [[String: Any]]
+            return try #require(rows.first { $0["metric"] as? String == "decode_tokens_per_second" })
+        }
+        let partly = try decodeRow(try database("b", fast: 3))
+        #expect(partly["b"] as? Double == 147 && partly["verdict"] as? String == "same", "\(partly)")
+        let never = try decodeRow(try database("c", fast: 0))
+        #expect(never["b"] as? Double == 91 && never["verdict"] as? String == "unstable", "\(never)")
     }
 
     @Test func theParetoFrontIsWhatNothingBeats() {

@@ -75,8 +75,7 @@ public enum Browse {
                 + (c.maxDampPercent.map { ", damping up to \(Format.fixed($0, 4))" } ?? ""))
         }
         // Judged as the experiment's report judges it: against the best bandwidth of its runs.
-        let best = BandwidthReference(try store.runs(experiment: r.experiment)).best(for: r)
-        let split = BusyRepeats.split(rec.repeats, threads: e.threads, bestBandwidth: best)
+        let split = BusyRepeats.split(rec.repeats, threads: e.threads, judge: BandwidthReference(try store.runs(experiment: r.experiment)).judge(for: r))
         for rep in rec.repeats {
             var cpu = ""
             if let u = rep.cpu, rep.totalSeconds > 0 {
@@ -85,7 +84,7 @@ public enum Browse {
             }
             if let b = rep.bandwidth { cpu += String(format: "; memory %.1f / %.1f GB/s before / after", b.before, b.after) }
             let busy = split.busy.first { $0.0.index == rep.index }.map { (split.busyKept ? " [busy, kept: too few quiet repeats] " : " [set aside] ") + $0.1 }
-                ?? split.slow.first { $0.0.index == rep.index }.map { (split.slowKept ? " [slow, kept: too few fast repeats] " : " [set aside] ") + $0.1 } ?? ""
+                ?? split.elsewhere.first { $0.0.index == rep.index }.map { (split.mixed ? " [kept: no placement shared by every configuration] " : " [set aside] ") + $0.1 } ?? ""
             lines.append("  repeat \(rep.index)" + (e.roundCount > 1 ? " (round \(rep.round + 1))" : "") + ": prefill \(Format.fixed(rep.prefillTokensPerSecond, 1)) tok/s, decode \(Format.fixed(rep.decodeTokensPerSecond, 1)) tok/s, "
                 + "first token \(Format.ms(rep.timeToFirstToken)) ms, total \(Format.fixed(rep.totalSeconds, 4)) s, \(rep.newTokens) tokens" + cpu + busy)
         }

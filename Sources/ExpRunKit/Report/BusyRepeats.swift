@@ -8,19 +8,25 @@
 // and the report says how many it set aside and why.
 //
 // A virtual machine can also give less without anyone using the CPU: the host places the virtual
-// CPUs, and memory reads at two or three speeds from process to process (on this project's VM,
-// 48 to 81 GB/s at 2 threads, each speed holding for seconds). A repeat knows the bandwidth the
-// machine gave right before and right after it (`RepeatBandwidth`); one whose lower probe falls
-// below `slowShare` of the best the experiment saw with the same probe (threads and matrices) is
-// "slow" and set aside when at least 3 others remain and they are at least as many: a placement
-// that held for most of a configuration's repeats is how the machine ran it. Keeping only the best
-// placement whenever 3 repeats had it made two runs of one experiment disagree (the noise check,
-// 2026-11-30 07:22: FP32 judged at 145 tok/s from 5 fast repeats of 15, 95 in the other runs).
+// CPUs, and memory reads at two speeds from process to process ("placements"; on this project's VM
+// 45-50 and 75-85 GB/s at 2 threads, each holding for seconds to minutes). A repeat knows the
+// bandwidth the machine gave right before and right after it (`RepeatBandwidth`); against the best
+// the experiment saw with the same probe (threads and bytes) it ran at the fast placement, the
+// slow one, or moved between the two. Decode speed follows the placement, by a factor that
+// differs per configuration (FP32 1.55x, q8_0 1.25x, q4_0 1.03x on GPT-2 124M), so a ratio between
+// two configurations means something only at one placement: each configuration's figures are for
+// the placement every configuration at that thread count ran at in 3 quiet repeats or more — the
+// fast one when they all had it, else the slow one — and the repeats at the other placement (or
+// that moved) are set aside and listed. Judging each configuration at its own best placement made
+// two runs of one experiment disagree (the noise check, 2026-11-30 07:22: FP32 at 145 tok/s from 5
+// fast repeats of 15, 95 in the other runs); keeping both placements made every interval wide
+// (±9% quiet, ±42-56% disturbed, 07:48). When no placement is shared, all quiet repeats are kept
+// and the report says that the figures mix placements.
 // Compute-bound prefill suffers as well (the slow placement reads like two threads sharing one
 // core: 2 threads read 48 GB/s where 1 thread reads 43): on the idle machine (benchmarks/
 // bench-quant-20261130T0413Z.log, one process each) 2-thread prefill came out at 1420, 1372 and
 // 750 tok/s for FP32 and 1026, 1897 and 1106 for FP16, as decode came out at 93, 126 and 92. So a
-// slow repeat is set aside for every figure, prefill included.
+// repeat is set aside for every figure, prefill included.
 import Foundation
 
 public enum BusyRepeats {
@@ -50,13 +56,16 @@ public enum BusyRepeats {
         return parts.joined(separator: ", ") + String(format: ": %.0f%% of the %d core%@ the run asked for", share * 100, threads, threads == 1 ? "" : "s")
     }
 
-    /// A repeat whose memory bandwidth fell below this share of the best is slow. Measured on this
-    /// project's VM (scripts/read-bandwidth.c, 2 threads, consecutive processes, idle machine,
-    /// 2026-11-30 05:10 UTC): within one placement of the virtual CPUs the probes agree within 3%
-    /// (47.7/47.8, 49.8/50.0, 69.4/70.9 GB/s), and the placements lie 12% to 41% apart (80.9
-    /// against 70.9, 60.6 and 47.7 GB/s). 90% keeps a repeat at the best placement with room for
-    /// the probe's own spread, and sets aside the lower ones.
-    public static let slowShare = 0.90
+    /// A probe at or above this share of the best (same threads and bytes) is the fast placement,
+    /// below it the slow one. In the three databases of the noise check of 2026-11-30 10:33 UTC
+    /// (464 probes, before and after 232 quiet repeats, of GPT-2 124M's 66, 125, 192 and 471 MiB
+    /// at 2 threads) every probe lay below 0.66 of its best or above 0.71: two placements, with
+    /// nothing between.
+    /// The fast one spreads more than the 3% of scripts/read-bandwidth.c (0.75-1.0 for the 66 MiB
+    /// probe, partly read from the cache), and decode there does not follow the probe: FP32's
+    /// repeats whose lower probe read 0.82-0.89 of the best decoded 136-146 tok/s, those at
+    /// 0.90-0.98 136-146 as well.
+    public static let fastShare = 0.70
 
     /// Probes of fewer bytes than this read the cache (32 MiB: this project's machine's last-level
     /// cache), not memory: their figure follows CPU contention, which the CPU counters judge, and
@@ -64,13 +73,35 @@ public enum BusyRepeats {
     /// "slow"). They are shown, not judged.
     public static let cacheBytes = 32 << 20
 
-    /// Why the repeat is slow, in words; nil when its bandwidth was near `best`, not probed, or
-    /// probed in the cache.
-    public static func slowReason(_ r: RepeatRecord, best: Double?) -> String? {
-        guard let b = r.bandwidth, b.bytes > cacheBytes, let best, best > 0, b.low < slowShare * best else { return nil }
-        return String(format: "the machine's memory bandwidth was %.0f GB/s during this repeat, %.0f%% below the %.0f GB/s it gave at best",
-                      b.low, (1 - b.low / best) * 100, best)
-            + others(r)
+    /// Where the host had placed the virtual CPUs during a repeat: both probes at the fast or both
+    /// at the slow placement, or one at each (`moved`, its figures lie between the two).
+    public enum Placement: String, Sendable { case fast, slow, moved }
+
+    /// The repeat's placement against `best`; nil when it was not probed, or probed in the cache.
+    public static func placement(_ r: RepeatRecord, best: Double?) -> Placement? {
+        guard let b = r.bandwidth, b.bytes > cacheBytes, let best, best > 0 else { return nil }
+        let fast = [b.before, b.after].map { $0 >= fastShare * best }
+        return fast.allSatisfy { $0 } ? .fast : fast.contains(true) ? .moved : .slow
+    }
+
+    /// Why a repeat at another placement than `figures` is set aside (or, with `figures` nil, kept
+    /// in figures that mix placements), in words; nil for one at the figures' placement, not
+    /// probed, or probed in the cache.
+    public static func placementReason(_ r: RepeatRecord, best: Double?, figures: Placement?) -> String? {
+        guard let at = placement(r, best: best), at != figures, let b = r.bandwidth, let best else { return nil }
+        if figures == nil && at == .fast { return nil }
+        let why: String
+        switch at {
+        case .slow:
+            why = String(format: "the machine's memory bandwidth was %.0f GB/s during this repeat, %.0f%% below the %.0f GB/s it gave at best",
+                         b.low, (1 - b.low / best) * 100, best) + others(r)
+        case .fast:
+            why = String(format: "the machine's memory bandwidth was %.0f GB/s during this repeat, its fast placement (the best: %.0f GB/s)", b.low, best)
+        case .moved:
+            why = String(format: "the machine's memory bandwidth changed during this repeat, %.0f GB/s before and %.0f after (best %.0f): the host moved its virtual CPUs",
+                         b.before, b.after, best)
+        }
+        return why + (figures.map { "; the figures are for the \($0.rawValue) placement" } ?? "")
 
         func others(_ r: RepeatRecord) -> String {
             guard let cpu = r.cpu, let busy = cpu.machineBusySeconds, let cpus = cpu.machineCPUs, r.totalSeconds > 0 else { return "" }
@@ -81,53 +112,87 @@ public enum BusyRepeats {
     }
 
     /// The repeats a summary uses and the set-aside ones with why: `busy` when others had the
-    /// cores, `slow` when the memory bandwidth was low. `busyKept` / `slowKept` when too few
-    /// remained, so that all had to stay in. Busy repeats kept make the figures noisy (verdicts say
-    /// "unstable"); slow-memory repeats kept do not: when most repeats ran at the slower placement,
-    /// that placement is how the machine runs, the intervals already carry the spread, and on this
-    /// project's VM flagging them made every ratio of an idle run "unstable" (Gemma 3, 2026-11-30).
+    /// cores, `elsewhere` when they ran at another placement than the figures are for. `busyKept`
+    /// when too few quiet ones remained, so that all had to stay in; `mixed` when no placement was
+    /// shared (`elsewhere` then lists the slow and moved repeats kept). Busy repeats kept make the
+    /// figures noisy (verdicts say "unstable"); mixed placements do not: the intervals carry the
+    /// spread, and on this project's VM flagging them made every ratio of an idle run "unstable"
+    /// (Gemma 3, 2026-11-30).
     public struct Split: Sendable {
         public var kept: [RepeatRecord]
         public var busy: [(RepeatRecord, String)]
         public var busyKept: Bool
-        public var slow: [(RepeatRecord, String)] = []
-        public var slowKept = false
-        public var setAside: [(RepeatRecord, String)] { (busyKept ? [] : busy) + (slowKept ? [] : slow) }
+        public var elsewhere: [(RepeatRecord, String)] = []
+        /// The placement the figures are for; nil when not judged (no probe) or mixed.
+        public var placement: Placement? = nil
+        public var mixed = false
+        /// The placements of the kept repeats that were probed in memory.
+        public var keptAt: Set<Placement> = []
+        public var setAside: [(RepeatRecord, String)] { (busyKept ? [] : busy) + (mixed ? [] : elsewhere) }
         /// The figures include repeats that other processes slowed.
         public var noisy: Bool { busyKept }
     }
 
-    /// `bestBandwidth`: the best the experiment's probes saw at this thread count
-    /// (`BandwidthReference`); nil judges by these repeats' own best.
-    public static func split(_ repeats: [RepeatRecord], threads: Int, bestBandwidth: Double? = nil) -> Split {
+    /// The repeats the busy rule keeps (all of them when too few are quiet), and the busy ones.
+    static func quiet(_ repeats: [RepeatRecord], threads: Int) -> (quiet: [RepeatRecord], busy: [(RepeatRecord, String)], busyKept: Bool) {
         let busy = repeats.compactMap { r in reason(r, threads: threads).map { (r, $0) } }
         let quiet = repeats.filter { r in !busy.contains { $0.0.index == r.index } }
-        guard busy.isEmpty || quiet.count >= Swift.max(3, (repeats.count + 1) / 2) else {
-            return Split(kept: repeats, busy: busy, busyKept: true)
-        }
-        let best = bestBandwidth ?? repeats.compactMap { $0.bandwidth.map { Swift.max($0.before, $0.after) } }.max()
-        let slow = quiet.compactMap { r in slowReason(r, best: best).map { (r, $0) } }
-        let fast = quiet.filter { r in !slow.contains { $0.0.index == r.index } }
-        if slow.isEmpty || fast.count >= Swift.max(3, slow.count) { return Split(kept: fast, busy: busy, busyKept: false, slow: slow) }
-        return Split(kept: quiet, busy: busy, busyKept: false, slow: slow, slowKept: true)
+        guard busy.isEmpty || quiet.count >= Swift.max(3, (repeats.count + 1) / 2) else { return (repeats, busy, true) }
+        return (quiet, busy, false)
+    }
+
+    /// The placement every one of `runs` (each its quiet repeats with their best) ran at in at least
+    /// 3 repeats, the fast one first; nil when none is shared or no run was judged.
+    static func sharedPlacement(_ runs: [(repeats: [RepeatRecord], best: Double?)]) -> Placement? {
+        let judged = runs.filter { run in run.repeats.contains { placement($0, best: run.best) != nil } }
+        guard !judged.isEmpty else { return nil }
+        return [Placement.fast, .slow].first { p in judged.allSatisfy { run in run.repeats.filter { placement($0, best: run.best) == p }.count >= 3 } }
+    }
+
+    /// `judge`: the experiment's best bandwidth for this run's probe and the placement its figures
+    /// are for (`BandwidthReference`); nil judges the run alone, against its own best.
+    public static func split(_ repeats: [RepeatRecord], threads: Int, judge: BandwidthReference.Judge? = nil) -> Split {
+        let (quiet, busy, busyKept) = quiet(repeats, threads: threads)
+        let best = judge?.best ?? repeats.compactMap { $0.bandwidth.map { Swift.max($0.before, $0.after) } }.max()
+        let shared = judge.map(\.placement) ?? sharedPlacement([(quiet, best)])
+        let elsewhere = quiet.compactMap { r in placementReason(r, best: best, figures: shared).map { (r, $0) } }
+        let kept = quiet.filter { r in !elsewhere.contains { $0.0.index == r.index } }
+        let used = shared != nil ? kept : quiet
+        return Split(kept: used, busy: busy, busyKept: busyKept, elsewhere: elsewhere, placement: shared, mixed: shared == nil && !elsewhere.isEmpty,
+                     keptAt: Set(used.compactMap { placement($0, best: best) }))
     }
 }
 
 /// The best memory bandwidth an experiment's probes saw, per thread count and probe: probes that
 /// read different amounts are not compared, since a cache keeps part of a sweep that is larger
 /// than itself (2 threads under load: GPT-2 124M's q4_0 matrices, 66 MiB, read at up to 73 GB/s where
-/// FP32's 471 MiB never passed 35).
+/// FP32's 471 MiB never passed 35). And per thread count, the placement the figures are for.
 public struct BandwidthReference: Sendable {
     var best: [String: Double] = [:]
+    var shared: [Int: BusyRepeats.Placement] = [:]
+    /// Thread counts at which some run's repeats were probed in memory (not only in the cache).
+    var judged: Set<Int> = []
 
     static func key(threads: Int, bytes: Int) -> String { "\(threads)|\(bytes)" }
 
+    /// What a run is judged against.
+    public struct Judge: Sendable {
+        public var best: Double?
+        /// nil: no placement was shared by every run at this thread count.
+        public var placement: BusyRepeats.Placement?
+    }
+
     public init(_ runs: [StoredRun]) {
-        for r in runs where r.record.status == .ok {
+        let ok = runs.filter { $0.record.status == .ok }
+        for r in ok {
             for b in r.record.repeats.compactMap(\.bandwidth) {
                 let key = Self.key(threads: r.entry.threads, bytes: b.bytes)
                 best[key] = Swift.max(best[key] ?? 0, b.before, b.after)
             }
+        }
+        for (threads, group) in Dictionary(grouping: ok, by: \.entry.threads) {
+            if group.contains(where: { r in r.record.repeats.contains { BusyRepeats.placement($0, best: best(for: r)) != nil } }) { judged.insert(threads) }
+            shared[threads] = BusyRepeats.sharedPlacement(group.map { (BusyRepeats.quiet($0.record.repeats, threads: threads).quiet, best(for: $0)) })
         }
     }
 
@@ -135,4 +200,10 @@ public struct BandwidthReference: Sendable {
     public func best(for run: StoredRun) -> Double? {
         run.record.repeats.compactMap(\.bandwidth).first.flatMap { best[Self.key(threads: run.entry.threads, bytes: $0.bytes)] }
     }
+
+    public func judge(for run: StoredRun) -> Judge { Judge(best: best(for: run), placement: shared[run.entry.threads]) }
+
+    /// The placement the figures at `threads` threads are for: nil when nothing was probed in
+    /// memory at that thread count, `.some(nil)` when no placement was shared (the figures mix them).
+    public func placement(threads: Int) -> BusyRepeats.Placement?? { judged.contains(threads) ? .some(shared[threads]) : nil }
 }

@@ -11,8 +11,8 @@ import Mustache
 public enum CompareReport {
     struct Side {
         var name: String; var database: String; var runs: [StoredRun]
-        /// The best memory bandwidth of the side's experiment(s), which its runs are judged against.
-        var reference: BandwidthReference
+        /// The runs of the side's experiment(s), which its runs are judged with (`BandwidthReference`).
+        var experimentRuns: [StoredRun]
     }
 
     struct Metric {
@@ -82,7 +82,7 @@ public enum CompareReport {
         if let id = Int64(trimmed) {
             guard let run = try store.run(id: id) else { throw RunnerError.invalid("no run with id \(id) in \(store.path); `exprun list` shows them") }
             // A run is judged as its experiment's report judges it.
-            return Side(name: "run \(id)", database: database, runs: [run], reference: BandwidthReference(try store.runs(experiment: run.experiment)))
+            return Side(name: "run \(id)", database: database, runs: [run], experimentRuns: try store.runs(experiment: run.experiment))
         }
         guard let experiment = try store.experiment(named: reference) else {
             let known = try store.experiments().map(\.name)
@@ -91,7 +91,7 @@ public enum CompareReport {
         }
         // The runs of the experiment as last planned, as its report shows them.
         let runs = try store.runs(experiment: reference).filter { r in r.record.status == .ok && experiment.planKeys.map { $0.contains(r.entry.key) } ?? true }
-        return Side(name: reference, database: database, runs: runs, reference: BandwidthReference(runs))
+        return Side(name: reference, database: database, runs: runs, experimentRuns: runs)
     }
 
     static func identity(_ e: PlanEntry) -> String {
@@ -111,10 +111,13 @@ public enum CompareReport {
         let runsOnly = sides.allSatisfy { $0.runs.count == 1 && $0.name.hasSuffix("run \($0.runs[0].id)") }
         let metrics = metrics(for: sides.flatMap(\.runs))
         var figures: [String: RunSummaryFigures] = [:]
+        // Every side is judged with the others: the best bandwidth any of them saw, and one placement
+        // of the virtual CPUs for all (two runs of an experiment compare at the placement both had).
+        let judge = BandwidthReference(sides.flatMap(\.experimentRuns))
         func summary(_ side: Side, _ r: StoredRun) -> RunSummaryFigures {
             let key = side.database + "#\(r.id)"
             if let f = figures[key] { return f }
-            let f = RunSummaryFigures(r, reference: side.reference)
+            let f = RunSummaryFigures(r, reference: judge)
             figures[key] = f
             return f
         }
@@ -130,7 +133,10 @@ public enum CompareReport {
                 for metric in metrics {
                     let va = metric.values(a, fa), vb = metric.values(b, fb)
                     guard let interval = RatioInterval.of(vb, over: va, pairedByRound: paired) else { continue }
-                    let noisy = metric.timed && (metric.busyKept.map { $0(a) || $0(b) } ?? (fa.repeats.noisy || fb.repeats.noisy))
+                    // Figures from disjoint placements of the virtual CPUs (BusyRepeats) differ by what
+                    // the host did, not by what was compared: no direction can be read.
+                    let apart = !fa.repeats.keptAt.isEmpty && !fb.repeats.keptAt.isEmpty && fa.repeats.keptAt.isDisjoint(with: fb.repeats.keptAt)
+                    let noisy = metric.timed && (metric.busyKept.map { $0(a) || $0(b) } ?? (fa.repeats.noisy || fb.repeats.noisy || apart))
                     rows.append(Row(side: sides.count > 2 ? other.name : nil, configuration: config, metric: metric.id,
                                     a: RatioInterval.median(va.map(\.value)), b: RatioInterval.median(vb.map(\.value)),
                                     ratio: interval.ratio, ratio_low: interval.low, ratio_high: interval.high,
@@ -193,7 +199,8 @@ public enum CompareReport {
                 if runsOnly { return sides[side].runs.first }
                 return pairings[side - 1].pairs.first { identity($0.0.entry) == identity(a.entry) }?.1
             }
-            let decode = sides.indices.map { k in categories.indices.map { c in run(k, c).map { RunSummaryFigures($0, reference: sides[k].reference).decode } } }
+            let judge = BandwidthReference(sides.flatMap(\.experimentRuns))
+            let decode = sides.indices.map { k in categories.indices.map { c in run(k, c).map { RunSummaryFigures($0, reference: judge).decode } } }
             let speed = Chart(kind: .bars, title: "Decode speed, side by side", categories: categories, xLabel: "configuration",
                               yLabel: "tokens/s (median, whiskers \(Statistics.whiskers(decode.joined().compactMap { $0 })))",
                               series: sides.indices.map { k in ChartSeries(name: sides[k].name, values: decode[k].map { $0?.median },

@@ -266,7 +266,7 @@ public enum ExperimentReport {
                 "tokens": Format.fixed(s.newTokens.median, 0),
                 "decodeRatio": ratio(\.decodeTokensPerSecond),
                 "totalRatio": ratio(\.totalSeconds),
-                "repeats": s.repeats.setAside.isEmpty ? "\(s.repeats.kept.count)" + (s.repeats.busyKept ? " (busy)" : s.repeats.slowKept ? " (slow memory)" : "")
+                "repeats": s.repeats.setAside.isEmpty ? "\(s.repeats.kept.count)" + (s.repeats.busyKept ? " (busy)" : s.repeats.mixed ? " (mixed placements)" : "")
                     : "\(s.repeats.kept.count) of \(r.record.repeats.count)",
             ])
             let texts = unique(r.record.repeats.map { $0.text ?? "" })
@@ -315,7 +315,7 @@ public enum ExperimentReport {
         // Repeats set aside because the machine was busy, and runs where too few were quiet.
         let measured = ok.flatMap(\.record.repeats)
         c["cpuMeasured"] = measured.contains { $0.cpu?.machineBusySeconds != nil }
-        var noiseRows: [[String: Any]] = [], busyKept: [String] = [], slowKept: [String] = []
+        var noiseRows: [[String: Any]] = [], busyKept: [String] = [], mixed: [String] = []
         for r in ok {
             let split = figures[r.id]!.repeats
             if split.busyKept {
@@ -324,8 +324,8 @@ public enum ExperimentReport {
                 let taken = shares.min() == shares.max() ? "\(shares.min() ?? 0)%" : "\(shares.min() ?? 0)–\(shares.max() ?? 0)%"
                 busyKept.append("run \(r.id) (\(Format.cell(labeler.full(r.entry))): \(split.busy.count) of \(r.record.repeats.count) busy, others taking \(taken) of the \(r.entry.threads) core\(r.entry.threads == 1 ? "" : "s") it asked for)")
             }
-            if split.slowKept {
-                slowKept.append("run \(r.id) (\(Format.cell(labeler.full(r.entry)))): \(split.slow.count) of \(r.record.repeats.count) repeats had less than \(Int(BusyRepeats.slowShare * 100))% of the best memory bandwidth, too few others to set them aside")
+            if split.mixed {
+                mixed.append("run \(r.id) (\(Format.cell(labeler.full(r.entry)))): \(split.elsewhere.count) of \(r.record.repeats.count) repeats at the slow placement or moving")
             }
             for (rep, why) in split.setAside {
                 noiseRows.append(["run": r.id, "config": Format.cell(labeler.full(r.entry)), "round": rep.round + 1, "repeat": rep.index + 1,
@@ -337,13 +337,27 @@ public enum ExperimentReport {
         c["repeatCount"] = measured.count
         c["hasSetAside"] = !noiseRows.isEmpty
         c["setAsideRuns"] = Set(noiseRows.map { $0["run"] as! Int64 }).sorted().map { "run \($0)" }.joined(separator: ", ")
-        c["busyKept"] = busyKept + slowKept
-        c["hasBusyKept"] = !busyKept.isEmpty || !slowKept.isEmpty
+        c["busyKept"] = busyKept
+        c["hasBusyKept"] = !busyKept.isEmpty
+        c["mixedRuns"] = mixed
         c["busyThreshold"] = Int(BusyRepeats.threshold * 100)
-        c["slowShare"] = Int(BusyRepeats.slowShare * 100)
-        let slowCount = ok.reduce(0) { $0 + (figures[$1.id]!.repeats.slowKept ? 0 : figures[$1.id]!.repeats.slow.count) }
-        c["setAsideWhy"] = [noiseRows.count - slowCount > 0 ? "\(noiseRows.count - slowCount) because other processes were using the cores" : nil,
-                            slowCount > 0 ? "\(slowCount) because the machine's memory bandwidth was low" : nil].compactMap { $0 }.joined(separator: ", ")
+        c["fastShare"] = Int(BusyRepeats.fastShare * 100)
+        let elsewhere = ok.reduce(0) { $0 + (figures[$1.id]!.repeats.mixed ? 0 : figures[$1.id]!.repeats.elsewhere.count) }
+        c["setAsideWhy"] = [noiseRows.count - elsewhere > 0 ? "\(noiseRows.count - elsewhere) because other processes were using the cores" : nil,
+                            elsewhere > 0 ? "\(elsewhere) because the machine ran them at another placement than the figures are for" : nil].compactMap { $0 }.joined(separator: ", ")
+        // Which placement of the virtual CPUs the figures are for, per thread count (BusyRepeats).
+        c["placements"] = Set(ok.map(\.entry.threads)).sorted().compactMap { threads -> String? in
+            guard let shared = reference.placement(threads: threads) else { return nil }
+            let at = "\(threads) thread\(threads == 1 ? "" : "s")"
+            let runs = ok.filter { $0.entry.threads == threads }.map { figures[$0.id]!.repeats }
+            guard let p = shared else {
+                return "at \(at) the figures mix the machine's placements: no placement held 3 quiet repeats of every configuration, so "
+                    + "the \(runs.reduce(0) { $0 + $1.elsewhere.count }) repeats at the slow placement (or moving) are kept, and the intervals carry the difference."
+            }
+            return "at \(at) the figures are for the machine's \(p.rawValue) placement, where every configuration ran in at least 3 quiet repeats"
+                + (p == .slow ? " (not every one at the fast placement)" : "") + "; \(runs.reduce(0) { $0 + $1.elsewhere.count }) repeats at the "
+                + (p == .fast ? "slow" : "fast") + " placement, or moving during the repeat, are set aside."
+        }
 
         // The bandwidth the machine gave each run, round by round, and rounds whose figures
         // disagree beyond their own spread (the machine changed between processes).

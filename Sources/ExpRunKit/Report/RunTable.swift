@@ -13,10 +13,10 @@ public struct RunSummaryFigures: Sendable {
     public var newTokens: Statistics
     public var repeats: BusyRepeats.Split
 
-    /// `bestBandwidth`: the best memory bandwidth of the run's experiment at its thread count
-    /// (`BandwidthReference`); nil judges the run by its own best.
-    public init(_ r: RunRecord, threads: Int, bestBandwidth: Double? = nil) {
-        repeats = BusyRepeats.split(r.repeats, threads: threads, bestBandwidth: bestBandwidth)
+    /// `judge`: the best memory bandwidth of the run's experiment at its thread count and the
+    /// placement its figures are for (`BandwidthReference`); nil judges the run alone.
+    public init(_ r: RunRecord, threads: Int, judge: BandwidthReference.Judge? = nil) {
+        repeats = BusyRepeats.split(r.repeats, threads: threads, judge: judge)
         let kept = repeats.kept
         decode = Statistics(kept.map(\.decodeTokensPerSecond))
         prefill = Statistics(kept.map(\.prefillTokensPerSecond))
@@ -26,7 +26,7 @@ public struct RunSummaryFigures: Sendable {
     }
 
     public init(_ run: StoredRun, reference: BandwidthReference? = nil) {
-        self.init(run.record, threads: run.entry.threads, bestBandwidth: reference?.best(for: run))
+        self.init(run.record, threads: run.entry.threads, judge: reference?.judge(for: run))
     }
 
     /// A per-repeat figure of the kept repeats, with their rounds, for ratio intervals.
