@@ -87,7 +87,8 @@ static inline int log2_block(int block) { return block > 0 && (block & (block - 
 #define NIBBLES(q, k, t) _mm512_permutexvar_ps((k) ? _mm512_srli_epi32(q, 4 * (k)) : (q), t)
 
 // The 128 products of a chunk (codes at p, activations x[0…7]) summed per lane: lane j holds
-// values 8j…8j+7. The codes 8 KiB ahead are fetched meanwhile (without, they stream at 27 GB/s).
+// values 8j…8j+7. The codes 8 KiB ahead (a few rows on) are fetched meanwhile, so that memory is
+// already on its way while the permutes run.
 static inline __m512 chunk_products(const uint8_t *p, __m512 t, const __m512 *x) {
     _mm_prefetch((const char *)p + 8192, _MM_HINT_T0);
     const __m512i q = _mm512_loadu_si512(p);

@@ -267,9 +267,10 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
 
     /// Where rows and blocks are whole 32-value chunks, the C kernels (Sources/GGMLSIMD/bnb4.c: one
     /// `vpermps` per 16 codes) work on activations put in the kernels' order once per call: decode (one
-    /// activation row) dots each thread's range of weight rows with them, four rows at a time; a prompt widens tiles of weight rows to F32
-    /// in that order (6x faster than the pair table, which cost a third of a prompt) and runs F32's
-    /// tiled product. Other shapes widen through dequantizeRow.
+    /// activation row) dots each thread's range of weight rows with them, four rows at a time; a
+    /// prompt widens tiles of weight rows to F32 in that order (6x faster than the pair table, which
+    /// cost a third of a prompt) and runs F32's tiled product. Other shapes widen through
+    /// dequantizeRow.
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let n = inFeatures, m = outFeatures, bs = blockSize
         guard n % 32 == 0, bs % 32 == 0 else {
