@@ -59,4 +59,40 @@ import Testing
         }
         #expect(whole.weights.map(\.format) == deferred.weights.map(\.format))
     }
+
+    /// A GGUF's Llama-family model (the small `gemma3` and `llama-linear` decoders) loaded for
+    /// calibration keeps its block matrices in the file until the pass reaches them, and GPTQ and AWQ
+    /// through that load give the weights of the pass on the model loaded whole.
+    @Test(arguments: ["gemma3", "llama-linear"])
+    func decoderCalibratedThroughTheDeferredLoadAsLoadedWhole(name: String) throws {
+        let path = DecoderFixture.directory.appendingPathComponent(name + ".gguf").path
+        func deferredModel() throws -> DecoderModel {
+            try #require(try ModelLoader.load(path, quantization: .fp32, threads: 2, deferringBlocks: true) as? DecoderModel)
+        }
+        let deferred = try deferredModel(), whole = try SmallDecoder.model(name)
+        for l in 0..<whole.blockCount {
+            for layer in whole.sequentialGroups(block: l).joined() {
+                #expect(deferred.linear(layer) is DeferredLinear && !(whole.linear(layer) is DeferredLinear), "\(layer)")
+            }
+        }
+        #expect(!(deferred.embedding is DeferredLinear) && !(deferred.head is DeferredLinear))
+        let samples = SmallDecoder.windows(4, 32, vocabulary: whole.vocabularySize, seed: 3)
+        let gptq = GPTQConfiguration(bits: 4, groupSize: 16, symmetric: true, actOrder: true)
+        _ = try CalibrationPass.gptq(deferred, samples: samples, config: gptq, trueSequential: true)
+        _ = try CalibrationPass.gptq(whole, samples: samples, config: gptq, trueSequential: true)
+        for l in 0..<whole.blockCount {
+            for layer in whole.sequentialGroups(block: l).joined() {
+                let a = try #require(whole.linear(layer) as? GroupQuantizedLinear), b = try #require(deferred.linear(layer) as? GroupQuantizedLinear)
+                #expect(a.dequantized() == b.dequantized() && a.gIdx == b.gIdx, "\(layer)")
+            }
+        }
+        #expect(whole.weights.map(\.format) == deferred.weights.map(\.format))
+        // AWQ scales the matrices and folds into the ops before them: the same through either load.
+        let awqDeferred = try deferredModel(), awqWhole = try SmallDecoder.model(name)
+        for m in [awqDeferred, awqWhole] {
+            _ = try AWQ.quantize(m, samples: samples, groupSize: 16, duoScaling: true, skip: { _ in false }, observe: { _ in })
+        }
+        let ids = SmallDecoder.windows(1, 16, vocabulary: whole.vocabularySize, seed: 9)[0]
+        #expect(try SmallDecoder.logits(awqDeferred, ids) == SmallDecoder.logits(awqWhole, ids))
+    }
 }

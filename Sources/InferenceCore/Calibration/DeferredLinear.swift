@@ -1,5 +1,5 @@
-// FP32 block weights read from their source (a checkpoint's mapped bytes, the random generator)
-// only when calibration reaches them. The calibration pass takes a model's blocks one at a time,
+// FP32 block weights read from their source (a checkpoint's mapped bytes, the random generator, a
+// GGUF's blocks dequantized) only when calibration reaches them. The calibration pass takes a model's blocks one at a time,
 // and each block's linear layers end up in their packed format: while block 0 is calibrated, the
 // FP32 values of blocks 1…n−1 need not be resident yet (GPT-2 124M: 297 of its 475 MiB, next to
 // 384 MiB of block activations). GPTQ reads a layer's values once (`dequantized()`, row by row,

@@ -80,12 +80,15 @@ public enum LlamaGGUF {
     }
 
     /// Loads a decoder-only model from a GGUF file.
-    public static func load(_ file: GGUFFile, quantization: QuantizationConfig, threads: Int) throws -> DecoderModel {
+    /// `deferringBlocks`: the block matrices stay in the file, dequantized when calibration reaches
+    /// them (Calibration/DeferredLinear.swift), so a calibrated load never holds the whole model
+    /// in F32.
+    public static func load(_ file: GGUFFile, quantization: QuantizationConfig, threads: Int, deferringBlocks: Bool = false) throws -> DecoderModel {
         let arch = try architecture(of: file)
         let config = try DecoderConfig(gguf: file, architecture: arch)
         let tokenizer = try Tokenizers.load(gguf: file)
         file.dropArrays()     // the parsed vocabulary is not held beside the weights while they load
-        var loader = WeightLoader(file: file, quantization: quantization)
+        var loader = WeightLoader(file: file, quantization: quantization, deferringBlocks: deferringBlocks)
         let c = config, d = c.embeddingSize, f = c.feedForwardSize
         let embedding = try loader.matrix("token_embd.weight", out: c.vocabSize, in: d, role: .embedding)
         var layers: [DecoderLayer] = []
@@ -154,6 +157,7 @@ public enum LlamaGGUF {
     struct WeightLoader {
         let file: GGUFFile
         let quantization: QuantizationConfig
+        var deferringBlocks = false
         var infos: [WeightInfo] = []
 
         var keepsStoredTypes: Bool { quantization.method == LlamaGGUF.asStored }
@@ -180,6 +184,8 @@ public enum LlamaGGUF {
                 // the embedding table (also the head when tied) keeps its mapping: repacking it
                 // would add its whole size as anonymous memory for one row per token
                 weight = try stored(info, out: out, in: n, repack: role != .embedding)
+            } else if deferringBlocks && role == .linear {
+                weight = DeferredLinear(try rows(info, out: out, in: n))
             } else {
                 let config = Quantization.applies(to: name, role: role, config: quantization) ? mix?[name] ?? quantization : .fp32
                 weight = try Quantization.quantize(try rows(info, out: out, in: n), config: config)

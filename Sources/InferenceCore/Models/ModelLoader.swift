@@ -19,8 +19,8 @@ public enum ModelLoader {
     public static func load(_ reference: String, quantization: QuantizationConfig = .fp32,
                             threads: Int = 1, calibrated: ((CalibrationReport) -> Void)? = nil) throws -> LanguageModel {
         if Quantization.method(named: quantization.method)?.calibrated == true {
-            // GPT-2's block weights stay with their source until the calibration pass reaches them
-            // (Calibration/DeferredLinear.swift).
+            // The block weights of GPT-2 and of a GGUF's Llama-family model stay with their source
+            // until the calibration pass reaches them (Calibration/DeferredLinear.swift).
             let model = try load(reference, quantization: .fp32, threads: threads, deferringBlocks: true)
             let report = try Calibration.quantize(model, config: quantization)
             calibrated?(report)
@@ -52,7 +52,7 @@ public enum ModelLoader {
             if try file.string("general.architecture") == "bert" {
                 throw CoreError.unsupported("\(reference) is a sentence encoder (architecture bert), not a language model: use `exprun embed`, or an experiment with `texts:` / `corpus:`")
             }
-            return try LlamaGGUF.load(file, quantization: quantization, threads: threads)
+            return try LlamaGGUF.load(file, quantization: quantization, threads: threads, deferringBlocks: deferringBlocks)
         }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: reference, isDirectory: &isDir) else {
