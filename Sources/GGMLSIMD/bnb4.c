@@ -131,18 +131,10 @@ static float simd_row_dot(const uint8_t *packed, long e, int n, int block, const
     const uint8_t *p = packed + e / 2;
     int c = 0;
     for (; c + 128 <= n; c += 128, p += 64) {
-        const __m512i q = _mm512_loadu_si512(p);
-        const float *x = xp + c;
-        __m512 a0 = _mm512_mul_ps(NIBBLES(q, 0, t), _mm512_loadu_ps(x));
-        __m512 a1 = _mm512_mul_ps(NIBBLES(q, 1, t), _mm512_loadu_ps(x + 16));
-        a0 = _mm512_fmadd_ps(NIBBLES(q, 2, t), _mm512_loadu_ps(x + 32), a0);
-        a1 = _mm512_fmadd_ps(NIBBLES(q, 3, t), _mm512_loadu_ps(x + 48), a1);
-        a0 = _mm512_fmadd_ps(NIBBLES(q, 4, t), _mm512_loadu_ps(x + 64), a0);
-        a1 = _mm512_fmadd_ps(NIBBLES(q, 5, t), _mm512_loadu_ps(x + 80), a1);
-        a0 = _mm512_fmadd_ps(NIBBLES(q, 6, t), _mm512_loadu_ps(x + 96), a0);
-        a1 = _mm512_fmadd_ps(NIBBLES(q, 7, t), _mm512_loadu_ps(x + 112), a1);
+        __m512 x[8];
+        for (int k = 0; k < 8; k++) x[k] = _mm512_loadu_ps(xp + c + 16 * k);
         // two totals taken in turn, so consecutive chunks do not wait on each other
-        const __m512 next = _mm512_fmadd_ps(_mm512_add_ps(a0, a1), chunk_scales(s, e + c, block, shift), tot0);
+        const __m512 next = _mm512_fmadd_ps(chunk_products(p, t, x), chunk_scales(s, e + c, block, shift), tot0);
         tot0 = tot1;
         tot1 = next;
     }

@@ -104,6 +104,10 @@ public enum CompareReport {
         var rows: [Row]
     }
 
+    /// What every side's runs are judged with: the best bandwidth any side saw, and one placement of
+    /// the virtual CPUs for all (two runs of an experiment compare at the placement both had).
+    static func judge(_ sides: [Side]) -> BandwidthReference { BandwidthReference(sides.flatMap(\.experimentRuns)) }
+
     /// Pairs each other side's runs with the first side's and judges every metric.
     static func pairings(_ sides: [Side]) -> [Pairing] {
         let reference = sides[0]
@@ -111,9 +115,7 @@ public enum CompareReport {
         let runsOnly = sides.allSatisfy { $0.runs.count == 1 && $0.name.hasSuffix("run \($0.runs[0].id)") }
         let metrics = metrics(for: sides.flatMap(\.runs))
         var figures: [String: RunSummaryFigures] = [:]
-        // Every side is judged with the others: the best bandwidth any of them saw, and one placement
-        // of the virtual CPUs for all (two runs of an experiment compare at the placement both had).
-        let judge = BandwidthReference(sides.flatMap(\.experimentRuns))
+        let judge = judge(sides)
         func summary(_ side: Side, _ r: StoredRun) -> RunSummaryFigures {
             let key = side.database + "#\(r.id)"
             if let f = figures[key] { return f }
@@ -199,7 +201,7 @@ public enum CompareReport {
                 if runsOnly { return sides[side].runs.first }
                 return pairings[side - 1].pairs.first { identity($0.0.entry) == identity(a.entry) }?.1
             }
-            let judge = BandwidthReference(sides.flatMap(\.experimentRuns))
+            let judge = judge(sides)
             let decode = sides.indices.map { k in categories.indices.map { c in run(k, c).map { RunSummaryFigures($0, reference: judge).decode } } }
             let speed = Chart(kind: .bars, title: "Decode speed, side by side", categories: categories, xLabel: "configuration",
                               yLabel: "tokens/s (median, whiskers \(Statistics.whiskers(decode.joined().compactMap { $0 })))",
