@@ -60,16 +60,47 @@ import Testing
         #expect(whole.weights.map(\.format) == deferred.weights.map(\.format))
     }
 
-    /// A GGUF's Llama-family model (the small `gemma3` and `llama-linear` decoders) loaded for
-    /// calibration keeps its block matrices in the file until the pass reaches them, and GPTQ and AWQ
-    /// through that load give the weights of the pass on the model loaded whole.
-    @Test(arguments: ["gemma3", "llama-linear"])
+    /// The `llama-gptq-g24-act` checkpoint with its packed layers dequantized: a Hugging Face Llama
+    /// directory of plain F32 matrices (config.json without its quantization_config), written to a
+    /// temporary directory.
+    static func plainHFLlama() throws -> String {
+        let source = HFQuantFixture.path("llama-gptq-g24-act")
+        let packed = try #require(try ModelLoader.load(source, quantization: QuantizationConfig(method: LlamaGGUF.asStored), threads: 1) as? DecoderModel)
+        let checkpoint = try SafeTensorsCheckpoint(source)
+        let codes = ["qweight", "qzeros", "scales", "g_idx"]
+        var tensors = try checkpoint.names.filter { name in !codes.contains { name.hasSuffix("." + $0) } }.map { ($0, try checkpoint.tensor($0)) }
+        for (l, layer) in packed.layers.enumerated() {
+            let matrices: [(String, LinearWeight?)] = [("attn_q", layer.q), ("attn_k", layer.k), ("attn_v", layer.v), ("attn_output", layer.o),
+                                                      ("ffn_gate", layer.gate), ("ffn_up", layer.up), ("ffn_down", layer.down)]
+            for (name, w) in matrices {
+                let w = try #require(w), n = w.inFeatures
+                var values = [Float](repeating: 0, count: w.outFeatures * n)
+                values.withUnsafeMutableBufferPointer { v in for r in 0..<w.outFeatures { w.dequantizeRow(r, into: v.baseAddress! + r * n) } }
+                tensors.append((DecoderHF.hfName("blk.\(l).\(name)") + ".weight", Tensor(values, shape: [w.outFeatures, n])))
+            }
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("exprun-plain-llama-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: source + "/config.json"))) as? [String: Any])
+        config["quantization_config"] = nil
+        try JSONSerialization.data(withJSONObject: config).write(to: dir.appendingPathComponent("config.json"))
+        try GPTQCheckpoint.writeSafeTensors(tensors, to: dir.appendingPathComponent("model.safetensors").path)
+        return dir.path
+    }
+
+    /// A Llama-family model, from a GGUF (the small `gemma3` and `llama-linear` decoders) or from a
+    /// Hugging Face directory (`hf-llama`, plainHFLlama), loaded for calibration keeps its block
+    /// matrices in the file until the pass reaches them, and GPTQ and AWQ through that load give the
+    /// weights of the pass on the model loaded whole.
+    @Test(arguments: ["gemma3", "llama-linear", "hf-llama"])
     func decoderCalibratedThroughTheDeferredLoadAsLoadedWhole(name: String) throws {
-        let path = DecoderFixture.directory.appendingPathComponent(name + ".gguf").path
+        let path = name == "hf-llama" ? try Self.plainHFLlama() : DecoderFixture.directory.appendingPathComponent(name + ".gguf").path
+        defer { if name == "hf-llama" { try? FileManager.default.removeItem(atPath: path) } }
         func deferredModel() throws -> DecoderModel {
             try #require(try ModelLoader.load(path, quantization: .fp32, threads: 2, deferringBlocks: true) as? DecoderModel)
         }
-        let deferred = try deferredModel(), whole = try SmallDecoder.model(name)
+        func wholeModel() throws -> DecoderModel { try #require(try ModelLoader.load(path, threads: 2) as? DecoderModel) }
+        let deferred = try deferredModel(), whole = try wholeModel()
         for l in 0..<whole.blockCount {
             for layer in whole.sequentialGroups(block: l).joined() {
                 #expect(deferred.linear(layer) is DeferredLinear && !(whole.linear(layer) is DeferredLinear), "\(layer)")
@@ -88,7 +119,7 @@ import Testing
         }
         #expect(whole.weights.map(\.format) == deferred.weights.map(\.format))
         // AWQ scales the matrices and folds into the ops before them: the same through either load.
-        let awqDeferred = try deferredModel(), awqWhole = try SmallDecoder.model(name)
+        let awqDeferred = try deferredModel(), awqWhole = try wholeModel()
         for m in [awqDeferred, awqWhole] {
             _ = try AWQ.quantize(m, samples: samples, groupSize: 16, duoScaling: true, skip: { _ in false }, observe: { _ in })
         }

@@ -43,8 +43,11 @@ enum DecoderHF {
 
     /// Loads a decoder-only model from a Hugging Face directory whose config.json names one of
     /// `architectures`. `as-stored` keeps GPTQ / AWQ layers on their packed codes and plain
-    /// matrices in F32; any other method starts from the dequantized values.
-    static func load(directory: String, config hf: HFConfig, quantization: QuantizationConfig, threads: Int) throws -> DecoderModel {
+    /// matrices in F32; any other method starts from the dequantized values. `deferringBlocks`: the
+    /// plain block matrices stay in the mapped safetensors until calibration reaches them
+    /// (Calibration/DeferredLinear.swift), so calibrating never holds the whole model in F32.
+    static func load(directory: String, config hf: HFConfig, quantization: QuantizationConfig, threads: Int,
+                     deferringBlocks: Bool = false) throws -> DecoderModel {
         let type = try hf.string("model_type") ?? ""
         guard let arch = architectures[type] else {
             throw CoreError.file(hf.source, "model_type \(quoted: type) is not a decoder exprun reads (known: \(architectures.keys.sorted().joined(separator: ", ")), gpt2)")
@@ -85,7 +88,7 @@ enum DecoderHF {
             } else {
                 let rows = WeightRows(tensor: try entry(name + ".weight", [out, n]), transposed: false)
                 let config = asStored || !Quantization.applies(to: gguf, role: role, config: quantization) ? .fp32 : quantization
-                w = try Quantization.quantize(rows, config: config)
+                w = deferringBlocks && role == .linear ? DeferredLinear(rows) : try Quantization.quantize(rows, config: config)
             }
             infos.append(WeightInfo(name: gguf + ".weight", format: w.format, shape: [out, n], storedBytes: w.storedBytes,
                                     parameters: out * n, note: w.note))

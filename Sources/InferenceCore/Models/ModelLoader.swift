@@ -19,8 +19,8 @@ public enum ModelLoader {
     public static func load(_ reference: String, quantization: QuantizationConfig = .fp32,
                             threads: Int = 1, calibrated: ((CalibrationReport) -> Void)? = nil) throws -> LanguageModel {
         if Quantization.method(named: quantization.method)?.calibrated == true {
-            // The block weights of GPT-2 and of a GGUF's Llama-family model stay with their source
-            // until the calibration pass reaches them (Calibration/DeferredLinear.swift).
+            // The block weights of GPT-2 and of a Llama-family model (GGUF or Hugging Face directory)
+            // stay with their source until the calibration pass reaches them (Calibration/DeferredLinear.swift).
             let model = try load(reference, quantization: .fp32, threads: threads, deferringBlocks: true)
             let report = try Calibration.quantize(model, config: quantization)
             calibrated?(report)
@@ -67,7 +67,8 @@ public enum ModelLoader {
             throw CoreError.unsupported("\(reference) is a sentence encoder (model_type bert), not a language model: use `exprun embed`, or an experiment with `texts:` / `corpus:`")
         }
         if let type, DecoderHF.architectures[type] != nil {
-            return try DecoderHF.load(directory: reference, config: config, quantization: quantization, threads: threads)
+            return try DecoderHF.load(directory: reference, config: config, quantization: quantization, threads: threads,
+                                      deferringBlocks: deferringBlocks)
         }
         guard type == "gpt2" else {
             let known = (["gpt2"] + DecoderHF.architectures.keys.sorted()).joined(separator: ", ")
