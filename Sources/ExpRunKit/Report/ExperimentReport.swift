@@ -324,6 +324,11 @@ public enum ExperimentReport {
                 let taken = shares.min() == shares.max() ? "\(shares.min() ?? 0)%" : "\(shares.min() ?? 0)–\(shares.max() ?? 0)%"
                 busyKept.append("run \(r.id) (\(Format.cell(labeler.full(r.entry))): \(split.busy.count) of \(r.record.repeats.count) busy, others taking \(taken) of the \(r.entry.threads) core\(r.entry.threads == 1 ? "" : "s") it asked for)")
             }
+            if split.neighboursKept {
+                busyKept.append("run \(r.id) (\(Format.cell(labeler.full(r.entry)))): \(split.neighbours.count) of the \(split.kept.count) repeats at the "
+                                + "\(split.placement?.rawValue ?? "") placement ran beside a noisy neighbour (memory bandwidth more than "
+                                + "\(Int(((1 - BusyRepeats.usualShare) * 100).rounded()))% under the placement's usual)")
+            }
             if split.mixed {
                 mixed.append("run \(r.id) (\(Format.cell(labeler.full(r.entry)))): \(split.elsewhere.count) of \(r.record.repeats.count) repeats at the slow placement or moving")
             }
@@ -343,8 +348,13 @@ public enum ExperimentReport {
         c["busyThreshold"] = Int(BusyRepeats.threshold * 100)
         c["fastShare"] = Int(BusyRepeats.fastShare * 100)
         let elsewhere = ok.reduce(0) { $0 + (figures[$1.id]!.repeats.mixed ? 0 : figures[$1.id]!.repeats.elsewhere.count) }
-        c["setAsideWhy"] = [noiseRows.count - elsewhere > 0 ? "\(noiseRows.count - elsewhere) because other processes were using the cores" : nil,
-                            elsewhere > 0 ? "\(elsewhere) because the machine ran them at another placement than the figures are for" : nil].compactMap { $0 }.joined(separator: ", ")
+        let neighbours = ok.reduce(0) { $0 + (figures[$1.id]!.repeats.neighboursKept ? 0 : figures[$1.id]!.repeats.neighbours.count) }
+        let busy = noiseRows.count - elsewhere - neighbours
+        c["setAsideWhy"] = [busy > 0 ? "\(busy) because other processes were using the cores" : nil,
+                            elsewhere > 0 ? "\(elsewhere) because the machine ran them at another placement than the figures are for" : nil,
+                            neighbours > 0 ? "\(neighbours) because another tenant of the host was using its memory bandwidth" : nil].compactMap { $0 }.joined(separator: ", ")
+        c["usualShare"] = Int(((1 - BusyRepeats.usualShare) * 100).rounded())
+        c["neighbourMiB"] = BusyRepeats.neighbourBytes >> 20
         // Which placement of the virtual CPUs the figures are for, per thread count (BusyRepeats).
         c["placements"] = Set(ok.map(\.entry.threads)).sorted().compactMap { threads -> String? in
             guard let shared = reference.placement(threads: threads) else { return nil }
