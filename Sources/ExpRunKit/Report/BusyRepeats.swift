@@ -81,21 +81,21 @@ public enum BusyRepeats {
     /// of the host — was reading memory: a noisy neighbour that /proc/stat cannot see. The slow
     /// placement has such sub-levels (the noise check of 2026-11-30 11:47: FP32's rounds probed at
     /// 46-49 GB/s decoded 93-97 tok/s, those at 36-40 decoded 72-78).
-    /// 0.85 comes from the probes' own spread, not from the intervals it gives. In the stored
-    /// databases of 2026-11-30 (the noise checks of 10:33 and 11:47, the Gemma 3 runs, the decode
-    /// benchmarks: 1168 probes of quiet repeats at the slow placement, 632 at the fast one, each
-    /// over the median of its placement, threads and probe size) the slow placement's probes form
-    /// one level around the median, from 0.86 to 1.12, and a second from 0.64 to 0.84, with a dip
-    /// between (bins of 0.02: 12 probes at 0.82, 7 at 0.84, 27 at 0.86). The quiet level reaches
-    /// 1.15 above the median (97.5% of the probes lie under 1.14 at the slow placement, 1.15 at the
-    /// fast one), and a neighbour can only take bandwidth away, so 0.85, its mirror image, is where
-    /// the quiet level ends below: 8.9% of the slow placement's probes lie under it against 2.3%
-    /// over 1.15, and decode follows (repeats under it decoded at a median 0.78-0.94 of their
-    /// configuration, those from 0.85 to 0.90 at 0.96, above at 0.99-1.02). The fast placement
-    /// has no second level (1.4% of its probes under 0.85, 2.5% over 1.15), and its decode does
-    /// not follow the probe (`fastShare`: its repeats decoded at 0.98-1.01 of the median whatever
-    /// the probe), so the rule judges the slow placement only; judged at the fast one too, the
-    /// noise check of 10:33 lost repeats that decoded as fast as the others.
+    /// 0.85 comes from the probes' own spread, not from the intervals it gives. In the databases
+    /// stored on this project's VM on 2026-11-30 (the noise checks of 10:33 and 11:47, the Gemma 3
+    /// runs, a decode benchmark: 14 in all), the probes of 96 MiB or more (`neighbourBytes`) of
+    /// quiet repeats, each over the median of its placement, threads and probe size — 890 probes
+    /// of 445 repeats at the slow placement — form one level from 0.86 to 1.12 and a second from
+    /// 0.56 to 0.84, with a dip between (bins of 0.02: 8 probes at 0.82, 3 at 0.84, 15 at 0.86).
+    /// A neighbour can only take bandwidth away, so the quiet level's reach above the median (99%
+    /// of the probes under 1.13, 0.7% over 1.15) mirrored, 0.85, is where it ends below: 6.1% of
+    /// the probes lie under it. Decode follows (all probe sizes: repeats under 0.85 decoded at a
+    /// median 0.78-0.94 of their configuration's median, those from 0.85 to 0.90 at 0.96, above
+    /// at 0.99-1.02). The fast placement has no second level (522 probes: 1.5% under 0.85, 1.0%
+    /// over 1.15), and its decode does not follow the probe (`fastShare`: its repeats decoded at
+    /// 0.98-1.01 of the median whatever the probe), so the rule judges the slow placement only;
+    /// judged at the fast one too, the noise check of 10:33 lost repeats that decoded as fast as
+    /// the others (q8_0's quiet interval widened from ±20.0% to ±21.3%).
     public static let usualShare = 0.85
 
     /// Probes of fewer bytes than this (three times the cache) are not judged for neighbours: they
@@ -106,7 +106,8 @@ public enum BusyRepeats {
     /// the median decode at a probe of 0.65-0.80 to 1.06-1.12 at 1.05-1.15), with no level to set
     /// apart. Judged at 15% they came out worse (the noise check of 11:47 re-analysed: 12 of
     /// q4_k's 22 quiet repeats "under the usual", and q4_0's two disturbed runs, each narrowed to
-    /// other repeats, no longer agreeing).
+    /// other repeats, no longer agreeing). The stored probes only place the line between 66 MiB
+    /// (2.1 times the cache) and 125 MiB (3.9 times); three times the cache lies between.
     public static let neighbourBytes = 3 * cacheBytes
 
     /// Probes of fewer bytes than this read the cache (32 MiB: this project's machine's last-level
