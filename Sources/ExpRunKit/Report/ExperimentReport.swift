@@ -266,7 +266,7 @@ public enum ExperimentReport {
                 "tokens": Format.fixed(s.newTokens.median, 0),
                 "decodeRatio": ratio(\.decodeTokensPerSecond),
                 "totalRatio": ratio(\.totalSeconds),
-                "repeats": s.repeats.setAside.isEmpty ? "\(s.repeats.kept.count)" + (s.repeats.busyKept ? " (busy)" : s.repeats.mixed ? " (mixed placements)" : "")
+                "repeats": s.repeats.setAside.isEmpty ? "\(s.repeats.kept.count)" + (s.repeats.busyKept ? " (busy)" : s.repeats.neighboursKept ? " (noisy neighbour)" : s.repeats.mixed ? " (mixed placements)" : "")
                     : "\(s.repeats.kept.count) of \(r.record.repeats.count)",
             ])
             let texts = unique(r.record.repeats.map { $0.text ?? "" })
@@ -446,7 +446,7 @@ public enum ExperimentReport {
         case .same:
             return r.low == r.high ? "\(what) the same" : "\(what): no measurable difference (\(range))"
         case .unstable:
-            return noisy ? "\(what): unstable (\(Format.fixed(r.ratio, 2))×, but other processes kept the machine busy during most repeats)"
+            return noisy ? "\(what): unstable (\(Format.fixed(r.ratio, 2))×, but other processes, or the host's other tenants, kept the machine busy during most repeats)"
                 : "\(what): unstable (\(Format.fixed(r.ratio, 2))×, \(range) is wider than ±\(Int(RatioInterval.unstableWidth * 100))%)"
         default:
             return r.low == r.high ? "\(what) **\(Format.fixed(r.ratio, 2))×**" : "\(what) **\(Format.fixed(r.ratio, 2))×** (\(range))"
