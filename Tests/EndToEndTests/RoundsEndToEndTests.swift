@@ -102,7 +102,8 @@ import Testing
         Thread.sleep(forTimeInterval: duration / 3)
         let hog = Process()
         hog.executableURL = URL(fileURLWithPath: "/bin/sh")
-        hog.arguments = ["-c", "while :; do :; done"]
+        // Ends by itself when this process is gone: a test run killed mid-way left it spinning.
+        hog.arguments = ["-c", "while kill -0 \(getpid()) 2>/dev/null; do :; done"]
         try hog.run()
         Thread.sleep(forTimeInterval: duration / 3)
         let hogSeconds = cpuSeconds(hog.processIdentifier)

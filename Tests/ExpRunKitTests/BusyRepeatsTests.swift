@@ -99,7 +99,8 @@ import Glibc
         let cpus = ProcessInfo.processInfo.activeProcessorCount
         let hog = Process()
         hog.executableURL = URL(fileURLWithPath: "/bin/sh")
-        hog.arguments = ["-c", "while :; do :; done"]
+        // Ends by itself when this process is gone: a test run killed mid-way left it spinning.
+        hog.arguments = ["-c", "while kill -0 \(getpid()) 2>/dev/null; do :; done"]
         try hog.run()
         // SIGKILL: the test process blocks SIGTERM, and a child inherits the blocked mask.
         defer { kill(hog.processIdentifier, SIGKILL); hog.waitUntilExit() }

@@ -154,7 +154,8 @@ import Testing
     /// plain C twin against the Swift reference, row by row, on shapes whose rows start inside blocks
     /// and span several of them: rows of whole 128-value chunks (block halves, quarters at block 32, a
     /// block of 96 that is no power of two), chunks and a tail of 32s, 32s alone; row counts that are
-    /// not multiples of 4, with F32 and double-quantized absmax.
+    /// not multiples of 4, with F32 and double-quantized absmax. The codes end at an unreadable page
+    /// (`kernelDots`): the kernel's loads at byte offsets must not run past them.
     @Test(arguments: [(4, 32, 32, false), (6, 96, 64, false), (5, 160, 128, true), (3, 1024, 4096, false), (7, 800, 256, true),
                       (5, 384, 32, false), (4, 256, 64, true), (3, 640, 128, false), (3, 384, 96, true), (6, 224, 64, false),
                       (9, 768, 64, false), (11, 640, 64, true), (6, 3072, 64, false), (10, 512, 256, true)])

@@ -98,6 +98,28 @@ func converted(_ t: Tensor, to dtype: DType) throws -> Tensor {
         #expect(Fixture.maxAbsDifference(rows, full) < 1e-5)
     }
 
+    /// Decode's attention sweeps the cached positions row by row (`decodeAttention`); a prompt's
+    /// last position runs the per-head loop over the same positions. Same arithmetic in the same
+    /// order: the same bits, for 64-wide heads (GPT-2's) and others, on one thread and split by heads.
+    @Test(arguments: [(768, 12, 1), (768, 12, 2), (48, 3, 2), (96, 2, 1)])
+    func decodeAttentionEqualsAPromptsLastRow(width: Int, heads: Int, threads: Int) throws {
+        let model = try #require(try ModelLoader.load("random:gpt2?n_layer=1&n_embd=\(width)&n_head=\(heads)&vocab_size=10&n_positions=200&seed=5",
+                                                      threads: threads) as? GPT2)
+        let d = width, positions = 150
+        var rng = SystemRandomNumberGenerator()
+        let keys = (0..<positions * d).map { _ in Float.random(in: -2...2, using: &rng) }
+        let values = (0..<positions * d).map { _ in Float.random(in: -2...2, using: &rng) }
+        var qkv = (0..<2 * 3 * d).map { _ in Float.random(in: -2...2, using: &rng) }
+        var two = [Float](repeating: 0, count: 2 * d), one = [Float](repeating: 0, count: d)
+        var k = keys, v = values
+        model.attention(queries: &qkv, rows: 2, start: positions - 2, layer: 0, keys: &k, values: &v, into: &two)
+        qkv.withUnsafeMutableBufferPointer { q in
+            model.attention(queries: q.baseAddress! + 3 * d, rows: 1, start: positions - 1, layer: 0, keys: &k, values: &v, into: &one)
+        }
+        #expect(one == Array(two[d...]))
+        #expect(one.contains { $0 != 0 })
+    }
+
     @Test func otherShapeRuns() throws {
         let model = try ModelLoader.load("random:gpt2?n_layer=3&n_embd=96&n_head=6&n_inner=200&vocab_size=1000&n_positions=64&seed=1", threads: 2)
         let g = model as! GPT2

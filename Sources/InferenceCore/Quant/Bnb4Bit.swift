@@ -313,17 +313,22 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
         }
     }
 
-    /// The decode kernel on every row (`plain`: its plain C twin), for tests.
+    /// The decode kernel on every row (`plain`: its plain C twin), for tests. The codes are copied to
+    /// end right before an unreadable page, so a kernel that reads past them crashes the test.
     func kernelDots(_ x: UnsafePointer<Float>, plain: Bool) -> [Float] {
         precondition(inFeatures % 32 == 0 && blockSize % 32 == 0)
         var xp = [Float](repeating: 0, count: inFeatures), y = [Float](repeating: 0, count: outFeatures)
         bnb4_order(x, Int32(inFeatures), &xp)
         let dot = plain ? bnb4_plain_dot : bnb4_simd_dot
+        let bytes = packed.count, page = Int(getpagesize()), span = (bytes + page - 1) / page * page
+        guard let map = mmap(nil, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), map != MAP_FAILED,
+              mprotect(map + span, page, PROT_NONE) == 0 else { fatalError("kernelDots: cannot map \(span + page) bytes") }
+        defer { munmap(map, span + page) }
+        let codes = (map + span - bytes).assumingMemoryBound(to: UInt8.self)
+        packed.withUnsafeBufferPointer { codes.update(from: $0.baseAddress!, count: bytes) }
         withScales { s in
-            packed.withUnsafeBufferPointer { p in
-                table.withUnsafeBufferPointer { t in
-                    dot(p.baseAddress!, 0, Int32(outFeatures), Int32(inFeatures), Int32(blockSize), s, t.baseAddress!, xp, &y)
-                }
+            table.withUnsafeBufferPointer { t in
+                dot(codes, 0, Int32(outFeatures), Int32(inFeatures), Int32(blockSize), s, t.baseAddress!, xp, &y)
             }
         }
         return y
