@@ -140,7 +140,7 @@ import Testing
         let decode = try #require(try JSONDecoder().decode([CompareReport.Row].self, from: Data(pair.stdout.utf8))
             .first { $0.metric == "decode_tokens_per_second" })
         if decode.verdict != .faster {
-            let busy = runsA.contains { RunSummaryFigures($0).repeats.busyKept }
+            let busy = runsA.contains { RunSummaryFigures($0).repeats.noisy }
             let wide = RatioInterval(ratio: decode.ratio, low: decode.ratio_low, high: decode.ratio_high).halfWidth > RatioInterval.unstableWidth
             #expect(decode.verdict == .unstable && (busy || wide),
                     "fp32 → q4_0 decode: \(decode.verdict) (\(decode.ratio), \(decode.ratio_low)–\(decode.ratio_high)), busy: \(busy)")

@@ -84,7 +84,8 @@ public enum Browse {
             }
             if let b = rep.bandwidth { cpu += String(format: "; memory %.1f / %.1f GB/s before / after", b.before, b.after) }
             let busy = split.busy.first { $0.0.index == rep.index }.map { (split.busyKept ? " [busy, kept: too few quiet repeats] " : " [set aside] ") + $0.1 }
-                ?? split.elsewhere.first { $0.0.index == rep.index }.map { (split.mixed ? " [kept: no placement shared by every configuration] " : " [set aside] ") + $0.1 } ?? ""
+                ?? split.elsewhere.first { $0.0.index == rep.index }.map { (split.mixed ? " [kept: no placement shared by every configuration] " : " [set aside] ") + $0.1 }
+                ?? split.neighbours.first { $0.0.index == rep.index }.map { (split.neighboursKept ? " [kept: too few others at this placement] " : " [set aside] ") + $0.1 } ?? ""
             lines.append("  repeat \(rep.index)" + (e.roundCount > 1 ? " (round \(rep.round + 1))" : "") + ": prefill \(Format.fixed(rep.prefillTokensPerSecond, 1)) tok/s, decode \(Format.fixed(rep.decodeTokensPerSecond, 1)) tok/s, "
                 + "first token \(Format.ms(rep.timeToFirstToken)) ms, total \(Format.fixed(rep.totalSeconds, 4)) s, \(rep.newTokens) tokens" + cpu + busy)
         }

@@ -266,7 +266,7 @@ public enum ExperimentReport {
                 "tokens": Format.fixed(s.newTokens.median, 0),
                 "decodeRatio": ratio(\.decodeTokensPerSecond),
                 "totalRatio": ratio(\.totalSeconds),
-                "repeats": s.repeats.setAside.isEmpty ? "\(s.repeats.kept.count)" + (s.repeats.busyKept ? " (busy)" : s.repeats.mixed ? " (mixed placements)" : "")
+                "repeats": s.repeats.setAside.isEmpty ? "\(s.repeats.kept.count)" + (s.repeats.busyKept ? " (busy)" : s.repeats.neighboursKept ? " (noisy neighbour)" : s.repeats.mixed ? " (mixed placements)" : "")
                     : "\(s.repeats.kept.count) of \(r.record.repeats.count)",
             ])
             let texts = unique(r.record.repeats.map { $0.text ?? "" })
@@ -324,6 +324,11 @@ public enum ExperimentReport {
                 let taken = shares.min() == shares.max() ? "\(shares.min() ?? 0)%" : "\(shares.min() ?? 0)–\(shares.max() ?? 0)%"
                 busyKept.append("run \(r.id) (\(Format.cell(labeler.full(r.entry))): \(split.busy.count) of \(r.record.repeats.count) busy, others taking \(taken) of the \(r.entry.threads) core\(r.entry.threads == 1 ? "" : "s") it asked for)")
             }
+            if split.neighboursKept {
+                busyKept.append("run \(r.id) (\(Format.cell(labeler.full(r.entry)))): \(split.neighbours.count) of the \(split.kept.count) repeats at the "
+                                + "\(split.placement?.rawValue ?? "") placement ran beside a noisy neighbour (memory bandwidth more than "
+                                + "\(Int(((1 - BusyRepeats.usualShare) * 100).rounded()))% under the placement's usual)")
+            }
             if split.mixed {
                 mixed.append("run \(r.id) (\(Format.cell(labeler.full(r.entry)))): \(split.elsewhere.count) of \(r.record.repeats.count) repeats at the slow placement or moving")
             }
@@ -343,8 +348,13 @@ public enum ExperimentReport {
         c["busyThreshold"] = Int(BusyRepeats.threshold * 100)
         c["fastShare"] = Int(BusyRepeats.fastShare * 100)
         let elsewhere = ok.reduce(0) { $0 + (figures[$1.id]!.repeats.mixed ? 0 : figures[$1.id]!.repeats.elsewhere.count) }
-        c["setAsideWhy"] = [noiseRows.count - elsewhere > 0 ? "\(noiseRows.count - elsewhere) because other processes were using the cores" : nil,
-                            elsewhere > 0 ? "\(elsewhere) because the machine ran them at another placement than the figures are for" : nil].compactMap { $0 }.joined(separator: ", ")
+        let neighbours = ok.reduce(0) { $0 + (figures[$1.id]!.repeats.neighboursKept ? 0 : figures[$1.id]!.repeats.neighbours.count) }
+        let busy = noiseRows.count - elsewhere - neighbours
+        c["setAsideWhy"] = [busy > 0 ? "\(busy) because other processes were using the cores" : nil,
+                            elsewhere > 0 ? "\(elsewhere) because the machine ran them at another placement than the figures are for" : nil,
+                            neighbours > 0 ? "\(neighbours) because another tenant of the host was using its memory bandwidth" : nil].compactMap { $0 }.joined(separator: ", ")
+        c["usualShare"] = Int(((1 - BusyRepeats.usualShare) * 100).rounded())
+        c["neighbourMiB"] = BusyRepeats.neighbourBytes >> 20
         // Which placement of the virtual CPUs the figures are for, per thread count (BusyRepeats).
         c["placements"] = Set(ok.map(\.entry.threads)).sorted().compactMap { threads -> String? in
             guard let shared = reference.placement(threads: threads) else { return nil }
@@ -436,7 +446,7 @@ public enum ExperimentReport {
         case .same:
             return r.low == r.high ? "\(what) the same" : "\(what): no measurable difference (\(range))"
         case .unstable:
-            return noisy ? "\(what): unstable (\(Format.fixed(r.ratio, 2))×, but other processes kept the machine busy during most repeats)"
+            return noisy ? "\(what): unstable (\(Format.fixed(r.ratio, 2))×, but other processes, or the host's other tenants, kept the machine busy during most repeats)"
                 : "\(what): unstable (\(Format.fixed(r.ratio, 2))×, \(range) is wider than ±\(Int(RatioInterval.unstableWidth * 100))%)"
         default:
             return r.low == r.high ? "\(what) **\(Format.fixed(r.ratio, 2))×**" : "\(what) **\(Format.fixed(r.ratio, 2))×** (\(range))"
