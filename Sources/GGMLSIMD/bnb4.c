@@ -12,8 +12,9 @@
 // more): the activations are loaded once for the four, each half's absmax is broadcast from memory
 // into a total of its own rather than blended into a vector (a shuffle beside the 8 permutes), and
 // the codes 8 KiB ahead are prefetched. One row per call ran at 25 GB/s with its codes in cache and
-// 20 streamed, these at 32 and 30, where a plain read of the same buffer gives 42
-// (scripts/bench-bnb4-ceiling): streamed nearly as fast as in cache, the kernel still sets the pace.
+// 20 streamed, four at 32 and 30, and with the loads at byte offsets at 34 and 31, where a plain read
+// of the same buffer gives 39-42 (scripts/bench-bnb4-ceiling): streamed nearly as fast as in cache,
+// the kernel still sets the pace.
 // Int16 arithmetic (one `vpermw` per 32 codes, `vpdpwssd`) was faster in cache but
 // moved the tiny GPT-2's logits by 1e-4 and flipped a greedy token bitsandbytes picks by 5e-5; with
 // a second Int16 level for the activations' remainder it was exact enough and barely faster.
@@ -90,7 +91,7 @@ static inline int log2_block(int block) { return block > 0 && (block & (block - 
 // The 128 products of a chunk (codes at p, activations x[0…7]) summed per lane: lane j holds
 // values 8j…8j+7. Loaded at byte offsets 1, 2 and 3 as well, lane j's low bits are the low nibble of
 // byte 4j+k, which is nibble 2k of the aligned load: three more loads replace three of the seven shifts
-// (33.5 GB/s in cache against 31.5, scripts/bench-bnb4-ceiling), but read 3 bytes past the chunk, so
+// (see the top of the file for what that gained), but read 3 bytes past the chunk, so
 // the last chunk before `end` (the end of the caller's codes) takes the shifts. The codes 8 KiB
 // ahead are fetched meanwhile (without it, streamed codes ran at 18 GB/s instead of 30).
 static inline __m512 chunk_products(const uint8_t *p, const uint8_t *end, __m512 t, const __m512 *x) {
