@@ -353,9 +353,12 @@ public final class GPT2: LanguageModel {
                          keys: UnsafePointer<Float>, values: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         typealias V = SIMD16<Float>
         let d = config.embeddingSize, hs = config.headSize, n = heads.count, h0 = heads.lowerBound
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: n * positions)   // head i's at i × positions
+        // Head i's scores at i × positions, then each head's maximum and the inverse of its sum.
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: n * positions + 2 * n)
         defer { scores.deallocate() }
-        var maxima = [Float](repeating: -.infinity, count: n)
+        let maxima = scores + n * positions, inverses = maxima + n
+        maxima.initialize(repeating: -.infinity, count: n)
+        inverses.initialize(repeating: 1, count: n)
         for j in 0..<positions {
             let kj = keys + j * d + h0 * hs
             for i in 0..<n {
@@ -366,7 +369,6 @@ public final class GPT2: LanguageModel {
         }
         // 64-wide heads (every GPT-2 size) weight the values by the softmax numerators and divide
         // once at the end, other widths weight them by the probabilities, as the per-head loop does.
-        var inverses = [Float](repeating: 1, count: n)
         for i in 0..<n {
             let row = scores + i * positions
             let inv = 1 / Activation.softmaxNumerators(row, count: positions, max: maxima[i])
