@@ -195,11 +195,17 @@ public enum BusyRepeats {
         public var noisy: Bool { busyKept || neighboursKept }
     }
 
+    /// Whether `remaining` of `total` repeats are enough to stand for them: at least 3, and half.
+    static func enoughRemain(_ remaining: Int, of total: Int) -> Bool { remaining >= Swift.max(3, (total + 1) / 2) }
+
+    /// How far under the usual a neighbour's probe lies, in percent, as the report writes it.
+    public static var neighbourPercent: Int { Int(((1 - usualShare) * 100).rounded()) }
+
     /// The repeats the busy rule keeps (all of them when too few are quiet), and the busy ones.
     static func quiet(_ repeats: [RepeatRecord], threads: Int) -> (quiet: [RepeatRecord], busy: [(RepeatRecord, String)], busyKept: Bool) {
         let busy = repeats.compactMap { r in reason(r, threads: threads).map { (r, $0) } }
         let quiet = repeats.filter { r in !busy.contains { $0.0.index == r.index } }
-        guard busy.isEmpty || quiet.count >= Swift.max(3, (repeats.count + 1) / 2) else { return (repeats, busy, true) }
+        guard busy.isEmpty || enoughRemain(quiet.count, of: repeats.count) else { return (repeats, busy, true) }
         return (quiet, busy, false)
     }
 
@@ -227,7 +233,7 @@ public enum BusyRepeats {
             let usual = judge?.usual ?? usual(quiet.filter { placement($0, best: best) == .slow })
             neighbours = used.compactMap { r in neighbourReason(r, usual: usual).map { (r, $0) } }
             let rest = used.filter { r in !neighbours.contains { $0.0.index == r.index } }
-            if rest.count >= Swift.max(3, (used.count + 1) / 2) { used = rest } else { neighboursKept = !neighbours.isEmpty }
+            if enoughRemain(rest.count, of: used.count) { used = rest } else { neighboursKept = !neighbours.isEmpty }
         }
         return Split(kept: used, busy: busy, busyKept: busyKept, elsewhere: elsewhere, placement: shared, mixed: shared == nil && !elsewhere.isEmpty,
                      neighbours: neighbours, neighboursKept: neighboursKept, keptAt: Set(used.compactMap { placement($0, best: best) }))
@@ -256,6 +262,9 @@ public struct BandwidthReference: Sendable {
     /// the slow placement the run's figures were for, and it decoded at 161 tok/s from those 3 where
     /// the other runs had 225-230. Smaller probes read part of their sweep from the cache and keep a
     /// best of their own.
+    /// The probe size a run's repeats were measured with (every repeat of a run has the same).
+    static func probeBytes(_ run: StoredRun) -> Int? { run.record.repeats.compactMap(\.bandwidth).first?.bytes }
+
     static func bestKey(threads: Int, bytes: Int) -> String {
         bytes >= BusyRepeats.neighbourBytes ? "\(threads)|memory" : key(threads: threads, bytes: bytes)
     }
@@ -284,7 +293,7 @@ public struct BandwidthReference: Sendable {
             shared[threads] = BusyRepeats.sharedPlacement(quiet.map { ($0.repeats, best(for: $0.run)) })
             guard shared[threads] == .slow else { continue }
             // Every configuration with the same probe together: their probes read the same bytes.
-            for (key, runs) in Dictionary(grouping: quiet, by: { $0.run.record.repeats.compactMap(\.bandwidth).first.map { Self.key(threads: threads, bytes: $0.bytes) } ?? "" }) where !key.isEmpty {
+            for (key, runs) in Dictionary(grouping: quiet, by: { Self.probeBytes($0.run).map { Self.key(threads: threads, bytes: $0) } ?? "" }) where !key.isEmpty {
                 usual[key] = BusyRepeats.usual(runs.flatMap { run in run.repeats.filter { BusyRepeats.placement($0, best: best(for: run.run)) == .slow } })
             }
         }
@@ -292,11 +301,11 @@ public struct BandwidthReference: Sendable {
 
     /// The best for `run`'s thread count and probe; nil when its repeats were not probed.
     public func best(for run: StoredRun) -> Double? {
-        run.record.repeats.compactMap(\.bandwidth).first.flatMap { best[Self.bestKey(threads: run.entry.threads, bytes: $0.bytes)] }
+        Self.probeBytes(run).flatMap { best[Self.bestKey(threads: run.entry.threads, bytes: $0)] }
     }
 
     public func judge(for run: StoredRun) -> Judge {
-        let key = run.record.repeats.compactMap(\.bandwidth).first.map { Self.key(threads: run.entry.threads, bytes: $0.bytes) }
+        let key = Self.probeBytes(run).map { Self.key(threads: run.entry.threads, bytes: $0) }
         return Judge(best: best(for: run), placement: shared[run.entry.threads], usual: key.flatMap { usual[$0] })
     }
 

@@ -327,7 +327,7 @@ public enum ExperimentReport {
             if split.neighboursKept {
                 busyKept.append("run \(r.id) (\(Format.cell(labeler.full(r.entry)))): \(split.neighbours.count) of the \(split.kept.count) repeats at the "
                                 + "\(split.placement?.rawValue ?? "") placement ran beside a noisy neighbour (memory bandwidth more than "
-                                + "\(Int(((1 - BusyRepeats.usualShare) * 100).rounded()))% under the placement's usual)")
+                                + "\(BusyRepeats.neighbourPercent)% under the placement's usual)")
             }
             if split.mixed {
                 mixed.append("run \(r.id) (\(Format.cell(labeler.full(r.entry)))): \(split.elsewhere.count) of \(r.record.repeats.count) repeats at the slow placement or moving")
@@ -353,7 +353,7 @@ public enum ExperimentReport {
         c["setAsideWhy"] = [busy > 0 ? "\(busy) because other processes were using the cores" : nil,
                             elsewhere > 0 ? "\(elsewhere) because the machine ran them at another placement than the figures are for" : nil,
                             neighbours > 0 ? "\(neighbours) because another tenant of the host was using its memory bandwidth" : nil].compactMap { $0 }.joined(separator: ", ")
-        c["usualShare"] = Int(((1 - BusyRepeats.usualShare) * 100).rounded())
+        c["usualShare"] = BusyRepeats.neighbourPercent
         c["neighbourMiB"] = BusyRepeats.neighbourBytes >> 20
         // Which placement of the virtual CPUs the figures are for, per thread count (BusyRepeats).
         c["placements"] = Set(ok.map(\.entry.threads)).sorted().compactMap { threads -> String? in
