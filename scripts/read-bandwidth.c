@@ -21,6 +21,10 @@ static const char *buffer;
 static size_t part;
 static pthread_barrier_t start;
 static volatile float sink[64];   // read by no one, but the sums must be made
+// Each reader's own start and end: timed from the main thread, a pass on 2 vCPUs ran while the
+// main thread (a third thread) waited for a core, and 2 threads "read" up to 335 GB/s
+// (benchmarks/bench-quant-20261130T1436Z.log).
+static double started[64], ended[64];
 
 static double now(void) {
     struct timespec t;
@@ -34,9 +38,11 @@ static void *reader(void *arg) {
     const v16 *p = (const v16 *)(buffer + k * part), *end = (const v16 *)(buffer + (k + 1) * part);
     v16 a = {0}, b = {0}, c = {0}, d = {0};
     pthread_barrier_wait(&start);
+    started[k] = now();
     for (; p + 4 <= end; p += 4) { a += p[0]; b += p[1]; c += p[2]; d += p[3]; }
     v16 s = a + b + c + d;
     sink[k] = s[0] + s[15];
+    ended[k] = now();
     return NULL;
 }
 
@@ -75,9 +81,13 @@ int main(int argc, char **argv) {
         pthread_barrier_init(&start, NULL, threads + 1);
         for (long k = 0; k < threads; k++) pthread_create(&t[k], NULL, reader, (void *)k);
         pthread_barrier_wait(&start);
-        double t0 = now();
-        for (int k = 0; k < threads; k++) pthread_join(t[k], NULL);
-        double gbs = (double)part * threads / (now() - t0) / 1e9;
+        double first = 1e300, last = 0;
+        for (int k = 0; k < threads; k++) {
+            pthread_join(t[k], NULL);
+            if (started[k] < first) first = started[k];
+            if (ended[k] > last) last = ended[k];
+        }
+        double gbs = (double)part * threads / (last - first) / 1e9;
         if (gbs > best) best = gbs;
         pthread_barrier_destroy(&start);
     }
