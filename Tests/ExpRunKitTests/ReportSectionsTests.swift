@@ -125,7 +125,7 @@ import Testing
         }
         #expect(text.contains("3 of 18 repeats were set aside: 3 because the machine ran them at another placement than the figures are for (run 1;"), "\(text)")
         // Which placement the figures are for, and how many repeats that set aside (q4_0 was not probed).
-        #expect(text.contains("**Placement**: at 2 threads the figures are for the machine's fast placement, where every configuration ran in at least 3 quiet repeats; 3 repeats at the slow placement, or moving during the repeat, are set aside."))
+        #expect(text.contains("**Placement**: at 2 threads the figures are for the machine's fast placement: of those where every configuration ran in at least 3 quiet repeats, the one that held the most; 3 repeats at the slow placement, or moving during the repeat, are set aside."))
         let noise = markdownRows(text, after: "## Noise")
         #expect(noise.map { [$0[0], $0[2], $0[3]] } == [["1", "2", "4"], ["1", "2", "5"], ["1", "2", "6"]])
         #expect(noise.allSatisfy {

@@ -16,9 +16,16 @@
 // moved between the two. Decode speed follows the placement, by a factor that
 // differs per configuration (FP32 1.55x, q8_0 1.25x, q4_0 1.03x on GPT-2 124M), so a ratio between
 // two configurations means something only at one placement: each configuration's figures are for
-// the placement every configuration at that thread count ran at in 3 quiet repeats or more — the
-// fast one when they all had it, else the slow one — and the repeats at the other placement (or
-// that moved) are set aside and listed. Judging each configuration at its own best placement made
+// the placement every configuration at that thread count ran at in 3 quiet repeats or more — where
+// both were, the one that held more of their quiet repeats — and the repeats at the other
+// placement (or that moved) are set aside and listed. The placement is a state of the host that
+// lasts minutes (the noise check of 15:02: rounds 6-7 fast for every configuration, the rest
+// slow), so the one that held most of a run is what that run's machine mostly was; preferring the
+// fast one whenever it had 3 repeats of each (before 2026-11-30 16:30) reported busy-1 of 15:02
+// from 3-6 fast repeats per configuration with 82 slow ones set aside. Re-analysed with the
+// majority, the four stored checks give 8, 7, 7 and 0 of 8 ratio checks between their two busy
+// runs (15:02, 11:47, 14:24, 10:33) against 0, 7, 7 and 6: which placement two runs mostly had is
+// still chance. Judging each configuration at its own best placement made
 // two runs of one experiment disagree (the noise check, 2026-11-30 07:22: FP32 at 145 tok/s from 5
 // fast repeats of 15, 95 in the other runs); keeping both placements made every interval wide
 // (±9% quiet, ±42-56% disturbed, 07:48). When no placement is shared, all quiet repeats are kept
@@ -210,11 +217,14 @@ public enum BusyRepeats {
     }
 
     /// The placement every one of `runs` (each its quiet repeats with their best) ran at in at least
-    /// 3 repeats, the fast one first; nil when none is shared or no run was judged.
+    /// 3 repeats; where both were, the one that held more of their repeats (the fast one on a tie);
+    /// nil when none is shared or no run was judged.
     static func sharedPlacement(_ runs: [(repeats: [RepeatRecord], best: Double?)]) -> Placement? {
         let judged = runs.filter { run in run.repeats.contains { placement($0, best: run.best) != nil } }
         guard !judged.isEmpty else { return nil }
-        return [Placement.fast, .slow].first { p in judged.allSatisfy { run in run.repeats.filter { placement($0, best: run.best) == p }.count >= 3 } }
+        let counts = { (p: Placement) in judged.map { run in run.repeats.filter { placement($0, best: run.best) == p }.count } }
+        let held = [Placement.fast, .slow].filter { p in counts(p).allSatisfy { $0 >= 3 } }
+        return held.max { counts($0).reduce(0, +) < counts($1).reduce(0, +) }
     }
 
     /// `judge`: the experiment's best bandwidth for this run's probe, the placement its figures

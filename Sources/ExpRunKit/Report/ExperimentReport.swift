@@ -364,8 +364,8 @@ public enum ExperimentReport {
                 return "at \(at) the figures mix the machine's placements: no placement held 3 quiet repeats of every configuration, so "
                     + "the \(runs.reduce(0) { $0 + $1.elsewhere.count }) repeats at the slow placement (or moving) are kept, and the intervals carry the difference."
             }
-            return "at \(at) the figures are for the machine's \(p.rawValue) placement, where every configuration ran in at least 3 quiet repeats"
-                + (p == .slow ? " (not every one at the fast placement)" : "") + "; \(runs.reduce(0) { $0 + $1.elsewhere.count }) repeats at the "
+            return "at \(at) the figures are for the machine's \(p.rawValue) placement: of those where every configuration ran in at least 3 quiet repeats, "
+                + "the one that held the most; \(runs.reduce(0) { $0 + $1.elsewhere.count }) repeats at the "
                 + (p == .fast ? "slow" : "fast") + " placement, or moving during the repeat, are set aside."
         }
 
