@@ -223,7 +223,7 @@ struct RunOne: ParsableCommand {
 
     func run() throws {
         ChildRun.exitWithParent()
-        Interruption.removeOnInterrupt(ChildRun.logitsFile)
+        Interruption.endOnInterrupt()
         let data: Data
         if let entry {
             guard let d = FileManager.default.contents(atPath: entry) else { printErr("exprun run-one: cannot read \(entry)"); throw ExitCode.failure }

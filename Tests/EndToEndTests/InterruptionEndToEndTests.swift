@@ -57,7 +57,7 @@ import Testing
         let file = Exprun.write(experiment("e2e-twice"), to: dir)
         let run = try Background([file, "--db", db, "--no-report"])
         let child = try #require(waitForChild(of: run.pid, storedRuns: 1, db: db), "no second run started")
-        // Stopped once it handles SIGTERM (it removes its scratch file first), the child cannot act on
+        // Stopped once it handles SIGTERM (Interruption.endOnInterrupt), the child cannot act on
         // exprun's SIGTERM: exprun waits for it.
         try #require(waitUntil { handles(SIGTERM, child) }, "the child never installed its SIGTERM handler")
         kill(child, SIGSTOP)

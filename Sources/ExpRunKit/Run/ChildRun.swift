@@ -34,8 +34,7 @@ public enum ChildRun {
         memory.rssBeforeLoad = MemoryProbe.sample().rss
         // The model lives only inside this call: when it returns, the model is gone. Its logits for
         // the KL comparison wait in a file, so they do not count as memory still held.
-        let logitsFile = ChildRun.logitsFile
-        defer { try? FileManager.default.removeItem(atPath: logitsFile) }
+        let logitsFile = try ScratchFile("logits")
         let sequence = try loadAndGenerate(entry, into: &record, memory: &memory, logitsFile: logitsFile, progress: progress)
         MemoryProbe.releaseFreedMemory()
         let afterUnload = MemoryProbe.sample()
@@ -51,11 +50,11 @@ public enum ChildRun {
     /// next-token distributions are from it on this run's own prompt + output (KL divergence,
     /// top-token agreement), and where greedy output first differs.
     static func compareWithBaseline(_ entry: PlanEntry, baseline: QuantizationConfig, reference: String, sequence: [Int],
-                                    logitsFile: String, into record: inout RunRecord, progress: (String) -> Void) throws {
+                                    logitsFile: ScratchFile, into record: inout RunRecord, progress: (String) -> Void) throws {
         progress("comparing with the baseline \(baseline)")
         let model = try ModelLoader.load(reference, quantization: baseline, threads: entry.threads)
         let base = try model.forward(sequence, cache: model.makeCache(capacity: sequence.count), allLogits: true)
-        guard let data = FileManager.default.contents(atPath: logitsFile) else { throw RunnerError.file(logitsFile, "lost this run's logits") }
+        let data = try logitsFile.read()
         let candidate = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         let agreement = try LogitComparison.compare(baseline: base, candidate: candidate, vocab: model.vocabularySize)
         record.quality.klMean = agreement.meanKL
@@ -73,7 +72,7 @@ public enum ChildRun {
     /// Returns the token sequence (prompt + first repeat's output) whose logits went to
     /// `logitsFile`, when a baseline comparison is due.
     static func loadAndGenerate(_ entry: PlanEntry, into record: inout RunRecord, memory: inout MemoryFigures,
-                                logitsFile: String, progress: (String) -> Void) throws -> [Int]? {
+                                logitsFile: ScratchFile, progress: (String) -> Void) throws -> [Int]? {
         guard let reference = entry.loaderReference else { throw RunnerError.invalid("plan entry \(entry.shortKey) has no resolved model reference") }
         progress("loading \(entry.model) as \(entry.label)")
         let loadStart = DispatchTime.now()
@@ -143,12 +142,9 @@ public enum ChildRun {
         guard entry.baseline != nil, entry.baseline != entry.quantization, let output = record.repeats.first?.tokens else { return nil }
         let sequence = prompt + output
         let logits = try loaded.forward(sequence, cache: loaded.makeCache(capacity: sequence.count), allLogits: true)
-        try logits.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: logitsFile)) }
+        try logits.withUnsafeBytes { try logitsFile.write($0) }
         return sequence
     }
-
-    /// Where this process keeps its logits for the baseline comparison (removed on SIGINT/SIGTERM too).
-    public static var logitsFile: String { NSTemporaryDirectory() + "exprun-logits-\(getpid()).f32" }
 
     /// Quality is the same in every round: the first one measures it.
     static func measuresQuality(_ entry: PlanEntry) -> Bool { (entry.round ?? 0) == 0 }

@@ -93,8 +93,7 @@ public enum EncoderRun {
         guard !texts.isEmpty else { throw RunnerError.invalid("the experiment's texts are empty: nothing to embed") }
         let timed = Array(texts.prefix(plan.timedTexts ?? min(texts.count, 64)))
         let measuresQuality = plan.quality && ChildRun.measuresQuality(entry) && entry.baseline != nil && entry.baseline != entry.quantization
-        let embeddingsFile = NSTemporaryDirectory() + "exprun-embeddings-\(ProcessInfo.processInfo.processIdentifier).f32"
-        defer { try? FileManager.default.removeItem(atPath: embeddingsFile) }
+        let embeddingsFile = try ScratchFile("embeddings")
 
         // The model lives only inside this closure; its embeddings for the quality comparison wait in a file.
         var figures: EncoderFigures = try {
@@ -138,7 +137,7 @@ public enum EncoderRun {
             if measuresQuality {
                 progress("embedding \(texts.count) texts for the comparison with \(entry.baseline!)")
                 let e = try encoder.encode(texts, batchSize: plan.batchSizes.max() ?? 32)
-                try e.values.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: embeddingsFile)) }
+                try e.values.withUnsafeBytes { try embeddingsFile.write($0) }
             }
             return f
         }()
@@ -151,7 +150,7 @@ public enum EncoderRun {
             progress("loading the baseline \(baseline)")
             let base = try loadEncoder(reference, baseline, threads: entry.threads, model: entry.model)
             let reference = try base.encode(texts, batchSize: plan.batchSizes.max() ?? 32)
-            guard let data = FileManager.default.contents(atPath: embeddingsFile) else { throw RunnerError.file(embeddingsFile, "lost this run's embeddings") }
+            let data = try embeddingsFile.read()
             let mine = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
             let q = EmbeddingAgreement.compare(mine, reference.values, count: texts.count, dimension: reference.dimension)
             figures.cosineMean = q.cosineMean

@@ -64,18 +64,17 @@ public enum Interruption {
         _exit(128 + sig)
     }
 
-    /// In a child (`exprun run-one`): on SIGINT or SIGTERM, remove `path` (a scratch file of the
-    /// run), then end by that signal as if unhandled, so the parent sees how the child ended.
-    public static func removeOnInterrupt(_ path: String) {
-        scratchPath = strdup(path)
+    /// In a child (`exprun run-one`): SIGINT and SIGTERM end it by that signal, as if unhandled, so
+    /// the parent sees how the child ended. A handler rather than the default action: a stopped
+    /// child (SIGSTOP, a debugger) keeps the signal pending until it is continued instead of being
+    /// killed where it stands, so exprun's grace period and second Ctrl-C apply to it as to a child
+    /// that is slow to end. (It removed the child's logits file too, until scratch files had no name.)
+    public static func endOnInterrupt() {
         unblock()
-        onInterrupt(removeAndEnd, flags: 0)
+        onInterrupt(end, flags: 0)
     }
 
-    nonisolated(unsafe) static var scratchPath: UnsafeMutablePointer<CChar>?
-
-    private static let removeAndEnd: @convention(c) (Int32) -> Void = { sig in
-        if let path = Interruption.scratchPath { unlink(path) }
+    private static let end: @convention(c) (Int32) -> Void = { sig in
         #if canImport(Glibc)
         Glibc.signal(sig, SIG_DFL)
         #else
