@@ -81,11 +81,11 @@ import Testing
         let noise = markdownRows(text, after: "## Noise")
         #expect(noise.count == 2)
         #expect(noise.map { [$0[2], $0[3]] } == [["1", "2"], ["2", "5"]])        // rounds 1 and 2, repeats 2 and 5
-        #expect(noise.allSatisfy { $0[5].contains("0.80 of 2 cores") && $0[5].contains("40%") })
+        #expect(noise.allSatisfy { $0[5].contains("0.80 of 2 cores") && $0[5].contains("80% of one core's time") })
         let time = markdownRows(text, after: "## Time")
         #expect(time.first { $0[1] == "q4_0" }?[8] == "7 of 9")
         #expect(time.first { $0[1] == "fp16" }?[8] == "9 (busy)")
-        #expect(text.contains("fp16: 6 of 9 busy, others taking 40% of the 2 cores it asked for)"), "\(text)")
+        #expect(text.contains("fp16: 6 of 9 busy, others taking 80% of one core's time)"), "\(text)")
 
         #expect(text.contains("Peak RSS differed by more than 3% between rounds"))
         #expect(text.contains("100.00, 110.00, 100.00 MiB in rounds 1, 2, 3 (10.0% apart)"))

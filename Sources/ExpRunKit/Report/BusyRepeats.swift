@@ -3,9 +3,13 @@
 // own is what other processes used. Others do not compete as long as they fit on the cores the
 // run left free (a 1-thread run on 2 cores beside one busy program is not slowed), so what counts
 // is what they used beyond those, plus the steal time falling on the run's share of the cores,
-// as a share of the CPU time the run asked for (threads × wall time). Above 10% the repeat is
-// set aside: the summary uses the quiet repeats when at least half of them, and 3, are quiet,
-// and the report says how many it set aside and why.
+// as a share of the wall time: how much of one core's time was taken from the run. Not a share of
+// all the cores it asked for (threads × wall time, before 2026-11-30 16:40): its threads wait for
+// one another at every product, so a core taken from one of them stalls them all. In the stored
+// noise checks, 2-thread repeats at 5-10% by that old measure decoded at a median 0.94 of their
+// placement's quiet median (14 repeats, down to 0.77), unmarked; at 10-20%, 0.64.
+// Above 10% the repeat is set aside: the summary uses the quiet repeats when at least half of
+// them, and 3, are quiet, and the report says how many it set aside and why.
 //
 // A virtual machine can also give less without anyone using the CPU: the host places the virtual
 // CPUs, and memory reads at two speeds from process to process ("placements"; on this project's VM
@@ -50,9 +54,9 @@ public enum BusyRepeats {
     /// Share of the requested cores others may take before a repeat counts as busy.
     public static let threshold = 0.10
 
-    /// Others' and the hypervisor's competing CPU time as a share of threads × wall time, nil when
-    /// the repeat carries no machine figures. Below one tick per core plus one (what /proc/stat's
-    /// 100 Hz accounting can miss at a window's two ends) it counts as nothing.
+    /// Others' and the hypervisor's competing CPU time as a share of the wall time (one core's
+    /// time), nil when the repeat carries no machine figures. Below one tick per core plus one
+    /// (what /proc/stat's 100 Hz accounting can miss at a window's two ends) it counts as nothing.
     public static func competition(_ r: RepeatRecord, threads: Int) -> Double? {
         guard let cpu = r.cpu, let busy = cpu.machineBusySeconds, let cpus = cpu.machineCPUs, r.totalSeconds > 0, threads > 0 else { return nil }
         let wall = r.totalSeconds
@@ -60,7 +64,7 @@ public enum BusyRepeats {
         let free = Double(Swift.max(0, cpus - threads)) * wall
         let steal = Swift.max(0, cpu.stealSeconds ?? 0) * Double(Swift.min(threads, cpus)) / Double(cpus)
         let competing = Swift.max(0, others - free) + steal
-        return competing <= 0.01 * Double(cpus + 1) ? 0 : competing / (Double(threads) * wall)
+        return competing <= 0.01 * Double(cpus + 1) ? 0 : competing / wall
     }
 
     /// Why the repeat is set aside, in words; nil for a quiet one.
@@ -70,7 +74,8 @@ public enum BusyRepeats {
         let steal = (cpu.stealSeconds ?? 0) / r.totalSeconds
         var parts = [String(format: "other processes used %.2f of %d cores", others, cpu.machineCPUs ?? 0)]
         if steal >= 0.01 { parts.append(String(format: "the hypervisor took %.2f cores (steal)", steal)) }
-        return parts.joined(separator: ", ") + String(format: ": %.0f%% of the %d core%@ the run asked for", share * 100, threads, threads == 1 ? "" : "s")
+        return parts.joined(separator: ", ") + (threads == 1 ? String(format: ": %.0f%% of the core the run asked for", share * 100)
+            : String(format: ": %.0f%% of one core's time, which the run's %d threads, waiting for one another, all lose", share * 100, threads))
     }
 
     /// A probe at or above this share of the best (`BandwidthReference.bestKey`) is the fast placement,

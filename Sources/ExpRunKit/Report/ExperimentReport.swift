@@ -322,7 +322,7 @@ public enum ExperimentReport {
                 // How busy: the least and the most that others took in its busy repeats.
                 let shares = split.busy.compactMap { BusyRepeats.competition($0.0, threads: r.entry.threads) }.map { Int(($0 * 100).rounded()) }
                 let taken = shares.min() == shares.max() ? "\(shares.min() ?? 0)%" : "\(shares.min() ?? 0)–\(shares.max() ?? 0)%"
-                busyKept.append("run \(r.id) (\(Format.cell(labeler.full(r.entry))): \(split.busy.count) of \(r.record.repeats.count) busy, others taking \(taken) of the \(r.entry.threads) core\(r.entry.threads == 1 ? "" : "s") it asked for)")
+                busyKept.append("run \(r.id) (\(Format.cell(labeler.full(r.entry))): \(split.busy.count) of \(r.record.repeats.count) busy, others taking \(taken) of \(r.entry.threads == 1 ? "the core it asked for" : "one core's time"))")
             }
             if split.neighboursKept {
                 busyKept.append("run \(r.id) (\(Format.cell(labeler.full(r.entry)))): \(split.neighbours.count) of the \(split.kept.count) repeats at the "

@@ -5,8 +5,8 @@
 // does not read, so the run's memory figures stay as they are.
 //
 // Why: on a virtual machine the host places the virtual CPUs, and the same two threads read memory
-// at 48 GB/s in one process and 81 GB/s in the next (scripts/read-bandwidth.c, 2 threads, idle
-// machine, 2026-11-30). A decode step reads every weight once, so its speed follows, and CPU-time
+// at 43-55 GB/s for minutes, then at 81-97 (this probe, round by round, in the noise check of
+// 2026-11-30 15:02, where FP32 decoded at 98 and 153 tok/s). A decode step reads every weight once, so its speed follows, and CPU-time
 // counters cannot see it. For weights larger than the last-level cache the probe's figure is the
 // decode's own ceiling; weights that fit in the cache are read from it, and the figure is then the
 // cache's speed. A probe times two passes over the matrices and keeps the faster: a few
