@@ -12,8 +12,8 @@
 // them, and 3, are quiet, and the report says how many it set aside and why.
 //
 // A virtual machine can also give less without anyone using the CPU: the host places the virtual
-// CPUs, and memory reads at two speeds from process to process ("placements"; on this project's VM
-// 45-50 and 75-85 GB/s at 2 threads, each holding for seconds to minutes). A repeat knows the
+// CPUs, and memory reads at two speeds ("placements"; on this project's VM 43-55 and 75-97 GB/s at
+// 2 threads, each holding for seconds to minutes). A repeat knows the
 // bandwidth the machine gave right before and right after it (`RepeatBandwidth`); against the best
 // the experiment saw at the same thread count (from any probe that reads memory, 96 MiB or more;
 // a smaller probe against its own size's best) it ran at the fast placement, the slow one, or
@@ -51,7 +51,7 @@
 import Foundation
 
 public enum BusyRepeats {
-    /// Share of the requested cores others may take before a repeat counts as busy.
+    /// Share of one core's time others may take (`competition`) before a repeat counts as busy.
     public static let threshold = 0.10
 
     /// Others' and the hypervisor's competing CPU time as a share of the wall time (one core's

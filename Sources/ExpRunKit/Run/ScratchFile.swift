@@ -30,13 +30,7 @@ public final class ScratchFile {
     /// Replaces what the file holds with `bytes`.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard ftruncate(fd, 0) == 0 else { throw failure("write") }
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(done))
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw failure("write") }
-            done += n
-        }
+        try transfer(bytes.count, "write") { done in pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(done)) }
     }
 
     /// Everything the file holds.
@@ -45,15 +39,21 @@ public final class ScratchFile {
         guard fstat(fd, &info) == 0 else { throw failure("read") }
         var data = Data(count: Int(info.st_size))
         try data.withUnsafeMutableBytes { buffer in
-            var done = 0
-            while done < buffer.count {
-                let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(done))
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw failure("read") }
-                done += n
-            }
+            try transfer(buffer.count, "read") { done in pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(done)) }
         }
         return data
+    }
+
+    /// Calls `move` (a pread or pwrite at the offset it is given, returning what it moved) until
+    /// `count` bytes have moved.
+    private func transfer(_ count: Int, _ what: String, _ move: (Int) -> Int) throws {
+        var done = 0
+        while done < count {
+            let n = move(done)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw failure(what) }
+            done += n
+        }
     }
 
     private func failure(_ what: String) -> RunnerError {
