@@ -7,6 +7,8 @@
 // `vpermps` and an FMA per 16 codes, then the permute or the shift replaced by an ALU instruction
 // off the shuffle unit: if neither replacement is much faster, it is the number of instructions,
 // not one unit, that bounds the loop.
+// Then a GPT-2 124M decode step of the 4-bit blocks and the F32 head alone (decode_step), and
+// whether permutes and FMAs share the pipes (pipe_seconds).
 // Built and run by scripts/bench-bnb4-ceiling.
 #include "BnbSIMD.h"
 #include <stdint.h>
@@ -83,7 +85,49 @@ static double loop_rate(const uint8_t *codes, int v, int passes) {
     }
     return best;
 }
+// Seconds for `iters` times 8 independent instructions of one kind: 8 `vpermps`, 8 FMAs, or 4 of
+// each. Were permutes and FMAs issued to pipes of their own, 4 + 4 would take about half as long
+// as 8 of either; as long means they share the pipes.
+#define EIGHT(a, b) a "0;" b "1;" a "2;" b "3;" a "4;" b "5;" a "6;" b "7;"
+#define PERM "vpermps %%zmm15, %%zmm14, %%zmm"
+#define FMA "vfmadd231ps %%zmm15, %%zmm14, %%zmm"
+#define CLOBBER "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7"
+static double pipe_seconds(int kind, long iters) {
+    __asm__ volatile("vpxord %%zmm14, %%zmm14, %%zmm14; vpxord %%zmm15, %%zmm15, %%zmm15" ::: "xmm14", "xmm15");
+    double t0 = now();
+    for (long i = 0; i < iters; i++) {
+        if (kind == 0) __asm__ volatile(EIGHT(PERM, PERM) ::: CLOBBER);
+        else if (kind == 1) __asm__ volatile(EIGHT(FMA, FMA) ::: CLOBBER);
+        else __asm__ volatile(EIGHT(PERM, FMA) ::: CLOBBER);
+    }
+    return now() - t0;
+}
 #endif
+
+// One decode step of GPT-2 124M in bnb-nf4 at one thread, without attention, norms or anything
+// else: its 4-bit blocks (12 layers of 768x2304, 768x768, 768x3072 and 3072x768 weights: codes and
+// an F32 absmax per 64, read here as rows of 768 through bnb4_simd_dot) and then its F32 tied head
+// (50257 rows of 768) as plain row dots. Returns seconds (best of `passes`); *blocks_s the blocks' part.
+static double decode_step(const uint8_t *codes, const bnb4_scales *s, const float *table, const float *xp, const float *x,
+                          const float *head, float *y, int passes, double *blocks_s) {
+    const int n = 768, rows = 12 * (2304 + 768 + 3072 + 3072);   // 4-bit weights / 768
+    double best = 1e9;
+    for (int p = 0; p < passes; p++) {
+        double t0 = now();
+        for (int r = 0; r < rows; r += 768) bnb4_simd_dot(codes, (long)r * n, 768, n, 64, s, table, xp, y);
+        double t1 = now();
+        for (long r = 0; r < 50257; r++) {
+            v16 a = {0}, b = {0}, c = {0};
+            const v16 *w = (const v16 *)(head + r * n), *v = (const v16 *)x;
+            for (int i = 0; i < n / 16; i += 3) { a += w[i] * v[i]; b += w[i + 1] * v[i + 1]; c += w[i + 2] * v[i + 2]; }
+            v16 t = a + b + c;
+            y[r & 1023] = t[0] + t[15];
+        }
+        double t2 = now();
+        if (t2 - t0 < best) { best = t2 - t0; *blocks_s = t1 - t0; }
+    }
+    return best;
+}
 
 int main(int argc, char **argv) {
     int passes = argc > 1 ? atoi(argv[1]) : 5;
@@ -119,6 +163,20 @@ int main(int argc, char **argv) {
 #if defined(__AVX512F__)
     printf("decode loop alone (64 KiB of codes): shift + permute + FMA %.1f GB/s; permute -> ternlog %.1f; shift -> add %.1f\n",
            loop_rate(codes, 0, passes), loop_rate(codes, 1, passes), loop_rate(codes, 2, passes));
+#endif
+    const long head_bytes = 50257L * 768 * 4, weights = 12L * 768 * (2304 + 768 + 3072 + 3072);
+    const double block_bytes = weights / 2 + weights / 64 * 4.0;
+    float *head = (float *)huge_buffer(head_bytes);
+    for (long i = 0; i < head_bytes / 4; i++) head[i] = (float)(i % 97) * 1e-3f;
+    double blocks_s = 0, step = decode_step(codes, &s, table, xp, x, head, y, passes, &blocks_s);
+    printf("a GPT-2 124M bnb-nf4 decode step without attention or norms: 4-bit blocks %.1f MB in %.2f ms (%.1f GB/s), F32 head %.1f MB "
+           "in %.2f ms (%.1f GB/s): %.0f%% of the plain read\n", block_bytes / 1e6, blocks_s * 1e3, block_bytes / blocks_s / 1e9,
+           head_bytes / 1e6, (step - blocks_s) * 1e3, head_bytes / (step - blocks_s) / 1e9, 100 * (block_bytes + head_bytes) / step / 1e9 / read);
+#if defined(__AVX512F__)
+    const long iters = 50000000;
+    double perm = pipe_seconds(0, iters), fma = pipe_seconds(1, iters), mixed = pipe_seconds(2, iters);
+    printf("8 independent vpermps %.2f ns, 8 FMAs %.2f ns, 4 of each %.2f ns: %.2f of the permutes' time (about 0.5 if each had "
+           "pipes of its own, about 1 if they share them)\n", perm / iters * 1e9, fma / iters * 1e9, mixed / iters * 1e9, mixed / perm);
 #endif
     return 0;
 }
