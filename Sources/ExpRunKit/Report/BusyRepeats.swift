@@ -5,9 +5,9 @@
 // is what they used beyond those, plus the steal time falling on the run's share of the cores,
 // as a share of the wall time: how much of one core's time was taken from the run. Not a share of
 // all the cores it asked for (threads × wall time, before 2026-11-30 16:40): its threads wait for
-// one another at every product, so a core taken from one of them stalls them all. In the stored
-// noise checks, 2-thread repeats at 5-10% by that old measure decoded at a median 0.94 of their
-// placement's quiet median (14 repeats, down to 0.77), unmarked; at 10-20%, 0.64.
+// one another at every product, so a core taken from one of them stalls them all (re-analysed
+// with it, the noise check of 10:33 sets aside 5 of q8_0's quiet repeats that decoded at 298-313
+// tok/s, where the rest have a median of 330: benchmarks/noise-check-20261130T1033Z-share.log).
 // Above 10% the repeat is set aside: the summary uses the quiet repeats when at least half of
 // them, and 3, are quiet, and the report says how many it set aside and why.
 //
@@ -227,9 +227,10 @@ public enum BusyRepeats {
     static func sharedPlacement(_ runs: [(repeats: [RepeatRecord], best: Double?)]) -> Placement? {
         let judged = runs.filter { run in run.repeats.contains { placement($0, best: run.best) != nil } }
         guard !judged.isEmpty else { return nil }
-        let counts = { (p: Placement) in judged.map { run in run.repeats.filter { placement($0, best: run.best) == p }.count } }
-        let held = [Placement.fast, .slow].filter { p in counts(p).allSatisfy { $0 >= 3 } }
-        return held.max { counts($0).reduce(0, +) < counts($1).reduce(0, +) }
+        // Each placement with every run's count of quiet repeats there.
+        let held = [Placement.fast, .slow].map { p in (p, judged.map { run in run.repeats.filter { placement($0, best: run.best) == p }.count }) }
+            .filter { $0.1.allSatisfy { $0 >= 3 } }
+        return held.max { $0.1.reduce(0, +) < $1.1.reduce(0, +) }?.0
     }
 
     /// `judge`: the experiment's best bandwidth for this run's probe, the placement its figures
@@ -277,12 +278,12 @@ public struct BandwidthReference: Sendable {
     /// the slow placement the run's figures were for, and it decoded at 161 tok/s from those 3 where
     /// the other runs had 225-230. Smaller probes read part of their sweep from the cache and keep a
     /// best of their own.
-    /// The probe size a run's repeats were measured with (every repeat of a run has the same).
-    static func probeBytes(_ run: StoredRun) -> Int? { run.record.repeats.compactMap(\.bandwidth).first?.bytes }
-
     static func bestKey(threads: Int, bytes: Int) -> String {
         bytes >= BusyRepeats.neighbourBytes ? "\(threads)|memory" : key(threads: threads, bytes: bytes)
     }
+
+    /// The probe size a run's repeats were measured with (every repeat of a run has the same).
+    static func probeBytes(_ run: StoredRun) -> Int? { run.record.repeats.compactMap(\.bandwidth).first?.bytes }
 
     /// What a run is judged against.
     public struct Judge: Sendable {
