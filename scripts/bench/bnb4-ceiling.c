@@ -8,7 +8,7 @@
 // off the shuffle unit: if neither replacement is much faster, it is the number of instructions,
 // not one unit, that bounds the loop.
 // Then a GPT-2 124M decode step of the 4-bit blocks and the F32 head alone (decode_step), and
-// whether permutes and FMAs share the pipes (pipe_seconds).
+// which of the loop's instruction kinds (permute, multiply, shift) share pipes (pipe_seconds).
 // Built and run by scripts/bench-bnb4-ceiling.
 #include "BnbSIMD.h"
 #include <stdint.h>
@@ -85,20 +85,28 @@ static double loop_rate(const uint8_t *codes, int v, int passes) {
     }
     return best;
 }
-// Seconds for `iters` times 8 independent instructions of one kind: 8 `vpermps`, 8 FMAs, or 4 of
-// each. Were permutes and FMAs issued to pipes of their own, 4 + 4 would take about half as long
-// as 8 of either; as long means they share the pipes.
-#define EIGHT(a, b) a "0;" b "1;" a "2;" b "3;" a "4;" b "5;" a "6;" b "7;"
-#define PERM "vpermps %%zmm15, %%zmm14, %%zmm"
-#define FMA "vfmadd231ps %%zmm15, %%zmm14, %%zmm"
-#define CLOBBER "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7"
+// Seconds for `iters` times 12 independent instructions, none waiting on another or on its own
+// last result: 12 `vpermps`, 12 multiplies, 12 shifts, or 6 + 6 of two kinds. Each kind alone
+// issues 2 a cycle here; where two kinds have pipes of their own, 6 + 6 take half as long as 12 of
+// one, where they share both pipes as long, and where they share one of their two, two thirds.
+// (Timing multiply-adds instead would time their latency: each adds to its own last result.)
+#define PERM(i) "vpermps %%zmm15, %%zmm14, %%zmm" #i ";"
+#define MUL(i) "vmulps %%zmm15, %%zmm14, %%zmm" #i ";"
+#define SHIFT(i) "vpsrld $4, %%zmm14, %%zmm" #i ";"
+#define TWELVE(a, b) a(0) b(1) a(2) b(3) a(4) b(5) a(6) b(7) a(8) b(9) a(10) b(11)
+#define CLOBBER "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11"
 static double pipe_seconds(int kind, long iters) {
     __asm__ volatile("vpxord %%zmm14, %%zmm14, %%zmm14; vpxord %%zmm15, %%zmm15, %%zmm15" ::: "xmm14", "xmm15");
     double t0 = now();
     for (long i = 0; i < iters; i++) {
-        if (kind == 0) __asm__ volatile(EIGHT(PERM, PERM) ::: CLOBBER);
-        else if (kind == 1) __asm__ volatile(EIGHT(FMA, FMA) ::: CLOBBER);
-        else __asm__ volatile(EIGHT(PERM, FMA) ::: CLOBBER);
+        switch (kind) {
+        case 0: __asm__ volatile(TWELVE(PERM, PERM) ::: CLOBBER); break;
+        case 1: __asm__ volatile(TWELVE(MUL, MUL) ::: CLOBBER); break;
+        case 2: __asm__ volatile(TWELVE(SHIFT, SHIFT) ::: CLOBBER); break;
+        case 3: __asm__ volatile(TWELVE(PERM, MUL) ::: CLOBBER); break;
+        case 4: __asm__ volatile(TWELVE(PERM, SHIFT) ::: CLOBBER); break;
+        default: __asm__ volatile(TWELVE(MUL, SHIFT) ::: CLOBBER); break;
+        }
     }
     return now() - t0;
 }
@@ -174,9 +182,12 @@ int main(int argc, char **argv) {
            head_bytes / 1e6, (step - blocks_s) * 1e3, head_bytes / (step - blocks_s) / 1e9, 100 * (block_bytes + head_bytes) / step / 1e9 / read);
 #if defined(__AVX512F__)
     const long iters = 50000000;
-    double perm = pipe_seconds(0, iters), fma = pipe_seconds(1, iters), mixed = pipe_seconds(2, iters);
-    printf("8 independent vpermps %.2f ns, 8 FMAs %.2f ns, 4 of each %.2f ns: %.2f of the permutes' time (about 0.5 if each had "
-           "pipes of its own, about 1 if they share them)\n", perm / iters * 1e9, fma / iters * 1e9, mixed / iters * 1e9, mixed / perm);
+    double t[6];
+    for (int k = 0; k < 6; k++) t[k] = pipe_seconds(k, iters);
+    const double one = (t[0] + t[1] + t[2]) / 3;
+    printf("12 independent vpermps %.2f ns, multiplies %.2f, shifts %.2f; 6 + 6 of two kinds, as a share of 12 of one: "
+           "permute + multiply %.2f, permute + shift %.2f, multiply + shift %.2f (0.5: pipes of their own, 0.67: one of "
+           "two shared, 1: both shared)\n", t[0] / iters * 1e9, t[1] / iters * 1e9, t[2] / iters * 1e9, t[3] / one, t[4] / one, t[5] / one);
 #endif
     return 0;
 }
