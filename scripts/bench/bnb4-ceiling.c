@@ -1,8 +1,9 @@
 // How fast one thread runs bitsandbytes' 4-bit decode kernel (bnb4_simd_dot, Sources/GGMLSIMD/bnb4.c)
 // where memory cannot be what limits it (codes in L2, 1 MiB) and where it must be (codes streamed
-// from 256 MiB on 2 MiB pages), beside a plain read of the same 256 MiB (scripts/read-bandwidth.c's
-// loop): if the cache-resident figure is below the read bandwidth, the kernel, not memory, sets the
-// decode speed at one thread. GPT-2 rows (768 values, blocks of 64), best of PASSES passes. Then
+// from 256 MiB on 2 MiB pages, and again in rows of 3072 as GPT-2's MLP projection has them), beside
+// a plain read of the same 256 MiB (scripts/read-bandwidth.c's loop): if the cache-resident figure
+// is below the read bandwidth, the kernel, not memory, sets the decode speed at one thread. GPT-2
+// rows (768 values, blocks of 64), best of PASSES passes. Then
 // the decode loop alone (64 KiB of codes, activations in registers, no scales): a shift, a
 // `vpermps` and an FMA per 16 codes, then the permute or the shift replaced by an ALU instruction
 // off the shuffle unit: if neither replacement is much faster, it is the number of instructions,
@@ -113,16 +114,24 @@ static double pipe_seconds(int kind, long iters) {
 #endif
 
 // One decode step of GPT-2 124M in bnb-nf4 at one thread, without attention, norms or anything
-// else: its 4-bit blocks (12 layers of 768x2304, 768x768, 768x3072 and 3072x768 weights: codes and
-// an F32 absmax per 64, read here as rows of 768 through bnb4_simd_dot) and then its F32 tied head
-// (50257 rows of 768) as plain row dots. Returns seconds (best of `passes`); *blocks_s the blocks' part.
-static double decode_step(const uint8_t *codes, const bnb4_scales *s, const float *table, const float *xp, const float *x,
-                          const float *head, float *y, int passes, double *blocks_s) {
-    const int n = 768, rows = 12 * (2304 + 768 + 3072 + 3072);   // 4-bit weights / 768
+// else: its 4-bit blocks (12 layers of c_attn, 2304 rows of 768; attn.c_proj, 768 of 768; c_fc,
+// 3072 of 768; mlp.c_proj, 768 of 3072: codes and an F32 absmax per 64, one bnb4_simd_dot call
+// each, as exprun makes them) and then its F32 tied head (50257 rows of 768) as plain row dots.
+// `xp3072`: the activations for rows of 3072. Returns seconds (best of `passes`); *blocks_s the
+// blocks' part.
+static double decode_step(const uint8_t *codes, const bnb4_scales *s, const float *table, const float *xp, const float *xp3072,
+                          const float *x, const float *head, float *y, int passes, double *blocks_s) {
+    const int n = 768, shapes[4][2] = {{2304, 768}, {768, 768}, {3072, 768}, {768, 3072}};
     double best = 1e9;
     for (int p = 0; p < passes; p++) {
         double t0 = now();
-        for (int r = 0; r < rows; r += 768) bnb4_simd_dot(codes, (long)r * n, 768, n, 64, s, table, xp, y);
+        long e = 0;
+        for (int l = 0; l < 12; l++)
+            for (int k = 0; k < 4; k++) {
+                const int rows = shapes[k][0], in = shapes[k][1];
+                bnb4_simd_dot(codes, e, rows, in, 64, s, table, in == n ? xp : xp3072, y);
+                e += (long)rows * in;
+            }
         double t1 = now();
         for (long r = 0; r < 50257; r++) {
             v16 a = {0}, b = {0}, c = {0};
@@ -148,13 +157,15 @@ int main(int argc, char **argv) {
     float *absmax = malloc(blocks * sizeof(float)), *y = malloc(big_rows * sizeof(float));
     for (long b = 0; b < blocks; b++) absmax[b] = 0.01f * (1 + b % 7);
     const bnb4_scales s = {absmax, NULL, NULL, NULL, 0};
-    float table[16], x[768], xp[768];
+    float table[16], x[3072], xp[768], xp3072[3072];
     for (int k = 0; k < 16; k++) table[k] = (k - 7.5f) / 7.5f;
-    for (int i = 0; i < n; i++) x[i] = (float)((i * 37) % 101) / 101 - 0.5f;
+    for (int i = 0; i < 3072; i++) x[i] = (float)((i * 37) % 101) / 101 - 0.5f;
     bnb4_order(x, n, xp);
+    bnb4_order(x, 3072, xp3072);
 
     double cached = kernel_rate(codes, small_rows, n, &s, table, xp, y, passes * 20);
     double streamed = kernel_rate(codes, big_rows, n, &s, table, xp, y, passes);
+    double streamed3072 = kernel_rate(codes, (int)(big / 1536), 3072, &s, table, xp3072, y, passes);
     double read = 0;
     for (int p = 0; p < passes; p++) {
         v16 a = {0}, b = {0}, c = {0}, d = {0};
@@ -165,8 +176,8 @@ int main(int argc, char **argv) {
         sink = t[0] + t[15];
         if (g > read) read = g;
     }
-    printf("bnb4_simd_dot, 1 thread, rows of %d: codes in cache (1 MiB) %.1f GB/s, streamed (256 MiB) %.1f GB/s; "
-           "plain read of the 256 MiB %.1f GB/s\n", n, cached, streamed, read);
+    printf("bnb4_simd_dot, 1 thread, rows of %d: codes in cache (1 MiB) %.1f GB/s, streamed (256 MiB) %.1f GB/s (rows of 3072: %.1f); "
+           "plain read of the 256 MiB %.1f GB/s\n", n, cached, streamed, streamed3072, read);
     printf("cached kernel / read bandwidth: %.0f%%\n", 100 * cached / read);
 #if defined(__AVX512F__)
     printf("decode loop alone (64 KiB of codes): shift + permute + FMA %.1f GB/s; permute -> ternlog %.1f; shift -> add %.1f\n",
@@ -176,7 +187,7 @@ int main(int argc, char **argv) {
     const double block_bytes = weights / 2 + weights / 64 * 4.0;
     float *head = (float *)huge_buffer(head_bytes);
     for (long i = 0; i < head_bytes / 4; i++) head[i] = (float)(i % 97) * 1e-3f;
-    double blocks_s = 0, step = decode_step(codes, &s, table, xp, x, head, y, passes, &blocks_s);
+    double blocks_s = 0, step = decode_step(codes, &s, table, xp, xp3072, x, head, y, passes, &blocks_s);
     printf("a GPT-2 124M bnb-nf4 decode step without attention or norms: 4-bit blocks %.1f MB in %.2f ms (%.1f GB/s), F32 head %.1f MB "
            "in %.2f ms (%.1f GB/s): %.0f%% of the plain read\n", block_bytes / 1e6, blocks_s * 1e3, block_bytes / blocks_s / 1e9,
            head_bytes / 1e6, (step - blocks_s) * 1e3, head_bytes / (step - blocks_s) / 1e9, 100 * (block_bytes + head_bytes) / step / 1e9 / read);
