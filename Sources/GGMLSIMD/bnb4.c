@@ -11,10 +11,10 @@
 // Decode takes four rows at a time where each half of a chunk lies in one block (blocks of 64 or
 // more): the activations are loaded once for the four, each half's absmax is broadcast from memory
 // into a total of its own rather than blended into a vector (a shuffle beside the 8 permutes), and
-// the codes 8 KiB ahead are prefetched. One row per call ran at 25 GB/s with its codes in cache and
-// 20 streamed, four at 32 and 30, and with the loads at byte offsets at 34 and 31, where a plain read
-// of the same buffer gives 39-42 (scripts/bench-bnb4-ceiling): streamed nearly as fast as in cache,
-// the kernel still sets the pace.
+// the codes about 8 KiB ahead are prefetched in the order they are read. One row per call ran at
+// 25 GB/s with its codes in cache and 20 streamed, four at 32 and 30, and with the loads at byte
+// offsets at 34 and 31, where a plain read of the same buffer gives 39-42
+// (scripts/bench-bnb4-ceiling): streamed nearly as fast as in cache, the kernel still sets the pace.
 // Int16 arithmetic (one `vpermw` per 32 codes, `vpdpwssd`) was faster in cache but
 // moved the tiny GPT-2's logits by 1e-4 and flipped a greedy token bitsandbytes picks by 5e-5; with
 // a second Int16 level for the activations' remainder it was exact enough and barely faster.
@@ -92,10 +92,11 @@ static inline int log2_block(int block) { return block > 0 && (block & (block - 
 // values 8j…8j+7. Loaded at byte offsets 1, 2 and 3 as well, lane j's low bits are the low nibble of
 // byte 4j+k, which is nibble 2k of the aligned load: three more loads replace three of the seven shifts
 // (see the top of the file for what that gained), but read 3 bytes past the chunk, so
-// the last chunk before `end` (the end of the caller's codes) takes the shifts. The codes 8 KiB
-// ahead are fetched meanwhile (without it, streamed codes ran at 18 GB/s instead of 30).
-static inline __m512 chunk_products(const uint8_t *p, const uint8_t *end, __m512 t, const __m512 *x) {
-    _mm_prefetch((const char *)p + 8192, _MM_HINT_T0);
+// the last chunk before `end` (the end of the caller's codes) takes the shifts. The line at `ahead`
+// is fetched meanwhile (codes about 8 KiB ahead: without it, streamed codes ran at 18 GB/s instead
+// of 30).
+static inline __m512 chunk_products(const uint8_t *p, const uint8_t *end, __m512 t, const __m512 *x, const char *ahead) {
+    _mm_prefetch(ahead, _MM_HINT_T0);
     const __m512i q = _mm512_loadu_si512(p);
     __m512i q1, q2, q3;
     if (end - p >= 67) {
@@ -117,16 +118,23 @@ static inline __m512 chunk_products(const uint8_t *p, const uint8_t *end, __m512
 // Four rows whose chunks each lie in two blocks, one per half (blocks of 64 or more, rows starting
 // at multiples of 64, n a multiple of 128). `am`: s->absmax or NULL (double quantization), a
 // constant at each call so that each gets its own loop.
+// The four rows' 2n bytes of codes are read 256 bytes a chunk, and the prefetches walk the bytes
+// `ahead` (8 KiB, or the next four rows where they are longer) past the rows' start at that pace,
+// one line per row of a chunk. A prefetch 8 KiB past each row's chunk covered as much but, in rows
+// longer than 2 KiB (GPT-2's MLP projection: 3072 values, 1.5 KiB), out of the order the codes are
+// then read: rows of 3072 streamed at 26.9 GB/s of codes against 31.2 in rows of 768
+// (scripts/bench-bnb4-ceiling, 2026-11-30 19:02 UTC, benchmarks/bench-bnb4-ceiling-20261130T1902Z.log).
 static inline __attribute__((always_inline)) void simd_rows4(const uint8_t *packed, const uint8_t *end, long e, int n, int shift,
                                                              const bnb4_scales *s, const float *am, const __m512 t, const float *xp, float *y) {
     __m512 lo[4], hi[4];   // totals of each row's first and second halves of chunks (lanes 0-7, 8-15)
     for (int r = 0; r < 4; r++) lo[r] = hi[r] = _mm512_setzero_ps();
-    for (int c = 0; c < n; c += 128) {
+    const char *ahead = (const char *)(packed + e / 2) + (2 * n > 8192 ? 2 * n : 8192);
+    for (int c = 0; c < n; c += 128, ahead += 256) {
         __m512 x[8];
         for (int k = 0; k < 8; k++) x[k] = _mm512_loadu_ps(xp + c + 16 * k);
         for (int r = 0; r < 4; r++) {
             const long f = e + (long)r * n + c, b0 = f >> shift, b1 = (f + 64) >> shift;
-            const __m512 v = chunk_products(packed + f / 2, end, t, x);
+            const __m512 v = chunk_products(packed + f / 2, end, t, x, ahead + 64 * r);
             lo[r] = _mm512_fmadd_ps(v, _mm512_set1_ps(am ? am[b0] : block_absmax(s, b0)), lo[r]);
             hi[r] = _mm512_fmadd_ps(v, _mm512_set1_ps(am ? am[b1] : block_absmax(s, b1)), hi[r]);
         }
@@ -146,7 +154,7 @@ static float simd_row_dot(const uint8_t *packed, const uint8_t *end, long e, int
         __m512 x[8];
         for (int k = 0; k < 8; k++) x[k] = _mm512_loadu_ps(xp + c + 16 * k);
         // two totals taken in turn, so consecutive chunks do not wait on each other
-        const __m512 next = _mm512_fmadd_ps(chunk_products(p, end, t, x), chunk_scales(s, e + c, block, shift), tot0);
+        const __m512 next = _mm512_fmadd_ps(chunk_products(p, end, t, x, (const char *)p + 8192), chunk_scales(s, e + c, block, shift), tot0);
         tot0 = tot1;
         tot1 = next;
     }
