@@ -9,7 +9,8 @@
 // off the shuffle unit: if neither replacement is much faster, it is the number of instructions,
 // not one unit, that bounds the loop.
 // Then a GPT-2 124M decode step of the 4-bit blocks and the F32 head alone (decode_step), and
-// which of the loop's instruction kinds (permute, multiply, shift) share pipes (pipe_seconds).
+// which of the loop's instruction kinds (permute, multiply, shift) share pipes (pipe_seconds), with
+// the clock (a chain of dependent adds) to read the times as cycles.
 // Built and run by scripts/bench-bnb4-ceiling.
 #include "BnbSIMD.h"
 #include <stdint.h>
@@ -96,6 +97,13 @@ static double loop_rate(const uint8_t *codes, int v, int passes) {
 #define SHIFT(i) "vpsrld $4, %%zmm14, %%zmm" #i ";"
 #define TWELVE(a, b) a(0) b(1) a(2) b(3) a(4) b(5) a(6) b(7) a(8) b(9) a(10) b(11)
 #define CLOBBER "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11"
+// The clock: a chain of dependent integer adds, one cycle each, so the figures above read as cycles.
+static double clock_hz(long iters) {
+    long x = 0, n = iters;
+    double t0 = now();
+    __asm__ volatile("1: add $1, %0; add $1, %0; add $1, %0; add $1, %0; sub $1, %1; jnz 1b" : "+r"(x), "+r"(n));
+    return 4.0 * iters / (now() - t0);
+}
 static double pipe_seconds(int kind, long iters) {
     __asm__ volatile("vpxord %%zmm14, %%zmm14, %%zmm14; vpxord %%zmm15, %%zmm15, %%zmm15" ::: "xmm14", "xmm15");
     double t0 = now();
@@ -193,12 +201,15 @@ int main(int argc, char **argv) {
            head_bytes / 1e6, (step - blocks_s) * 1e3, head_bytes / (step - blocks_s) / 1e9, 100 * (block_bytes + head_bytes) / step / 1e9 / read);
 #if defined(__AVX512F__)
     const long iters = 50000000;
+    const double hz = clock_hz(500000000);
     double t[6];
     for (int k = 0; k < 6; k++) t[k] = pipe_seconds(k, iters);
     const double one = (t[0] + t[1] + t[2]) / 3;
-    printf("12 independent vpermps %.2f ns, multiplies %.2f, shifts %.2f; 6 + 6 of two kinds, as a share of 12 of one: "
-           "permute + multiply %.2f, permute + shift %.2f, multiply + shift %.2f (0.5: pipes of their own, 0.67: one of "
-           "two shared, 1: both shared)\n", t[0] / iters * 1e9, t[1] / iters * 1e9, t[2] / iters * 1e9, t[3] / one, t[4] / one, t[5] / one);
+    printf("clock %.2f GHz (dependent adds); the kernel in cache takes %.1f cycles per 64 bytes of codes\n", hz / 1e9, 64 / cached * hz / 1e9);
+    printf("12 independent vpermps %.2f ns (%.1f a cycle), multiplies %.2f (%.1f), shifts %.2f (%.1f); 6 + 6 of two kinds, as a share of "
+           "12 of one: permute + multiply %.2f, permute + shift %.2f, multiply + shift %.2f (0.5: pipes of their own, 0.67: one of "
+           "two shared, 1: both shared)\n", t[0] / iters * 1e9, 12 * iters / (t[0] * hz), t[1] / iters * 1e9, 12 * iters / (t[1] * hz),
+           t[2] / iters * 1e9, 12 * iters / (t[2] * hz), t[3] / one, t[4] / one, t[5] / one);
 #endif
     return 0;
 }
