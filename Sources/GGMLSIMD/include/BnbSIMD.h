@@ -1,8 +1,9 @@
 // Kernels of bitsandbytes' formats (Quant/Bnb4Bit.swift, Quant/BnbInt8.swift), in C because Swift
 // emits neither `vpermps` (a 16-entry F32 table looked up by 16 lane indices at once) nor
-// `vpdpbusd` (64 byte products summed into 16 Int32 lanes). The x86 paths need AVX-512 (F, BW,
-// VNNI); each function has a plain C twin (`*_plain_*`, the fallback elsewhere) that the tests check
-// against the Swift references too.
+// `vpdpbusd` (64 byte products summed into 16 Int32 lanes). The 4-bit kernels have an AVX-512 path
+// and an AVX2 one (bnb4.c), the int8 ones need AVX-512 (F, BW, VNNI); the tests check whichever the
+// compiler targets. Each function has a plain C twin (`*_plain_*`, the fallback elsewhere) that
+// the tests check against the Swift references too.
 #ifndef BNBSIMD_H
 #define BNBSIMD_H
 #include <stdint.h>
