@@ -1,6 +1,6 @@
 // The prompt product of an fp16 or bf16 weight (Quant/F16.swift, Quant/BF16.swift) in C (half.c):
-// Swift keeps too few accumulators in registers for a 4 × 6 tile. x86 path with AVX-512 and F16C;
-// `ggml_plain_*` are the plain twins (the fallback elsewhere), checked by the tests too.
+// Swift keeps too few accumulators in registers for a 4 × 6 tile. x86 paths with F16C and AVX-512
+// or AVX2; `ggml_plain_*` are the plain twins (the fallback elsewhere), checked by the tests too.
 #ifndef HALFSIMD_H
 #define HALFSIMD_H
 #include <stdint.h>
