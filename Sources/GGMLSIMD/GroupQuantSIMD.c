@@ -108,8 +108,141 @@ void gq_plain_q4x16_x4(const uint8_t *tile, const int8_t *x, const float *xd, co
         gq_plain_q4x16(tile, x + r * stride, xd + r * nb, gsum + r * groups, scales, zeros, groups, bpg, out + 16 * r);
 }
 
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+// The AVX2 path (what gq_simd_* run without AVX-512 VNNI, and the tests check everywhere; the plain
+// twin ran GPT-2 124M prefill at 56 tok/s on a Zen 3): vectors of 32
+// bytes, and `vpmaddubsw` + `vpmaddwd` for `vpdpbusd`. A code is at most 15 and an activation byte
+// at most 128 in size, so a `vpmaddubsw` pair sum is within ±3840 and eight of them add up in Int16
+// before one `vpmaddwd` widens them.
 static inline int32_t gq_i32(const int8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+
+static inline __m256i gq_widen(__m256i s16) { return _mm256_madd_epi16(s16, _mm256_set1_epi16(1)); }
+
+// Rows 8h…8h+7 of a tile block (the h-th 32 bytes of each 64-byte vector) against one activation
+// block: their Σ code·x in 8 lanes.
+static inline __m256i gq_x8_block(const uint8_t *blk, int h, const int8_t *x) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i s = _mm256_setzero_si256();
+    for (int v = 0; v < 4; v++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 64 * v + 32 * h));
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(q, m4), _mm256_set1_epi32(gq_i32(x + 4 * v))));
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_set1_epi32(gq_i32(x + 16 + 4 * v))));
+    }
+    return gq_widen(s);
+}
+
+// acc += s · (gacc − z · gsum) for 8 rows of a tile in group g.
+static inline __m256 gq_x8_group(__m256 acc, __m256 gacc, const uint16_t *scales, const uint8_t *zeros, float gsum) {
+    __m256 s = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)scales));
+    __m256 z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)zeros)));
+    return _mm256_fmadd_ps(s, _mm256_fnmadd_ps(z, _mm256_set1_ps(gsum), gacc), acc);
+}
+
+void gq_avx2_q4x16_x4(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                      const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out) {
+    long nb = (long)groups * bpg;
+    for (int h = 0; h < 2; h++) {
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int g = 0; g < groups; g++) {
+            __m256 gacc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            for (int k = g * bpg, end = k + bpg; k < end; k++)
+                for (int r = 0; r < 4; r++)
+                    gacc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(gq_x8_block(tile + (long)k * 256, h, x + r * stride + (long)k * 32)),
+                                              _mm256_set1_ps(xd[r * nb + k]), gacc[r]);
+            for (int r = 0; r < 4; r++)
+                acc[r] = gq_x8_group(acc[r], gacc[r], scales + g * 16 + 8 * h, zeros + g * 16 + 8 * h, gsum[r * groups + g]);
+        }
+        for (int r = 0; r < 4; r++) _mm256_storeu_ps(out + 16 * r + 8 * h, acc[r]);
+    }
+}
+
+void gq_avx2_q4x16(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                   const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, float *out) {
+    for (int h = 0; h < 2; h++) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int g = 0; g < groups; g++) {
+            __m256 gacc = _mm256_setzero_ps();
+            for (int k = g * bpg, end = k + bpg; k < end; k++)
+                gacc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(gq_x8_block(tile + (long)k * 256, h, x + (long)k * 32)), _mm256_set1_ps(xd[k]), gacc);
+            acc = gq_x8_group(acc, gacc, scales + g * 16 + 8 * h, zeros + g * 16 + 8 * h, gsum[g]);
+        }
+        _mm256_storeu_ps(out + 8 * h, acc);
+    }
+}
+
+// One block's 16 bytes as 32 code bytes: low nibbles (codes 0-15), then high ones (16-31).
+static inline __m256i gq_codes1(const uint8_t *c) {
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    __m128i raw = _mm_loadu_si128((const __m128i *)c);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(raw, mask)),
+                                   _mm_and_si128(_mm_srli_epi16(raw, 4), mask), 1);
+}
+
+static inline float gq_hsum256(__m256 v) {
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    return _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
+}
+
+void gq_avx2_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
+                   const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out) {
+    long nb = (long)groups * bpg;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    float scalar[4] = {0, 0, 0, 0};
+    for (int g = 0; g < groups; g++) {
+        __m256 gacc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int k = g * bpg, end = k + bpg; k < end; k++) {
+            __m256i w = gq_codes1(codes + (long)k * 16);
+            for (int r = 0; r < 4; r++) {
+                __m256i dot = gq_widen(_mm256_maddubs_epi16(w, _mm256_loadu_si256((const __m256i *)(x + r * stride + (long)k * 32))));
+                gacc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(xd[r * nb + k]), gacc[r]);
+            }
+        }
+        float s = gq_half(scales[g]);
+        for (int r = 0; r < 4; r++) {
+            acc[r] = _mm256_fmadd_ps(gacc[r], _mm256_set1_ps(s), acc[r]);
+            scalar[r] -= s * (float)zeros[g] * gsum[r * groups + g];
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = gq_hsum256(acc[r]) + scalar[r];
+}
+
+float gq_avx2_q4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
+                 const uint16_t *scales, const uint8_t *zeros, int groups, int bpg) {
+    __m256 acc = _mm256_setzero_ps();
+    float scalar = 0;
+    for (int g = 0; g < groups; g++) {
+        __m256 gacc = _mm256_setzero_ps();
+        for (int k = g * bpg, end = k + bpg; k < end; k++) {
+            __m256i dot = gq_widen(_mm256_maddubs_epi16(gq_codes1(codes + (long)k * 16), _mm256_loadu_si256((const __m256i *)(x + (long)k * 32))));
+            gacc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(xd[k]), gacc);
+        }
+        float s = gq_half(scales[g]);
+        acc = _mm256_fmadd_ps(gacc, _mm256_set1_ps(s), acc);
+        scalar -= s * (float)zeros[g] * gsum[g];
+    }
+    return gq_hsum256(acc) + scalar;
+}
+#else
+void gq_avx2_q4x16(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                   const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, float *out) {
+    gq_plain_q4x16(tile, x, xd, gsum, scales, zeros, groups, bpg, out);
+}
+void gq_avx2_q4x16_x4(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                      const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out) {
+    gq_plain_q4x16_x4(tile, x, xd, gsum, scales, zeros, groups, bpg, stride, out);
+}
+float gq_avx2_q4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
+                 const uint16_t *scales, const uint8_t *zeros, int groups, int bpg) {
+    return gq_plain_q4(codes, x, xd, gsum, scales, zeros, groups, bpg);
+}
+void gq_avx2_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
+                   const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out) {
+    gq_plain_q4_x4(codes, x, xd, gsum, scales, zeros, groups, bpg, stride, out);
+}
+#endif
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 
 // One block of a tile against one activation block: the 16 rows' Σ code·x in 16 lanes (two chains,
 // low and high nibbles, of four vpdpbusd each).
@@ -179,12 +312,6 @@ static inline __m512i gq_codes2(const uint8_t *c) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_permute2x128_si256(lo, hi, 0x20)),
                               _mm256_permute2x128_si256(lo, hi, 0x31), 1);
 }
-static inline __m256i gq_codes1(const uint8_t *c) {
-    const __m128i mask = _mm_set1_epi8(0x0F);
-    __m128i raw = _mm_loadu_si128((const __m128i *)c);
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(raw, mask)),
-                                   _mm_and_si128(_mm_srli_epi16(raw, 4), mask), 1);
-}
 static inline __m512 gq_d2(const float *d) {
     return _mm512_insertf32x8(_mm512_set1_ps(d[0]), _mm256_set1_ps(d[1]), 1);
 }
@@ -249,135 +376,21 @@ void gq_simd_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, const
     }
     for (int r = 0; r < 4; r++) out[r] = gq_hsum512(acc[r]) + scalar[r];
 }
-#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-// Without AVX-512 (the plain twin ran GPT-2 124M prefill at 56 tok/s on a Zen 3): vectors of 32
-// bytes, and `vpmaddubsw` + `vpmaddwd` for `vpdpbusd`. A code is at most 15 and an activation byte
-// at most 128 in size, so a `vpmaddubsw` pair sum is within ±3840 and eight of them add up in Int16
-// before one `vpmaddwd` widens them.
-static inline int32_t gq_i32(const int8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
-
-static inline __m256i gq_widen(__m256i s16) { return _mm256_madd_epi16(s16, _mm256_set1_epi16(1)); }
-
-// Rows 8h…8h+7 of a tile block (the h-th 32 bytes of each 64-byte vector) against one activation
-// block: their Σ code·x in 8 lanes.
-static inline __m256i gq_x8_block(const uint8_t *blk, int h, const int8_t *x) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256i s = _mm256_setzero_si256();
-    for (int v = 0; v < 4; v++) {
-        __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 64 * v + 32 * h));
-        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(q, m4), _mm256_set1_epi32(gq_i32(x + 4 * v))));
-        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_set1_epi32(gq_i32(x + 16 + 4 * v))));
-    }
-    return gq_widen(s);
-}
-
-// acc += s · (gacc − z · gsum) for 8 rows of a tile in group g.
-static inline __m256 gq_x8_group(__m256 acc, __m256 gacc, const uint16_t *scales, const uint8_t *zeros, float gsum) {
-    __m256 s = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)scales));
-    __m256 z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)zeros)));
-    return _mm256_fmadd_ps(s, _mm256_fnmadd_ps(z, _mm256_set1_ps(gsum), gacc), acc);
-}
-
-void gq_simd_q4x16_x4(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
-                      const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out) {
-    long nb = (long)groups * bpg;
-    for (int h = 0; h < 2; h++) {
-        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-        for (int g = 0; g < groups; g++) {
-            __m256 gacc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-            for (int k = g * bpg, end = k + bpg; k < end; k++)
-                for (int r = 0; r < 4; r++)
-                    gacc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(gq_x8_block(tile + (long)k * 256, h, x + r * stride + (long)k * 32)),
-                                              _mm256_set1_ps(xd[r * nb + k]), gacc[r]);
-            for (int r = 0; r < 4; r++)
-                acc[r] = gq_x8_group(acc[r], gacc[r], scales + g * 16 + 8 * h, zeros + g * 16 + 8 * h, gsum[r * groups + g]);
-        }
-        for (int r = 0; r < 4; r++) _mm256_storeu_ps(out + 16 * r + 8 * h, acc[r]);
-    }
-}
-
-void gq_simd_q4x16(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
-                   const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, float *out) {
-    for (int h = 0; h < 2; h++) {
-        __m256 acc = _mm256_setzero_ps();
-        for (int g = 0; g < groups; g++) {
-            __m256 gacc = _mm256_setzero_ps();
-            for (int k = g * bpg, end = k + bpg; k < end; k++)
-                gacc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(gq_x8_block(tile + (long)k * 256, h, x + (long)k * 32)), _mm256_set1_ps(xd[k]), gacc);
-            acc = gq_x8_group(acc, gacc, scales + g * 16 + 8 * h, zeros + g * 16 + 8 * h, gsum[g]);
-        }
-        _mm256_storeu_ps(out + 8 * h, acc);
-    }
-}
-
-// One block's 16 bytes as 32 code bytes: low nibbles (codes 0-15), then high ones (16-31).
-static inline __m256i gq_codes1(const uint8_t *c) {
-    const __m128i mask = _mm_set1_epi8(0x0F);
-    __m128i raw = _mm_loadu_si128((const __m128i *)c);
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(raw, mask)),
-                                   _mm_and_si128(_mm_srli_epi16(raw, 4), mask), 1);
-}
-
-static inline float gq_hsum256(__m256 v) {
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    return _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
-}
-
-void gq_simd_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
-                   const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out) {
-    long nb = (long)groups * bpg;
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    float scalar[4] = {0, 0, 0, 0};
-    for (int g = 0; g < groups; g++) {
-        __m256 gacc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-        for (int k = g * bpg, end = k + bpg; k < end; k++) {
-            __m256i w = gq_codes1(codes + (long)k * 16);
-            for (int r = 0; r < 4; r++) {
-                __m256i dot = gq_widen(_mm256_maddubs_epi16(w, _mm256_loadu_si256((const __m256i *)(x + r * stride + (long)k * 32))));
-                gacc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(xd[r * nb + k]), gacc[r]);
-            }
-        }
-        float s = gq_half(scales[g]);
-        for (int r = 0; r < 4; r++) {
-            acc[r] = _mm256_fmadd_ps(gacc[r], _mm256_set1_ps(s), acc[r]);
-            scalar[r] -= s * (float)zeros[g] * gsum[r * groups + g];
-        }
-    }
-    for (int r = 0; r < 4; r++) out[r] = gq_hsum256(acc[r]) + scalar[r];
-}
-
-float gq_simd_q4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
-                 const uint16_t *scales, const uint8_t *zeros, int groups, int bpg) {
-    __m256 acc = _mm256_setzero_ps();
-    float scalar = 0;
-    for (int g = 0; g < groups; g++) {
-        __m256 gacc = _mm256_setzero_ps();
-        for (int k = g * bpg, end = k + bpg; k < end; k++) {
-            __m256i dot = gq_widen(_mm256_maddubs_epi16(gq_codes1(codes + (long)k * 16), _mm256_loadu_si256((const __m256i *)(x + (long)k * 32))));
-            gacc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(xd[k]), gacc);
-        }
-        float s = gq_half(scales[g]);
-        acc = _mm256_fmadd_ps(gacc, _mm256_set1_ps(s), acc);
-        scalar -= s * (float)zeros[g] * gsum[g];
-    }
-    return gq_hsum256(acc) + scalar;
-}
 #else
 void gq_simd_q4x16(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
                    const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, float *out) {
-    gq_plain_q4x16(tile, x, xd, gsum, scales, zeros, groups, bpg, out);
+    gq_avx2_q4x16(tile, x, xd, gsum, scales, zeros, groups, bpg, out);
 }
 void gq_simd_q4x16_x4(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
                       const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out) {
-    gq_plain_q4x16_x4(tile, x, xd, gsum, scales, zeros, groups, bpg, stride, out);
+    gq_avx2_q4x16_x4(tile, x, xd, gsum, scales, zeros, groups, bpg, stride, out);
 }
 float gq_simd_q4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
                  const uint16_t *scales, const uint8_t *zeros, int groups, int bpg) {
-    return gq_plain_q4(codes, x, xd, gsum, scales, zeros, groups, bpg);
+    return gq_avx2_q4(codes, x, xd, gsum, scales, zeros, groups, bpg);
 }
 void gq_simd_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
                    const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out) {
-    gq_plain_q4_x4(codes, x, xd, gsum, scales, zeros, groups, bpg, stride, out);
+    gq_avx2_q4_x4(codes, x, xd, gsum, scales, zeros, groups, bpg, stride, out);
 }
 #endif

@@ -73,6 +73,146 @@ void bnb4_plain_widen(const uint8_t *packed, long e, int n, int block, const bnb
 
 static inline int log2_block(int block) { return block > 0 && (block & (block - 1)) == 0 ? __builtin_ctz((unsigned)block) : -1; }
 
+#if defined(__AVX2__) && defined(__FMA__)
+
+// The AVX2 path: what bnb4_simd_* run where the compiler targets no AVX-512 (Zen 1-3, most Intel
+// client chips), compiled wherever AVX2 is so that the tests check it on AVX-512 machines too.
+// There `vpermps` looks up 8 entries, not 16: two lookups and a blend per 8 codes decoded about
+// half as fast as byte lookups on a Zen 3 (a scratch comparison in cache, not kept). So the table
+// is split into its four byte planes (byte b of every entry: a `vpshufb` table), and each float is
+// put back together from its four bytes with two levels of unpacks. The unpacks interleave the
+// first 4 bytes of each 128-bit half, then the next 4, and so on; a first `vpshufb` orders the code
+// bytes of each half "byte k of every lane" (0, 4, 8, 12, 1, 5, ...) so that the floats come out as
+// lanes 0-7 of one nibble, the order the AVX-512 path reads them in. A 32-byte half of a chunk
+// holds lanes 8h…8h+7: values 64h…64h+63, each quarter (lanes 4q…4q+3) in one block.
+
+typedef struct { __m256i plane[4]; } byte_planes;
+
+static inline byte_planes planes_of(const float *table) {
+    uint8_t b[4][32];
+    for (int k = 0; k < 16; k++) {
+        uint32_t u;
+        memcpy(&u, table + k, 4);
+        for (int j = 0; j < 4; j++) b[j][k] = b[j][k + 16] = (uint8_t)(u >> (8 * j));
+    }
+    byte_planes t;
+    for (int j = 0; j < 4; j++) t.plane[j] = _mm256_loadu_si256((const __m256i *)b[j]);
+    return t;
+}
+
+// table[i] for the 32 nibbles i in the low bits of n's bytes, as 4 vectors: out[m] holds those of
+// bytes 4m…4m+3 of each 128-bit half.
+static inline void lookup32(const byte_planes *t, __m256i n, __m256 out[4]) {
+    const __m256i b0 = _mm256_shuffle_epi8(t->plane[0], n), b1 = _mm256_shuffle_epi8(t->plane[1], n);
+    const __m256i b2 = _mm256_shuffle_epi8(t->plane[2], n), b3 = _mm256_shuffle_epi8(t->plane[3], n);
+    const __m256i l01 = _mm256_unpacklo_epi8(b0, b1), h01 = _mm256_unpackhi_epi8(b0, b1);
+    const __m256i l23 = _mm256_unpacklo_epi8(b2, b3), h23 = _mm256_unpackhi_epi8(b2, b3);
+    out[0] = _mm256_castsi256_ps(_mm256_unpacklo_epi16(l01, l23));
+    out[1] = _mm256_castsi256_ps(_mm256_unpackhi_epi16(l01, l23));
+    out[2] = _mm256_castsi256_ps(_mm256_unpacklo_epi16(h01, h23));
+    out[3] = _mm256_castsi256_ps(_mm256_unpackhi_epi16(h01, h23));
+}
+
+// Nibble k of lanes 0-7 of the 32 code bytes at p, decoded, in d[k].
+static inline void decode_half(const byte_planes *t, const uint8_t *p, __m256 d[8]) {
+    const __m256i by_byte = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+                                             0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m256i mask = _mm256_set1_epi8(15);
+    const __m256i q = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)p), by_byte);
+    __m256 lo[4], hi[4];
+    lookup32(t, _mm256_and_si256(q, mask), lo);                          // low nibble of byte m: nibble 2m
+    lookup32(t, _mm256_and_si256(_mm256_srli_epi16(q, 4), mask), hi);    // high nibble: 2m + 1
+    for (int m = 0; m < 4; m++) { d[2 * m] = lo[m]; d[2 * m + 1] = hi[m]; }
+}
+
+// The absmax of each quarter of the half at flat element f (a multiple of 32): lanes 0-3, 4-7.
+static inline __m256 half_scales(const bnb4_scales *s, long f, int block, int shift) {
+    const long b0 = shift >= 0 ? f >> shift : f / block, b1 = shift >= 0 ? (f + 32) >> shift : (f + 32) / block;
+    const float a0 = block_absmax(s, b0), a1 = b1 == b0 ? a0 : block_absmax(s, b1);
+    return _mm256_set_m128(_mm_set1_ps(a1), _mm_set1_ps(a0));
+}
+
+// A group of 32 values past the last whole chunk (16 bytes at p): even values (high nibbles) at
+// xp[0…15], odd ones at xp[16…31]. The high nibbles go in the low half of the vector, the low ones
+// in the high half, so out[m] pairs xp[4m…4m+3] with xp[16 + 4m…16 + 4m+3].
+static inline void decode_tail(const byte_planes *t, const uint8_t *p, __m256 d[4]) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)p), mask = _mm_set1_epi8(15);
+    lookup32(t, _mm256_set_m128i(_mm_and_si128(q, mask), _mm_and_si128(_mm_srli_epi16(q, 4), mask)), d);
+}
+
+static float avx2_row_dot(const uint8_t *packed, long e, int n, int block, int shift, const bnb4_scales *s, const byte_planes *t,
+                          const float *xp) {
+    __m256 tot0 = _mm256_setzero_ps(), tot1 = _mm256_setzero_ps();
+    const uint8_t *p = packed + e / 2;
+    int c = 0;
+    for (; c + 128 <= n; c += 128, p += 64)
+        for (int h = 0; h < 2; h++) {
+            __m256 d[8];
+            decode_half(t, p + 32 * h, d);
+            const float *x = xp + c + 8 * h;
+            __m256 a = _mm256_mul_ps(d[0], _mm256_loadu_ps(x)), b = _mm256_mul_ps(d[1], _mm256_loadu_ps(x + 16));
+            for (int k = 2; k < 8; k += 2) {
+                a = _mm256_fmadd_ps(d[k], _mm256_loadu_ps(x + 16 * k), a);
+                b = _mm256_fmadd_ps(d[k + 1], _mm256_loadu_ps(x + 16 * k + 16), b);
+            }
+            // two totals taken in turn, so the halves do not wait on each other
+            const __m256 next = _mm256_fmadd_ps(_mm256_add_ps(a, b), half_scales(s, e + c + 64 * h, block, shift), tot0);
+            tot0 = tot1;
+            tot1 = next;
+        }
+    for (; c < n; c += 32, p += 16) {
+        __m256 d[4];
+        decode_tail(t, p, d);
+        __m256 a = _mm256_mul_ps(d[0], _mm256_loadu2_m128(xp + c + 16, xp + c));
+        for (int m = 1; m < 4; m++) a = _mm256_fmadd_ps(d[m], _mm256_loadu2_m128(xp + c + 16 + 4 * m, xp + c + 4 * m), a);
+        tot0 = _mm256_fmadd_ps(a, _mm256_set1_ps(block_absmax(s, (e + c) / block)), tot0);
+    }
+    const __m256 v = _mm256_add_ps(tot0, tot1);
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    return _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
+}
+
+void bnb4_avx2_dot(const uint8_t *packed, long e, int rows, int n, int block, const bnb4_scales *s, const float *table, const float *xp,
+                   float *y) {
+    const byte_planes t = planes_of(table);
+    const int shift = log2_block(block);
+    for (int r = 0; r < rows; r++) y[r] = avx2_row_dot(packed, e + (long)r * n, n, block, shift, s, &t, xp);
+}
+
+void bnb4_avx2_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst) {
+    const byte_planes t = planes_of(table);
+    const int shift = log2_block(block);
+    const uint8_t *p = packed + e / 2;
+    int c = 0;
+    for (; c + 128 <= n; c += 128, p += 64)
+        for (int h = 0; h < 2; h++) {
+            __m256 d[8];
+            decode_half(&t, p + 32 * h, d);
+            const __m256 a = half_scales(s, e + c + 64 * h, block, shift);
+            for (int k = 0; k < 8; k++) _mm256_storeu_ps(dst + c + 16 * k + 8 * h, _mm256_mul_ps(d[k], a));
+        }
+    for (; c < n; c += 32, p += 16) {
+        __m256 d[4];
+        decode_tail(&t, p, d);
+        const __m256 a = _mm256_set1_ps(block_absmax(s, (e + c) / block));
+        for (int m = 0; m < 4; m++) _mm256_storeu2_m128(dst + c + 16 + 4 * m, dst + c + 4 * m, _mm256_mul_ps(d[m], a));
+    }
+}
+
+#else
+
+void bnb4_avx2_dot(const uint8_t *packed, long e, int rows, int n, int block, const bnb4_scales *s, const float *table, const float *xp,
+                   float *y) {
+    bnb4_plain_dot(packed, e, rows, n, block, s, table, xp, y);
+}
+
+void bnb4_avx2_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst) {
+    bnb4_plain_widen(packed, e, n, block, s, table, dst);
+}
+
+#endif
+
 #if defined(__AVX512F__)
 
 // Lane j's absmax for the 128-value chunk at flat element f (a multiple of 32): with blocks a power
@@ -207,141 +347,15 @@ void bnb4_simd_widen(const uint8_t *packed, long e, int n, int block, const bnb4
     }
 }
 
-#elif defined(__AVX2__) && defined(__FMA__)
-
-// Without AVX-512 (AVX2 CPUs: Zen 1-3, Intel client chips before Ice Lake and after Tiger Lake)
-// `vpermps` looks up 8 entries, not 16: two lookups and a blend per 8 codes decoded at 3 GB/s in
-// cache on a Zen 3, where byte lookups decode at 5.5 (a scratch program, 2026-11-30). So the table
-// is split into its four byte planes (byte b of every entry: a `vpshufb` table), and each float is
-// put back together from its four bytes with two levels of unpacks. The unpacks interleave the
-// first 4 bytes of each 128-bit half, then the next 4, and so on; a first `vpshufb` orders the
-// code bytes of each half "byte k of every lane" (0, 4, 8, 12, 1, 5, ...) so that the floats come
-// out as lanes 0-7 of one nibble, the order the AVX-512 path reads them in. A 32-byte half of a
-// chunk holds lanes 8h…8h+7: values 64h…64h+63, each quarter (lanes 4q…4q+3) in one block.
-
-typedef struct { __m256i plane[4]; } byte_planes;
-
-static inline byte_planes planes_of(const float *table) {
-    uint8_t b[4][32];
-    for (int k = 0; k < 16; k++) {
-        uint32_t u;
-        memcpy(&u, table + k, 4);
-        for (int j = 0; j < 4; j++) b[j][k] = b[j][k + 16] = (uint8_t)(u >> (8 * j));
-    }
-    byte_planes t;
-    for (int j = 0; j < 4; j++) t.plane[j] = _mm256_loadu_si256((const __m256i *)b[j]);
-    return t;
-}
-
-// table[i] for the 32 nibbles i in the low bits of n's bytes, as 4 vectors: out[m] holds those of
-// bytes 4m…4m+3 of each 128-bit half.
-static inline void lookup32(const byte_planes *t, __m256i n, __m256 out[4]) {
-    const __m256i b0 = _mm256_shuffle_epi8(t->plane[0], n), b1 = _mm256_shuffle_epi8(t->plane[1], n);
-    const __m256i b2 = _mm256_shuffle_epi8(t->plane[2], n), b3 = _mm256_shuffle_epi8(t->plane[3], n);
-    const __m256i l01 = _mm256_unpacklo_epi8(b0, b1), h01 = _mm256_unpackhi_epi8(b0, b1);
-    const __m256i l23 = _mm256_unpacklo_epi8(b2, b3), h23 = _mm256_unpackhi_epi8(b2, b3);
-    out[0] = _mm256_castsi256_ps(_mm256_unpacklo_epi16(l01, l23));
-    out[1] = _mm256_castsi256_ps(_mm256_unpackhi_epi16(l01, l23));
-    out[2] = _mm256_castsi256_ps(_mm256_unpacklo_epi16(h01, h23));
-    out[3] = _mm256_castsi256_ps(_mm256_unpackhi_epi16(h01, h23));
-}
-
-// Nibble k of lanes 0-7 of the 32 code bytes at p, decoded, in d[k].
-static inline void decode_half(const byte_planes *t, const uint8_t *p, __m256 d[8]) {
-    const __m256i by_byte = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
-                                             0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    const __m256i mask = _mm256_set1_epi8(15);
-    const __m256i q = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)p), by_byte);
-    __m256 lo[4], hi[4];
-    lookup32(t, _mm256_and_si256(q, mask), lo);                          // low nibble of byte m: nibble 2m
-    lookup32(t, _mm256_and_si256(_mm256_srli_epi16(q, 4), mask), hi);    // high nibble: 2m + 1
-    for (int m = 0; m < 4; m++) { d[2 * m] = lo[m]; d[2 * m + 1] = hi[m]; }
-}
-
-// The absmax of each quarter of the half at flat element f (a multiple of 32): lanes 0-3, 4-7.
-static inline __m256 half_scales(const bnb4_scales *s, long f, int block, int shift) {
-    const long b0 = shift >= 0 ? f >> shift : f / block, b1 = shift >= 0 ? (f + 32) >> shift : (f + 32) / block;
-    const float a0 = block_absmax(s, b0), a1 = b1 == b0 ? a0 : block_absmax(s, b1);
-    return _mm256_set_m128(_mm_set1_ps(a1), _mm_set1_ps(a0));
-}
-
-// A group of 32 values past the last whole chunk (16 bytes at p): even values (high nibbles) at
-// xp[0…15], odd ones at xp[16…31]. The high nibbles go in the low half of the vector, the low ones
-// in the high half, so out[m] pairs xp[4m…4m+3] with xp[16 + 4m…16 + 4m+3].
-static inline void decode_tail(const byte_planes *t, const uint8_t *p, __m256 d[4]) {
-    const __m128i q = _mm_loadu_si128((const __m128i *)p), mask = _mm_set1_epi8(15);
-    lookup32(t, _mm256_set_m128i(_mm_and_si128(q, mask), _mm_and_si128(_mm_srli_epi16(q, 4), mask)), d);
-}
-
-static float avx2_row_dot(const uint8_t *packed, long e, int n, int block, int shift, const bnb4_scales *s, const byte_planes *t,
-                          const float *xp) {
-    __m256 tot0 = _mm256_setzero_ps(), tot1 = _mm256_setzero_ps();
-    const uint8_t *p = packed + e / 2;
-    int c = 0;
-    for (; c + 128 <= n; c += 128, p += 64)
-        for (int h = 0; h < 2; h++) {
-            __m256 d[8];
-            decode_half(t, p + 32 * h, d);
-            const float *x = xp + c + 8 * h;
-            __m256 a = _mm256_mul_ps(d[0], _mm256_loadu_ps(x)), b = _mm256_mul_ps(d[1], _mm256_loadu_ps(x + 16));
-            for (int k = 2; k < 8; k += 2) {
-                a = _mm256_fmadd_ps(d[k], _mm256_loadu_ps(x + 16 * k), a);
-                b = _mm256_fmadd_ps(d[k + 1], _mm256_loadu_ps(x + 16 * k + 16), b);
-            }
-            // two totals taken in turn, so the halves do not wait on each other
-            const __m256 next = _mm256_fmadd_ps(_mm256_add_ps(a, b), half_scales(s, e + c + 64 * h, block, shift), tot0);
-            tot0 = tot1;
-            tot1 = next;
-        }
-    for (; c < n; c += 32, p += 16) {
-        __m256 d[4];
-        decode_tail(t, p, d);
-        __m256 a = _mm256_mul_ps(d[0], _mm256_loadu2_m128(xp + c + 16, xp + c));
-        for (int m = 1; m < 4; m++) a = _mm256_fmadd_ps(d[m], _mm256_loadu2_m128(xp + c + 16 + 4 * m, xp + c + 4 * m), a);
-        tot0 = _mm256_fmadd_ps(a, _mm256_set1_ps(block_absmax(s, (e + c) / block)), tot0);
-    }
-    const __m256 v = _mm256_add_ps(tot0, tot1);
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    return _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
-}
-
-void bnb4_simd_dot(const uint8_t *packed, long e, int rows, int n, int block, const bnb4_scales *s, const float *table, const float *xp,
-                   float *y) {
-    const byte_planes t = planes_of(table);
-    const int shift = log2_block(block);
-    for (int r = 0; r < rows; r++) y[r] = avx2_row_dot(packed, e + (long)r * n, n, block, shift, s, &t, xp);
-}
-
-void bnb4_simd_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst) {
-    const byte_planes t = planes_of(table);
-    const int shift = log2_block(block);
-    const uint8_t *p = packed + e / 2;
-    int c = 0;
-    for (; c + 128 <= n; c += 128, p += 64)
-        for (int h = 0; h < 2; h++) {
-            __m256 d[8];
-            decode_half(&t, p + 32 * h, d);
-            const __m256 a = half_scales(s, e + c + 64 * h, block, shift);
-            for (int k = 0; k < 8; k++) _mm256_storeu_ps(dst + c + 16 * k + 8 * h, _mm256_mul_ps(d[k], a));
-        }
-    for (; c < n; c += 32, p += 16) {
-        __m256 d[4];
-        decode_tail(&t, p, d);
-        const __m256 a = _mm256_set1_ps(block_absmax(s, (e + c) / block));
-        for (int m = 0; m < 4; m++) _mm256_storeu2_m128(dst + c + 16 + 4 * m, dst + c + 4 * m, _mm256_mul_ps(d[m], a));
-    }
-}
-
 #else
 
 void bnb4_simd_dot(const uint8_t *packed, long e, int rows, int n, int block, const bnb4_scales *s, const float *table, const float *xp,
                    float *y) {
-    bnb4_plain_dot(packed, e, rows, n, block, s, table, xp, y);
+    bnb4_avx2_dot(packed, e, rows, n, block, s, table, xp, y);
 }
 
 void bnb4_simd_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst) {
-    bnb4_plain_widen(packed, e, n, block, s, table, dst);
+    bnb4_avx2_widen(packed, e, n, block, s, table, dst);
 }
 
 #endif

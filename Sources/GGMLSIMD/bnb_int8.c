@@ -15,15 +15,14 @@
 #include "BnbSIMD.h"
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(__F16C__)
-#include <immintrin.h>
 #define BNB_INT8_SIMD 1
 #else
 #define BNB_INT8_SIMD 0
-#if defined(__AVX2__)
-#include <immintrin.h>
-#include <string.h>
 #endif
+#if defined(__AVX2__) || BNB_INT8_SIMD
+#include <immintrin.h>
 #endif
 
 // Products and sums below are never fused into one rounding (bitsandbytes rounds each).
@@ -92,6 +91,101 @@ int bnb_int8_plain_quantize(const float *x, int rows, int n, float threshold, ui
     }
     return count;
 }
+
+#if defined(__AVX2__)
+
+// The AVX2 path (what bnb_int8_simd_* run without AVX-512 VNNI, and the tests check everywhere):
+// `vpmaddubsw` multiplies unsigned by signed bytes into Int16 sums of pairs,
+// where w + 128 (a pair up to 2 · 255 · 127) would saturate; so, as llama.cpp's AVX2 q8_0 does, |w|
+// times x carrying w's sign (`vpsignb`; 2 · 127² at most), then `vpmaddwd` against ones into Int32,
+// and no 128 · Σx to take off. Tiles of 4 activation rows × 2 weight rows: 8 accumulators, the 2
+// weight vectors and their magnitudes fill 12 of the 16 registers. The plain twin ran GPT-2 124M
+// prefill at 156 tok/s on a Zen 3, half of q8_0's.
+
+static inline int32_t sum_epi32(__m256i v) {
+    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0x4E));
+    return _mm_cvtsi128_si32(_mm_add_epi32(r, _mm_shuffle_epi32(r, 0xB1)));
+}
+
+// R activation rows × O weight rows (R ≤ 4, O ≤ 2, constants once inlined); y set: the layer's
+// fp16 outputs, else the Int32 products into out.
+static inline __attribute__((always_inline)) void tile_avx2(const int R, const int O, const int8_t *w, int n, const int8_t *x,
+                                                       int32_t *out, long ldo, const float *sca, const float *scb,
+                                                       const float *bias, float *y, long ldy) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i acc[4][2];
+    for (int r = 0; r < R; r++)
+        for (int o = 0; o < O; o++) acc[r][o] = _mm256_setzero_si256();
+    for (int i = 0; i < n; i += 32) {
+        __m256i wv[2], wa[2], xv[4];
+        if (i + 32 <= n) {
+            for (int o = 0; o < O; o++) wv[o] = _mm256_loadu_si256((const __m256i *)(w + (long)o * n + i));
+            for (int r = 0; r < R; r++) xv[r] = _mm256_loadu_si256((const __m256i *)(x + (long)r * n + i));
+        } else {   // the last n mod 32 bytes, zero-padded: a zero weight adds nothing
+            int8_t pad[6][32] = {{0}};
+            for (int o = 0; o < O; o++) memcpy(pad[o], w + (long)o * n + i, (size_t)(n - i));
+            for (int r = 0; r < R; r++) memcpy(pad[2 + r], x + (long)r * n + i, (size_t)(n - i));
+            for (int o = 0; o < O; o++) wv[o] = _mm256_loadu_si256((const __m256i *)pad[o]);
+            for (int r = 0; r < R; r++) xv[r] = _mm256_loadu_si256((const __m256i *)pad[2 + r]);
+        }
+        for (int o = 0; o < O; o++) wa[o] = _mm256_abs_epi8(wv[o]);
+        for (int r = 0; r < R; r++)
+            for (int o = 0; o < O; o++)
+                acc[r][o] = _mm256_add_epi32(acc[r][o], _mm256_madd_epi16(_mm256_maddubs_epi16(wa[o], _mm256_sign_epi8(xv[r], wv[o])), ones));
+    }
+    for (int r = 0; r < R; r++)
+        for (int o = 0; o < O; o++) {
+            const int32_t v = sum_epi32(acc[r][o]);
+            if (y) y[r * ldy + o] = scale_output(v, sca[r], scb[o], bias ? bias + o : NULL);
+            else out[r * ldo + o] = v;
+        }
+}
+
+#define TILE_AVX2(R, O) case (R) * 8 + (O): \
+    tile_avx2(R, O, w + (long)o * n, n, x + (long)r * n, out + r * ldo + o, ldo, y ? sca + r : NULL, y ? scb + o : NULL, \
+         bias ? bias + o : NULL, y ? y + r * ldy + o : NULL, ldy); break;
+
+static inline __attribute__((always_inline)) void gemm_avx2(const int8_t *w, int o0, int o1, int n, const int8_t *x, int rows,
+                                                       int32_t *out, long ldo, const float *sca, const float *scb,
+                                                       const float *bias, float *y, long ldy) {
+    for (int o = o0; o < o1; o += 2) {
+        const int O = o1 - o < 2 ? o1 - o : 2;
+        for (int r = 0; r < rows; r += 4) {
+            const int R = rows - r < 4 ? rows - r : 4;
+            switch (R * 8 + O) {
+                TILE_AVX2(1, 1) TILE_AVX2(1, 2) TILE_AVX2(2, 1) TILE_AVX2(2, 2)
+                TILE_AVX2(3, 1) TILE_AVX2(3, 2) TILE_AVX2(4, 1) TILE_AVX2(4, 2)
+            }
+        }
+    }
+}
+
+void bnb_int8_avx2_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
+                        int32_t *out, long ldo) {
+    (void)xsum;
+    gemm_avx2(w, o0, o1, n, x, rows, out, ldo, NULL, NULL, NULL, NULL, 0);
+}
+
+void bnb_int8_avx2_forward(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
+                           const float *sca, const float *scb, const float *bias, float *y, long ldy) {
+    (void)xsum;
+    gemm_avx2(w, o0, o1, n, x, rows, NULL, 0, sca, scb, bias, y, ldy);
+}
+
+#else
+
+void bnb_int8_avx2_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
+                        int32_t *out, long ldo) {
+    bnb_int8_plain_gemm(w, o0, o1, n, x, xsum, rows, out, ldo);
+}
+
+void bnb_int8_avx2_forward(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
+                           const float *sca, const float *scb, const float *bias, float *y, long ldy) {
+    bnb_int8_plain_forward(w, o0, o1, n, x, xsum, rows, sca, scb, bias, y, ldy);
+}
+
+#endif
 
 #if BNB_INT8_SIMD
 
@@ -246,101 +340,16 @@ int bnb_int8_simd_quantize(const float *x, int rows, int n, float threshold, uin
     return count;
 }
 
-#elif defined(__AVX2__)
-
-// Without AVX-512 VNNI, `vpmaddubsw` multiplies unsigned by signed bytes into Int16 sums of pairs,
-// where w + 128 (a pair up to 2 · 255 · 127) would saturate; so, as llama.cpp's AVX2 q8_0 does, |w|
-// times x carrying w's sign (`vpsignb`; 2 · 127² at most), then `vpmaddwd` against ones into Int32,
-// and no 128 · Σx to take off. Tiles of 4 activation rows × 2 weight rows: 8 accumulators, the 2
-// weight vectors and their magnitudes fill 12 of the 16 registers. The plain twin ran GPT-2 124M
-// prefill at 156 tok/s on a Zen 3, half of q8_0's.
-
-static inline int32_t sum_epi32(__m256i v) {
-    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0x4E));
-    return _mm_cvtsi128_si32(_mm_add_epi32(r, _mm_shuffle_epi32(r, 0xB1)));
-}
-
-// R activation rows × O weight rows (R ≤ 4, O ≤ 2, constants once inlined); y set: the layer's
-// fp16 outputs, else the Int32 products into out.
-static inline __attribute__((always_inline)) void tile(const int R, const int O, const int8_t *w, int n, const int8_t *x,
-                                                       int32_t *out, long ldo, const float *sca, const float *scb,
-                                                       const float *bias, float *y, long ldy) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256i acc[4][2];
-    for (int r = 0; r < R; r++)
-        for (int o = 0; o < O; o++) acc[r][o] = _mm256_setzero_si256();
-    for (int i = 0; i < n; i += 32) {
-        __m256i wv[2], wa[2], xv[4];
-        if (i + 32 <= n) {
-            for (int o = 0; o < O; o++) wv[o] = _mm256_loadu_si256((const __m256i *)(w + (long)o * n + i));
-            for (int r = 0; r < R; r++) xv[r] = _mm256_loadu_si256((const __m256i *)(x + (long)r * n + i));
-        } else {   // the last n mod 32 bytes, zero-padded: a zero weight adds nothing
-            int8_t pad[6][32] = {{0}};
-            for (int o = 0; o < O; o++) memcpy(pad[o], w + (long)o * n + i, (size_t)(n - i));
-            for (int r = 0; r < R; r++) memcpy(pad[2 + r], x + (long)r * n + i, (size_t)(n - i));
-            for (int o = 0; o < O; o++) wv[o] = _mm256_loadu_si256((const __m256i *)pad[o]);
-            for (int r = 0; r < R; r++) xv[r] = _mm256_loadu_si256((const __m256i *)pad[2 + r]);
-        }
-        for (int o = 0; o < O; o++) wa[o] = _mm256_abs_epi8(wv[o]);
-        for (int r = 0; r < R; r++)
-            for (int o = 0; o < O; o++)
-                acc[r][o] = _mm256_add_epi32(acc[r][o], _mm256_madd_epi16(_mm256_maddubs_epi16(wa[o], _mm256_sign_epi8(xv[r], wv[o])), ones));
-    }
-    for (int r = 0; r < R; r++)
-        for (int o = 0; o < O; o++) {
-            const int32_t v = sum_epi32(acc[r][o]);
-            if (y) y[r * ldy + o] = scale_output(v, sca[r], scb[o], bias ? bias + o : NULL);
-            else out[r * ldo + o] = v;
-        }
-}
-
-#define TILE(R, O) case (R) * 8 + (O): \
-    tile(R, O, w + (long)o * n, n, x + (long)r * n, out + r * ldo + o, ldo, y ? sca + r : NULL, y ? scb + o : NULL, \
-         bias ? bias + o : NULL, y ? y + r * ldy + o : NULL, ldy); break;
-
-static inline __attribute__((always_inline)) void gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, int rows,
-                                                       int32_t *out, long ldo, const float *sca, const float *scb,
-                                                       const float *bias, float *y, long ldy) {
-    for (int o = o0; o < o1; o += 2) {
-        const int O = o1 - o < 2 ? o1 - o : 2;
-        for (int r = 0; r < rows; r += 4) {
-            const int R = rows - r < 4 ? rows - r : 4;
-            switch (R * 8 + O) {
-                TILE(1, 1) TILE(1, 2) TILE(2, 1) TILE(2, 2)
-                TILE(3, 1) TILE(3, 2) TILE(4, 1) TILE(4, 2)
-            }
-        }
-    }
-}
-
-void bnb_int8_simd_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
-                        int32_t *out, long ldo) {
-    (void)xsum;
-    gemm(w, o0, o1, n, x, rows, out, ldo, NULL, NULL, NULL, NULL, 0);
-}
-
-void bnb_int8_simd_forward(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
-                           const float *sca, const float *scb, const float *bias, float *y, long ldy) {
-    (void)xsum;
-    gemm(w, o0, o1, n, x, rows, NULL, 0, sca, scb, bias, y, ldy);
-}
-
-int bnb_int8_simd_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
-                           int32_t *sums) {
-    return bnb_int8_plain_quantize(x, rows, n, threshold, outlier, codes, sca, sums);
-}
-
 #else
 
 void bnb_int8_simd_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
                         int32_t *out, long ldo) {
-    bnb_int8_plain_gemm(w, o0, o1, n, x, xsum, rows, out, ldo);
+    bnb_int8_avx2_gemm(w, o0, o1, n, x, xsum, rows, out, ldo);
 }
 
 void bnb_int8_simd_forward(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
                            const float *sca, const float *scb, const float *bias, float *y, long ldy) {
-    bnb_int8_plain_forward(w, o0, o1, n, x, xsum, rows, sca, scb, bias, y, ldy);
+    bnb_int8_avx2_forward(w, o0, o1, n, x, xsum, rows, sca, scb, bias, y, ldy);
 }
 
 int bnb_int8_simd_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,

@@ -32,6 +32,129 @@ void ggml_plain_bf16_matmul(const uint16_t *w, long m, long n, const float *x, l
         }
 }
 
+// The tile with RM weight rows and rn (1...6) activation rows, each shape compiled on its own.
+#define TILES(NAME, TILE, RM) \
+    static void NAME(int rn, const uint16_t *w, long n, const float *x, float *y, long ldy) { \
+        switch (rn) { \
+        case 1: TILE(RM, 1, w, n, x, y, ldy); break; \
+        case 2: TILE(RM, 2, w, n, x, y, ldy); break; \
+        case 3: TILE(RM, 3, w, n, x, y, ldy); break; \
+        case 4: TILE(RM, 4, w, n, x, y, ldy); break; \
+        case 5: TILE(RM, 5, w, n, x, y, ldy); break; \
+        default: TILE(RM, 6, w, n, x, y, ldy); break; \
+        } \
+    }
+typedef void (*tile_fn)(int rn, const uint16_t *w, long n, const float *x, float *y, long ldy);
+
+// `group` takes `g` weight rows at a time, `one` the rest.
+static inline void matmul(tile_fn group, int g, tile_fn one, const uint16_t *w, long m, long n, const float *x, long rows, float *y,
+                          long ldy) {
+    // Weight rows in tiles of about 48 KB (L1 or L2), which stay in cache while every activation row passes over them.
+    long tile = (24576 / n) & ~3L;
+    if (tile < 4) tile = 4;
+    for (long o0 = 0; o0 < m; o0 += tile) {
+        long o1 = o0 + tile < m ? o0 + tile : m;
+        for (long r = 0; r < rows; r += 6) {
+            int rn = rows - r < 6 ? (int)(rows - r) : 6;
+            long o = o0;
+            for (; o + g <= o1; o += g) group(rn, w + o * n, n, x + r * n, y + r * ldy + o, ldy);
+            for (; o < o1; o++) one(rn, w + o * n, n, x + r * n, y + r * ldy + o, ldy);
+        }
+    }
+}
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+
+// The AVX2 path (what ggml_simd_* run without AVX-512, and the tests check everywhere): 16 vector
+// registers of 8 lanes, so tiles of 2 weight rows × up to 6 activation rows (12 accumulators, 2
+// widened weight vectors, 1 activation vector). The plain twin ran fp16 prefill at 5 tok/s on a
+// Zen 3 (GPT-2 124M, 64 tokens, one thread).
+static inline float sum8_avx2(__m256 v) {
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    return _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
+}
+
+// RM weight vectors (values i…i+7 of their rows) times RN activation rows' values i…i+7.
+static inline __attribute__((always_inline)) void fma_step_avx2(int RM, int RN, const __m256 wv[2], const float *x, long n, long i,
+                                                           __m256 acc[2][6]) {
+    for (int b = 0; b < RN; b++) {
+        const __m256 xv = _mm256_loadu_ps(x + b * n + i);
+        for (int a = 0; a < RM; a++) acc[a][b] = _mm256_fmadd_ps(wv[a], xv, acc[a][b]);
+    }
+}
+
+static inline __attribute__((always_inline)) void store_sums_avx2(int RM, int RN, __m256 acc[2][6], float *y, long ldy) {
+    for (int b = 0; b < RN; b++)
+        for (int a = 0; a < RM; a++) y[b * ldy + a] = sum8_avx2(acc[a][b]);
+}
+
+// The last n mod 8 values (fp16) or n mod 32 (bf16, stored in order), through zero-padded copies.
+static inline __attribute__((always_inline)) void padded_tail_avx2(int RM, int RN, const uint16_t *w, long n, long i, const float *x,
+                                                              int bf16, __m256 acc[2][6]) {
+    for (; i < n; i += 8) {
+        const long k = n - i < 8 ? n - i : 8;
+        uint16_t wt[2][8] = {{0}};
+        float xt[6][8] = {{0}};
+        __m256 wv[2];
+        for (int a = 0; a < RM; a++) {
+            memcpy(wt[a], w + a * n + i, (size_t)k * 2);
+            const __m128i h = _mm_loadu_si128((const __m128i *)wt[a]);
+            wv[a] = bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
+        }
+        for (int b = 0; b < RN; b++) memcpy(xt[b], x + b * n + i, (size_t)k * 4);
+        fma_step_avx2(RM, RN, wv, &xt[0][0], 8, 0, acc);
+    }
+}
+
+static inline __attribute__((always_inline)) void f16_tile_avx2(int RM, int RN, const uint16_t *w, long n, const float *x, float *y, long ldy) {
+    __m256 acc[2][6];
+    for (int a = 0; a < RM; a++)
+        for (int b = 0; b < RN; b++) acc[a][b] = _mm256_setzero_ps();
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 wv[2];
+        for (int a = 0; a < RM; a++) wv[a] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + a * n + i)));
+        fma_step_avx2(RM, RN, wv, x, n, i, acc);
+    }
+    padded_tail_avx2(RM, RN, w, n, i, x, 0, acc);
+    store_sums_avx2(RM, RN, acc, y, ldy);
+}
+
+// bf16 pairs (g+k, g+k+16): 8 pairs widen to values g+j…g+j+7 (shifted up) and g+16+j… (masked).
+static inline __attribute__((always_inline)) void bf16_tile_avx2(int RM, int RN, const uint16_t *w, long n, const float *x, float *y, long ldy) {
+    __m256 acc[2][6];
+    for (int a = 0; a < RM; a++)
+        for (int b = 0; b < RN; b++) acc[a][b] = _mm256_setzero_ps();
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
+    long i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int j = 0; j < 16; j += 8) {
+            __m256i u[2];
+            __m256 wv[2];
+            for (int a = 0; a < RM; a++) {
+                u[a] = _mm256_loadu_si256((const __m256i *)(w + a * n + i + 2 * j));
+                wv[a] = _mm256_castsi256_ps(_mm256_slli_epi32(u[a], 16));
+            }
+            fma_step_avx2(RM, RN, wv, x, n, i + j, acc);
+            for (int a = 0; a < RM; a++) wv[a] = _mm256_castsi256_ps(_mm256_and_si256(u[a], high));
+            fma_step_avx2(RM, RN, wv, x, n, i + j + 16, acc);
+        }
+    padded_tail_avx2(RM, RN, w, n, i, x, 1, acc);
+    store_sums_avx2(RM, RN, acc, y, ldy);
+}
+
+TILES(f16_tile2_avx2, f16_tile_avx2, 2)
+TILES(f16_tile1_avx2, f16_tile_avx2, 1)
+TILES(bf16_tile2_avx2, bf16_tile_avx2, 2)
+TILES(bf16_tile1_avx2, bf16_tile_avx2, 1)
+void ggml_avx2_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(f16_tile2_avx2, 2, f16_tile1_avx2, w, m, n, x, rows, y, ldy); }
+void ggml_avx2_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(bf16_tile2_avx2, 2, bf16_tile1_avx2, w, m, n, x, rows, y, ldy); }
+#else
+void ggml_avx2_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { ggml_plain_f16_matmul(w, m, n, x, rows, y, ldy); }
+void ggml_avx2_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { ggml_plain_bf16_matmul(w, m, n, x, rows, y, ldy); }
+#endif
+
 #if defined(__AVX512F__) && defined(__F16C__)
 
 // y[b·ldy + a] = the sum of acc[a][b]'s lanes.
@@ -110,131 +233,13 @@ static inline __attribute__((always_inline)) void bf16_tile(int RM, int RN, cons
     store_sums(RM, RN, acc, y, ldy);
 }
 
-#define TILE_ROWS 4
-
-#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-
-// Without AVX-512 there are 16 vector registers of 8 lanes: tiles of 2 weight rows × up to 6
-// activation rows (12 accumulators, 2 widened weight vectors, 1 activation vector). The plain twin
-// ran fp16 prefill at 5 tok/s on a Zen 3 (GPT-2 124M, 64 tokens, one thread).
-#define TILE_ROWS 2
-
-static inline float sum8(__m256 v) {
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    return _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
-}
-
-// RM weight vectors (values i…i+7 of their rows) times RN activation rows' values i…i+7.
-static inline __attribute__((always_inline)) void fma_step(int RM, int RN, const __m256 wv[2], const float *x, long n, long i,
-                                                           __m256 acc[2][6]) {
-    for (int b = 0; b < RN; b++) {
-        const __m256 xv = _mm256_loadu_ps(x + b * n + i);
-        for (int a = 0; a < RM; a++) acc[a][b] = _mm256_fmadd_ps(wv[a], xv, acc[a][b]);
-    }
-}
-
-static inline __attribute__((always_inline)) void store_sums(int RM, int RN, __m256 acc[2][6], float *y, long ldy) {
-    for (int b = 0; b < RN; b++)
-        for (int a = 0; a < RM; a++) y[b * ldy + a] = sum8(acc[a][b]);
-}
-
-// The last n mod 8 values (fp16) or n mod 32 (bf16, stored in order), through zero-padded copies.
-static inline __attribute__((always_inline)) void padded_tail(int RM, int RN, const uint16_t *w, long n, long i, const float *x,
-                                                              int bf16, __m256 acc[2][6]) {
-    for (; i < n; i += 8) {
-        const long k = n - i < 8 ? n - i : 8;
-        uint16_t wt[2][8] = {{0}};
-        float xt[6][8] = {{0}};
-        __m256 wv[2];
-        for (int a = 0; a < RM; a++) {
-            memcpy(wt[a], w + a * n + i, (size_t)k * 2);
-            const __m128i h = _mm_loadu_si128((const __m128i *)wt[a]);
-            wv[a] = bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
-        }
-        for (int b = 0; b < RN; b++) memcpy(xt[b], x + b * n + i, (size_t)k * 4);
-        fma_step(RM, RN, wv, &xt[0][0], 8, 0, acc);
-    }
-}
-
-static inline __attribute__((always_inline)) void f16_tile(int RM, int RN, const uint16_t *w, long n, const float *x, float *y, long ldy) {
-    __m256 acc[2][6];
-    for (int a = 0; a < RM; a++)
-        for (int b = 0; b < RN; b++) acc[a][b] = _mm256_setzero_ps();
-    long i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 wv[2];
-        for (int a = 0; a < RM; a++) wv[a] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + a * n + i)));
-        fma_step(RM, RN, wv, x, n, i, acc);
-    }
-    padded_tail(RM, RN, w, n, i, x, 0, acc);
-    store_sums(RM, RN, acc, y, ldy);
-}
-
-// bf16 pairs (g+k, g+k+16): 8 pairs widen to values g+j…g+j+7 (shifted up) and g+16+j… (masked).
-static inline __attribute__((always_inline)) void bf16_tile(int RM, int RN, const uint16_t *w, long n, const float *x, float *y, long ldy) {
-    __m256 acc[2][6];
-    for (int a = 0; a < RM; a++)
-        for (int b = 0; b < RN; b++) acc[a][b] = _mm256_setzero_ps();
-    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
-    long i = 0;
-    for (; i + 32 <= n; i += 32)
-        for (int j = 0; j < 16; j += 8) {
-            __m256i u[2];
-            __m256 wv[2];
-            for (int a = 0; a < RM; a++) {
-                u[a] = _mm256_loadu_si256((const __m256i *)(w + a * n + i + 2 * j));
-                wv[a] = _mm256_castsi256_ps(_mm256_slli_epi32(u[a], 16));
-            }
-            fma_step(RM, RN, wv, x, n, i + j, acc);
-            for (int a = 0; a < RM; a++) wv[a] = _mm256_castsi256_ps(_mm256_and_si256(u[a], high));
-            fma_step(RM, RN, wv, x, n, i + j + 16, acc);
-        }
-    padded_tail(RM, RN, w, n, i, x, 1, acc);
-    store_sums(RM, RN, acc, y, ldy);
-}
-
-#endif
-
-#if defined(TILE_ROWS)
-
-// The tile with RM weight rows and rn (1...6) activation rows, each shape compiled on its own.
-#define TILES(NAME, TILE, RM) \
-    static void NAME(int rn, const uint16_t *w, long n, const float *x, float *y, long ldy) { \
-        switch (rn) { \
-        case 1: TILE(RM, 1, w, n, x, y, ldy); break; \
-        case 2: TILE(RM, 2, w, n, x, y, ldy); break; \
-        case 3: TILE(RM, 3, w, n, x, y, ldy); break; \
-        case 4: TILE(RM, 4, w, n, x, y, ldy); break; \
-        case 5: TILE(RM, 5, w, n, x, y, ldy); break; \
-        default: TILE(RM, 6, w, n, x, y, ldy); break; \
-        } \
-    }
-TILES(f16_tile_rows, f16_tile, TILE_ROWS)
+TILES(f16_tile4, f16_tile, 4)
 TILES(f16_tile1, f16_tile, 1)
-TILES(bf16_tile_rows, bf16_tile, TILE_ROWS)
+TILES(bf16_tile4, bf16_tile, 4)
 TILES(bf16_tile1, bf16_tile, 1)
-typedef void (*tile_fn)(int rn, const uint16_t *w, long n, const float *x, float *y, long ldy);
-
-static void matmul(tile_fn group, tile_fn one, const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) {
-    // Weight rows in tiles of about 48 KB (L1 or L2), which stay in cache while every activation row passes over them.
-    long tile = (24576 / n) & ~3L;
-    if (tile < 4) tile = 4;
-    for (long o0 = 0; o0 < m; o0 += tile) {
-        long o1 = o0 + tile < m ? o0 + tile : m;
-        for (long r = 0; r < rows; r += 6) {
-            int rn = rows - r < 6 ? (int)(rows - r) : 6;
-            long o = o0;
-            for (; o + TILE_ROWS <= o1; o += TILE_ROWS) group(rn, w + o * n, n, x + r * n, y + r * ldy + o, ldy);
-            for (; o < o1; o++) one(rn, w + o * n, n, x + r * n, y + r * ldy + o, ldy);
-        }
-    }
-}
-
-void ggml_simd_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(f16_tile_rows, f16_tile1, w, m, n, x, rows, y, ldy); }
-void ggml_simd_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(bf16_tile_rows, bf16_tile1, w, m, n, x, rows, y, ldy); }
-
+void ggml_simd_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(f16_tile4, 4, f16_tile1, w, m, n, x, rows, y, ldy); }
+void ggml_simd_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(bf16_tile4, 4, bf16_tile1, w, m, n, x, rows, y, ldy); }
 #else
-void ggml_simd_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { ggml_plain_f16_matmul(w, m, n, x, rows, y, ldy); }
-void ggml_simd_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { ggml_plain_bf16_matmul(w, m, n, x, rows, y, ldy); }
+void ggml_simd_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { ggml_avx2_f16_matmul(w, m, n, x, rows, y, ldy); }
+void ggml_simd_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { ggml_avx2_bf16_matmul(w, m, n, x, rows, y, ldy); }
 #endif

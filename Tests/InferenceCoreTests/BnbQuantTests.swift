@@ -150,8 +150,8 @@ import Testing
         }
     }
 
-    /// The decode kernel (one `vpermps` per 16 codes, four rows at a time where blocks allow) and its
-    /// plain C twin against the Swift reference, row by row, on shapes whose rows start inside blocks
+    /// The decode kernel (AVX-512: one `vpermps` per 16 codes, four rows at a time where blocks allow;
+    /// AVX2: byte-plane lookups) and its plain C twin against the Swift reference, row by row, on shapes whose rows start inside blocks
     /// and span several of them: rows of whole 128-value chunks (block halves, quarters at block 32, a
     /// block of 96 that is no power of two), chunks and a tail of 32s, 32s alone; row counts that are
     /// not multiples of 4, with F32 and double-quantized absmax. The codes end at an unreadable page
@@ -164,17 +164,17 @@ import Testing
         let w = g.normals(out * inF, scale: 0.2), x = g.normals(inF)
         for book in [Bnb4BitCodeBook.nf4, .fp4] {
             let lin = Bnb4BitLinear(values: w, out: out, in: inF, codeBook: book, blockSize: block, doubleQuant: dq)
-            let simd = lin.kernelDots(x, plain: false), plain = lin.kernelDots(x, plain: true)
-            for o in 0..<out {
-                let ref = lin.referenceDot(row: o, x)
-                let bound = 2e-5 * max(1, Float(inF).squareRoot())
-                #expect(abs(simd[o] - ref) <= bound, "\(book) row \(o) of \(out): \(simd[o]) against \(ref)")
-                #expect(abs(plain[o] - ref) <= bound)
+            for kernel in KernelVersion.allCases {
+                let y = lin.kernelDots(x, kernel: kernel)
+                for o in 0..<out {
+                    let ref = lin.referenceDot(row: o, x)
+                    #expect(abs(y[o] - ref) <= 2e-5 * max(1, Float(inF).squareRoot()), "\(kernel) \(book) row \(o) of \(out): \(y[o]) against \(ref)")
+                }
             }
         }
     }
 
-    /// The prompt kernel's widened rows (and its plain C twin's) are exactly dequantizeRow's values:
+    /// The prompt kernel's widened rows (every version's) are exactly dequantizeRow's values:
     /// one product table[code] × absmax each.
     @Test(arguments: [(4, 32, 32, false), (6, 96, 64, true), (5, 160, 128, false), (3, 1024, 4096, true), (7, 800, 256, false),
                       (5, 384, 32, true), (4, 256, 64, false), (3, 384, 96, false), (6, 224, 64, true)])
@@ -186,14 +186,13 @@ import Testing
             var d = [Float](repeating: 0, count: inF)
             for o in 0..<out {
                 lin.dequantizeRow(o, into: &d)
-                #expect(lin.kernelWidenedRow(o, plain: false) == d)
-                #expect(lin.kernelWidenedRow(o, plain: true) == d)
+                for kernel in KernelVersion.allCases { #expect(lin.kernelWidenedRow(o, kernel: kernel) == d, "\(kernel)") }
             }
         }
     }
 
-    /// The int8 kernel's exact Int32 products (4×4 tiles, a masked tail past 64-byte steps) and its
-    /// plain twin, equal to Int products computed here, on shapes that are not multiples of the tile
+    /// The int8 kernel's exact Int32 products (AVX-512: 4×4 tiles, a masked tail past 64-byte steps;
+    /// AVX2: 4×2 tiles, a zero-padded tail) and its plain twin, equal to Int products computed here, on shapes that are not multiples of the tile
     /// or of the 64-byte step; codes over the whole int8 range bitsandbytes produces (±127).
     @Test(arguments: [(1, 1, 1), (3, 63, 2), (4, 64, 4), (7, 65, 5), (17, 200, 9), (5, 768, 3), (9, 130, 8)])
     func int8IntegerKernelIsExact(out: Int, in inF: Int, rows: Int) {
@@ -208,8 +207,7 @@ import Testing
             for i in 0..<inF { s += Int(codes[r * inF + i]) * Int(lin.cb[o * inF + i]) }
             expected[r * out + o] = Int32(s)
         } }
-        #expect(lin.integerProducts(codes, rows: rows, plain: false) == expected)
-        #expect(lin.integerProducts(codes, rows: rows, plain: true) == expected)
+        for kernel in KernelVersion.allCases { #expect(lin.integerProducts(codes, rows: rows, kernel: kernel) == expected, "\(kernel)") }
     }
 
     @Test(arguments: [(3, 64, 1, Float(0)), (5, 96, 3, 6), (7, 100, 2, 6), (4, 33, 4, 2.5), (6, 768, 2, 6),
@@ -267,9 +265,11 @@ import Testing
         }
         let bias = g.normals(out)
         for b in [nil, bias] {
-            let ys = lin.scaledProducts(simd.codes, sca: simd.sca, sums: simd.sums, rows: rows, bias: b, plain: false)
-            let yp = lin.scaledProducts(simd.codes, sca: simd.sca, sums: simd.sums, rows: rows, bias: b, plain: true)
-            #expect(ys.map(\.bitPattern) == yp.map(\.bitPattern))
+            let ys = lin.scaledProducts(simd.codes, sca: simd.sca, sums: simd.sums, rows: rows, bias: b, kernel: .simd)
+            for kernel in [KernelVersion.avx2, .plain] {
+                let y = lin.scaledProducts(simd.codes, sca: simd.sca, sums: simd.sums, rows: rows, bias: b, kernel: kernel)
+                #expect(ys.map(\.bitPattern) == y.map(\.bitPattern), "\(kernel)")
+            }
             guard outliers.isEmpty else { continue }
             x.withUnsafeBufferPointer { xp in
                 for r in 0..<rows { for o in 0..<out {

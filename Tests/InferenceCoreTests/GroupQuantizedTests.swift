@@ -79,10 +79,13 @@ enum GroupQuantFixture {
                         var four = [Float](repeating: 0, count: 4), plainFour = [Float](repeating: 0, count: 4)
                         gq_simd_q4_x4(c, p.a.q, p.a.d, p.gsum, so, zo, Int32(w.groups), Int32(w.blocksPerGroup), slots, &four)
                         gq_plain_q4_x4(c, p.a.q, p.a.d, p.gsum, so, zo, Int32(w.groups), Int32(w.blocksPerGroup), slots, &plainFour)
+                        var avx2Four = four
+                        gq_avx2_q4_x4(c, p.a.q, p.a.d, p.gsum, so, zo, Int32(w.groups), Int32(w.blocksPerGroup), slots, &avx2Four)
                         for r in 0..<4 {
-                            let one = gq_simd_q4(c, Array(p.a.q[(r * slots)...]), Array(p.a.d[(r * nb)...]), Array(p.gsum[(r * w.groups)...]), so, zo, Int32(w.groups), Int32(w.blocksPerGroup))
-                            #expect(abs(one - plainFour[r]) <= 1e-5 * (abs(plainFour[r]) + 1))
-                            #expect(abs(four[r] - plainFour[r]) <= 1e-5 * (abs(plainFour[r]) + 1))
+                            let (q, d, gs) = (Array(p.a.q[(r * slots)...]), Array(p.a.d[(r * nb)...]), Array(p.gsum[(r * w.groups)...]))
+                            let one = gq_simd_q4(c, q, d, gs, so, zo, Int32(w.groups), Int32(w.blocksPerGroup))
+                            let avx2One = gq_avx2_q4(c, q, d, gs, so, zo, Int32(w.groups), Int32(w.blocksPerGroup))
+                            for v in [one, four[r], avx2One, avx2Four[r]] { #expect(abs(v - plainFour[r]) <= 1e-5 * (abs(plainFour[r]) + 1)) }
                         }
                     }
                 }
@@ -92,7 +95,7 @@ enum GroupQuantFixture {
 }
 
 extension GroupQuantizedTests {
-    /// The 16-row tile kernels (4-bit) against their plain C twins, on 3 tiles and a partial last
+    /// The 16-row tile kernels (4-bit; the build's and the AVX2 ones) against their plain C twins, on 3 tiles and a partial last
     /// group (act-order, so groups are padded to whole blocks), one and four activation rows.
     @Test func tileKernelsAgreeWithTheirPlainTwins() throws {
         let q = GroupQuantFixture.weight(out: 48, n: 200, bits: 4, gs: 64, permuted: true, seed: 5)
@@ -112,8 +115,17 @@ extension GroupQuantizedTests {
                         gq_plain_q4x16(c, p.a.q, p.a.d, p.gsum, st, zt, Int32(G), Int32(bpg), &plainOne)
                         gq_simd_q4x16_x4(c, p.a.q, p.a.d, p.gsum, st, zt, Int32(G), Int32(bpg), slots, &four)
                         gq_plain_q4x16_x4(c, p.a.q, p.a.d, p.gsum, st, zt, Int32(G), Int32(bpg), slots, &plainFour)
-                        for k in 0..<16 { #expect(abs(one[k] - plainOne[k]) <= 1e-5 * (abs(plainOne[k]) + 1), "tile \(t) row \(k)") }
-                        for k in 0..<64 { #expect(abs(four[k] - plainFour[k]) <= 1e-5 * (abs(plainFour[k]) + 1), "tile \(t) [\(k)]") }
+                        var avx2One = one, avx2Four = four
+                        gq_avx2_q4x16(c, p.a.q, p.a.d, p.gsum, st, zt, Int32(G), Int32(bpg), &avx2One)
+                        gq_avx2_q4x16_x4(c, p.a.q, p.a.d, p.gsum, st, zt, Int32(G), Int32(bpg), slots, &avx2Four)
+                        for k in 0..<16 {
+                            #expect(abs(one[k] - plainOne[k]) <= 1e-5 * (abs(plainOne[k]) + 1), "tile \(t) row \(k)")
+                            #expect(abs(avx2One[k] - plainOne[k]) <= 1e-5 * (abs(plainOne[k]) + 1), "AVX2, tile \(t) row \(k)")
+                        }
+                        for k in 0..<64 {
+                            #expect(abs(four[k] - plainFour[k]) <= 1e-5 * (abs(plainFour[k]) + 1), "tile \(t) [\(k)]")
+                            #expect(abs(avx2Four[k] - plainFour[k]) <= 1e-5 * (abs(plainFour[k]) + 1), "AVX2, tile \(t) [\(k)]")
+                        }
                         #expect(plainFour[0..<16] == plainOne[0..<16])
                     }
                 }

@@ -41,7 +41,7 @@ import GGMLSIMD
         }
     }
 
-    /// Decode (one row) and prefill (4 × 6 tiles in C, and their plain C twins) on shapes that are not
+    /// Decode (one row) and prefill (4 × 6 tiles in C, the AVX2 2 × 6 ones, the plain C twins) on shapes that are not
     /// multiples of the 16- or 32-value steps or of the tile.
     @Test(arguments: [(1, 1, 1), (3, 15, 2), (17, 16, 1), (8, 33, 3), (5, 100, 2), (64, 257, 1), (4, 768, 2),
                       (19, 100, 6), (37, 96, 9), (16, 64, 4), (21, 47, 5), (70, 200, 13)])
@@ -61,10 +61,16 @@ import GGMLSIMD
         var stored = [UInt16](repeating: 0, count: out * inF)   // bf16 rows in BF16Linear's pair order
         for o in 0..<out { for (i, v) in b.storedRow(o).enumerated() { stored[o * inF + BF16Linear.slot(i, inF)] = v } }
         ggml_plain_bf16_matmul(stored, out, inF, x, rows, &ybp, out)
+        // the AVX2 tiles (what runs without AVX-512; the plain twins where the compiler targets no AVX2)
+        var ya = yh, yba = yb
+        ggml_avx2_f16_matmul(halves, out, inF, x, rows, &ya, out)
+        ggml_avx2_bf16_matmul(stored, out, inF, x, rows, &yba, out)
         x.withUnsafeBufferPointer { xp in
             for r in 0..<rows { for o in 0..<out {
                 let rh = h.referenceDot(row: o, xp.baseAddress! + r * inF)
                 #expect(abs(yp[r * out + o] - rh) <= 1e-5 * max(1, Float(inF).squareRoot()))
+                #expect(abs(ya[r * out + o] - rh) <= 1e-5 * max(1, Float(inF).squareRoot()))
+                #expect(abs(yba[r * out + o] - b.referenceDot(row: o, xp.baseAddress! + r * inF)) <= 1e-5 * max(1, Float(inF).squareRoot()))
                 #expect(abs(ybp[r * out + o] - b.referenceDot(row: o, xp.baseAddress! + r * inF)) <= 1e-5 * max(1, Float(inF).squareRoot()))
                 let rb = b.referenceDot(row: o, xp.baseAddress! + r * inF)
                 let scale = Float(inF).squareRoot()

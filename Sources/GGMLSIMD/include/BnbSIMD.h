@@ -1,9 +1,9 @@
 // Kernels of bitsandbytes' formats (Quant/Bnb4Bit.swift, Quant/BnbInt8.swift), in C because Swift
 // emits neither `vpermps` (a 16-entry F32 table looked up by 16 lane indices at once) nor
-// `vpdpbusd` (64 byte products summed into 16 Int32 lanes). The 4-bit kernels have an AVX-512 path
-// and an AVX2 one (bnb4.c), the int8 ones need AVX-512 (F, BW, VNNI); the tests check whichever the
-// compiler targets. Each function has a plain C twin (`*_plain_*`, the fallback elsewhere) that
-// the tests check against the Swift references too.
+// `vpdpbusd` (64 byte products summed into 16 Int32 lanes). The x86 paths have an AVX-512 version
+// (F, BW, VNNI) and an AVX2 one, which the tests check on AVX-512 machines too (`*_avx2_*`). Each
+// function has a plain C twin (`*_plain_*`, the fallback elsewhere) that the tests check against
+// the Swift references too.
 #ifndef BNBSIMD_H
 #define BNBSIMD_H
 #include <stdint.h>
@@ -39,11 +39,19 @@ void bnb4_plain_dot(const uint8_t *packed, long e, int rows, int n, int block, c
 // bnb4_order's order: a prompt's activation rows, put in that order once, meet them there.
 void bnb4_simd_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst);
 void bnb4_plain_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst);
+// The AVX2 versions of the two (the plain ones where the compiler targets no AVX2): what
+// bnb4_simd_* run without AVX-512, callable on AVX-512 machines so that the tests check them there.
+void bnb4_avx2_dot(const uint8_t *packed, long e, int rows, int n, int block, const bnb4_scales *s, const float *table, const float *xp,
+                   float *y);
+void bnb4_avx2_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst);
 
 // out[r·ldo + o] = Σ_i w[o·n + i] · x[r·n + i], exact in Int32, for weight rows o0 ≤ o < o1 of an
 // int8 weight [m, n] and activation rows r < rows of int8 codes [rows, n]; xsum[r] = Σ_i x[r·n + i]
-// (the SIMD path multiplies w + 128 as unsigned bytes and subtracts 128 · xsum). |w| ≤ 127.
+// (the AVX-512 path multiplies w + 128 as unsigned bytes and subtracts 128 · xsum; the AVX2 one
+// does without it). |w| ≤ 127.
 void bnb_int8_simd_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
+                        int32_t *out, long ldo);
+void bnb_int8_avx2_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
                         int32_t *out, long ldo);
 void bnb_int8_plain_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
                          int32_t *out, long ldo);
@@ -65,6 +73,8 @@ int bnb_int8_plain_quantize(const float *x, int rows, int n, float threshold, ui
 // fp16(((p·sca[r])·scb[o])·BNB_INT8_DEQUANT), then fp16(that + bias[o]) unless bias is NULL, where p
 // is bnb_int8_*_gemm's exact product. The outlier columns' F32 part is the caller's to add.
 void bnb_int8_simd_forward(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
+                           const float *sca, const float *scb, const float *bias, float *y, long ldy);
+void bnb_int8_avx2_forward(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
                            const float *sca, const float *scb, const float *bias, float *y, long ldy);
 void bnb_int8_plain_forward(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
                             const float *sca, const float *scb, const float *bias, float *y, long ldy);

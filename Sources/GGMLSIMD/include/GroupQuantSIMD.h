@@ -5,7 +5,9 @@
 // integer products are unsigned codes × signed activation bytes (`vpdpbusd`). Scales are fp16
 // bits, zeros bytes. The `_x4` versions take four activation rows `stride` values apart (their
 // scales `nblocks` apart, group sums `groups` apart) and decode each block of codes once for all.
-// `gq_plain_*` are the plain C versions (the fallback elsewhere), checked by the tests too.
+// `gq_plain_*` are the plain C versions (the fallback elsewhere), checked by the tests too;
+// `gq_avx2_*` the AVX2 ones, what `gq_simd_*` run without AVX-512 VNNI (plain where the compiler
+// targets no AVX2), callable on AVX-512 machines so that the tests check them there.
 #ifndef GROUPQUANTSIMD_H
 #define GROUPQUANTSIMD_H
 #include <stdint.h>
@@ -13,7 +15,11 @@
 // 4-bit: 16 bytes per block, byte j = code j (low nibble) | code j+16 (high nibble).
 float gq_simd_q4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
                  const uint16_t *scales, const uint8_t *zeros, int groups, int bpg);
+float gq_avx2_q4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
+                 const uint16_t *scales, const uint8_t *zeros, int groups, int bpg);
 void gq_simd_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
+                   const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out);
+void gq_avx2_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
                    const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out);
 float gq_plain_q4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
                   const uint16_t *scales, const uint8_t *zeros, int groups, int bpg);
@@ -27,7 +33,11 @@ void gq_plain_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, cons
 // row by activation row).
 void gq_simd_q4x16(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
                    const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, float *out);
+void gq_avx2_q4x16(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                   const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, float *out);
 void gq_simd_q4x16_x4(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
+                      const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out);
+void gq_avx2_q4x16_x4(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
                       const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out);
 void gq_plain_q4x16(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
                     const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, float *out);

@@ -313,13 +313,13 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
         }
     }
 
-    /// The decode kernel on every row (`plain`: its plain C twin), for tests. The codes are copied to
+    /// One version of the decode kernel on every row, for tests. The codes are copied to
     /// end right before an unreadable page, so a kernel that reads past them crashes the test.
-    func kernelDots(_ x: UnsafePointer<Float>, plain: Bool) -> [Float] {
+    func kernelDots(_ x: UnsafePointer<Float>, kernel: KernelVersion) -> [Float] {
         precondition(inFeatures % 32 == 0 && blockSize % 32 == 0)
         var xp = [Float](repeating: 0, count: inFeatures), y = [Float](repeating: 0, count: outFeatures)
         bnb4_order(x, Int32(inFeatures), &xp)
-        let dot = plain ? bnb4_plain_dot : bnb4_simd_dot
+        let dot = switch kernel { case .simd: bnb4_simd_dot; case .avx2: bnb4_avx2_dot; case .plain: bnb4_plain_dot }
         let bytes = packed.count, page = Int(getpagesize()), span = (bytes + page - 1) / page * page
         guard let map = mmap(nil, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), map != MAP_FAILED,
               mprotect(map + span, page, PROT_NONE) == 0 else { fatalError("kernelDots: cannot map \(span + page) bytes") }
@@ -334,13 +334,12 @@ public final class Bnb4BitLinear: LinearWeight, @unchecked Sendable {
         return y
     }
 
-    /// Row `row` as the prompt kernel widens it (`plain`: its plain C twin), back in value order, for
-    /// tests.
-    func kernelWidenedRow(_ row: Int, plain: Bool) -> [Float] {
+    /// Row `row` as one version of the prompt kernel widens it, back in value order, for tests.
+    func kernelWidenedRow(_ row: Int, kernel: KernelVersion) -> [Float] {
         precondition(inFeatures % 32 == 0 && blockSize % 32 == 0)
         let n = inFeatures
         var w = [Float](repeating: 0, count: n)
-        let widen = plain ? bnb4_plain_widen : bnb4_simd_widen
+        let widen = switch kernel { case .simd: bnb4_simd_widen; case .avx2: bnb4_avx2_widen; case .plain: bnb4_plain_widen }
         withScales { s in
             packed.withUnsafeBufferPointer { p in
                 table.withUnsafeBufferPointer { t in widen(p.baseAddress!, row * n, Int32(n), Int32(blockSize), s, t.baseAddress!, &w) }

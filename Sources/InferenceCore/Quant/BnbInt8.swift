@@ -188,24 +188,26 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
         return (cols, codes, sca, sums)
     }
 
-    /// The int8 part of `forward` (no outlier columns) by the C kernel or (`plain`) its plain twin,
+    /// The int8 part of `forward` (no outlier columns) by one version of the C kernel,
     /// on activations already quantized (tests).
-    func scaledProducts(_ codes: [Int8], sca: [Float], sums: [Int32], rows: Int, bias: [Float]?, plain: Bool) -> [Float] {
+    func scaledProducts(_ codes: [Int8], sca: [Float], sums: [Int32], rows: Int, bias: [Float]?, kernel: KernelVersion) -> [Float] {
         var y = [Float](repeating: 0, count: rows * outFeatures)
         withOptionalPointer(bias) { bp in
-            (plain ? bnb_int8_plain_forward : bnb_int8_simd_forward)(cb.mutableBase, 0, Int32(outFeatures), Int32(inFeatures), codes, sums, Int32(rows),
-                                                                     sca, scb, bp, &y, outFeatures)
+            let forward = switch kernel { case .simd: bnb_int8_simd_forward; case .avx2: bnb_int8_avx2_forward; case .plain: bnb_int8_plain_forward }
+            forward(cb.mutableBase, 0, Int32(outFeatures), Int32(inFeatures), codes, sums, Int32(rows),
+                    sca, scb, bp, &y, outFeatures)
         }
         return y
     }
 
-    /// Σ_i CB[o, i] · codes[r, i] for every output o and row r of int8 `codes` [rows, in], by the
-    /// kernel or (`plain`) its plain C twin: the integer products `forward` scales (tests).
-    func integerProducts(_ codes: [Int8], rows: Int, plain: Bool) -> [Int32] {
+    /// Σ_i CB[o, i] · codes[r, i] for every output o and row r of int8 `codes` [rows, in], by one
+    /// version of the C kernel: the integer products `forward` scales (tests).
+    func integerProducts(_ codes: [Int8], rows: Int, kernel: KernelVersion) -> [Int32] {
         let n = inFeatures, m = outFeatures
         let sums = (0..<rows).map { r in codes[r * n ..< (r + 1) * n].reduce(Int32(0)) { $0 + Int32($1) } }
         var out = [Int32](repeating: 0, count: rows * m)
-        (plain ? bnb_int8_plain_gemm : bnb_int8_simd_gemm)(cb.mutableBase, 0, Int32(m), Int32(n), codes, sums, Int32(rows), &out, m)
+        let gemm = switch kernel { case .simd: bnb_int8_simd_gemm; case .avx2: bnb_int8_avx2_gemm; case .plain: bnb_int8_plain_gemm }
+        gemm(cb.mutableBase, 0, Int32(m), Int32(n), codes, sums, Int32(rows), &out, m)
         return out
     }
 
