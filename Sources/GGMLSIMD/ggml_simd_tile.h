@@ -70,7 +70,7 @@ static inline __attribute__((always_inline)) void tile_from_quarters(const uint8
                 const int32_t *bk = bs + k * ss + 16 * b + (sub / 16) * j; \
                 const int s = sub == 32 ? bk[0] + bk[1] : bk[0]; \
                 V a = bias ? SET1(-bias * s) : ZERO(); \
-                for (int u = 0; u < nv; u++) a = DOT(a, v[u], SET1(load_i32(xb + 4 * u))); \
+                for (int u = 0; u < nv; u++) a = DOT(a, v[u], SET1(load_i32(xb + 4 * u)), bias); \
                 isum[k] = ADD(isum[k], MUL(a, sc)); \
             } \
         } \
@@ -92,13 +92,28 @@ static inline __attribute__((always_inline)) void tile_from_quarters(const uint8
         } \
     }
 #define TILE_LOAD256(p) _mm256_load_si256((const __m256i *)(p))
-TILE_ROWS(tile_rows8, __m256i, __m256, TILE_LOAD256, _mm256_setzero_si256, _mm256_set1_epi32, dot_u8s8_acc, _mm256_add_epi32,
+// The 8-lane tiles' products (`bias`: the values' offset). Without AVX-512 VNNI `vpmaddubsw` sums
+// byte products in Int16 pairs, which saturate past 32767: the iq4 levels + 128 (up to 241) against
+// activation bytes reach 2 · 241 · 127, so for them the top bit of each value goes through a second
+// product (2 · 128 · 127 and 2 · 127 · 127 fit). The other types' values stay under 64.
+static inline __m256i tile_dot8(__m256i acc, __m256i u, __m256i s, int bias) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    (void)bias;
+    return _mm256_dpbusd_epi32(acc, u, s);
+#else
+    if (bias < 128) return dot_u8s8_acc(acc, u, s);
+    const __m256i top = _mm256_set1_epi8((char)0x80);
+    return dot_u8s8_acc(dot_u8s8_acc(acc, _mm256_andnot_si256(top, u), s), _mm256_and_si256(u, top), s);
+#endif
+}
+TILE_ROWS(tile_rows8, __m256i, __m256, TILE_LOAD256, _mm256_setzero_si256, _mm256_set1_epi32, tile_dot8, _mm256_add_epi32,
           _mm256_mullo_epi32, _mm256_cvtepi32_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps, _mm256_loadu_ps, _mm256_storeu_ps,
           _mm256_mul_ps, _mm256_set1_ps)
 #if defined(__AVX512VNNI__) && defined(__AVX512F__)
 #define TILE_PAIRS 1
 #define TILE_LOAD512(p) _mm512_load_si512((const void *)(p))
-TILE_ROWS(tile_rows16, __m512i, __m512, TILE_LOAD512, _mm512_setzero_si512, _mm512_set1_epi32, _mm512_dpbusd_epi32, _mm512_add_epi32,
+static inline __m512i tile_dot16(__m512i acc, __m512i u, __m512i s, int bias) { (void)bias; return _mm512_dpbusd_epi32(acc, u, s); }
+TILE_ROWS(tile_rows16, __m512i, __m512, TILE_LOAD512, _mm512_setzero_si512, _mm512_set1_epi32, tile_dot16, _mm512_add_epi32,
           _mm512_mullo_epi32, _mm512_cvtepi32_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps, _mm512_loadu_ps, _mm512_storeu_ps,
           _mm512_mul_ps, _mm512_set1_ps)
 #else
@@ -121,16 +136,16 @@ TILE_ROWS(tile_rows16, __m512i, __m512, TILE_LOAD512, _mm512_setzero_si512, _mm5
             for (int k = 0; k < K; k++) { \
                 const int8_t *xb = x + k * stride + 32 * (b0 + j); \
                 V a = SET1(-bias * xs[k * ds + b0 + j]); \
-                for (int u = 0; u < 8; u++) a = DOT(a, v[u], SET1(load_i32(xb + 4 * u))); \
+                for (int u = 0; u < 8; u++) a = DOT(a, v[u], SET1(load_i32(xb + 4 * u)), bias); \
                 acc[k] = FMA(MULPS(d, SET1PS(xd[k * ds + b0 + j])), CVT(a), acc[k]); \
             } \
         } \
         for (int k = 0; k < K; k++) STOREPS(y + k * ldy, ADDPS(acc[k], LOADPS(y + k * ldy))); \
     }
-TILE32_ROWS(tile32_rows8, __m256i, __m256, TILE_LOAD256, _mm256_set1_epi32, dot_u8s8_acc, _mm256_cvtepi32_ps, _mm256_fmadd_ps,
+TILE32_ROWS(tile32_rows8, __m256i, __m256, TILE_LOAD256, _mm256_set1_epi32, tile_dot8, _mm256_cvtepi32_ps, _mm256_fmadd_ps,
             _mm256_add_ps, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_mul_ps, _mm256_set1_ps)
 #if TILE_PAIRS
-TILE32_ROWS(tile32_rows16, __m512i, __m512, TILE_LOAD512, _mm512_set1_epi32, _mm512_dpbusd_epi32, _mm512_cvtepi32_ps, _mm512_fmadd_ps,
+TILE32_ROWS(tile32_rows16, __m512i, __m512, TILE_LOAD512, _mm512_set1_epi32, tile_dot16, _mm512_cvtepi32_ps, _mm512_fmadd_ps,
             _mm512_add_ps, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_mul_ps, _mm512_set1_ps)
 #define TILE32_ROWS_PAIR tile32_rows16
 #else

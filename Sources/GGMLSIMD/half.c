@@ -2,9 +2,8 @@
 // prompt's product. Weights are widened in registers as they are loaded (vcvtph2ps; a shift or a
 // mask for bf16), so the caches hold them at 2 bytes a value and nothing is written back; with
 // AVX-512, 4 weight rows × up to 6 activation rows of 16-lane accumulators (24 of the 32 vector
-// registers) give each loaded vector 4-6 FMAs (AVX2: 2 × 6 tiles of 8 lanes, further down, which
-// also take F32 weights there: see F32Linear.tileProduct). The plain C versions are the fallback
-// and the tests' twins (with the Swift reference dots).
+// registers) give each loaded vector 4-6 FMAs (AVX2: 2 × 6 tiles of 8 lanes, further down). The plain C versions are the fallback and the tests' twins (with the
+// Swift reference dots).
 #include "ggml_simd_internal.h"
 
 void ggml_plain_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) {
@@ -14,25 +13,6 @@ void ggml_plain_f16_matmul(const uint16_t *w, long m, long n, const float *x, lo
             for (long i = 0; i < n; i++) s += half_to_float((const uint8_t *)(w + o * n + i)) * x[r * n + i];
             y[r * ldy + o] = s;
         }
-}
-
-void ggml_plain_f32_matmul(const float *w, long m, long n, const float *x, long rows, float *y, long ldy) {
-    for (long o = 0; o < m; o++)
-        for (long r = 0; r < rows; r++) {
-            float s = 0;
-            for (long i = 0; i < n; i++) s += w[o * n + i] * x[r * n + i];
-            y[r * ldy + o] = s;
-        }
-}
-
-int ggml_simd_vector_bits(void) {
-#if defined(__AVX512F__)
-    return 512;
-#elif defined(__AVX2__)
-    return 256;
-#else
-    return 0;
-#endif
 }
 
 // bf16 rows as Quant/BF16.swift stores them: each 32 values as 16 pairs (g+k, g+k+16), so one
@@ -53,9 +33,8 @@ void ggml_plain_bf16_matmul(const uint16_t *w, long m, long n, const float *x, l
 }
 
 // The tile with RM weight rows and rn (1...6) activation rows, each shape compiled on its own.
-#define TILES(NAME, TILE, RM, T) \
-    static void NAME(int rn, const void *weights, long n, const float *x, float *y, long ldy) { \
-        const T *w = weights; \
+#define TILES(NAME, TILE, RM) \
+    static void NAME(int rn, const uint16_t *w, long n, const float *x, float *y, long ldy) { \
         switch (rn) { \
         case 1: TILE(RM, 1, w, n, x, y, ldy); break; \
         case 2: TILE(RM, 2, w, n, x, y, ldy); break; \
@@ -65,12 +44,11 @@ void ggml_plain_bf16_matmul(const uint16_t *w, long m, long n, const float *x, l
         default: TILE(RM, 6, w, n, x, y, ldy); break; \
         } \
     }
-typedef void (*tile_fn)(int rn, const void *w, long n, const float *x, float *y, long ldy);
+typedef void (*tile_fn)(int rn, const uint16_t *w, long n, const float *x, float *y, long ldy);
 
-// `group` takes `g` weight rows (of n values of `size` bytes) at a time, `one` the rest.
-static inline void matmul(tile_fn group, int g, tile_fn one, const void *weights, long size, long m, long n, const float *x, long rows,
-                          float *y, long ldy) {
-    const char *w = weights;
+// `group` takes `g` weight rows at a time, `one` the rest.
+static inline void matmul(tile_fn group, int g, tile_fn one, const uint16_t *w, long m, long n, const float *x, long rows, float *y,
+                          long ldy) {
     // Weight rows in tiles of about 48 KB (L1 or L2), which stay in cache while every activation row passes over them.
     long tile = (24576 / n) & ~3L;
     if (tile < 4) tile = 4;
@@ -79,8 +57,8 @@ static inline void matmul(tile_fn group, int g, tile_fn one, const void *weights
         for (long r = 0; r < rows; r += 6) {
             int rn = rows - r < 6 ? (int)(rows - r) : 6;
             long o = o0;
-            for (; o + g <= o1; o += g) group(rn, w + o * n * size, n, x + r * n, y + r * ldy + o, ldy);
-            for (; o < o1; o++) one(rn, w + o * n * size, n, x + r * n, y + r * ldy + o, ldy);
+            for (; o + g <= o1; o += g) group(rn, w + o * n, n, x + r * n, y + r * ldy + o, ldy);
+            for (; o < o1; o++) one(rn, w + o * n, n, x + r * n, y + r * ldy + o, ldy);
         }
     }
 }
@@ -164,39 +142,13 @@ static inline __attribute__((always_inline)) void bf16_tile_avx2(int RM, int RN,
     store_sums_avx2(RM, RN, acc, y, ldy);
 }
 
-// F32 weights, for F32Linear where the vectors are 8 lanes (Swift's 4 × 4 block of 16-lane
-// accumulators is 32 registers there).
-static inline __attribute__((always_inline)) void f32_tile_avx2(int RM, int RN, const float *w, long n, const float *x, float *y, long ldy) {
-    __m256 acc[2][6];
-    for (int a = 0; a < RM; a++)
-        for (int b = 0; b < RN; b++) acc[a][b] = _mm256_setzero_ps();
-    long i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 wv[2];
-        for (int a = 0; a < RM; a++) wv[a] = _mm256_loadu_ps(w + a * n + i);
-        fma_step_avx2(RM, RN, wv, x, n, i, acc);
-    }
-    if (i < n) {   // the last n mod 8 values, through zero-padded copies
-        float wt[2][8] = {{0}}, xt[6][8] = {{0}};
-        __m256 wv[2];
-        for (int a = 0; a < RM; a++) { memcpy(wt[a], w + a * n + i, (size_t)(n - i) * 4); wv[a] = _mm256_loadu_ps(wt[a]); }
-        for (int b = 0; b < RN; b++) memcpy(xt[b], x + b * n + i, (size_t)(n - i) * 4);
-        fma_step_avx2(RM, RN, wv, &xt[0][0], 8, 0, acc);
-    }
-    store_sums_avx2(RM, RN, acc, y, ldy);
-}
-
-TILES(f32_tile2_avx2, f32_tile_avx2, 2, float)
-TILES(f32_tile1_avx2, f32_tile_avx2, 1, float)
-TILES(f16_tile2_avx2, f16_tile_avx2, 2, uint16_t)
-TILES(f16_tile1_avx2, f16_tile_avx2, 1, uint16_t)
-TILES(bf16_tile2_avx2, bf16_tile_avx2, 2, uint16_t)
-TILES(bf16_tile1_avx2, bf16_tile_avx2, 1, uint16_t)
-void ggml_avx2_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(f16_tile2_avx2, 2, f16_tile1_avx2, w, 2, m, n, x, rows, y, ldy); }
-void ggml_avx2_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(bf16_tile2_avx2, 2, bf16_tile1_avx2, w, 2, m, n, x, rows, y, ldy); }
-void ggml_avx2_f32_matmul(const float *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(f32_tile2_avx2, 2, f32_tile1_avx2, w, 4, m, n, x, rows, y, ldy); }
+TILES(f16_tile2_avx2, f16_tile_avx2, 2)
+TILES(f16_tile1_avx2, f16_tile_avx2, 1)
+TILES(bf16_tile2_avx2, bf16_tile_avx2, 2)
+TILES(bf16_tile1_avx2, bf16_tile_avx2, 1)
+void ggml_avx2_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(f16_tile2_avx2, 2, f16_tile1_avx2, w, m, n, x, rows, y, ldy); }
+void ggml_avx2_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(bf16_tile2_avx2, 2, bf16_tile1_avx2, w, m, n, x, rows, y, ldy); }
 #else
-void ggml_avx2_f32_matmul(const float *w, long m, long n, const float *x, long rows, float *y, long ldy) { ggml_plain_f32_matmul(w, m, n, x, rows, y, ldy); }
 void ggml_avx2_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { ggml_plain_f16_matmul(w, m, n, x, rows, y, ldy); }
 void ggml_avx2_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { ggml_plain_bf16_matmul(w, m, n, x, rows, y, ldy); }
 #endif
@@ -279,12 +231,12 @@ static inline __attribute__((always_inline)) void bf16_tile(int RM, int RN, cons
     store_sums(RM, RN, acc, y, ldy);
 }
 
-TILES(f16_tile4, f16_tile, 4, uint16_t)
-TILES(f16_tile1, f16_tile, 1, uint16_t)
-TILES(bf16_tile4, bf16_tile, 4, uint16_t)
-TILES(bf16_tile1, bf16_tile, 1, uint16_t)
-void ggml_simd_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(f16_tile4, 4, f16_tile1, w, 2, m, n, x, rows, y, ldy); }
-void ggml_simd_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(bf16_tile4, 4, bf16_tile1, w, 2, m, n, x, rows, y, ldy); }
+TILES(f16_tile4, f16_tile, 4)
+TILES(f16_tile1, f16_tile, 1)
+TILES(bf16_tile4, bf16_tile, 4)
+TILES(bf16_tile1, bf16_tile, 1)
+void ggml_simd_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(f16_tile4, 4, f16_tile1, w, m, n, x, rows, y, ldy); }
+void ggml_simd_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { matmul(bf16_tile4, 4, bf16_tile1, w, m, n, x, rows, y, ldy); }
 #else
 void ggml_simd_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { ggml_avx2_f16_matmul(w, m, n, x, rows, y, ldy); }
 void ggml_simd_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { ggml_avx2_bf16_matmul(w, m, n, x, rows, y, ldy); }

@@ -1,7 +1,5 @@
 // The F32 matrix kernels (one activation row; blocks of 4 outputs × 4 rows for prompts, with
-// remainders of both; the AVX2 CPUs' 2 × 6 C tiles and their plain twin) against a plain
-// double-precision dot product.
-import GGMLSIMD
+// remainders of both) against a plain double-precision dot product.
 import Testing
 @testable import InferenceCore
 
@@ -21,18 +19,6 @@ import Testing
                     let ref = w.withUnsafeBufferPointer { wp in x.withUnsafeBufferPointer { xp in
                         F32Linear.referenceDot(wp.baseAddress! + o * inF, xp.baseAddress! + r * inF, inF) } }
                     #expect(abs(y[r * out + o] - ref) <= 1e-5 * Float(inF).squareRoot(), "[\(r), \(o)] of \(shape), \(threads) threads")
-                }
-            }
-        }
-        // the C tiles that prompts take on AVX2 CPUs (compiled wherever AVX2 is), and their plain twin
-        for (name, kernel) in [("AVX2", ggml_avx2_f32_matmul), ("plain", ggml_plain_f32_matmul)] {
-            var y = [Float](repeating: .nan, count: rows * out)
-            kernel(w, out, inF, x, rows, &y, out)
-            for r in 0..<rows {
-                for o in 0..<out {
-                    let ref = w.withUnsafeBufferPointer { wp in x.withUnsafeBufferPointer { xp in
-                        F32Linear.referenceDot(wp.baseAddress! + o * inF, xp.baseAddress! + r * inF, inF) } }
-                    #expect(abs(y[r * out + o] - ref) <= 1e-5 * Float(inF).squareRoot(), "\(name) [\(r), \(o)] of \(shape)")
                 }
             }
         }

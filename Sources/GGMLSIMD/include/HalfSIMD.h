@@ -15,11 +15,4 @@ void ggml_simd_bf16_matmul(const uint16_t *w, long m, long n, const float *x, lo
 void ggml_avx2_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy);
 void ggml_plain_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy);
 
-// The same for F32 rows, for F32Linear on CPUs whose vectors are 256 bits (AVX2).
-void ggml_avx2_f32_matmul(const float *w, long m, long n, const float *x, long rows, float *y, long ldy);
-void ggml_plain_f32_matmul(const float *w, long m, long n, const float *x, long rows, float *y, long ldy);
-
-// The widest vectors the C kernels were compiled for: 512 (AVX-512), 256 (AVX2) or 0.
-int ggml_simd_vector_bits(void);
-
 #endif

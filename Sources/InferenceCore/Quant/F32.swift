@@ -1,7 +1,6 @@
 // fp32: plain IEEE single precision, one row of `in` floats per output feature.
 //   row o: [w(o,0) w(o,1) ... w(o,in-1)]   4 bytes per weight
 import Foundation
-import GGMLSIMD
 import RealModule
 
 public final class F32Linear: LinearWeight, @unchecked Sendable {
@@ -85,7 +84,6 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
     static func tileProduct(_ w: UnsafePointer<Float>, outputs: Range<Int>, _ x: UnsafePointer<Float>, rows: Int, n: Int,
                             into y: UnsafeMutablePointer<Float>, m: Int) {
         let o0 = outputs.lowerBound, o1 = outputs.upperBound
-        if narrowVectors { ggml_avx2_f32_matmul(w, o1 &- o0, n, x, rows, y + o0, m); return }
         var r = 0
         while r &+ 4 <= rows {
             var o = o0
@@ -95,12 +93,6 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
         }
         for rr in r..<rows { for o in o0..<o1 { y[rr &* m &+ o] = dot(w + (o &- o0) &* n, x + rr &* n, n) } }
     }
-
-    /// Whether the CPU's vectors are 256 bits (AVX2, no AVX-512). There the sixteen SIMD16
-    /// accumulators of block4x4 are 32 of the 16 registers, and GPT-2 124M's FP32 prefill ran at half of
-    /// llama.cpp's on a Zen 3 (2026-11-30 22:09 UTC, benchmarks/bench-quant-20261130T2209Z.log), so
-    /// tiles go to half.c's 2 × 6 tiles of 8 lanes.
-    static let narrowVectors = ggml_simd_vector_bits() == 256
 
     /// y[r·ldy + o] = dot(w row o, x row r) for o, r in 0..<4: sixteen accumulators in registers.
     @inline(__always)
