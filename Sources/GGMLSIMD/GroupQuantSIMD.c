@@ -6,6 +6,7 @@
 // scales into a group accumulator; the group's fp16 scale is applied once per group, one
 // horizontal sum per row.
 #include "GroupQuantSIMD.h"
+#include "ggml_simd_internal.h"
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -109,13 +110,10 @@ void gq_plain_q4x16_x4(const uint8_t *tile, const int8_t *x, const float *xd, co
 }
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-// The AVX2 path (what gq_simd_* run without AVX-512 VNNI, and the tests check everywhere; the plain
-// twin ran GPT-2 124M prefill at 56 tok/s on a Zen 3): vectors of 32
+// The AVX2 path (what gq_simd_* run without AVX-512 VNNI, and the tests check everywhere): vectors of 32
 // bytes, and `vpmaddubsw` + `vpmaddwd` for `vpdpbusd`. A code is at most 15 and an activation byte
 // at most 128 in size, so a `vpmaddubsw` pair sum is within ±3840 and eight of them add up in Int16
 // before one `vpmaddwd` widens them.
-static inline int32_t gq_i32(const int8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
-
 static inline __m256i gq_widen(__m256i s16) { return _mm256_madd_epi16(s16, _mm256_set1_epi16(1)); }
 
 // Rows 8h…8h+7 of a tile block (the h-th 32 bytes of each 64-byte vector) against one activation
@@ -125,8 +123,8 @@ static inline __m256i gq_x8_block(const uint8_t *blk, int h, const int8_t *x) {
     __m256i s = _mm256_setzero_si256();
     for (int v = 0; v < 4; v++) {
         __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 64 * v + 32 * h));
-        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(q, m4), _mm256_set1_epi32(gq_i32(x + 4 * v))));
-        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_set1_epi32(gq_i32(x + 16 + 4 * v))));
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(q, m4), _mm256_set1_epi32(load_i32(x + 4 * v))));
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_set1_epi32(load_i32(x + 16 + 4 * v))));
     }
     return gq_widen(s);
 }
@@ -178,12 +176,6 @@ static inline __m256i gq_codes1(const uint8_t *c) {
                                    _mm_and_si128(_mm_srli_epi16(raw, 4), mask), 1);
 }
 
-static inline float gq_hsum256(__m256 v) {
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    return _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
-}
-
 void gq_avx2_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
                    const uint16_t *scales, const uint8_t *zeros, int groups, int bpg, long stride, float *out) {
     long nb = (long)groups * bpg;
@@ -204,7 +196,7 @@ void gq_avx2_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, const
             scalar[r] -= s * (float)zeros[g] * gsum[r * groups + g];
         }
     }
-    for (int r = 0; r < 4; r++) out[r] = gq_hsum256(acc[r]) + scalar[r];
+    for (int r = 0; r < 4; r++) out[r] = hsum(acc[r]) + scalar[r];
 }
 
 float gq_avx2_q4(const uint8_t *codes, const int8_t *x, const float *xd, const float *gsum,
@@ -221,7 +213,7 @@ float gq_avx2_q4(const uint8_t *codes, const int8_t *x, const float *xd, const f
         acc = _mm256_fmadd_ps(gacc, _mm256_set1_ps(s), acc);
         scalar -= s * (float)zeros[g] * gsum[g];
     }
-    return gq_hsum256(acc) + scalar;
+    return hsum(acc) + scalar;
 }
 #else
 void gq_avx2_q4x16(const uint8_t *tile, const int8_t *x, const float *xd, const float *gsum,
@@ -249,8 +241,8 @@ void gq_avx2_q4_x4(const uint8_t *codes, const int8_t *x, const float *xd, const
 static inline __m512i gq_x16_block(const __m512i *lo, const __m512i *hi, const int8_t *x) {
     __m512i sl = _mm512_setzero_si512(), sh = _mm512_setzero_si512();
     for (int v = 0; v < 4; v++) {
-        sl = _mm512_dpbusd_epi32(sl, lo[v], _mm512_set1_epi32(gq_i32(x + 4 * v)));
-        sh = _mm512_dpbusd_epi32(sh, hi[v], _mm512_set1_epi32(gq_i32(x + 16 + 4 * v)));
+        sl = _mm512_dpbusd_epi32(sl, lo[v], _mm512_set1_epi32(load_i32(x + 4 * v)));
+        sh = _mm512_dpbusd_epi32(sh, hi[v], _mm512_set1_epi32(load_i32(x + 16 + 4 * v)));
     }
     return _mm512_add_epi32(sl, sh);
 }

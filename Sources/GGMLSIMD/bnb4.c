@@ -22,10 +22,7 @@
 // ones. A prompt widens weight rows the same way (bnb4_simd_widen) for F32's tiled product. See
 // include/BnbSIMD.h.
 #include "BnbSIMD.h"
-#if defined(__AVX512F__) || defined(__AVX2__)
-#include <immintrin.h>
-#endif
-#include <string.h>
+#include "ggml_simd_internal.h"
 
 // bitsandbytes' absmax of block b, as Bnb4BitLinear.blockScale computes it (product, then sum:
 // never contracted to one fused multiply-add, which would round differently).
@@ -77,14 +74,15 @@ static inline int log2_block(int block) { return block > 0 && (block & (block - 
 
 // The AVX2 path: what bnb4_simd_* run where the compiler targets no AVX-512 (Zen 1-3, most Intel
 // client chips), compiled wherever AVX2 is so that the tests check it on AVX-512 machines too.
-// There `vpermps` looks up 8 entries, not 16: two lookups and a blend per 8 codes decoded about
-// half as fast as byte lookups on a Zen 3 (a scratch comparison in cache, not kept). So the table
-// is split into its four byte planes (byte b of every entry: a `vpshufb` table), and each float is
-// put back together from its four bytes with two levels of unpacks. The unpacks interleave the
-// first 4 bytes of each 128-bit half, then the next 4, and so on; a first `vpshufb` orders the code
-// bytes of each half "byte k of every lane" (0, 4, 8, 12, 1, 5, ...) so that the floats come out as
-// lanes 0-7 of one nibble, the order the AVX-512 path reads them in. A 32-byte half of a chunk
-// holds lanes 8h…8h+7: values 64h…64h+63, each quarter (lanes 4q…4q+3) in one block.
+// There `vpermps` looks up 8 entries, not 16: two lookups, two shifts and a blend per 8 codes,
+// where byte lookups take 12 shuffles per 32 (and 4 operations per 64 to order and split the
+// nibbles). So the table is split into its four byte planes (byte b of every entry: a `vpshufb`
+// table), and each float is put back together from its four bytes with two levels of unpacks. The
+// unpacks interleave the first 4 bytes of each 128-bit half, then the next 4, and so on; a first
+// `vpshufb` orders the code bytes of each half "byte k of every lane" (0, 4, 8, 12, 1, 5, ...) so
+// that the floats come out as lanes 0-7 of one nibble, the order the AVX-512 path reads them in. A
+// 32-byte half of a chunk holds lanes 8h…8h+7: values 64h…64h+63, each quarter (lanes 4q…4q+3) in
+// one block.
 
 typedef struct { __m256i plane[4]; } byte_planes;
 
@@ -167,10 +165,7 @@ static float avx2_row_dot(const uint8_t *packed, long e, int n, int block, int s
         for (int m = 1; m < 4; m++) a = _mm256_fmadd_ps(d[m], _mm256_loadu2_m128(xp + c + 16 + 4 * m, xp + c + 4 * m), a);
         tot0 = _mm256_fmadd_ps(a, _mm256_set1_ps(block_absmax(s, (e + c) / block)), tot0);
     }
-    const __m256 v = _mm256_add_ps(tot0, tot1);
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    return _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
+    return hsum(_mm256_add_ps(tot0, tot1));
 }
 
 void bnb4_avx2_dot(const uint8_t *packed, long e, int rows, int n, int block, const bnb4_scales *s, const float *table, const float *xp,

@@ -99,8 +99,7 @@ int bnb_int8_plain_quantize(const float *x, int rows, int n, float threshold, ui
 // where w + 128 (a pair up to 2 · 255 · 127) would saturate; so, as llama.cpp's AVX2 q8_0 does, |w|
 // times x carrying w's sign (`vpsignb`; 2 · 127² at most), then `vpmaddwd` against ones into Int32,
 // and no 128 · Σx to take off. Tiles of 4 activation rows × 2 weight rows: 8 accumulators, the 2
-// weight vectors and their magnitudes fill 12 of the 16 registers. The plain twin ran GPT-2 124M
-// prefill at 156 tok/s on a Zen 3, half of q8_0's.
+// weight vectors and their magnitudes fill 12 of the 16 registers.
 
 static inline int32_t sum_epi32(__m256i v) {
     __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));

@@ -2,8 +2,8 @@
 // prompt's product. Weights are widened in registers as they are loaded (vcvtph2ps; a shift or a
 // mask for bf16), so the caches hold them at 2 bytes a value and nothing is written back; with
 // AVX-512, 4 weight rows × up to 6 activation rows of 16-lane accumulators (24 of the 32 vector
-// registers) give each loaded vector 4-6 FMAs (AVX2: 2 × 6 tiles of 8 lanes, further down). The plain C versions are the fallback and the tests' twins (with the
-// Swift reference dots).
+// registers) give each loaded vector 4-6 FMAs (AVX2: 2 × 6 tiles of 8 lanes, further down). The
+// plain C versions are the fallback and the tests' twins (with the Swift reference dots).
 #include "ggml_simd_internal.h"
 
 void ggml_plain_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) {
@@ -67,14 +67,8 @@ static inline void matmul(tile_fn group, int g, tile_fn one, const uint16_t *w, 
 
 // The AVX2 path (what ggml_simd_* run without AVX-512, and the tests check everywhere): 16 vector
 // registers of 8 lanes, so tiles of 2 weight rows × up to 6 activation rows (12 accumulators, 2
-// widened weight vectors, 1 activation vector). The plain twin ran fp16 prefill at 5 tok/s on a
-// Zen 3 (GPT-2 124M, 64 tokens, one thread).
-static inline float sum8_avx2(__m256 v) {
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    return _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
-}
-
+// widened weight vectors, 1 activation vector). Without it such CPUs ran the plain twin (README,
+// "On a CPU without AVX-512").
 // RM weight vectors (values i…i+7 of their rows) times RN activation rows' values i…i+7.
 static inline __attribute__((always_inline)) void fma_step_avx2(int RM, int RN, const __m256 wv[2], const float *x, long n, long i,
                                                            __m256 acc[2][6]) {
@@ -86,7 +80,7 @@ static inline __attribute__((always_inline)) void fma_step_avx2(int RM, int RN, 
 
 static inline __attribute__((always_inline)) void store_sums_avx2(int RM, int RN, __m256 acc[2][6], float *y, long ldy) {
     for (int b = 0; b < RN; b++)
-        for (int a = 0; a < RM; a++) y[b * ldy + a] = sum8_avx2(acc[a][b]);
+        for (int a = 0; a < RM; a++) y[b * ldy + a] = hsum(acc[a][b]);
 }
 
 // The last n mod 8 values (fp16) or n mod 32 (bf16, stored in order), through zero-padded copies.
