@@ -29,6 +29,11 @@ bnb-int8-cuda.safetensors
   `<m>.sweep.ids`, `<m>.sweep.cuda-t6`  every single-token prompt 0..1023, last position, ids 0..63;
   `<m>.long.ids`, `<m>.long.cuda-t6`  16 random 60-token prompts, last 4 positions, ids 0..63;
   `<m>.CB.L` / `<m>.SCB.L`  the int8 weights bitsandbytes made on the GPU, int8 layer L in module order;
+  `<m>.<p>.half-max-rows`, `.tie-rows`, `.cuda-outliers.L`  per int8 layer (threshold 6): rows
+                 with an element at exactly half their absmax, rows with an exact tie, the outlier
+                 columns bitsandbytes decomposed;
+  `layers.L.x` / `layers.L.y`  each int8 layer's input on w72-i02's 60-token prompt (its last 24
+                 rows) and that Linear8bitLt's output, bias included, both from the GPU;
   `<m>.<set>.ties` / `.flips`  per prompt, over every int8 layer: activations on an exact tie
                  (127·x/absmax = k + 1/2), and activation codes where bitsandbytes' differ from
                  exprun's rule applied to the same fp16 activations.
@@ -190,9 +195,14 @@ def load(path, threshold=None):
                                                 device_map=dev).eval()
 
 
-def counting_hooks(model, threshold, tally):
-    """Per int8 layer input: exact ties, and codes where bitsandbytes' differ from exprun's rule
-    (IEEE 127·(1/absmax), round half to even) on the same fp16 activations."""
+def counting_hooks(model, threshold, tally, per_layer=None):
+    """Per int8 layer input: exact ties, and codes where bitsandbytes' differ from IEEE
+    127·(1/absmax)'s, round half to even, on the same fp16 activations; with `per_layer`, per layer
+    the rows holding an element at exactly half their absmax, the rows holding an exact tie, and
+    the outlier columns bitsandbytes chose (`state.idx`)."""
+    def post(mod, a, y):
+        per_layer[-1]["outliers"] = [] if mod.state.idx is None else mod.state.idx.tolist()
+
     def pre(mod, a):
         x16 = a[0].reshape(-1, a[0].shape[-1]).to(torch.float16)
         codes, stats, _ = F.int8_vectorwise_quant(x16, threshold)
@@ -208,7 +218,11 @@ def counting_hooks(model, threshold, tally):
         tie = (q == torch.round(q)) & (torch.remainder(q, 2) == 1) & keep & (absmax[:, None] > 0)
         tally["ties"] += int(tie.sum())
         tally["flips"] += int((codes != mine).sum())
-    return [m.register_forward_pre_hook(pre) for _, m in model.named_modules() if isinstance(m, bnb.nn.Linear8bitLt)]
+        if per_layer is not None:
+            halfmax = (x.abs() == absmax[:, None] / 2) & keep & (absmax[:, None] > 0)
+            per_layer.append({"half_max_rows": int(halfmax.any(dim=-1).sum()), "tie_rows": int(tie.any(dim=-1).sum())})
+    layers = [m for _, m in model.named_modules() if isinstance(m, bnb.nn.Linear8bitLt)]
+    return [m.register_forward_pre_hook(pre) for m in layers] + ([m.register_forward_hook(post) for m in layers] if per_layer is not None else [])
 
 
 def logits(model, ids, last=4):
@@ -216,9 +230,9 @@ def logits(model, ids, last=4):
         return model(torch.tensor([ids], device=dev)).logits[0, -last:, :COLUMNS].float().cpu().contiguous()
 
 
-def run_set(model, threshold, prompt_list, last):
+def run_set(model, threshold, prompt_list, last, per_layer=None):
     tally = {"ties": 0, "flips": 0}
-    hooks = counting_hooks(model, threshold, tally)
+    hooks = counting_hooks(model, threshold, tally, per_layer)
     rows, ties, flips = [], [], []
     for ids in prompt_list:
         tally["ties"] = tally["flips"] = 0
@@ -238,8 +252,14 @@ for m, path in models.items():
         ids = prompts_file[f"{m}.{p}.ids"].tolist()
         out[f"{m}.{p}.fp32"] = logits(f32, ids)
         for tname, model, thr in (("cuda-t6", t6, 6.0), ("cuda-t0", t0, 0.0)):
-            lg, ti, fl = run_set(model, thr, [ids], 4)
+            per_layer = []
+            lg, ti, fl = run_set(model, thr, [ids], 4, per_layer)
             out[f"{m}.{p}.{tname}"] = lg[0]
+            if tname == "cuda-t6":
+                out[f"{m}.{p}.half-max-rows"] = torch.tensor([r["half_max_rows"] for r in per_layer], dtype=torch.int32)
+                out[f"{m}.{p}.tie-rows"] = torch.tensor([r["tie_rows"] for r in per_layer], dtype=torch.int32)
+                for i, r in enumerate(per_layer):
+                    out[f"{m}.{p}.cuda-outliers.{i}"] = torch.tensor(r["outliers"], dtype=torch.int64)
             out[f"{m}.{p}.{tname}.ties"], out[f"{m}.{p}.{tname}.flips"] = ti, fl
             rep[f"{p} {tname}"] = {"ties": int(ti[0]), "flips": int(fl[0]),
                                    "max |GPU - transcription|": round(float((lg[0] - prompts_file[f"{m}.{p}.{tname}"]).abs().max()), 7)}
@@ -264,6 +284,22 @@ for m, path in models.items():
         out[f"{m}.CB.{i}"] = cb.cpu().contiguous()
         out[f"{m}.SCB.{i}"] = (scb if scb is not None else mod.state.SCB).float().cpu().contiguous()
     per_model[m] = rep
+    if m == "w72-i02":
+        # Layer by layer on bitsandbytes' own activations (the 60-token prompt's last 24 rows as one
+        # batch): every int8 layer's input and its Linear8bitLt output, bias included, so that a
+        # last-bit difference upstream (LayerNorm, attention, GELU in F32) cannot hide one in the layer.
+        inputs, layer_mods = [], [x for _, x in t6.named_modules() if isinstance(x, bnb.nn.Linear8bitLt)]
+        hooks = [x.register_forward_pre_hook(lambda mod, a: inputs.append(a[0].reshape(-1, a[0].shape[-1])[36:].clone()))
+                 for x in layer_mods]
+        logits(t6, prompts_file["w72-i02.p60.ids"].tolist())
+        for h in hooks: h.remove()
+        decomposed = []
+        for i, (mod, x) in enumerate(zip(layer_mods, inputs)):
+            with torch.no_grad():
+                y = mod(x)
+            out[f"layers.{i}.x"], out[f"layers.{i}.y"] = x.float().cpu().contiguous(), y.float().cpu().contiguous()
+            decomposed.append(0 if mod.state.idx is None else int(mod.state.idx.numel()))
+        summary["w72-i02.p60.layers"] = {"rows": 24, "outlier columns per layer": decomposed}
     log(m, json.dumps(rep))
     del f32, t6, t0
 summary["models"] = per_model
