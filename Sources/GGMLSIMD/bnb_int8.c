@@ -31,8 +31,47 @@
 // To fp16 (to nearest, ties to even; past 65504 to ±inf) and back: Swift's Float(Float16(v)).
 static inline float round_fp16(float v) { return (float)(_Float16)v; }
 
-// The codes' scale: 127 times a reciprocal, as CUDA's __fdividef (BnbInt8Linear.scale(absmax:)).
-static inline float code_scale(float absmax) { return 127.0f * (1.0f / absmax); }
+// bitsandbytes' CUDA kernel scales a row by __fdividef(127, absmax): 127 times the GPU's
+// approximate reciprocal (rcp.approx), which is not IEEE 1/absmax. For 129 of the 1,024 leading
+// mantissas an fp16 absmax can have, the result lies 1 or 2 ulps from IEEE 127·(1/absmax), and a
+// code on an exact tie (127·x/absmax = k + 1/2) then rounds the other way: 3,749 of the 56,493
+// ties among every fp16 (absmax, x) pair, each able to move a small model's logits by hundredths
+// (issue 16). The difference depends on the mantissa alone (every fp16 absmax, subnormals too),
+// so this table of it, read from an NVIDIA H200 by scripts/oracles/bitsandbytes-cuda.py (its
+// `scale`, which gives bitsandbytes' own codes on all 504 million pairs), reproduces the GPU:
+// entry m is for absmax = (1 + m/1024)·2^e; '.' 0, '+' 1 ulp more, '-' 1 less, '=' 2 less.
+static const char gpu_reciprocal_ulps[1024 + 1] =
+    "......-....+..-..++.+...........-.............-.+.............-."
+    "......-......-........---..+.....++.....++....................--"
+    ".......-..+........++....+......-...............-..-............"
+    "...........++....+....-....-.-...++.........................+..."
+    "....+.............-............-........+.+.....++.............."
+    ".....-....................+..-.....................+............"
+    "..+........++....-.+....++.....-.+.......+.............+...-.-.."
+    ".+...++...+........+.....--......+......+.........+......+.+...."
+    ".......+++......+..+...........+...+..........-....++..........."
+    "......................................-............+............"
+    ".......++.++...............+.......++..........+............++.."
+    "....................+...+......................-................"
+    "...............-.+++.+...............+.+.....+.........+........"
+    "........................................+.+.+.+..............+.."
+    "........................+..+....+...............+.....-...-.--.."
+    ".....-..+..................++........+............=.....=.......";
+
+float bnb_int8_code_scale(float absmax) {
+    float s = 127.0f * (1.0f / absmax);
+    uint32_t a, b;
+    memcpy(&a, &absmax, 4);
+    const uint32_t exponent = a >> 23 & 0xFF;
+    if (exponent == 0 || exponent == 0xFF) return s;   // 0, inf, NaN: no fp16 absmax but 0 gets here
+    const char c = gpu_reciprocal_ulps[a >> 13 & 0x3FF];
+    memcpy(&b, &s, 4);
+    b += c == '+' ? 1 : c == '-' ? (uint32_t)-1 : c == '=' ? (uint32_t)-2 : 0;
+    memcpy(&s, &b, 4);
+    return s;
+}
+
+static inline float code_scale(float absmax) { return bnb_int8_code_scale(absmax); }
 
 // One output: ((acc·SCA)·SCB)·(1/127²) to fp16, then the bias added in fp16.
 static inline float scale_output(int32_t acc, float sca, float scb, const float *bias) {

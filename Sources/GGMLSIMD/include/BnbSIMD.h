@@ -59,10 +59,14 @@ void bnb_int8_plain_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x
 // 1/127² as bitsandbytes' dequantization kernel spells it (6.200012e-05).
 #define BNB_INT8_DEQUANT 6.200012e-05f
 
+// The scale of a row of codes, bitsandbytes' CUDA __fdividef(127, absmax) for an fp16 absmax > 0:
+// IEEE 127·(1/absmax) moved by the ulps the GPU's approximate reciprocal differs by (bnb_int8.c).
+float bnb_int8_code_scale(float absmax);
+
 // LLM.int8()'s activations (Quant/BnbInt8.swift, forward step 1), `rows` rows of n F32 values:
 // a = fp16(x); outlier[i] = 1 where |a[r, i]| >= threshold in some row (none when threshold is 0),
 // else 0; sca[r] = max |a[r, i]| over the entries below the threshold (all when 0);
-// codes[r, i] = round_half_even(a[r, i] · 127·(1/sca[r])), 0 in outlier columns and in rows whose
+// codes[r, i] = round_half_even(a[r, i] · bnb_int8_code_scale(sca[r])), 0 in outlier columns and in rows whose
 // sca is 0; sums[r] = Σ_i codes[r, i]. Returns the number of outlier columns.
 int bnb_int8_simd_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
                            int32_t *sums);

@@ -2,7 +2,7 @@
 // path (Linear8bitLt, has_fp16_weights=False), as transformers runs an F32 checkpoint with it.
 //
 // Layout, one row per output feature o:
-//   CB[o, 0..<in]  I8   round_half_even(w16(o,i) × 127·(1/SCB[o]))     in bytes per row
+//   CB[o, 0..<in]  I8   round_half_even(w16(o,i) × scale(SCB[o]))      in bytes per row
 //   SCB[o]         F32  max_i |w16(o,i)|                                4 bytes per row
 // where w16 is the weight rounded to fp16 first (bitsandbytes quantizes `weight.half()`):
 // 8 + 32/in bits per weight. Dequantized: w ≈ CB × SCB / 127.
@@ -12,7 +12,8 @@
 //   a = fp16(x)                                   activations are quantized from their fp16 cast
 //   outlier columns = { i : |a[r, i]| ≥ threshold for some row r }   (threshold 0: none)
 //   SCA[r] = max |a[r, i]| over entries below the threshold (all entries when threshold is 0)
-//   CA[r, i] = round_half_even(a[r, i] × 127·(1/SCA[r])), 0 in outlier columns
+//   CA[r, i] = round_half_even(a[r, i] × scale(SCA[r])), 0 in outlier columns
+//   scale(m) = CUDA's __fdividef(127, m), 127·(1/m) to an ulp or two (Ties, below)
 //   d[r, o] = fp16( ((Σ_i CA[r,i]·CB[o,i] × SCA[r]) × SCB[o]) × 6.200012e-05 )   (F32, then fp16)
 //   y[r, o] = fp16( d[r, o] + bias[o] )                                       (bias added in fp16)
 //           + ( Σ_{i outlier} x[r, i] × (CB[o, i] × SCB[o] × float(1/127)) )  (outliers in F32, added last)
@@ -24,13 +25,13 @@
 // columns as CB·SCB·7.874015718698502e-3 (float(1/127)) and adds their product to the output with
 // `addmm`, so the outlier sum is formed first and added once.
 //
-// Ties. A code x·127·(1/SCA) that lands exactly on k + 1/2 rounds to even here, as IEEE arithmetic
-// gives it; CUDA's `__fdividef` (fast math) is 127 times an approximate reciprocal, which can put
-// that product a hair either side, so bitsandbytes on a GPU may pick the other code. With fp16
-// activations that happens only at exact ties: an element at ±SCA/2, or, when SCA is a multiple of
-// 127 fp16 units, at any odd multiple of SCA/254. `exactTieRows` counts the rows holding one; each
-// such code moves a small model's logits by up to a few hundredths (issue 16), and bitsandbytes'
-// own CPU path (127 / absmax, no fp16 roundings, 6.200124e-05) differs from its CUDA path by more.
+// Ties. The scale 127·(1/SCA) above is CUDA's `__fdividef(127, SCA)`: 127 times the GPU's
+// approximate reciprocal, which for some SCA lies an ulp or two from IEEE's. A code on an exact tie
+// (x·127/SCA = k + 1/2: an element at ±SCA/2, or, when SCA is a multiple of 127 fp16 units, at any
+// odd multiple of SCA/254) then rounds the other way, and one such code moves a small model's
+// logits by up to a few hundredths (issue 16). So the scale reproduces the GPU's, ulp for ulp
+// (`bnb_int8_code_scale`, measured on an H200); `exactTieRows` counts the rows holding a tie.
+// bitsandbytes' own CPU path (127 / absmax, no fp16 roundings, 6.200124e-05) is not its CUDA path.
 import Foundation
 import GGMLSIMD
 import RealModule
@@ -81,11 +82,11 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
         return (v.map { threshold > 0 && abs($0) >= threshold ? 0 : Int8((($0 * s).rounded(.toNearestOrEven))) }, m)
     }
 
-    /// The kernel's `__fdividef(127, absmax)` is 127 times a reciprocal, not a division: the two
-    /// differ in the last bit often enough that `127 / absmax` flips codes sitting on a .5 in the
-    /// fixture's layers (and its logits then land 0.03 from bitsandbytes' instead of 0.0000).
+    /// The kernel's `__fdividef(127, absmax)`: 127 times the GPU's approximate reciprocal, which
+    /// is neither `127 / absmax` (that flips codes on a .5 in the fixture's layers) nor always IEEE
+    /// 127·(1/absmax); `bnb_int8_code_scale` has the table of the difference (bnb_int8.c).
     @inline(__always)
-    static func scale(absmax m: Float) -> Float { 127 * (1 / m) }
+    static func scale(absmax m: Float) -> Float { bnb_int8_code_scale(m) }
 
     /// `int8_vectorwise_dequant`: CB × SCB × float(1/127), in that order.
     public func dequantizeRow(_ row: Int, into dst: UnsafeMutablePointer<Float>) {
