@@ -1,5 +1,7 @@
 // The F32 matrix kernels (one activation row; blocks of 4 outputs × 4 rows for prompts, with
-// remainders of both) against a plain double-precision dot product.
+// remainders of both) against a plain double-precision dot product, and the AVX2 CPUs' C tiles
+// (f32.c) and their plain twin against Swift's block4x4, bit for bit.
+import GGMLSIMD
 import Testing
 @testable import InferenceCore
 
@@ -21,6 +23,34 @@ import Testing
                     #expect(abs(y[r * out + o] - ref) <= 1e-5 * Float(inF).squareRoot(), "[\(r), \(o)] of \(shape), \(threads) threads")
                 }
             }
+        }
+    }
+
+    /// f32.c's 4-row product gives block4x4's bits: its AVX2 version (compiled wherever AVX2 is, so
+    /// checked on AVX-512 machines too) and its plain twin, on widths with and without a tail past
+    /// the 16-lane blocks and output counts that leave 1 or 2 rows after its 3-row tiles.
+    @Test(arguments: [(4, 16), (8, 70), (5, 64), (12, 257), (7, 33), (6, 768), (1, 15)])
+    func cTilesAreBlock4x4BitForBit(shape: (Int, Int)) {
+        let (out, n) = shape
+        var g = SeededRandom(seed: UInt64(out * 7919 + n))
+        let w = (0..<out * n).map { _ in g.nextUnitFloat() * 2 - 1 }
+        let x = (0..<4 * n).map { _ in g.nextUnitFloat() * 2 - 1 }
+        var swift = [Float](repeating: .nan, count: 4 * out)
+        w.withUnsafeBufferPointer { wp in x.withUnsafeBufferPointer { xp in swift.withUnsafeMutableBufferPointer { yp in
+            for o in stride(from: 0, to: out & ~3, by: 4) { F32Linear.block4x4(wp.baseAddress! + o * n, xp.baseAddress!, n, yp.baseAddress! + o, out) }
+            for o in (out & ~3)..<out {
+                // block4x4's arithmetic for the outputs past its 4-wide blocks, from a padded copy
+                var w4 = [Float](repeating: 0, count: 4 * n), y4 = [Float](repeating: 0, count: 16)
+                for i in 0..<n { w4[i] = wp[o * n + i] }
+                w4.withUnsafeBufferPointer { F32Linear.block4x4($0.baseAddress!, xp.baseAddress!, n, &y4, 4) }
+                for r in 0..<4 { yp[r * out + o] = y4[r * 4] }
+            }
+        } } }
+        for (name, kernel) in [("AVX2", ggml_avx2_f32_rows4), ("plain", ggml_plain_f32_rows4)] {
+            var y = [Float](repeating: .nan, count: 4 * out)
+            kernel(w, out, n, x, &y, out)
+            let differ = (0..<4 * out).filter { y[$0].bitPattern != swift[$0].bitPattern }
+            #expect(differ.isEmpty, "\(name) \(shape): \(differ.count) of \(4 * out) outputs are not block4x4's bits")
         }
     }
 }

@@ -11,6 +11,7 @@
 #include "GroupQuantSIMD.h"   // GPTQ / AWQ group codes (Quant/GroupQuantized.swift)
 #include "BnbSIMD.h"          // bitsandbytes 4-bit and int8 (Quant/Bnb4Bit.swift, Quant/BnbInt8.swift)
 #include "HalfSIMD.h"         // fp16 / bf16 weights times F32 prompts (Quant/F16.swift, Quant/BF16.swift)
+#include "F32SIMD.h"          // F32 weights times F32 prompts on AVX2 (Quant/F32.swift)
 
 float ggml_simd_q8_0(const void *w, const int8_t *x, const float *xd, int nb);
 float ggml_simd_q4_0(const void *w, const int8_t *x, const float *xd, const int32_t *xsum, int nb);

@@ -1,6 +1,7 @@
 // fp32: plain IEEE single precision, one row of `in` floats per output feature.
 //   row o: [w(o,0) w(o,1) ... w(o,in-1)]   4 bytes per weight
 import Foundation
+import GGMLSIMD
 import RealModule
 
 public final class F32Linear: LinearWeight, @unchecked Sendable {
@@ -87,12 +88,22 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
         var r = 0
         while r &+ 4 <= rows {
             var o = o0
+            if narrowVectors {
+                let k = (o1 &- o0) & ~3
+                ggml_avx2_f32_rows4(w, k, n, x + r &* n, y + (r &* m &+ o0), m)
+                o &+= k
+            }
             while o &+ 4 <= o1 { block4x4(w + (o &- o0) &* n, x + r &* n, n, y + (r &* m &+ o), m); o &+= 4 }
             for oo in o..<o1 { for rr in r..<r &+ 4 { y[rr &* m &+ oo] = dot(w + (oo &- o0) &* n, x + rr &* n, n) } }
             r &+= 4
         }
         for rr in r..<rows { for o in o0..<o1 { y[rr &* m &+ o] = dot(w + (o &- o0) &* n, x + rr &* n, n) } }
     }
+
+    /// Whether the CPU's vectors are 256 bits (AVX2, no AVX-512). There block4x4's sixteen SIMD16
+    /// accumulators are 32 of the 16 registers, so its outputs come from f32.c, which computes the
+    /// same bits in tiles that fit.
+    static let narrowVectors = ggml_simd_vector_bits() == 256
 
     /// y[r·ldy + o] = dot(w row o, x row r) for o, r in 0..<4: sixteen accumulators in registers.
     @inline(__always)
@@ -118,8 +129,10 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
             i &+= 16
         }
         @inline(__always) func finish(_ acc: V, _ r: Int, _ o: Int) {
+            // The tail fused one product at a time, not Relaxed: the compiler would regroup that
+            // loop by the machine's vector width, and f32.c could not give the same bits.
             var s = F32Linear.horizontalSum(acc), j = i
-            while j < n { s = Relaxed.multiplyAdd(w[o &* n &+ j], x[r &* n &+ j], s); j &+= 1 }
+            while j < n { s = s.addingProduct(w[o &* n &+ j], x[r &* n &+ j]); j &+= 1 }
             y[r &* ldy &+ o] = s
         }
         finish(a00, 0, 0); finish(a01, 0, 1); finish(a02, 0, 2); finish(a03, 0, 3)
