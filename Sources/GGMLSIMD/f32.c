@@ -76,10 +76,13 @@ static void tile2(const float *w, long n, const float *x, float *y, long ldy) { 
 static void tile1(const float *w, long n, const float *x, float *y, long ldy) { tile(1, w, n, x, y, ldy); }
 
 void ggml_avx2_f32_rows4(const float *w, long m, long n, const float *x, float *y, long ldy) {
+    // 3-row tiles, and where one row would be left (F32Linear passes 16), two 2-row ones instead:
+    // a 1-row tile loads 5 vectors for 4 FMAs.
+    const long threes = m % 3 == 1 && m >= 4 ? m / 3 - 1 : m / 3;
     long o = 0;
-    for (; o + 3 <= m; o += 3) tile3(w + o * n, n, x, y + o, ldy);
-    if (m - o == 2) tile2(w + o * n, n, x, y + o, ldy);
-    else if (m - o == 1) tile1(w + o * n, n, x, y + o, ldy);
+    for (; o < 3 * threes; o += 3) tile3(w + o * n, n, x, y + o, ldy);
+    for (; o + 2 <= m; o += 2) tile2(w + o * n, n, x, y + o, ldy);
+    if (o < m) tile1(w + o * n, n, x, y + o, ldy);
 }
 
 #else
