@@ -1,4 +1,4 @@
-// F32 weights times 4 F32 activation rows (Quant/F32.swift, a prompt's product) on CPUs whose
+// F32 weights times F32 activation rows, 4 at a time (Quant/F32.swift, a prompt's product) on CPUs whose
 // vectors are 256 bits (AVX2), with exactly the arithmetic of F32Linear.block4x4, so that outputs,
 // and the GPTQ / AWQ packages calibrated on them, are the same bits on every x86 machine.
 //
@@ -8,7 +8,8 @@
 // accumulators, 32 of AVX2's 16 registers, and spill. Lanes 0-7 and 8-15 never meet before the
 // tree, so here they are two passes over the rows, each with 8-lane accumulators: 3 weight rows ×
 // 4 activation rows are 12 registers, and each 32-byte load feeds 3 or 4 FMAs. The second pass
-// finds the 7 rows (21 KB at n = 768) still in L1.
+// finds the 7 rows (21 KB at n = 768) still in L1, and the 3 weight rows stay there while every
+// group of 4 activation rows passes.
 #include "F32SIMD.h"
 #include <math.h>
 #include <string.h>
@@ -30,10 +31,10 @@ static inline float finish16(const float lanes[16], const float *w, const float 
     return s;
 }
 
-void ggml_plain_f32_rows4(const float *w, long m, long n, const float *x, float *y, long ldy) {
+void ggml_plain_f32_rows4(const float *w, long m, long n, const float *x, long rows, float *y, long ldy) {
     const long full = n & ~15L;
     for (long o = 0; o < m; o++)
-        for (int r = 0; r < 4; r++) {
+        for (long r = 0; r < (rows & ~3L); r++) {
             const float *wo = w + o * n, *xr = x + r * n;
             float lanes[16] = {0};
             for (long i = 0; i < full; i += 16)
@@ -71,22 +72,27 @@ static inline __attribute__((always_inline)) void tile(int RM, const float *w, l
         for (int b = 0; b < 4; b++) y[b * ldy + a] = finish16(lanes[a][b], w + a * n, x + b * n, full, n);
 }
 
-static void tile3(const float *w, long n, const float *x, float *y, long ldy) { tile(3, w, n, x, y, ldy); }
-static void tile2(const float *w, long n, const float *x, float *y, long ldy) { tile(2, w, n, x, y, ldy); }
-static void tile1(const float *w, long n, const float *x, float *y, long ldy) { tile(1, w, n, x, y, ldy); }
+// RM weight rows against every group of 4 activation rows.
+#define ROW_GROUPS(NAME, RM) \
+    static void NAME(const float *w, long n, const float *x, long rows, float *y, long ldy) { \
+        for (long r = 0; r + 4 <= rows; r += 4) tile(RM, w, n, x + r * n, y + r * ldy, ldy); \
+    }
+ROW_GROUPS(tile3, 3)
+ROW_GROUPS(tile2, 2)
+ROW_GROUPS(tile1, 1)
 
-void ggml_avx2_f32_rows4(const float *w, long m, long n, const float *x, float *y, long ldy) {
+void ggml_avx2_f32_rows4(const float *w, long m, long n, const float *x, long rows, float *y, long ldy) {
     // 3-row tiles, and where one row would be left (F32Linear passes 16), two 2-row ones instead:
     // a 1-row tile loads 5 vectors for 4 FMAs.
     const long threes = m % 3 == 1 && m >= 4 ? m / 3 - 1 : m / 3;
     long o = 0;
-    for (; o < 3 * threes; o += 3) tile3(w + o * n, n, x, y + o, ldy);
-    for (; o + 2 <= m; o += 2) tile2(w + o * n, n, x, y + o, ldy);
-    if (o < m) tile1(w + o * n, n, x, y + o, ldy);
+    for (; o < 3 * threes; o += 3) tile3(w + o * n, n, x, rows, y + o, ldy);
+    for (; o + 2 <= m; o += 2) tile2(w + o * n, n, x, rows, y + o, ldy);
+    if (o < m) tile1(w + o * n, n, x, rows, y + o, ldy);
 }
 
 #else
-void ggml_avx2_f32_rows4(const float *w, long m, long n, const float *x, float *y, long ldy) { ggml_plain_f32_rows4(w, m, n, x, y, ldy); }
+void ggml_avx2_f32_rows4(const float *w, long m, long n, const float *x, long rows, float *y, long ldy) { ggml_plain_f32_rows4(w, m, n, x, rows, y, ldy); }
 #endif
 
 int ggml_simd_vector_bits(void) {

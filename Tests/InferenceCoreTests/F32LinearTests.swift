@@ -29,28 +29,32 @@ import Testing
     /// f32.c's 4-row product gives block4x4's bits: its AVX2 version (compiled wherever AVX2 is, so
     /// checked on AVX-512 machines too) and its plain twin, on widths with and without a tail past
     /// the 16-lane blocks and output counts that leave 1 or 2 rows after its 3-row tiles.
-    @Test(arguments: [(4, 16), (8, 70), (5, 64), (12, 257), (7, 33), (6, 768), (1, 15)])
-    func cTilesAreBlock4x4BitForBit(shape: (Int, Int)) {
-        let (out, n) = shape
+    @Test(arguments: [(4, 16, 4), (8, 70, 8), (5, 64, 4), (12, 257, 12), (7, 33, 6), (6, 768, 4), (1, 15, 5)])
+    func cTilesAreBlock4x4BitForBit(shape: (Int, Int, Int)) {
+        let (out, n, rows) = shape, full = rows & ~3
         var g = SeededRandom(seed: UInt64(out * 7919 + n))
         let w = (0..<out * n).map { _ in g.nextUnitFloat() * 2 - 1 }
-        let x = (0..<4 * n).map { _ in g.nextUnitFloat() * 2 - 1 }
-        var swift = [Float](repeating: .nan, count: 4 * out)
+        let x = (0..<rows * n).map { _ in g.nextUnitFloat() * 2 - 1 }
+        var swift = [Float](repeating: .nan, count: rows * out)
         w.withUnsafeBufferPointer { wp in x.withUnsafeBufferPointer { xp in swift.withUnsafeMutableBufferPointer { yp in
-            for o in stride(from: 0, to: out & ~3, by: 4) { F32Linear.block4x4(wp.baseAddress! + o * n, xp.baseAddress!, n, yp.baseAddress! + o, out) }
-            for o in (out & ~3)..<out {
-                // block4x4's arithmetic for the outputs past its 4-wide blocks, from a padded copy
-                var w4 = [Float](repeating: 0, count: 4 * n), y4 = [Float](repeating: 0, count: 16)
-                for i in 0..<n { w4[i] = wp[o * n + i] }
-                w4.withUnsafeBufferPointer { F32Linear.block4x4($0.baseAddress!, xp.baseAddress!, n, &y4, 4) }
-                for r in 0..<4 { yp[r * out + o] = y4[r * 4] }
+            for r in stride(from: 0, to: full, by: 4) {
+                let xr = xp.baseAddress! + r * n
+                for o in stride(from: 0, to: out & ~3, by: 4) { F32Linear.block4x4(wp.baseAddress! + o * n, xr, n, yp.baseAddress! + r * out + o, out) }
+                for o in (out & ~3)..<out {
+                    // block4x4's arithmetic for the outputs past its 4-wide blocks, from a padded copy
+                    var w4 = [Float](repeating: 0, count: 4 * n), y4 = [Float](repeating: 0, count: 16)
+                    for i in 0..<n { w4[i] = wp[o * n + i] }
+                    w4.withUnsafeBufferPointer { F32Linear.block4x4($0.baseAddress!, xr, n, &y4, 4) }
+                    for k in 0..<4 { yp[(r + k) * out + o] = y4[k * 4] }
+                }
             }
         } } }
         for (name, kernel) in [("AVX2", ggml_avx2_f32_rows4), ("plain", ggml_plain_f32_rows4)] {
-            var y = [Float](repeating: .nan, count: 4 * out)
-            kernel(w, out, n, x, &y, out)
-            let differ = (0..<4 * out).filter { y[$0].bitPattern != swift[$0].bitPattern }
-            #expect(differ.isEmpty, "\(name) \(shape): \(differ.count) of \(4 * out) outputs are not block4x4's bits")
+            var y = [Float](repeating: .nan, count: rows * out)
+            kernel(w, out, n, x, rows, &y, out)
+            let differ = (0..<full * out).filter { y[$0].bitPattern != swift[$0].bitPattern }
+            #expect(differ.isEmpty, "\(name) \(shape): \(differ.count) of \(full * out) outputs are not block4x4's bits")
+            #expect((full * out..<rows * out).allSatisfy { y[$0].isNaN }, "\(name) \(shape): rows past the last group of 4 written")
         }
     }
 }

@@ -86,13 +86,11 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
                             into y: UnsafeMutablePointer<Float>, m: Int) {
         let o0 = outputs.lowerBound, o1 = outputs.upperBound
         var r = 0
+        // f32.c: block4x4's outputs, for every group of 4 rows at once (its weight rows stay in L1).
+        let cOutputs = narrowVectors ? (o1 &- o0) & ~3 : 0
+        if cOutputs > 0 { ggml_avx2_f32_rows4(w, cOutputs, n, x, rows, y + o0, m) }
         while r &+ 4 <= rows {
-            var o = o0
-            if narrowVectors {
-                let k = (o1 &- o0) & ~3
-                ggml_avx2_f32_rows4(w, k, n, x + r &* n, y + (r &* m &+ o0), m)
-                o &+= k
-            }
+            var o = o0 &+ cOutputs
             while o &+ 4 <= o1 { block4x4(w + (o &- o0) &* n, x + r &* n, n, y + (r &* m &+ o), m); o &+= 4 }
             for oo in o..<o1 { for rr in r..<r &+ 4 { y[rr &* m &+ oo] = dot(w + (oo &- o0) &* n, x + rr &* n, n) } }
             r &+= 4
