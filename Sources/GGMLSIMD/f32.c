@@ -12,12 +12,11 @@
 // group of 4 activation rows passes.
 #include "F32SIMD.h"
 #include <math.h>
-#include <string.h>
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #endif
 
-// Products are fused exactly where block4x4's are (addProduct, Relaxed.multiplyAdd), nowhere else.
+// Products are fused exactly where block4x4's are (addProduct, addingProduct), nowhere else.
 #pragma STDC FP_CONTRACT OFF
 
 // The tree and the tail of block4x4's `finish`, on the 16 lanes of one output.
