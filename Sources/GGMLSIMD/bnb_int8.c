@@ -71,8 +71,6 @@ float bnb_int8_code_scale(float absmax) {
     return s;
 }
 
-static inline float code_scale(float absmax) { return bnb_int8_code_scale(absmax); }
-
 // One output: ((acc·SCA)·SCB)·(1/127²) to fp16, then the bias added in fp16.
 static inline float scale_output(int32_t acc, float sca, float scb, const float *bias) {
     float v = round_fp16((float)acc * sca * scb * BNB_INT8_DEQUANT);
@@ -119,7 +117,7 @@ int bnb_int8_plain_quantize(const float *x, int rows, int n, float threshold, ui
             if ((threshold == 0 || a < threshold) && a > amax) amax = a;   // a NaN never counts
         }
         sca[r] = amax;
-        const float scale = amax > 0 ? code_scale(amax) : 0;
+        const float scale = amax > 0 ? bnb_int8_code_scale(amax) : 0;
         int32_t sum = 0;
         for (int i = 0; i < n; i++) {
             const int8_t v = amax > 0 && !outlier[i] ? (int8_t)nearbyintf(round_fp16(xr[i]) * scale) : 0;
@@ -362,7 +360,7 @@ int bnb_int8_simd_quantize(const float *x, int rows, int n, float threshold, uin
         }
         const float amax = _mm512_reduce_max_ps(m);
         sca[r] = amax;
-        const __m512 scale = _mm512_set1_ps(amax > 0 ? code_scale(amax) : 0);
+        const __m512 scale = _mm512_set1_ps(amax > 0 ? bnb_int8_code_scale(amax) : 0);
         __m512i sum = _mm512_setzero_si512();
         for (int i = 0; i < n; i += 16) {
             const __mmask16 k = first(n - i);

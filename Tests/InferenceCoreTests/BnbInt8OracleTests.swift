@@ -33,6 +33,11 @@ enum BnbInt8Oracle {
         return (max(0, ids.count - 4)..<ids.count).flatMap { t in all[t * v..<t * v + columns] }
     }
 
+    /// A checkpoint in bnb-int8 with outlier columns from `threshold` on (0: none).
+    static func model(_ path: String, threshold: Float = 6) throws -> LanguageModel {
+        try ModelLoader.load(path, quantization: QuantizationConfig(method: "bnb-int8", parameters: ["threshold": Double(threshold)]), threads: 2)
+    }
+
     static func ids(_ key: String) throws -> [Int] {
         try file.get().tensor(key + ".ids").toInt64Array().map(Int.init)
     }
@@ -67,7 +72,7 @@ enum BnbInt8Oracle {
         let o = try BnbInt8Oracle.file.get(), gpu = try BnbInt8CUDATests.file.get()
         var decomposed = 0
         for (name, path, prompts) in BnbInt8Oracle.models {
-            let model = try ModelLoader.load(path, quantization: QuantizationConfig(method: "bnb-int8"), threads: 2)
+            let model = try BnbInt8Oracle.model(path)
             let layers = BnbInt8Oracle.int8Layers(model)
             for p in prompts {
                 var seen: [[Int]] = []
@@ -100,7 +105,7 @@ enum BnbInt8Oracle {
         let o = try BnbInt8CUDATests.file.get()
         var table: [String] = []
         for (name, path, prompts) in BnbInt8Oracle.models {
-            let model = try ModelLoader.load(path, quantization: QuantizationConfig(method: "bnb-int8"), threads: 2)
+            let model = try BnbInt8Oracle.model(path)
             let layers = BnbInt8Oracle.int8Layers(model)
             for p in prompts {
                 var half: [Int] = [], ties: [Int] = []
@@ -136,7 +141,7 @@ enum BnbInt8Oracle {
         let tag = threshold > 0 ? "t6" : "t0"
         for (name, path, prompts) in BnbInt8Oracle.models {
             let bound: Float = name == "w72-i02" ? 0.15 : 0.05
-            let model = try ModelLoader.load(path, quantization: QuantizationConfig(method: "bnb-int8", parameters: ["threshold": Double(threshold)]), threads: 2)
+            let model = try BnbInt8Oracle.model(path, threshold: threshold)
             for p in prompts {
                 let got = try BnbInt8Oracle.logits(model, try BnbInt8Oracle.ids("\(name).\(p)"))
                 let diff = Fixture.maxAbsDifference(got, try o.floats("\(name).\(p).cpu-\(tag)"))
