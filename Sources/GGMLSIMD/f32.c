@@ -5,11 +5,14 @@
 // block4x4 gives each output 16 accumulator lanes: lane l sums w[i]·x[i] for i ≡ l (mod 16), one
 // fused multiply-add at a time, over i < 16·⌊n/16⌋; then a tree (lanes 0-7 + 8-15, then halves of
 // 4, 2, 1) and the last n mod 16 products fused one by one. Its 4 × 4 outputs hold 16 SIMD16
-// accumulators, 32 of AVX2's 16 registers, and spill. Lanes 0-7 and 8-15 never meet before the
-// tree, so here they are two passes over the rows, each with 8-lane accumulators: 3 weight rows ×
-// 4 activation rows are 12 registers, and each 32-byte load feeds 3 or 4 FMAs. The second pass
-// finds the 7 rows (21 KB at n = 768) still in L1, and the 3 weight rows stay there while every
-// group of 4 activation rows passes.
+// accumulators, 32 of AVX2's 16 registers, and spill. Here a tile is 3 weight rows × 2 activation
+// rows, each output's 16 lanes as two 8-lane registers: 12 accumulators, and every cache line
+// loaded is used whole (a line is 16 values). Each lane's products are still added in order of i,
+// so the sum may stop at a block boundary, wait in memory and go on: values are taken in blocks of
+// 1,024 (4 KB a row), in which a tile's 3 weight rows stay in L1 while pairs of activation rows
+// stream from L2, and in which the activation rows (64 of them, 256 KB) stay in L2 while every
+// tile of weight rows passes. (Two 8-lane passes over 3 × 4 tiles, the first version, fetched every
+// line twice and read new activation rows from L2 faster than L2 delivers them.)
 #include "F32SIMD.h"
 #include <math.h>
 #if defined(__AVX2__) && defined(__FMA__)
@@ -44,50 +47,72 @@ void ggml_plain_f32_rows4(const float *w, long m, long n, const float *x, long r
 
 #if defined(__AVX2__) && defined(__FMA__)
 
-// One pass: lanes `half`·8 … half·8 + 7 of RM weight rows × 4 activation rows into out[a][b].
-static inline __attribute__((always_inline)) void pass(int RM, int half, const float *w, long n, const float *x, long full,
-                                                       float out[3][4][16]) {
-    __m256 acc[3][4];
+enum { BLOCK = 1024, ROW_CHUNK = 32, WEIGHT_CHUNK = 18 };
+
+// The tree on lanes 0-7 + 8-15 already added (the tree's first level), then the tail.
+static inline float finish8(__m256 a, const float *w, const float *x, long i, long n) {
+    const __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    float s = _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+    for (; i < n; i++) s = fmaf(w[i], x[i], s);
+    return s;
+}
+
+// RM weight rows × RN activation rows over values [i0, i1): the lanes start at zero (i0 = 0) or
+// where `sums` left them, and go back there unless the block is the last (then the outputs).
+static inline __attribute__((always_inline)) void tile(int RM, int RN, const float *w, long n, const float *x, long i0, long i1,
+                                                      long full, float sums[2][3][2][8], float *y, long ldy) {
+    __m256 acc[3][2][2];
     for (int a = 0; a < RM; a++)
-        for (int b = 0; b < 4; b++) acc[a][b] = _mm256_setzero_ps();
-    for (long i = half * 8; i < full; i += 16) {
-        __m256 wv[3];
-        for (int a = 0; a < RM; a++) wv[a] = _mm256_loadu_ps(w + a * n + i);
-        for (int b = 0; b < 4; b++) {
-            const __m256 xv = _mm256_loadu_ps(x + b * n + i);
-            for (int a = 0; a < RM; a++) acc[a][b] = _mm256_fmadd_ps(wv[a], xv, acc[a][b]);
+        for (int b = 0; b < RN; b++)
+            for (int h = 0; h < 2; h++) acc[a][b][h] = i0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(sums[b][a][h]);
+    for (long i = i0; i < i1; i += 16)
+        for (int h = 0; h < 2; h++) {
+            __m256 wv[3];
+            for (int a = 0; a < RM; a++) wv[a] = _mm256_loadu_ps(w + a * n + i + 8 * h);
+            for (int b = 0; b < RN; b++) {
+                const __m256 xv = _mm256_loadu_ps(x + b * n + i + 8 * h);
+                for (int a = 0; a < RM; a++) acc[a][b][h] = _mm256_fmadd_ps(wv[a], xv, acc[a][b][h]);
+            }
         }
-    }
     for (int a = 0; a < RM; a++)
-        for (int b = 0; b < 4; b++) _mm256_storeu_ps(&out[a][b][half * 8], acc[a][b]);
+        for (int b = 0; b < RN; b++)
+            if (i1 == full)
+                y[b * ldy + a] = finish8(_mm256_add_ps(acc[a][b][0], acc[a][b][1]), w + a * n, x + b * n, full, n);
+            else
+                for (int h = 0; h < 2; h++) _mm256_storeu_ps(sums[b][a][h], acc[a][b][h]);
 }
 
-static inline __attribute__((always_inline)) void tile(int RM, const float *w, long n, const float *x, float *y, long ldy) {
-    const long full = n & ~15L;
-    float lanes[3][4][16];
-    pass(RM, 0, w, n, x, full, lanes);
-    pass(RM, 1, w, n, x, full, lanes);
-    for (int a = 0; a < RM; a++)
-        for (int b = 0; b < 4; b++) y[b * ldy + a] = finish16(lanes[a][b], w + a * n, x + b * n, full, n);
-}
-
-// RM weight rows against every group of 4 activation rows.
-#define ROW_GROUPS(NAME, RM) \
-    static void NAME(const float *w, long n, const float *x, long rows, float *y, long ldy) { \
-        for (long r = 0; r + 4 <= rows; r += 4) tile(RM, w, n, x + r * n, y + r * ldy, ldy); \
+#define TILE(RM) \
+    static void tile##RM(const float *w, long n, const float *x, long i0, long i1, long full, float sums[2][3][2][8], float *y, long ldy) { \
+        tile(RM, 2, w, n, x, i0, i1, full, sums, y, ldy); \
     }
-ROW_GROUPS(tile3, 3)
-ROW_GROUPS(tile2, 2)
-ROW_GROUPS(tile1, 1)
+TILE(3)
+TILE(2)
+TILE(1)
+typedef void (*tile_fn)(const float *, long, const float *, long, long, long, float[2][3][2][8], float *, long);
 
 void ggml_avx2_f32_rows4(const float *w, long m, long n, const float *x, long rows, float *y, long ldy) {
-    // 3-row tiles, and where one row would be left (F32Linear passes 16), two 2-row ones instead:
-    // a 1-row tile loads 5 vectors for 4 FMAs.
-    const long threes = m % 3 == 1 && m >= 4 ? m / 3 - 1 : m / 3;
-    long o = 0;
-    for (; o < 3 * threes; o += 3) tile3(w + o * n, n, x, rows, y + o, ldy);
-    for (; o + 2 <= m; o += 2) tile2(w + o * n, n, x, rows, y + o, ldy);
-    if (o < m) tile1(w + o * n, n, x, rows, y + o, ldy);
+    static const tile_fn tiles[4] = {0, tile1, tile2, tile3};
+    // A block's partial sums for WEIGHT_CHUNK weight rows × ROW_CHUNK activation rows (36 KB).
+    float sums[WEIGHT_CHUNK / 3][ROW_CHUNK / 2][2][3][2][8];
+    const long full = n & ~15L;
+    rows &= ~3L;
+    for (long o0 = 0; o0 < m; o0 += WEIGHT_CHUNK) {
+        const long o1 = o0 + WEIGHT_CHUNK < m ? o0 + WEIGHT_CHUNK : m;
+        for (long r0 = 0; r0 < rows; r0 += ROW_CHUNK) {
+            const long r1 = r0 + ROW_CHUNK < rows ? r0 + ROW_CHUNK : rows;
+            // One pass with i0 = i1 = full when n < 16: only the tails.
+            for (long i0 = 0; i0 < full || i0 == 0; i0 += BLOCK) {
+                const long i1 = i0 + BLOCK < full ? i0 + BLOCK : full;
+                for (long o = o0; o < o1; o += 3) {
+                    const tile_fn t = tiles[o1 - o < 3 ? o1 - o : 3];
+                    for (long r = r0; r < r1; r += 2)
+                        t(w + o * n, n, x + r * n, i0, i1, full, sums[(o - o0) / 3][(r - r0) / 2], y + r * ldy + o, ldy);
+                }
+            }
+        }
+    }
 }
 
 #else

@@ -86,7 +86,7 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
                             into y: UnsafeMutablePointer<Float>, m: Int) {
         let o0 = outputs.lowerBound, o1 = outputs.upperBound
         var r = 0
-        // f32.c: block4x4's outputs, for every group of 4 rows at once (its weight rows stay in L1).
+        // f32.c: block4x4's outputs for every group of 4 rows, in one call (it blocks the loops for the caches itself).
         let cOutputs = narrowVectors ? (o1 &- o0) & ~3 : 0
         if cOutputs > 0 { ggml_avx2_f32_rows4(w, cOutputs, n, x, rows, y + o0, m) }
         while r &+ 4 <= rows {
