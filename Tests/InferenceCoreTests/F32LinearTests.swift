@@ -29,9 +29,9 @@ import Testing
     /// f32.c's 4-row product gives block4x4's bits: its AVX2 version (compiled wherever AVX2 is, so
     /// checked on AVX-512 machines too) and its plain twin, on widths with and without a tail past
     /// the 16-lane blocks and output counts that leave 1 or 2 rows after its 3-row tiles; and sizes past
-    /// one of its blocks (1,024 values, 18 weight rows, 32 activation rows), where sums wait in memory.
+    /// one of its blocks (1,024 values, 24 weight rows, 32 activation rows), where sums wait in memory.
     @Test(arguments: [(4, 16, 4), (8, 70, 8), (5, 64, 4), (12, 257, 12), (7, 33, 6), (6, 768, 4), (1, 15, 5),
-                      (20, 2100, 38), (19, 3072, 8)])
+                      (26, 2100, 38), (19, 3072, 8)])
     func cTilesAreBlock4x4BitForBit(shape: (Int, Int, Int)) {
         let (out, n, rows) = shape, full = rows & ~3
         var g = SeededRandom(seed: UInt64(out * 7919 + n))
