@@ -10,7 +10,7 @@
 // loaded is used whole (a line is 16 values). Each lane's products are still added in order of i,
 // so the sum may stop at a block boundary, wait in memory and go on: values are taken in blocks of
 // 1,024 (4 KB a row), in which a tile's 3 weight rows stay in L1 while pairs of activation rows
-// stream from L2, and in which the activation rows (64 of them, 256 KB) stay in L2 while every
+// stream from L2, and in which the activation rows (32 at a time, 128 KB) stay in L2 while every
 // tile of weight rows passes. (Two 8-lane passes over 3 × 4 tiles, the first version, fetched every
 // line twice and read new activation rows from L2 faster than L2 delivers them.)
 #include "F32SIMD.h"
@@ -58,25 +58,25 @@ static inline float finish8(__m256 a, const float *w, const float *x, long i, lo
     return s;
 }
 
-// RM weight rows × RN activation rows over values [i0, i1): the lanes start at zero (i0 = 0) or
+// RM weight rows × 2 activation rows over values [i0, i1): the lanes start at zero (i0 = 0) or
 // where `sums` left them, and go back there unless the block is the last (then the outputs).
-static inline __attribute__((always_inline)) void tile(int RM, int RN, const float *w, long n, const float *x, long i0, long i1,
-                                                      long full, float sums[2][3][2][8], float *y, long ldy) {
+static inline __attribute__((always_inline)) void tile(int RM, const float *w, long n, const float *x, long i0, long i1, long full,
+                                                      float sums[2][3][2][8], float *y, long ldy) {
     __m256 acc[3][2][2];
     for (int a = 0; a < RM; a++)
-        for (int b = 0; b < RN; b++)
+        for (int b = 0; b < 2; b++)
             for (int h = 0; h < 2; h++) acc[a][b][h] = i0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(sums[b][a][h]);
     for (long i = i0; i < i1; i += 16)
         for (int h = 0; h < 2; h++) {
             __m256 wv[3];
             for (int a = 0; a < RM; a++) wv[a] = _mm256_loadu_ps(w + a * n + i + 8 * h);
-            for (int b = 0; b < RN; b++) {
+            for (int b = 0; b < 2; b++) {
                 const __m256 xv = _mm256_loadu_ps(x + b * n + i + 8 * h);
                 for (int a = 0; a < RM; a++) acc[a][b][h] = _mm256_fmadd_ps(wv[a], xv, acc[a][b][h]);
             }
         }
     for (int a = 0; a < RM; a++)
-        for (int b = 0; b < RN; b++)
+        for (int b = 0; b < 2; b++)
             if (i1 == full)
                 y[b * ldy + a] = finish8(_mm256_add_ps(acc[a][b][0], acc[a][b][1]), w + a * n, x + b * n, full, n);
             else
@@ -85,7 +85,7 @@ static inline __attribute__((always_inline)) void tile(int RM, int RN, const flo
 
 #define TILE(RM) \
     static void tile##RM(const float *w, long n, const float *x, long i0, long i1, long full, float sums[2][3][2][8], float *y, long ldy) { \
-        tile(RM, 2, w, n, x, i0, i1, full, sums, y, ldy); \
+        tile(RM, w, n, x, i0, i1, full, sums, y, ldy); \
     }
 TILE(3)
 TILE(2)
