@@ -14,13 +14,17 @@
 // tile of weight rows passes. (Two 8-lane passes over 3 × 4 tiles, the first version, fetched every
 // line twice and read new activation rows from L2 faster than L2 delivers them.)
 #include "F32SIMD.h"
+#include "ggml_simd_internal.h"
 #include <math.h>
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
 
 // Products are fused exactly where block4x4's are (addProduct, addingProduct), nowhere else.
 #pragma STDC FP_CONTRACT OFF
+
+// The tail of block4x4's `finish`: the products past the last 16 fused one at a time onto the tree's sum.
+static inline float tail(float s, const float *w, const float *x, long i, long n) {
+    for (; i < n; i++) s = fmaf(w[i], x[i], s);
+    return s;
+}
 
 // The tree and the tail of block4x4's `finish`, on the 16 lanes of one output.
 static inline float finish16(const float lanes[16], const float *w, const float *x, long i, long n) {
@@ -28,9 +32,7 @@ static inline float finish16(const float lanes[16], const float *w, const float 
     for (int l = 0; l < 8; l++) a[l] = lanes[l] + lanes[l + 8];
     for (int l = 0; l < 4; l++) b[l] = a[l] + a[l + 4];
     for (int l = 0; l < 2; l++) c[l] = b[l] + b[l + 2];
-    float s = c[0] + c[1];
-    for (; i < n; i++) s = fmaf(w[i], x[i], s);
-    return s;
+    return tail(c[0] + c[1], w, x, i, n);
 }
 
 void ggml_plain_f32_rows4(const float *w, long m, long n, const float *x, long rows, float *y, long ldy) {
@@ -48,15 +50,6 @@ void ggml_plain_f32_rows4(const float *w, long m, long n, const float *x, long r
 #if defined(__AVX2__) && defined(__FMA__)
 
 enum { BLOCK = 1024, ROW_CHUNK = 32, WEIGHT_CHUNK = 24 };
-
-// The tree on lanes 0-7 + 8-15 already added (the tree's first level), then the tail.
-static inline float finish8(__m256 a, const float *w, const float *x, long i, long n) {
-    const __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
-    float s = _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
-    for (; i < n; i++) s = fmaf(w[i], x[i], s);
-    return s;
-}
 
 // RM weight rows × 2 activation rows over values [i0, i1): the lanes start at zero (i0 = 0) or
 // where `sums` left them, and go back there unless the block is the last (then the outputs).
@@ -78,22 +71,13 @@ static inline __attribute__((always_inline)) void tile(int RM, const float *w, l
     for (int a = 0; a < RM; a++)
         for (int b = 0; b < 2; b++)
             if (i1 == full)
-                y[b * ldy + a] = finish8(_mm256_add_ps(acc[a][b][0], acc[a][b][1]), w + a * n, x + b * n, full, n);
+                // The tree: lanes 0-7 + 8-15, then hsum's halves of 4, 2, 1.
+                y[b * ldy + a] = tail(hsum(_mm256_add_ps(acc[a][b][0], acc[a][b][1])), w + a * n, x + b * n, full, n);
             else
                 for (int h = 0; h < 2; h++) _mm256_storeu_ps(sums[b][a][h], acc[a][b][h]);
 }
 
-#define TILE(RM) \
-    static void tile##RM(const float *w, long n, const float *x, long i0, long i1, long full, float sums[2][3][2][8], float *y, long ldy) { \
-        tile(RM, w, n, x, i0, i1, full, sums, y, ldy); \
-    }
-TILE(3)
-TILE(2)
-TILE(1)
-typedef void (*tile_fn)(const float *, long, const float *, long, long, long, float[2][3][2][8], float *, long);
-
 void ggml_avx2_f32_rows4(const float *w, long m, long n, const float *x, long rows, float *y, long ldy) {
-    static const tile_fn tiles[4] = {0, tile1, tile2, tile3};
     // A block's partial sums for WEIGHT_CHUNK weight rows (F32Linear.tile) × ROW_CHUNK activation rows (48 KB).
     float sums[WEIGHT_CHUNK / 3][ROW_CHUNK / 2][2][3][2][8];
     const long full = n & ~15L;
@@ -105,11 +89,15 @@ void ggml_avx2_f32_rows4(const float *w, long m, long n, const float *x, long ro
             // One pass with i0 = i1 = full when n < 16: only the tails.
             for (long i0 = 0; i0 < full || i0 == 0; i0 += BLOCK) {
                 const long i1 = i0 + BLOCK < full ? i0 + BLOCK : full;
-                for (long o = o0; o < o1; o += 3) {
-                    const tile_fn t = tiles[o1 - o < 3 ? o1 - o : 3];
-                    for (long r = r0; r < r1; r += 2)
-                        t(w + o * n, n, x + r * n, i0, i1, full, sums[(o - o0) / 3][(r - r0) / 2], y + r * ldy + o, ldy);
-                }
+                for (long o = o0; o < o1; o += 3)
+                    for (long r = r0; r < r1; r += 2) {
+                        float(*t)[3][2][8] = sums[(o - o0) / 3][(r - r0) / 2];
+                        const float *wo = w + o * n, *xr = x + r * n;
+                        float *yr = y + r * ldy + o;
+                        if (o1 - o >= 3) tile(3, wo, n, xr, i0, i1, full, t, yr, ldy);
+                        else if (o1 - o == 2) tile(2, wo, n, xr, i0, i1, full, t, yr, ldy);
+                        else tile(1, wo, n, xr, i0, i1, full, t, yr, ldy);
+                    }
             }
         }
     }
