@@ -41,10 +41,10 @@ import GGMLSIMD
         }
     }
 
-    /// Decode (one row) and prefill (4 × 6 tiles in C, the AVX2 2 × 6 ones, the plain C twins) on shapes that are not
-    /// multiples of the 16- or 32-value steps or of the tile.
+    /// Decode (one row) and prefill (4 × 6 tiles in C, the AVX2 4 × 3 ones, the plain C twins) on shapes that are not
+    /// multiples of the 8-, 16- or 32-value steps or of the tiles, and a prompt's 64 rows.
     @Test(arguments: [(1, 1, 1), (3, 15, 2), (17, 16, 1), (8, 33, 3), (5, 100, 2), (64, 257, 1), (4, 768, 2),
-                      (19, 100, 6), (37, 96, 9), (16, 64, 4), (21, 47, 5), (70, 200, 13)])
+                      (19, 100, 6), (37, 96, 9), (16, 64, 4), (21, 47, 5), (70, 200, 13), (12, 96, 3), (10, 65, 64)])
     func kernelsMatchReference(out: Int, in inF: Int, rows: Int) {
         var g = BnbSeededRandom(UInt64(out * 1000 + inF))
         let w = g.normals(out * inF, scale: 0.5), x = g.normals(rows * inF)
