@@ -6,31 +6,30 @@
 // plain C versions are the fallback and the tests' twins (with the Swift reference dots).
 #include "ggml_simd_internal.h"
 
-void ggml_plain_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) {
+// Value k of a weight row: fp16, or bf16 rows as Quant/BF16.swift stores them (each 32 values as 16
+// pairs (g+j, g+j+16), so one 64-byte load widens to values g..g+15 (shifted up) and g+16..g+31
+// (masked); the last n mod 32 values in order). The plain twins read every value this way, the
+// AVX2 tiles the values past the last full group of 32.
+static inline float widen1(int bf16, const uint16_t *row, long n, long k) {
+    if (!bf16) return half_to_float((const uint8_t *)(row + k));
+    const long g = k & ~31L, slot = g + 32 <= n ? g + (k & 15) * 2 + ((k >> 4) & 1) : k;
+    const uint32_t bits = (uint32_t)row[slot] << 16;
+    float v;
+    memcpy(&v, &bits, 4);
+    return v;
+}
+
+static inline void plain_matmul(int bf16, const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) {
     for (long o = 0; o < m; o++)
         for (long r = 0; r < rows; r++) {
             float s = 0;
-            for (long i = 0; i < n; i++) s += half_to_float((const uint8_t *)(w + o * n + i)) * x[r * n + i];
+            for (long i = 0; i < n; i++) s += widen1(bf16, w + o * n, n, i) * x[r * n + i];
             y[r * ldy + o] = s;
         }
 }
 
-// bf16 rows as Quant/BF16.swift stores them: each 32 values as 16 pairs (g+k, g+k+16), so one
-// 64-byte load widens to values g..g+15 (shifted up) and g+16..g+31 (masked); the last n mod 32
-// values in order.
-void ggml_plain_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) {
-    for (long o = 0; o < m; o++)
-        for (long r = 0; r < rows; r++) {
-            float s = 0;
-            for (long i = 0; i < n; i++) {
-                long g = i & ~31L, k = i & 31, slot = g + 32 <= n ? g + (k & 15) * 2 + (k >> 4) : i;
-                uint32_t bits = (uint32_t)w[o * n + slot] << 16;
-                float v; memcpy(&v, &bits, 4);
-                s += v * x[r * n + i];
-            }
-            y[r * ldy + o] = s;
-        }
-}
+void ggml_plain_f16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { plain_matmul(0, w, m, n, x, rows, y, ldy); }
+void ggml_plain_bf16_matmul(const uint16_t *w, long m, long n, const float *x, long rows, float *y, long ldy) { plain_matmul(1, w, m, n, x, rows, y, ldy); }
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 
@@ -39,10 +38,10 @@ void ggml_plain_bf16_matmul(const uint16_t *w, long m, long n, const float *x, l
 // registers: the 3 activation vectors are loaded first, then each weight row's vector is widened and
 // meets all three (12 accumulators + 3 + 1 registers; 7 loads per 12 multiply-adds). The weight rows
 // go round the outer loop: a tile's 4 rows (6 KB at 768 values) stay in L1 while every activation row
-// of the prompt passes by. In a scratch timing on the Zen 3 (GPT-2's four products at 64 rows, one
-// thread, medians of 11 alternating runs) the 2 × 6 tiles this replaces (weight rows in tiles of 48 KB
-// in L2, 6 activation rows in L1) took 1.10-1.18 times as long, and an outer product over a widened,
-// transposed panel of 16 weight rows about 1.05-1.1 times.
+// of the prompt passes by. In a scratch timing on a Zen 3 (GPT-2's four products at 64 rows, one
+// thread, medians of 11 alternating runs) fp16 took 0.84-0.88 of the time of the 2 × 6 tiles this
+// replaces (48 KB of weight rows in L2, 6 activation rows in L1), bf16 0.97-1.03; an outer product
+// over a widened, transposed panel of 16 weight rows took 0.93-1.0.
 
 // Values g+q…g+q+7 of a weight row widened to F32 (g a multiple of 32, q of 8; for bf16, g starts a
 // full group, whose pair (g+j, g+j+16) widens to value g+j shifted up and to g+j+16 masked).
@@ -58,16 +57,6 @@ static inline __attribute__((always_inline)) __m256 widen8(int bf16, const uint1
     __m256i v;
     __asm__("vpand %1, %2, %0" : "=x"(v) : "m"(*(const __m256i *)high), "x"(u));
     return _mm256_castsi256_ps(v);
-}
-
-// Value k of a weight row alone: the values past the last full group of 32.
-static inline float widen1(int bf16, const uint16_t *row, long n, long k) {
-    if (!bf16) return half_to_float((const uint8_t *)(row + k));
-    const long g = k & ~31L, slot = g + 32 <= n ? g + (k & 15) * 2 + ((k >> 4) & 1) : k;
-    const uint32_t bits = (uint32_t)row[slot] << 16;
-    float v;
-    memcpy(&v, &bits, 4);
-    return v;
 }
 
 // RM (4 or 1) weight rows × RN (1…3) activation rows over all n values; y[b·ldy + a] for a < RM, b < RN.
