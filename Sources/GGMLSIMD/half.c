@@ -95,7 +95,15 @@ static inline __attribute__((always_inline)) void product(int bf16, const uint16
     // blocks), the scratch timing was 1.02-1.14 times this at 64, 256 and 1,024 rows.
     for (long o = 0; o < m;) {
         const int rm = m - o >= 4 ? 4 : 1;
+        // The next tile's weight rows are fetched while this one's products run, a share before each
+        // pass of activation rows: fetched by the first pass over them, they came from memory 4 rows
+        // at a time at the pace of the products (scratch timing at 64 rows: 0.92-0.94 of the time
+        // without; at 8 rows 0.77).
+        const long next = o + rm < m ? (m - o - rm < 4 ? m - o - rm : 4) * n * 2 : 0, passes = (rows + 2) / 3;
+        long fetched = 0;
         for (long r = 0; r < rows; r += 3) {
+            for (const long upto = next * (r / 3 + 1) / passes; fetched < upto; fetched += 64)
+                _mm_prefetch((const char *)(w + (o + rm) * n) + fetched, _MM_HINT_T0);
             const uint16_t *wo = w + o * n;
             const float *xr = x + r * n;
             float *yr = y + r * ldy + o;
