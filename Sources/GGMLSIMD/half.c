@@ -97,8 +97,9 @@ static inline __attribute__((always_inline)) void product(int bf16, const uint16
         const int rm = m - o >= 4 ? 4 : 1;
         // The next tile's weight rows are fetched while this one's products run, a share before each
         // pass of activation rows: fetched by the first pass over them, they came from memory 4 rows
-        // at a time at the pace of the products (scratch timing at 64 rows: 0.92-0.94 of the time
-        // without; at 8 rows 0.77).
+        // at a time at the pace of the products (scratch timing at 64 rows: fp16 0.92-0.96 of the
+        // time without, bf16 0.95-1.01; at 8 rows 0.77; at 256 rows 1.01-1.04, where a tile's
+        // passes hide the fetch anyway).
         const long next = o + rm < m ? (m - o - rm < 4 ? m - o - rm : 4) * n * 2 : 0, passes = (rows + 2) / 3;
         long fetched = 0;
         for (long r = 0; r < rows; r += 3) {
