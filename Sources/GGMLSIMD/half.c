@@ -66,9 +66,12 @@ static inline __attribute__((always_inline)) void tile(int bf16, int RM, int RN,
         for (int b = 0; b < RN; b++) acc[a][b] = _mm256_setzero_ps();
     long i = 0;
     for (; i + 32 <= n; i += 32)
-        for (int q = 0; q < 32; q += 8) {   // unrolled: q is a constant in each copy
-            // bf16 loads its pairs again for the high halves: kept from the low halves' step, they
-            // would be 4 more live registers.
+        for (int s = 0; s < 4; s++) {   // unrolled: q is a constant in each copy
+            // bf16 takes values 0-7, 16-23, 8-15, 24-31 of the group (the low and high halves of a
+            // load of pairs in turn), the order of the 2 × 6 tiles before, whose bits it keeps (fp16's
+            // are theirs too). It loads the pairs again for the high halves: kept from the low
+            // halves' step, they would be 4 more live registers.
+            const int q = bf16 ? (s & 1) * 16 + (s >> 1) * 8 : 8 * s;
             if (bf16) __asm__ volatile("" ::: "memory");
             __m256 xv[3];
             for (int b = 0; b < RN; b++) xv[b] = _mm256_loadu_ps(x + b * n + i + q);
