@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import InferenceCore
 
@@ -13,6 +14,71 @@ import Testing
                 pool.parallelFor(count, granule: 4) { r in for i in r { p![i] += 1 } }
             }
             #expect(hits.allSatisfy { $0 == 1 })
+        }
+    }
+
+    /// parallelChunks: every index once, in ranges of `chunk` from multiples of it, on threads
+    /// the pool has.
+    @Test(arguments: [1, 2, 3, 7])
+    func chunksCoverEveryIndexOnce(threads: Int) {
+        let pool = ThreadPool(threads: threads)
+        for count in [0, 1, 5, 64, 1001] {
+            for chunk in [1, 4, 24] {
+                var hits = [Int](repeating: 0, count: count)
+                var badRanges = 0, badThreads = 0
+                hits.withUnsafeMutableBufferPointer { h in
+                    let p = h.baseAddress
+                    let bad = Mutex((0, 0))
+                    pool.parallelChunks(count, chunk: chunk) { r, thread in
+                        for i in r { p![i] += 1 }
+                        let wrong = r.lowerBound % chunk != 0 || (r.count != chunk && r.upperBound != count)
+                        bad.withLock { $0.0 += wrong ? 1 : 0; $0.1 += (0..<threads).contains(thread) ? 0 : 1 }
+                    }
+                    (badRanges, badThreads) = bad.withLock { $0 }
+                }
+                #expect(hits.allSatisfy { $0 == 1 }, "count \(count), chunk \(chunk)")
+                #expect(badRanges == 0 && badThreads == 0)
+            }
+        }
+    }
+
+    /// A thread held up on its first range (as a host may hold up a virtual CPU): the other thread
+    /// takes every other range, where parallelFor's fixed split would leave it half of them and
+    /// wait (then the held thread gives up after 10 s and the test fails).
+    @Test func aHeldThreadsRangesGoToTheOther() {
+        let pool = ThreadPool(threads: 2)
+        let chunks = 8
+        let done = Atomic<Int>(0), byCaller = Atomic<Int>(0), gaveUp = Atomic<Bool>(false)
+        pool.parallelChunks(chunks, chunk: 1) { _, thread in
+            if thread == 1 {
+                let deadline = Date().addingTimeInterval(10)
+                while done.load(ordering: .acquiring) < chunks - 1 {
+                    if Date() > deadline { gaveUp.store(true, ordering: .relaxed); break }
+                    usleep(100)
+                }
+            } else {
+                byCaller.add(1, ordering: .relaxed)
+            }
+            done.add(1, ordering: .releasing)
+        }
+        let held = gaveUp.load(ordering: .relaxed), caller = byCaller.load(ordering: .relaxed)
+        #expect(!held)
+        #expect(caller >= chunks - 1)
+    }
+
+    /// evenChunk's ranges are parallelFor's.
+    @Test(arguments: [1, 2, 3, 7])
+    func evenChunksAreParallelForsSplit(threads: Int) {
+        let pool = ThreadPool(threads: threads)
+        for count in [1, 5, 64, 97, 1001] {
+            for granule in [1, 2, 4] {
+                let a = Mutex([Range<Int>]()), b = Mutex([Range<Int>]())
+                pool.parallelFor(count, granule: granule) { r in a.withLock { $0.append(r) } }
+                pool.parallelChunks(count, chunk: pool.evenChunk(count, granule: granule)) { r, _ in b.withLock { $0.append(r) } }
+                let fixed = a.withLock { $0.sorted { $0.lowerBound < $1.lowerBound } }
+                let claimed = b.withLock { $0.sorted { $0.lowerBound < $1.lowerBound } }
+                #expect(fixed == claimed, "count \(count), granule \(granule)")
+            }
         }
     }
 

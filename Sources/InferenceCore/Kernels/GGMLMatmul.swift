@@ -38,28 +38,25 @@ enum GGMLMatmul {
                     // `dot4` takes four activation rows n values apart and writes their four sums.
                     @inline(__always) func run(_ dot: (UnsafeRawPointer, GGMLDot.Row, Int) -> Float,
                                                _ dot4: ((UnsafeRawPointer, GGMLDot.Row, Int, UnsafeMutablePointer<Float>) -> Void)? = nil) {
-                        // Prefill goes over tiles of weight rows (about 16 KB) and, within a tile,
-                        // four activation rows at a time: both stay in L1 while they are reused,
-                        // where a whole pass of the activations per weight row would come from L2.
-                        let tile = max(1, 16384 / rb)
-                        pool.parallelFor(m, granule: 4) { range in
+                        // Prefill goes over tiles of weight rows (about 16 KB; the threads claim them
+                        // in turn) and, within a tile, four activation rows at a time: both stay in L1
+                        // while they are reused, where a whole pass of the activations per weight row
+                        // would come from L2.
+                        pool.parallelChunks(m, chunk: rows == 1 ? pool.evenChunk(m, granule: 4) : max(1, 16384 / rb)) { tileRows, _ in
                             var v = SIMD4<Float>()
-                            for t0 in stride(from: range.lowerBound, to: range.upperBound, by: tile) {
-                                let tileRows = t0..<min(t0 &+ tile, range.upperBound)
-                                var r = 0
-                                if let dot4 {
-                                    while r &+ 4 <= rows {
-                                        for o in tileRows {
-                                            withUnsafeMutableBytes(of: &v) { dot4(base + o &* rb, row(r), nb, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
-                                            let out = y + (r &* m &+ o)
-                                            out[0] = v.x; out[m] = v.y; out[2 &* m] = v.z; out[3 &* m] = v.w
-                                        }
-                                        r &+= 4
+                            var r = 0
+                            if let dot4 {
+                                while r &+ 4 <= rows {
+                                    for o in tileRows {
+                                        withUnsafeMutableBytes(of: &v) { dot4(base + o &* rb, row(r), nb, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
+                                        let out = y + (r &* m &+ o)
+                                        out[0] = v.x; out[m] = v.y; out[2 &* m] = v.z; out[3 &* m] = v.w
                                     }
+                                    r &+= 4
                                 }
-                                for o in tileRows {
-                                    for r in r..<rows { y[r &* m &+ o] = dot(base + o &* rb, row(r), nb) }
-                                }
+                            }
+                            for o in tileRows {
+                                for r in r..<rows { y[r &* m &+ o] = dot(base + o &* rb, row(r), nb) }
                             }
                         }
                     }
@@ -115,13 +112,14 @@ enum GGMLMatmul {
             let k = kernels(w.type)!.0
             one = { k($0, $1.q, $1.d, $1.sums, nb) }
         }
-        // Prefill on a type with an all-rows kernel: each thread's run of groups in one call, pairs
-        // of groups kept together (granule 2) for the kernels that put two groups in a vector. A
+        // Prefill on a type with an all-rows kernel: each run of 4 groups the threads claim in one
+        // call, pairs of groups kept together for the kernels that put two groups in a vector. A
         // type with a 16-row kernel (q4_0, q4_K) runs pairs of groups on four activation rows at a
         // time; the rows left over and a last odd group take the 8-row kernels.
         let all = rows >= 4 ? allRowsKernel(w.type) : nil
         let wide = rows >= 4 && all == nil ? wideKernel(w.type) : nil
-        pool.parallelFor(groups + (tail < m ? 1 : 0), granule: all == nil && wide == nil ? 1 : 2) { range in
+        let jobs = groups + (tail < m ? 1 : 0)
+        pool.parallelChunks(jobs, chunk: rows == 1 ? pool.evenChunk(jobs) : 4) { range, _ in
             let g0 = range.lowerBound, g1 = min(range.upperBound, groups), r0 = row(0)
             if let all, g0 < g1 {
                 all(base + g0 &* Interleaved.rows &* rb, Int32(g1 &- g0), r0.q, r0.d, r0.sums, n, nb, Int32(rows), y + g0 &* Interleaved.rows, m)

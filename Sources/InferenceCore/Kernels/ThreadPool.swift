@@ -120,3 +120,33 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 }
+
+extension ThreadPool {
+    private final class Counter: Sendable { let next = Atomic<Int>(0) }
+
+    /// The chunk that splits `count` into one range a thread (multiples of `granule`), as
+    /// parallelFor does: for a decode step's products, too short for more claims to pay.
+    public func evenChunk(_ count: Int, granule: Int = 1) -> Int {
+        let units = (count + granule - 1) / granule
+        return max(1, (units + threadCount - 1) / threadCount) * granule
+    }
+
+    /// Runs `body` over `0..<count` in ranges of `chunk` (the last may be shorter), each thread
+    /// taking the next range from a shared counter until none is left; `body` gets the range and
+    /// the thread's index (0..<threadCount, for scratch kept per thread). For a prompt's products:
+    /// where the host slows one virtual CPU for a while, the other takes on more of the ranges
+    /// instead of waiting for it at the end, as it must under parallelFor's fixed split.
+    public func parallelChunks(_ count: Int, chunk: Int, _ body: (_ range: Range<Int>, _ thread: Int) -> Void) {
+        let chunks = (count + chunk - 1) / chunk
+        let range = { (c: Int) in c * chunk ..< min(count, (c + 1) * chunk) }
+        if threadCount == 1 || chunks <= 1 { for c in 0..<chunks { body(range(c), 0) }; return }
+        let counter = Counter()
+        parallelFor(threadCount) { part in
+            while true {
+                let c = counter.next.add(1, ordering: .relaxed).oldValue
+                if c >= chunks { return }
+                body(range(c), part.lowerBound)
+            }
+        }
+    }
+}

@@ -76,7 +76,7 @@ public final class BF16Linear: LinearWeight, @unchecked Sendable {
         }
         // A prompt: each thread's rows through the C tile kernel (Sources/GGMLSIMD/half.c), which
         // widens the pairs in registers instead of through an F32 copy of the rows.
-        pool.parallelFor(m, granule: 4) { range in
+        pool.parallelChunks(m, chunk: 48) { range, _ in
             ggml_simd_bf16_matmul(w + range.lowerBound * n, range.count, n, x, rows, y + range.lowerBound, m)
         }
     }

@@ -151,7 +151,7 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
                         scb.withUnsafeBufferPointer { scp in
                             withOptionalPointer(bias) { bp in
                                 let w = wb.baseAddress!
-                                pool.parallelFor(m, granule: 4) { range in
+                                pool.parallelChunks(m, chunk: rows == 1 ? pool.evenChunk(m, granule: 4) : 32) { range, _ in
                                     bnb_int8_simd_forward(w, Int32(range.lowerBound), Int32(range.upperBound), Int32(n), ab.baseAddress!, sb.baseAddress!,
                                                           Int32(rows), sp.baseAddress!, scp.baseAddress!, bp, y, m)
                                     guard !outlierColumns.isEmpty else { return }

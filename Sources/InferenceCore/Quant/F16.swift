@@ -50,7 +50,7 @@ public final class F16Linear: LinearWeight, @unchecked Sendable {
         }
         // A prompt: each thread's rows through the C tile kernel (Sources/GGMLSIMD/half.c), which
         // widens the halves in registers instead of through an F32 copy of the rows.
-        pool.parallelFor(m, granule: 4) { range in
+        pool.parallelChunks(m, chunk: 48) { range, _ in
             let rows16 = UnsafeRawPointer(w + range.lowerBound * n).assumingMemoryBound(to: UInt16.self)
             ggml_simd_f16_matmul(rows16, range.count, n, x, rows, y + range.lowerBound, m)
         }

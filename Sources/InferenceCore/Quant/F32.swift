@@ -42,16 +42,11 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
             }
             return
         }
-        // Several activation rows (a prompt): walk the weights in tiles of 24 output rows that stay
-        // in L2 while every activation row passes over them, and compute 4 outputs × 4 rows at a
+        // Several activation rows (a prompt): walk the weights in tiles of 24 output rows (the
+        // threads claim them in turn) that stay in L2 while every activation row passes over them, and compute 4 outputs × 4 rows at a
         // time so each loaded vector feeds four multiply-adds (the loop becomes compute-bound).
-        pool.parallelFor(m, granule: 4) { range in
-            var o0 = range.lowerBound
-            while o0 < range.upperBound {
-                let o1 = min(o0 + F32Linear.tile, range.upperBound)
-                F32Linear.tileProduct(w + o0 &* n, outputs: o0..<o1, x, rows: rows, n: n, into: y, m: m)
-                o0 = o1
-            }
+        pool.parallelChunks(m, chunk: F32Linear.tile) { outputs, _ in
+            F32Linear.tileProduct(w + outputs.lowerBound &* n, outputs: outputs, x, rows: rows, n: n, into: y, m: m)
         }
     }
 
@@ -64,16 +59,12 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
     /// every activation row.
     static func widenedProduct(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, m: Int, n: Int,
                                pool: ThreadPool, widen: (Int, UnsafeMutablePointer<Float>) -> Void) {
-        pool.parallelFor(m, granule: 4) { range in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * n)
-            defer { scratch.deallocate() }
-            var o0 = range.lowerBound
-            while o0 < range.upperBound {
-                let o1 = min(o0 + tile, range.upperBound)
-                for o in o0..<o1 { widen(o, scratch + (o - o0) * n) }
-                tileProduct(scratch, outputs: o0..<o1, x, rows: rows, n: n, into: y, m: m)
-                o0 = o1
-            }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: pool.threadCount * tile * n)
+        defer { scratch.deallocate() }
+        pool.parallelChunks(m, chunk: tile) { outputs, thread in
+            let rows0 = scratch + thread * tile * n
+            for o in outputs { widen(o, rows0 + (o - outputs.lowerBound) * n) }
+            tileProduct(rows0, outputs: outputs, x, rows: rows, n: n, into: y, m: m)
         }
     }
 

@@ -234,7 +234,7 @@ public final class GroupQuantizedLinear: LinearWeight, @unchecked Sendable {
                             // Tiles of 16 rows first (4-bit), then the rows after them one by one.
                             let tiled = self.tiles * Self.tileRows, tileBytes = Self.tileRows * rb
                             if self.tiles > 0 {
-                                pool.parallelFor(self.tiles) { range in
+                                pool.parallelChunks(self.tiles, chunk: rows == 1 ? pool.evenChunk(self.tiles) : 2) { range, _ in
                                     withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * Self.tileRows) { buffer in
                                         let out = buffer.baseAddress!
                                         for t in range {
