@@ -141,6 +141,22 @@ import Testing
         #expect(!text.contains("- run 1, fp32: decode"))
     }
 
+    /// A machine whose bandwidth is one spread (the Zen 3 VM of 2026-12-01: 14-38 GB/s, decode
+    /// following the probe), not two placements: no placement is named, no repeat is set aside for
+    /// its bandwidth, and the report says why.
+    @Test func aBandwidthThatIsOneSpreadSetsNothingAside() throws {
+        let probes: [[Double]] = [[20, 25, 30], [27, 38, 24], [29, 22, 26]], q8Probes: [[Double]] = [[24, 28, 33], [26, 21, 29], [25, 35, 27]]
+        let text = try reportOfThreeRounds("spread", fp32And: "q8_0") { fp32, round, i in
+            let before = (fp32 ? probes : q8Probes)[round][i]
+            return ((fp32 ? 1.9 : 5.3) * before, RepeatBandwidth(before: before, after: before + 1, bytes: fp32 ? 495_000_000 : 131_000_000))
+        }
+        #expect(text.contains("**Placement**: at 2 threads the machine's memory bandwidth was one spread, 20–39 GB/s, not two placements: "), "\(text)")
+        #expect(text.contains("no repeat is set aside for it, and the intervals carry the spread."))
+        #expect(!text.contains("were set aside"))
+        let time = markdownRows(text, after: "## Time")
+        #expect(time.first { $0[1] == "fp32" }?[8] == "9" && time.first { $0[1] == "q8_0" }?[8] == "9", "\(time)")
+    }
+
     /// fp32 and q8_0 at the slow placement (47-49 GB/s; each ran its first repeat at the fast one,
     /// 80): fp32's second round ran beside a noisy neighbour (38 GB/s, 74 tok/s instead of 95). Its
     /// 3 repeats are set aside with their own reason, against the usual of fp32's probe (48).

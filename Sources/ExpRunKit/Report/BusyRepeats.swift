@@ -33,7 +33,8 @@
 // two runs of one experiment disagree (the noise check, 2026-11-30 07:22: FP32 at 145 tok/s from 5
 // fast repeats of 15, 95 in the other runs); keeping both placements made every interval wide
 // (±9% quiet, ±42-56% disturbed, 07:48). When no placement is shared, all quiet repeats are kept
-// and the report says that the figures mix placements.
+// and the report says that the figures mix placements. Where the probes show no two levels at all
+// (a VM whose bandwidth is one spread, `oneSpread`), no placement is judged and the report says so.
 // Compute-bound prefill suffers as well (the slow placement reads like two threads sharing one
 // core: 2 threads read 48 GB/s where 1 thread reads 43): on the idle machine (benchmarks/
 // bench-quant-20261130T0413Z.log, one process each) 2-thread prefill came out at 1420, 1372 and
@@ -129,6 +130,30 @@ public enum BusyRepeats {
     /// "slow"). They are shown, not judged.
     public static let cacheBytes = 32 << 20
 
+    /// Placements are judged only where the probes show two levels with few between. On the Zen 5
+    /// VM of the ten checks stored in benchmarks/noise-data on 2026-11-30, 0.4-11.9% of their
+    /// 2-thread probes of 96 MiB or more lay within `spreadBand` of the best; on the Zen 3 VM this
+    /// project ran on next (benchmarks/noise-data/20261201T0322Z), 46%: its bandwidth was one spread
+    /// from 0.3 to 1.0 of the best, with decode rising and falling along it (a correlation of 0.33
+    /// to 0.82 between a quiet repeat's decode and its lower probe, per configuration) and no level
+    /// to set apart. Judged as two placements there, 41-67 of each run's 135 repeats were set aside
+    /// as slow or moving, and the quiet decode intervals widened to ±17.7% (q8_0, 8 of 27 repeats).
+    /// Where more than `spreadShare` of the probes lie in the band the machine is one spread: no
+    /// repeat is set aside for its bandwidth, and the intervals carry the spread.
+    public static let spreadBand = 0.62...0.78
+    public static let spreadShare = 0.25
+
+    /// The probes of `repeats` that read memory (96 MiB or more, `neighbourBytes`), each over `best`.
+    static func memoryShares(_ repeats: [RepeatRecord], best: Double?) -> [Double] {
+        guard let best, best > 0 else { return [] }
+        return repeats.compactMap(\.bandwidth).filter { $0.bytes >= neighbourBytes }.flatMap { [$0.before / best, $0.after / best] }
+    }
+
+    /// Whether probes (each over its best) are one spread rather than two placements.
+    static func oneSpread(_ shares: [Double]) -> Bool {
+        !shares.isEmpty && Double(shares.filter { spreadBand.contains($0) }.count) > spreadShare * Double(shares.count)
+    }
+
     /// Where the host had placed the virtual CPUs during a repeat: both probes at the fast or both
     /// at the slow placement, or one at each (`moved`, its figures lie between the two).
     public enum Placement: String, Sendable { case fast, slow, moved }
@@ -202,6 +227,8 @@ public enum BusyRepeats {
         public var neighboursKept = false
         /// The placements of the kept repeats that were probed in memory.
         public var keptAt: Set<Placement> = []
+        /// The machine's bandwidth was one spread, not two placements (`oneSpread`): none judged.
+        public var spread = false
         public var setAside: [(RepeatRecord, String)] { (busyKept ? [] : busy) + (mixed ? [] : elsewhere) + (neighboursKept ? [] : neighbours) }
         /// The figures include repeats that other processes or tenants slowed.
         public var noisy: Bool { busyKept || neighboursKept }
@@ -241,6 +268,9 @@ public enum BusyRepeats {
     public static func split(_ repeats: [RepeatRecord], threads: Int, judge: BandwidthReference.Judge? = nil) -> Split {
         let (quiet, busy, busyKept) = quiet(repeats, threads: threads)
         let best = judge?.best ?? repeats.compactMap { $0.bandwidth.map { Swift.max($0.before, $0.after) } }.max()
+        if judge?.spread ?? oneSpread(memoryShares(quiet, best: best)) {
+            return Split(kept: quiet, busy: busy, busyKept: busyKept, spread: true)
+        }
         let shared = judge.map(\.placement) ?? sharedPlacement([(quiet, best)])
         let elsewhere = quiet.compactMap { r in placementReason(r, best: best, figures: shared).map { (r, $0) } }
         var used = shared != nil ? quiet.filter { r in !elsewhere.contains { $0.0.index == r.index } } : quiet
@@ -267,6 +297,9 @@ public struct BandwidthReference: Sendable {
     var usual: [String: Double] = [:]
     /// Thread counts at which some run's repeats were probed in memory (not only in the cache).
     var judged: Set<Int> = []
+    /// Per thread count where the probes were one spread (`BusyRepeats.oneSpread`): their lowest
+    /// and highest GB/s and the share of them within `BusyRepeats.spreadBand` of their best.
+    var spread: [Int: (low: Double, high: Double, share: Double)] = [:]
 
     static func key(threads: Int, bytes: Int) -> String { "\(threads)|\(bytes)" }
 
@@ -293,6 +326,8 @@ public struct BandwidthReference: Sendable {
         /// The median probe of the quiet repeats at the slow placement with this run's threads and
         /// probe, when that is the placement; nil judges the run's own.
         public var usual: Double? = nil
+        /// The machine's bandwidth at this thread count was one spread: no placement is judged.
+        public var spread = false
     }
 
     public init(_ runs: [StoredRun]) {
@@ -306,6 +341,14 @@ public struct BandwidthReference: Sendable {
         for (threads, group) in Dictionary(grouping: ok, by: \.entry.threads) {
             if group.contains(where: { r in r.record.repeats.contains { BusyRepeats.placement($0, best: best(for: r)) != nil } }) { judged.insert(threads) }
             let quiet = group.map { (run: $0, repeats: BusyRepeats.quiet($0.record.repeats, threads: threads).quiet) }
+            let shares = quiet.flatMap { BusyRepeats.memoryShares($0.repeats, best: best(for: $0.run)) }
+            if BusyRepeats.oneSpread(shares) {
+                let probes = quiet.flatMap { $0.repeats.compactMap(\.bandwidth).filter { $0.bytes >= BusyRepeats.neighbourBytes }.flatMap { [$0.before, $0.after] } }
+                let inBand = Double(shares.filter { BusyRepeats.spreadBand.contains($0) }.count) / Double(shares.count)
+                spread[threads] = (probes.min() ?? 0, probes.max() ?? 0, inBand)
+                judged.remove(threads)
+                continue
+            }
             shared[threads] = BusyRepeats.sharedPlacement(quiet.map { ($0.repeats, best(for: $0.run)) })
             guard shared[threads] == .slow else { continue }
             // Every configuration with the same probe together: their probes read the same bytes.
@@ -322,7 +365,7 @@ public struct BandwidthReference: Sendable {
 
     public func judge(for run: StoredRun) -> Judge {
         let key = Self.probeBytes(run).map { Self.key(threads: run.entry.threads, bytes: $0) }
-        return Judge(best: best(for: run), placement: shared[run.entry.threads], usual: key.flatMap { usual[$0] })
+        return Judge(best: best(for: run), placement: shared[run.entry.threads], usual: key.flatMap { usual[$0] }, spread: spread[run.entry.threads] != nil)
     }
 
     /// The placement the figures at `threads` threads are for: nil when nothing was probed in

@@ -357,8 +357,14 @@ public enum ExperimentReport {
         c["neighbourMiB"] = BusyRepeats.neighbourBytes >> 20
         // Which placement of the virtual CPUs the figures are for, per thread count (BusyRepeats).
         c["placements"] = Set(ok.map(\.entry.threads)).sorted().compactMap { threads -> String? in
-            guard let shared = reference.placement(threads: threads) else { return nil }
             let at = "\(threads) thread\(threads == 1 ? "" : "s")"
+            if let s = reference.spread[threads] {
+                return "at \(at) the machine's memory bandwidth was one spread, \(Format.fixed(s.low, 0))–\(Format.fixed(s.high, 0)) GB/s, not two placements: "
+                    + "\(Int((s.share * 100).rounded()))% of the probes lay between \(Int(BusyRepeats.spreadBand.lowerBound * 100))% and "
+                    + "\(Int(BusyRepeats.spreadBand.upperBound * 100))% of the best, where two placements leave at most \(Int(BusyRepeats.spreadShare * 100))%; "
+                    + "no repeat is set aside for it, and the intervals carry the spread."
+            }
+            guard let shared = reference.placement(threads: threads) else { return nil }
             let runs = ok.filter { $0.entry.threads == threads }.map { figures[$0.id]!.repeats }
             guard let p = shared else {
                 return "at \(at) the figures mix the machine's placements: no placement held 3 quiet repeats of every configuration, so "
