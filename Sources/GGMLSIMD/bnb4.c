@@ -111,20 +111,33 @@ static inline void lookup32(const byte_planes *t, __m256i n, __m256 out[4]) {
     out[3] = _mm256_castsi256_ps(_mm256_unpackhi_epi16(h01, h23));
 }
 
+// The low nibble of each byte. The mask is read from memory by the `vpand` itself: the decode loop
+// uses all 16 registers, and as a constant the compiler made it again for every 32 bytes with a
+// `vpbroadcastb`, one more operation on the shuffle pipes the loop is bound by.
+static inline __m256i low_nibbles(__m256i v) {
+    static const uint8_t fifteen[32] __attribute__((aligned(32))) = {15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+                                                                     15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15};
+    __m256i n;
+    __asm__("vpand %1, %2, %0" : "=x"(n) : "m"(*(const __m256i *)fifteen), "x"(v));
+    return n;
+}
+
 // Nibble k of lanes 0-7 of the 32 code bytes at p, decoded, in d[k].
 static inline void decode_half(const byte_planes *t, const uint8_t *p, __m256 d[8]) {
     const __m256i by_byte = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
                                              0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    const __m256i mask = _mm256_set1_epi8(15);
     const __m256i q = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)p), by_byte);
     __m256 lo[4], hi[4];
-    lookup32(t, _mm256_and_si256(q, mask), lo);                          // low nibble of byte m: nibble 2m
-    lookup32(t, _mm256_and_si256(_mm256_srli_epi16(q, 4), mask), hi);    // high nibble: 2m + 1
+    lookup32(t, low_nibbles(q), lo);                          // low nibble of byte m: nibble 2m
+    lookup32(t, low_nibbles(_mm256_srli_epi16(q, 4)), hi);    // high nibble: 2m + 1
     for (int m = 0; m < 4; m++) { d[2 * m] = lo[m]; d[2 * m + 1] = hi[m]; }
 }
 
 // The absmax of each quarter of the half at flat element f (a multiple of 32): lanes 0-3, 4-7.
+// With blocks a power of two of at least 64 and f a multiple of 64, the half lies in one block, and
+// one broadcast from memory (a load, not a shuffle) is its scale.
 static inline __m256 half_scales(const bnb4_scales *s, long f, int block, int shift) {
+    if (shift >= 6 && (f & 63) == 0) return s->absmax ? _mm256_broadcast_ss(s->absmax + (f >> shift)) : _mm256_set1_ps(block_absmax(s, f >> shift));
     const long b0 = shift >= 0 ? f >> shift : f / block, b1 = shift >= 0 ? (f + 32) >> shift : (f + 32) / block;
     const float a0 = block_absmax(s, b0), a1 = b1 == b0 ? a0 : block_absmax(s, b1);
     return _mm256_set_m128(_mm_set1_ps(a1), _mm_set1_ps(a0));

@@ -119,6 +119,42 @@ static double pipe_seconds(int kind, long iters) {
     }
     return now() - t0;
 }
+#elif defined(__AVX2__)
+// The AVX2 path (bnb4_avx2_dot) looks codes up with `vpshufb` on the table's four byte planes and
+// puts each float together with two levels of unpacks. Per 64 bytes of codes (128 codes) it issues
+// 54 operations that run on the shuffle pipes: per 32 bytes one `vpshufb` to order the bytes, one
+// shift for the high nibbles, 2 × (4 `vpshufb` + 8 unpacks) in lookup32 and one insert for the
+// scales. Timed as on AVX-512: 12 independent instructions of a kind, or 6 + 6 of two kinds.
+#define SHUF(i) "vpshufb %%ymm15, %%ymm14, %%ymm" #i ";"
+#define UNPACK(i) "vpunpcklbw %%ymm15, %%ymm14, %%ymm" #i ";"
+#define PERM(i) "vpermps %%ymm15, %%ymm14, %%ymm" #i ";"
+#define MUL(i) "vmulps %%ymm15, %%ymm14, %%ymm" #i ";"
+#define SHIFT(i) "vpsrld $4, %%ymm14, %%ymm" #i ";"
+#define TWELVE(a, b) a(0) b(1) a(2) b(3) a(4) b(5) a(6) b(7) a(8) b(9) a(10) b(11)
+#define CLOBBER "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11"
+enum { AVX2_SHUFFLES_PER_64_BYTES = 54 };
+static double clock_hz(long iters) {
+    long x = 0, n = iters;
+    double t0 = now();
+    __asm__ volatile("1: add $1, %0; add $1, %0; add $1, %0; add $1, %0; sub $1, %1; jnz 1b" : "+r"(x), "+r"(n));
+    return 4.0 * iters / (now() - t0);
+}
+static double pipe_seconds(int kind, long iters) {
+    __asm__ volatile("vpxor %%ymm14, %%ymm14, %%ymm14; vpxor %%ymm15, %%ymm15, %%ymm15" ::: "xmm14", "xmm15");
+    double t0 = now();
+    for (long i = 0; i < iters; i++) {
+        switch (kind) {
+        case 0: __asm__ volatile(TWELVE(SHUF, SHUF) ::: CLOBBER); break;
+        case 1: __asm__ volatile(TWELVE(UNPACK, UNPACK) ::: CLOBBER); break;
+        case 2: __asm__ volatile(TWELVE(PERM, PERM) ::: CLOBBER); break;
+        case 3: __asm__ volatile(TWELVE(SHIFT, SHIFT) ::: CLOBBER); break;
+        case 4: __asm__ volatile(TWELVE(MUL, MUL) ::: CLOBBER); break;
+        case 5: __asm__ volatile(TWELVE(SHUF, SHIFT) ::: CLOBBER); break;
+        default: __asm__ volatile(TWELVE(SHUF, MUL) ::: CLOBBER); break;
+        }
+    }
+    return now() - t0;
+}
 #endif
 
 // One decode step of GPT-2 124M in bnb-nf4 at one thread, without attention, norms or anything
@@ -210,6 +246,17 @@ int main(int argc, char **argv) {
            "12 of one: permute + multiply %.2f, permute + shift %.2f, multiply + shift %.2f (0.5: pipes of their own, 0.67: one of "
            "two shared, 1: both shared)\n", t[0] / iters * 1e9, 12 * iters / (t[0] * hz), t[1] / iters * 1e9, 12 * iters / (t[1] * hz),
            t[2] / iters * 1e9, 12 * iters / (t[2] * hz), t[3] / one, t[4] / one, t[5] / one);
+#elif defined(__AVX2__)
+    const long iters = 50000000;
+    const double hz = clock_hz(500000000);
+    double t[7];
+    for (int k = 0; k < 7; k++) t[k] = pipe_seconds(k, iters);
+    const double rate = 12 * iters / (t[0] * hz);
+    printf("clock %.2f GHz (dependent adds); the AVX2 kernel in cache takes %.1f cycles per 64 bytes of codes, where its %d shuffle-pipe "
+           "operations take %.1f at the rate of vpshufb\n", hz / 1e9, 64 / cached * hz / 1e9, AVX2_SHUFFLES_PER_64_BYTES, AVX2_SHUFFLES_PER_64_BYTES / rate);
+    printf("a cycle, 12 independent of a kind: vpshufb %.2f, vpunpcklbw %.2f, vpermps %.2f, shifts %.2f, multiplies %.2f; 6 + 6: vpshufb + shift %.2f, "
+           "vpshufb + multiply %.2f\n", rate, 12 * iters / (t[1] * hz), 12 * iters / (t[2] * hz), 12 * iters / (t[3] * hz), 12 * iters / (t[4] * hz),
+           12 * iters / (t[5] * hz), 12 * iters / (t[6] * hz));
 #endif
     return 0;
 }
