@@ -122,9 +122,10 @@ static double pipe_seconds(int kind, long iters) {
 #elif defined(__AVX2__)
 // The AVX2 path (bnb4_avx2_dot) looks codes up with `vpshufb` on the table's four byte planes and
 // puts each float together with two levels of unpacks. Per 64 bytes of codes (128 codes) it issues
-// 54 operations that run on the shuffle pipes: per 32 bytes one `vpshufb` to order the bytes, one
-// shift for the high nibbles, 2 × (4 `vpshufb` + 8 unpacks) in lookup32 and one insert for the
-// scales. Timed as on AVX-512: 12 independent instructions of a kind, or 6 + 6 of two kinds.
+// 52 operations that run on the shuffle pipes: per 32 bytes one `vpshufb` to order the bytes, one
+// shift for the high nibbles and 2 × (4 `vpshufb` + 8 unpacks) in lookup32 (counted in its
+// disassembly; 58 before d1740a4, which loads the scale and the nibble mask instead of shuffling
+// them). Timed as on AVX-512: 12 independent instructions of a kind, or 6 + 6 of two kinds.
 #define SHUF(i) "vpshufb %%ymm15, %%ymm14, %%ymm" #i ";"
 #define UNPACK(i) "vpunpcklbw %%ymm15, %%ymm14, %%ymm" #i ";"
 #define PERM(i) "vpermps %%ymm15, %%ymm14, %%ymm" #i ";"
@@ -132,7 +133,7 @@ static double pipe_seconds(int kind, long iters) {
 #define SHIFT(i) "vpsrld $4, %%ymm14, %%ymm" #i ";"
 #define TWELVE(a, b) a(0) b(1) a(2) b(3) a(4) b(5) a(6) b(7) a(8) b(9) a(10) b(11)
 #define CLOBBER "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11"
-enum { AVX2_SHUFFLES_PER_64_BYTES = 54 };
+enum { AVX2_SHUFFLES_PER_64_BYTES = 52 };
 static double clock_hz(long iters) {
     long x = 0, n = iters;
     double t0 = now();
