@@ -1,6 +1,7 @@
 // `y = x · Wᵀ` for a weight in a ggml type: the activations are quantized to 8-bit blocks once per
-// call (q8_0 or q8_K, as llama.cpp pairs them), then each thread takes a contiguous range of output
-// rows and, for each weight row, runs the integer dot product against every activation row, so a
+// call (q8_0 or q8_K, as llama.cpp pairs them), then the threads take ranges of output rows (one each
+// for a decode step, tiles claimed in turn for a prompt: ThreadPool.parallelChunks) and, for each
+// weight row, run the integer dot product against every activation row, so a
 // weight row is read from memory once per call however many tokens the call carries (prefill).
 // A plain reference (`referenceForward`) computes the same thing through `GGMLDot.reference`.
 import Foundation
