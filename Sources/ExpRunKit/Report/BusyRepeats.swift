@@ -131,12 +131,13 @@ public enum BusyRepeats {
     public static let cacheBytes = 32 << 20
 
     /// Placements are judged only where the probes show two levels with few between. Pooled over
-    /// each check's three runs, 0.4-11.9% of the 2-thread probes of 96 MiB or more of the ten
-    /// checks stored from the Zen 5 VM (benchmarks/noise-data, 2026-11-30) lay within `spreadBand`
-    /// of the best; of the Zen 3 VM's check (20261201T0322Z), 46%: its bandwidth was one spread
-    /// from 0.4 to 1.0 of the best, decode rising and falling along it (a correlation of 0.33 to
-    /// 0.82 between a quiet repeat's decode and its lower probe, per configuration), with no level
-    /// to set apart. Judged as two placements there, 41-67 of each run's 135 repeats were set
+    /// each check's three runs (a one-off count over the committed databases, not a project
+    /// command), 0.4-11.9% of the 2-thread probes of 96 MiB or more of the ten checks stored from
+    /// the Zen 5 VM (benchmarks/noise-data, 2026-11-30) lay within `spreadBand` of the best; of the
+    /// Zen 3 VM's check (20261201T0322Z), 46%: its bandwidth was one spread from about 0.4 to 1.0
+    /// of the best, decode rising and falling along it (in the same one-off look, a correlation of
+    /// 0.33 to 0.82 between a quiet repeat's decode and its lower probe, per configuration), with
+    /// no level to set apart. Judged as two placements there, 41-67 of each run's 135 repeats were set
     /// aside as slow or moving, and the quiet decode intervals widened to ±17.7% (q8_0, 8 of 27
     /// repeats); as one spread, ±9.6% at widest (benchmarks/noise-check-20261201T0322Z-one-spread.log).
     /// A report judges one database: there 3 of the Zen 5 checks' 30 runs come out as one spread
@@ -150,16 +151,24 @@ public enum BusyRepeats {
     public static let spreadBand = 0.62...0.78
     public static let spreadShare = 0.25
 
-    /// The probes of `repeats` that read memory (96 MiB or more, `neighbourBytes`), each over `best`.
+    /// The GB/s of the probes of `repeats` that read memory (96 MiB or more, `neighbourBytes`).
+    static func memoryProbes(_ repeats: [RepeatRecord]) -> [Double] {
+        repeats.compactMap(\.bandwidth).filter { $0.bytes >= neighbourBytes }.flatMap { [$0.before, $0.after] }
+    }
+
+    /// Those probes, each over `best`.
     static func memoryShares(_ repeats: [RepeatRecord], best: Double?) -> [Double] {
         guard let best, best > 0 else { return [] }
-        return repeats.compactMap(\.bandwidth).filter { $0.bytes >= neighbourBytes }.flatMap { [$0.before / best, $0.after / best] }
+        return memoryProbes(repeats).map { $0 / best }
+    }
+
+    /// The share of `shares` (probes over their best) within `spreadBand`; nil when there are none.
+    static func bandShare(_ shares: [Double]) -> Double? {
+        shares.isEmpty ? nil : Double(shares.filter { spreadBand.contains($0) }.count) / Double(shares.count)
     }
 
     /// Whether probes (each over its best) are one spread rather than two placements.
-    static func oneSpread(_ shares: [Double]) -> Bool {
-        !shares.isEmpty && Double(shares.filter { spreadBand.contains($0) }.count) > spreadShare * Double(shares.count)
-    }
+    static func oneSpread(_ shares: [Double]) -> Bool { (bandShare(shares) ?? 0) > spreadShare }
 
     /// Where the host had placed the virtual CPUs during a repeat: both probes at the fast or both
     /// at the slow placement, or one at each (`moved`, its figures lie between the two).
@@ -349,9 +358,8 @@ public struct BandwidthReference: Sendable {
             if group.contains(where: { r in r.record.repeats.contains { BusyRepeats.placement($0, best: best(for: r)) != nil } }) { judged.insert(threads) }
             let quiet = group.map { (run: $0, repeats: BusyRepeats.quiet($0.record.repeats, threads: threads).quiet) }
             let shares = quiet.flatMap { BusyRepeats.memoryShares($0.repeats, best: best(for: $0.run)) }
-            if BusyRepeats.oneSpread(shares) {
-                let probes = quiet.flatMap { $0.repeats.compactMap(\.bandwidth).filter { $0.bytes >= BusyRepeats.neighbourBytes }.flatMap { [$0.before, $0.after] } }
-                let inBand = Double(shares.filter { BusyRepeats.spreadBand.contains($0) }.count) / Double(shares.count)
+            if let inBand = BusyRepeats.bandShare(shares), inBand > BusyRepeats.spreadShare {
+                let probes = quiet.flatMap { BusyRepeats.memoryProbes($0.repeats) }
                 spread[threads] = (probes.min() ?? 0, probes.max() ?? 0, inBand)
                 judged.remove(threads)
                 continue
