@@ -95,30 +95,8 @@ static double loop_rate(const uint8_t *codes, int v, int passes) {
 #define PERM(i) "vpermps %%zmm15, %%zmm14, %%zmm" #i ";"
 #define MUL(i) "vmulps %%zmm15, %%zmm14, %%zmm" #i ";"
 #define SHIFT(i) "vpsrld $4, %%zmm14, %%zmm" #i ";"
-#define TWELVE(a, b) a(0) b(1) a(2) b(3) a(4) b(5) a(6) b(7) a(8) b(9) a(10) b(11)
-#define CLOBBER "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11"
-// The clock: a chain of dependent integer adds, one cycle each, so the figures above read as cycles.
-static double clock_hz(long iters) {
-    long x = 0, n = iters;
-    double t0 = now();
-    __asm__ volatile("1: add $1, %0; add $1, %0; add $1, %0; add $1, %0; sub $1, %1; jnz 1b" : "+r"(x), "+r"(n));
-    return 4.0 * iters / (now() - t0);
-}
-static double pipe_seconds(int kind, long iters) {
-    __asm__ volatile("vpxord %%zmm14, %%zmm14, %%zmm14; vpxord %%zmm15, %%zmm15, %%zmm15" ::: "xmm14", "xmm15");
-    double t0 = now();
-    for (long i = 0; i < iters; i++) {
-        switch (kind) {
-        case 0: __asm__ volatile(TWELVE(PERM, PERM) ::: CLOBBER); break;
-        case 1: __asm__ volatile(TWELVE(MUL, MUL) ::: CLOBBER); break;
-        case 2: __asm__ volatile(TWELVE(SHIFT, SHIFT) ::: CLOBBER); break;
-        case 3: __asm__ volatile(TWELVE(PERM, MUL) ::: CLOBBER); break;
-        case 4: __asm__ volatile(TWELVE(PERM, SHIFT) ::: CLOBBER); break;
-        default: __asm__ volatile(TWELVE(MUL, SHIFT) ::: CLOBBER); break;
-        }
-    }
-    return now() - t0;
-}
+#define ZERO "vpxord %%zmm14, %%zmm14, %%zmm14; vpxord %%zmm15, %%zmm15, %%zmm15"
+#define PIPE_KINDS(X) X(0, PERM, PERM) X(1, MUL, MUL) X(2, SHIFT, SHIFT) X(3, PERM, MUL) X(4, PERM, SHIFT) X(5, MUL, SHIFT)
 #elif defined(__AVX2__)
 // The AVX2 path (bnb4_avx2_dot) looks codes up with `vpshufb` on the table's four byte planes and
 // puts each float together with two levels of unpacks. Per 64 bytes of codes (128 codes) it issues
@@ -131,28 +109,28 @@ static double pipe_seconds(int kind, long iters) {
 #define PERM(i) "vpermps %%ymm15, %%ymm14, %%ymm" #i ";"
 #define MUL(i) "vmulps %%ymm15, %%ymm14, %%ymm" #i ";"
 #define SHIFT(i) "vpsrld $4, %%ymm14, %%ymm" #i ";"
+#define ZERO "vpxor %%ymm14, %%ymm14, %%ymm14; vpxor %%ymm15, %%ymm15, %%ymm15"
+#define PIPE_KINDS(X) X(0, SHUF, SHUF) X(1, UNPACK, UNPACK) X(2, PERM, PERM) X(3, SHIFT, SHIFT) X(4, MUL, MUL) X(5, SHUF, SHIFT) X(6, SHUF, MUL)
+enum { AVX2_SHUFFLES_PER_64_BYTES = 52 };
+#endif
+
+#if defined(__AVX512F__) || defined(__AVX2__)
 #define TWELVE(a, b) a(0) b(1) a(2) b(3) a(4) b(5) a(6) b(7) a(8) b(9) a(10) b(11)
 #define CLOBBER "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11"
-enum { AVX2_SHUFFLES_PER_64_BYTES = 52 };
+// The clock: a chain of dependent integer adds, one cycle each, so the figures above read as cycles.
 static double clock_hz(long iters) {
     long x = 0, n = iters;
     double t0 = now();
     __asm__ volatile("1: add $1, %0; add $1, %0; add $1, %0; add $1, %0; sub $1, %1; jnz 1b" : "+r"(x), "+r"(n));
     return 4.0 * iters / (now() - t0);
 }
+// Seconds for `iters` times kind `kind` of PIPE_KINDS (12 instructions, of one kind or 6 + 6).
 static double pipe_seconds(int kind, long iters) {
-    __asm__ volatile("vpxor %%ymm14, %%ymm14, %%ymm14; vpxor %%ymm15, %%ymm15, %%ymm15" ::: "xmm14", "xmm15");
+#define PIPE_CASE(k, a, b) case k: __asm__ volatile(TWELVE(a, b) ::: CLOBBER); break;
+    __asm__ volatile(ZERO ::: "xmm14", "xmm15");
     double t0 = now();
     for (long i = 0; i < iters; i++) {
-        switch (kind) {
-        case 0: __asm__ volatile(TWELVE(SHUF, SHUF) ::: CLOBBER); break;
-        case 1: __asm__ volatile(TWELVE(UNPACK, UNPACK) ::: CLOBBER); break;
-        case 2: __asm__ volatile(TWELVE(PERM, PERM) ::: CLOBBER); break;
-        case 3: __asm__ volatile(TWELVE(SHIFT, SHIFT) ::: CLOBBER); break;
-        case 4: __asm__ volatile(TWELVE(MUL, MUL) ::: CLOBBER); break;
-        case 5: __asm__ volatile(TWELVE(SHUF, SHIFT) ::: CLOBBER); break;
-        default: __asm__ volatile(TWELVE(SHUF, MUL) ::: CLOBBER); break;
-        }
+        switch (kind) { PIPE_KINDS(PIPE_CASE) }
     }
     return now() - t0;
 }
