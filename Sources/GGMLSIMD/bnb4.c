@@ -111,15 +111,13 @@ static inline void lookup32(const byte_planes *t, __m256i n, __m256 out[4]) {
     out[3] = _mm256_castsi256_ps(_mm256_unpackhi_epi16(h01, h23));
 }
 
-// The low nibble of each byte. The mask is read from memory by the `vpand` itself: the decode loop
-// uses all 16 registers, and as a constant the compiler made it again for every 32 bytes with a
-// `vpbroadcastb`, one more operation on the shuffle pipes the loop is bound by.
+// The low nibble of each byte, the mask from memory: the decode loop uses all 16 registers, and as
+// a constant the compiler made it again for every 32 bytes with a `vpbroadcastb`, one more
+// operation on the shuffle pipes the loop is bound by.
 static inline __m256i low_nibbles(__m256i v) {
     static const uint8_t fifteen[32] __attribute__((aligned(32))) = {15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
                                                                      15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15};
-    __m256i n;
-    __asm__("vpand %1, %2, %0" : "=x"(n) : "m"(*(const __m256i *)fifteen), "x"(v));
-    return n;
+    return and_from_memory(v, fifteen);
 }
 
 // Nibble k of lanes 0-7 of the 32 code bytes at p, decoded, in d[k].

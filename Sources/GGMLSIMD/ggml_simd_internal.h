@@ -114,6 +114,15 @@ static inline __m256i dot_u8s8(__m256i u, __m256i s) {
 #endif
 }
 
+// v & *mask, the mask read from memory by the `vpand` itself. In a loop that holds all 16 registers
+// (half.c's bf16 tiles, bnb4.c's decode) the compiler would otherwise keep a constant mask as a 17th
+// and spill, or make it again each time with a broadcast on the shuffle pipes.
+static inline __m256i and_from_memory(__m256i v, const void *mask) {
+    __m256i r;
+    __asm__("vpand %1, %2, %0" : "=x"(r) : "m"(*(const __m256i *)mask), "x"(v));
+    return r;
+}
+
 static inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));

@@ -49,14 +49,12 @@ static inline __attribute__((always_inline)) __m256 widen8(int bf16, const uint1
     if (!bf16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + g + q)));
     const __m256i u = _mm256_loadu_si256((const __m256i *)(row + g + 2 * (q & 15)));
     if (!(q & 16)) return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
-    // The mask is read from memory by the vpand itself: held in a register (or as the zero of a
-    // blend, which the compiler makes of two shifts) it is a 17th register, and the tile spills
-    // (bf16 prefill then took 1.5 times the 2 × 6 tiles' time).
+    // The mask from memory: held in a register (or as the zero of a blend, which the compiler makes
+    // of two shifts) it is a 17th register, and the tile spills (bf16 prefill then took 1.5 times
+    // the 2 × 6 tiles' time).
     static const uint32_t high[8] __attribute__((aligned(32))) = {0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u,
                                                                    0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u};
-    __m256i v;
-    __asm__("vpand %1, %2, %0" : "=x"(v) : "m"(*(const __m256i *)high), "x"(u));
-    return _mm256_castsi256_ps(v);
+    return _mm256_castsi256_ps(and_from_memory(u, high));
 }
 
 // RM (4 or 1) weight rows × RN (1…3) activation rows over all n values; y[b·ldy + a] for a < RM, b < RN.

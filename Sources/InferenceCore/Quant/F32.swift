@@ -43,8 +43,9 @@ public final class F32Linear: LinearWeight, @unchecked Sendable {
             return
         }
         // Several activation rows (a prompt): walk the weights in tiles of 24 output rows (the
-        // threads claim them in turn) that stay in L2 while every activation row passes over them, and compute 4 outputs × 4 rows at a
-        // time so each loaded vector feeds four multiply-adds (the loop becomes compute-bound).
+        // threads claim them in turn) that stay in L2 while every activation row passes over them,
+        // and compute 4 outputs × 4 rows at a time so each loaded vector feeds four multiply-adds
+        // (the loop becomes compute-bound).
         pool.parallelChunks(m, chunk: F32Linear.tile) { outputs, _ in
             F32Linear.tileProduct(w + outputs.lowerBound &* n, outputs: outputs, x, rows: rows, n: n, into: y, m: m)
         }
