@@ -169,7 +169,7 @@ static inline void iq4_xs_tile(const uint8_t *blk, ggml_tile *t, int h) {
     for (int j = 0; j < 8; j++) tile_scale(t, h, j, sc[j]);
     tile_d(t, h, blk, NULL);
 }
-TILE_KERNEL(iq4_xs, 1088, iq4_xs_tile, 32, 128, 0)
+TILE_KERNEL(iq4_xs, 1088, iq4_xs_tile, 32, 128, 241, 0)
 
 #else
 void ggml_simd_iq4_xsx8(const void *w, const int8_t *x, const float *xd, const int32_t *sums, int nb, float *out) { ggml_plain_iq4_xsx8(w, x, xd, sums, nb, out); }

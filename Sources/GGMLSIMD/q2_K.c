@@ -170,7 +170,7 @@ static inline void q2_K_tile(const uint8_t *blk, ggml_tile *t, int h) {
     for (int j = 0; j < 16; j++) { tile_scale(t, h, j, sc[j]); tile_min(t, h, j, mn[j]); }
     tile_d(t, h, blk + 640, blk + 656);
 }
-TILE_KERNEL(q2_K, 672, q2_K_tile, 16, 0, 1)
+TILE_KERNEL(q2_K, 672, q2_K_tile, 16, 0, 3, 1)
 
 #else
 void ggml_simd_q2_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out) { ggml_plain_q2_Kx8(w, x, xd, bsums, nb, out); }

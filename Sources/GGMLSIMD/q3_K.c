@@ -184,7 +184,7 @@ void ggml_simd_q3_Kx8_x4(const void *w, const int8_t *x, const float *xd, const 
 
 // Half h of a prefill tile (ggml_simd_tile.h): values 0…7 (the −4 through the activations' sums).
 static inline void q3_K_tile(const uint8_t *blk, ggml_tile *t, int h) { tile_from_quarters(blk, t, h, q3_Kx8_values, q3_Kx8_scales, 864); }
-TILE_KERNEL(q3_K, 880, q3_K_tile, 16, 4, 0)
+TILE_KERNEL(q3_K, 880, q3_K_tile, 16, 4, 7, 0)
 
 #else
 void ggml_simd_q3_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out) { ggml_plain_q3_Kx8(w, x, xd, bsums, nb, out); }

@@ -1,6 +1,6 @@
 // q4_K: fp16 d, fp16 dmin, 12 bytes of 6-bit scales/mins, 4 × 32 bytes of nibbles (144 bytes); Quant/Q4_K.swift.
 // See include/GGMLSIMD.h and ggml_simd_internal.h.
-#include "ggml_simd_internal.h"
+#include "ggml_simd_tile.h"
 
 float ggml_plain_q4_K(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb) {
     const uint8_t *p = w;
@@ -48,7 +48,7 @@ void ggml_plain_q4_Kx8_x4(const void *w, const int8_t *x, const float *xd, const
     for (int k = 0; k < 4; k++) ggml_plain_q4_Kx8(w, x + k * stride, xd + k * (stride / 256), bsums + k * (stride / 16), nb, out + 8 * k);
 }
 
-GGML_X16_FROM_X8(ggml_plain_q4_Kx16_x4, ggml_plain_q4_Kx8_x4)
+PLAIN_TILE_KERNEL(q4_K, 144 * 8)
 
 #if GGML_SIMD_X86
 
@@ -204,59 +204,20 @@ void ggml_simd_q4_Kx8_x4(const void *w, const int8_t *x, const float *xd, const 
     for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 8 * k, _mm256_sub_ps(acc[k], accm[k]));
 }
 
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
-static inline __m512i join256(__m256i a, __m256i b) { return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1); }
-
-// Two groups (16 rows) in 512-bit vectors, as ggml_simd_q4_0x16_x4: lane r < 8 from the group at
-// w, r >= 8 from the one `group_bytes` after it.
-void ggml_simd_q4_Kx16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) {
-    const uint8_t *p0 = w, *p1 = p0 + group_bytes;
-    const long ds = stride / 256, ss = stride / 16;
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    __m512 acc[4], accm[4];
-    for (int k = 0; k < 4; k++) { acc[k] = _mm512_setzero_ps(); accm[k] = _mm512_setzero_ps(); }
-    for (int b = 0; b < nb; b++) {
-        const uint8_t *b0 = p0 + b * 1152, *b1 = p1 + b * 1152;
-        __m256i sc0[8], mn0[8], sc1[8], mn1[8];
-        q4_Kx8_scales(b0, sc0, mn0);
-        q4_Kx8_scales(b1, sc1, mn1);
-        __m512i sc[8], mn[8], isum[4];
-        for (int j = 0; j < 8; j++) { sc[j] = join256(sc0[j], sc1[j]); mn[j] = join256(mn0[j], mn1[j]); }
-        for (int k = 0; k < 4; k++) isum[k] = _mm512_setzero_si512();
-        for (int c = 0; c < 4; c++) {
-            __m512i lo[8], hi[8];
-            for (int v = 0; v < 8; v++) {
-                __m512i q = join256(_mm256_loadu_si256((const __m256i *)(b0 + 128 + 32 * (8 * c + v))),
-                                    _mm256_loadu_si256((const __m256i *)(b1 + 128 + 32 * (8 * c + v))));
-                lo[v] = _mm512_and_si512(q, m4);
-                hi[v] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-            }
-            for (int k = 0; k < 4; k++) {
-                const int8_t *xc = x + k * stride + 256 * b + 64 * c;
-                __m512i sl = _mm512_setzero_si512(), sh = _mm512_setzero_si512();
-                for (int v = 0; v < 8; v++) {
-                    sl = _mm512_dpbusd_epi32(sl, lo[v], _mm512_set1_epi32(load_i32(xc + 4 * v)));
-                    sh = _mm512_dpbusd_epi32(sh, hi[v], _mm512_set1_epi32(load_i32(xc + 32 + 4 * v)));
-                }
-                isum[k] = _mm512_add_epi32(isum[k], _mm512_add_epi32(_mm512_mullo_epi32(sl, sc[2 * c]), _mm512_mullo_epi32(sh, sc[2 * c + 1])));
-            }
-        }
-        __m512 d16 = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b0)), _mm_loadu_si128((const __m128i *)b1), 1));
-        __m512 m16 = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + 16))), _mm_loadu_si128((const __m128i *)(b1 + 16)), 1));
-        for (int k = 0; k < 4; k++) {
-            const int32_t *bs = bsums + k * ss + 16 * b;
-            __m512i mins = _mm512_setzero_si512();
-            for (int j = 0; j < 8; j++) mins = _mm512_add_epi32(mins, _mm512_mullo_epi32(mn[j], _mm512_set1_epi32(bs[2 * j] + bs[2 * j + 1])));
-            __m512 dx = _mm512_set1_ps(xd[k * ds + b]);
-            acc[k] = _mm512_fmadd_ps(_mm512_mul_ps(d16, dx), _mm512_cvtepi32_ps(isum[k]), acc[k]);
-            accm[k] = _mm512_fmadd_ps(_mm512_mul_ps(m16, dx), _mm512_cvtepi32_ps(mins), accm[k]);
-        }
+// Half h of a prefill tile (ggml_simd_tile.h): values 0…15, scales and minimums, d and dmin.
+static inline void q4_K_tile(const uint8_t *blk, ggml_tile *t, int h) {
+    for (int c = 0; c < 4; c++) {
+        __m256i lo[8], hi[8];
+        q4_Kx8_unpack(blk, c, lo, hi);
+        for (int u = 0; u < 8; u++) { tile_values(t, h, 16 * c + u, lo[u]); tile_values(t, h, 16 * c + 8 + u, hi[u]); }
     }
-    for (int k = 0; k < 4; k++) _mm512_storeu_ps(out + 16 * k, _mm512_sub_ps(acc[k], accm[k]));
+    __m256i sc[8], mn[8];
+    q4_Kx8_scales(blk, sc, mn);
+    for (int j = 0; j < 8; j++) { tile_scale(t, h, j, sc[j]); tile_min(t, h, j, mn[j]); }
+    tile_d(t, h, blk, blk + 16);
 }
-#else
-GGML_X16_FROM_X8(ggml_simd_q4_Kx16_x4, ggml_simd_q4_Kx8_x4)
-#endif
+TILE_KERNEL(q4_K, 1152, q4_K_tile, 32, 0, 15, 1)
+
 
 #else
 
@@ -264,5 +225,5 @@ float ggml_simd_q4_K(const void *w, const int8_t *x, const float *xd, const int3
 void ggml_simd_q4_K_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q4_K_x4(w, x, xd, bsums, stride, nb, out); }
 void ggml_simd_q4_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out) { ggml_plain_q4_Kx8(w, x, xd, bsums, nb, out); }
 void ggml_simd_q4_Kx8_x4(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q4_Kx8_x4(w, x, xd, bsums, stride, nb, out); }
-void ggml_simd_q4_Kx16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out) { ggml_plain_q4_Kx16_x4(w, group_bytes, x, xd, bsums, stride, nb, out); }
+FALLBACK_TILE_KERNEL(q4_K)
 #endif

@@ -174,7 +174,7 @@ static inline void q5_K_tile(const uint8_t *blk, ggml_tile *t, int h) {
     for (int j = 0; j < 8; j++) { tile_scale(t, h, j, sc[j]); tile_min(t, h, j, mn[j]); }
     tile_d(t, h, blk, blk + 16);
 }
-TILE_KERNEL(q5_K, 1408, q5_K_tile, 32, 0, 1)
+TILE_KERNEL(q5_K, 1408, q5_K_tile, 32, 0, 31, 1)
 
 #else
 void ggml_simd_q5_Kx8(const void *w, const int8_t *x, const float *xd, const int32_t *bsums, int nb, float *out) { ggml_plain_q5_Kx8(w, x, xd, bsums, nb, out); }

@@ -215,7 +215,7 @@ void ggml_simd_q6_Kx8_x4(const void *w, const int8_t *x, const float *xd, const 
 
 // Half h of a prefill tile (ggml_simd_tile.h): the value vectors in element order, scales, d.
 static inline void q6_K_tile(const uint8_t *blk, ggml_tile *t, int h) { tile_from_quarters(blk, t, h, q6_Kx8_values, q6_Kx8_scales, 1664); }
-TILE_KERNEL(q6_K, 1680, q6_K_tile, 16, 32, 0)
+TILE_KERNEL(q6_K, 1680, q6_K_tile, 16, 32, 63, 0)
 
 #else
 

@@ -301,6 +301,32 @@ private let blockTypes = GGMLFormat.weightTypes.filter { $0 != .f32 && $0 != .f1
         } } }
     }
 
+    /// The all-rows kernels at the edge of their integer range: every value of every row at the
+    /// type's largest (all bits set), scales at theirs, activation bytes all +127 or all −127. Without
+    /// VNNI the SIMD kernels add byte-product pair sums in Int16 before scaling them, as many as
+    /// fit (ggml_simd_tile.h); one more would wrap, and the result would leave the plain twin's.
+    @Test(arguments: [GGMLFormat.q2_k, .q3_k, .q4_k, .q5_k, .q6_k, .iq4_xs])
+    func allRowsKernelsAtTheirLargestValuesEqualThePlainOnes(_ f: GGMLFormat) throws {
+        let n = 512, out = 16, rows = 9, bb = f.blockBytes, rb = n / 256 * bb
+        // fp16 1.0 over the d (and dmin) fields of each plain block; every other byte 0xFF
+        let halves: [Int] = switch f { case .q2_k: [80, 82]; case .q3_k: [108]; case .q6_k: [208]; default: [0, 2] }
+        let w = UnsafeMutableRawPointer.allocate(byteCount: out * rb, alignment: 64)
+        defer { w.deallocate() }
+        w.initializeMemory(as: UInt8.self, repeating: 0xFF, count: out * rb)
+        for b in 0..<out * n / 256 {
+            for h in halves where f != .iq4_xs || h == 0 { w.storeBytes(of: UInt16(0x3C00).littleEndian, toByteOffset: b * bb + h, as: UInt16.self) }
+        }
+        for g in 0..<out / 8 { Interleaved.interleave(w + g * 8 * rb, type: f, rowBytes: rb) }
+        let q = (0..<rows * n).map { i -> Int8 in (i / n) % 2 == 0 ? 127 : -127 }
+        let d = [Float](repeating: 1 / 127, count: rows * n / 256)
+        let sums = (0..<rows * n / 16).map { i -> Int32 in (i / (n / 16)) % 2 == 0 ? 16 * 127 : -16 * 127 }
+        var fast = [Float](repeating: 0, count: rows * out), plain = fast
+        GGMLMatmul.allRowsKernel(f)!(w, Int32(out / 8), q, d, sums, n, Int32(n / 256), Int32(rows), &fast, out)
+        GGMLMatmul.allRowsKernel(f, plain: true)!(w, Int32(out / 8), q, d, sums, n, Int32(n / 256), Int32(rows), &plain, out)
+        #expect(plain.allSatisfy { $0.isFinite && $0 != 0 })
+        for i in 0..<plain.count { #expect(abs(fast[i] - plain[i]) <= 1e-5 * max(1, abs(plain[i])), "\(f) output \(i % out), activations \(i / out): \(fast[i]) vs \(plain[i])") }
+    }
+
     /// A GGUF's own rows repacked at load (as-stored): the same plain rows as the file, the same
     /// products as the mapped rows; the mapping is kept where asked or where no 8-row kernel exists.
     @Test(arguments: blockTypes)

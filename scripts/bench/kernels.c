@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
         {"q4_1", GGML_TYPE_Q4_1, ggml_simd_q4_1, K(q4_1), {0, 2, 4}, 3}, {"q5_0", GGML_TYPE_Q5_0, ggml_simd_q5_0, K(q5_0), {0, 2, 6}, 3},
         {"q5_1", GGML_TYPE_Q5_1, ggml_simd_q5_1, K(q5_1), {0, 2, 4, 8}, 4}, {"iq4_nl", GGML_TYPE_IQ4_NL, ggml_simd_iq4_nl, K(iq4_nl), {0, 2}, 2, ggml_simd_iq4_nlx8_xn},
         {"q2_k", GGML_TYPE_Q2_K, ggml_simd_q2_K, K(q2_K), {0, 16, 80, 82}, 4, ggml_simd_q2_Kx8_xn}, {"q3_k", GGML_TYPE_Q3_K, ggml_simd_q3_K, K(q3_K), {0, 32, 96, 108}, 4, ggml_simd_q3_Kx8_xn},
-        {"q4_k", GGML_TYPE_Q4_K, ggml_simd_q4_K, K(q4_K), {0, 2, 4, 16}, 4}, {"q5_k", GGML_TYPE_Q5_K, ggml_simd_q5_K, K(q5_K), {0, 2, 4, 16, 48}, 5, ggml_simd_q5_Kx8_xn},
+        {"q4_k", GGML_TYPE_Q4_K, ggml_simd_q4_K, K(q4_K), {0, 2, 4, 16}, 4, ggml_simd_q4_Kx8_xn}, {"q5_k", GGML_TYPE_Q5_K, ggml_simd_q5_K, K(q5_K), {0, 2, 4, 16, 48}, 5, ggml_simd_q5_Kx8_xn},
         {"q6_k", GGML_TYPE_Q6_K, ggml_simd_q6_K, K(q6_K), {0, 128, 192, 208}, 4, ggml_simd_q6_Kx8_xn}, {"iq4_xs", GGML_TYPE_IQ4_XS, ggml_simd_iq4_xs, K(iq4_xs), {0, 2, 4, 8}, 4, ggml_simd_iq4_xsx8_xn},
     };
     float *wf = malloc(sizeof(float) * n * rows), *xf = malloc(sizeof(float) * n);

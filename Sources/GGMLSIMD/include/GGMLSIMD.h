@@ -102,6 +102,7 @@ void ggml_plain_q4_Kx8_x4(const void *w, const int8_t *x, const float *xd, const
     void ggml_plain_##T##x8_xn(const void *w, int groups, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, \
                                int rows, float *y, long ldy);
 GGML_ALL_ROWS_KERNELS(q6_K)
+GGML_ALL_ROWS_KERNELS(q4_K)
 GGML_ALL_ROWS_KERNELS(q5_K)
 GGML_ALL_ROWS_KERNELS(q3_K)
 GGML_ALL_ROWS_KERNELS(q2_K)
@@ -112,8 +113,6 @@ GGML_ALL_ROWS_KERNELS(iq4_nl)   // sums: the activations' block sums (q8_0)
 // rows: out[16k + r], r < 8 from the first group. 512-bit vectors where the CPU has AVX-512 VNNI.
 void ggml_simd_q4_0x16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
 void ggml_plain_q4_0x16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *xsum, long stride, int nb, float *out);
-void ggml_simd_q4_Kx16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
-void ggml_plain_q4_Kx16_x4(const void *w, long group_bytes, const int8_t *x, const float *xd, const int32_t *bsums, long stride, int nb, float *out);
 
 // One activation row of n values (a multiple of the block) quantized to q8_0 / q8_K
 // (Kernels/ActivationQuant.swift, byte for byte its Swift loops): 1, or 0 where the x86 path is

@@ -115,7 +115,7 @@ enum GGMLMatmul {
         }
         // Prefill on a type with an all-rows kernel: each run of 4 groups the threads claim in one
         // call, pairs of groups kept together for the kernels that put two groups in a vector. A
-        // type with a 16-row kernel (q4_0, q4_K) runs pairs of groups on four activation rows at a
+        // type with a 16-row kernel (q4_0) runs pairs of groups on four activation rows at a
         // time; the rows left over and a last odd group take the 8-row kernels.
         let all = rows >= 4 ? allRowsKernel(w.type) : nil
         let wide = rows >= 4 && all == nil ? wideKernel(w.type) : nil
@@ -176,6 +176,7 @@ enum GGMLMatmul {
     static func allRowsKernel(_ type: GGMLFormat, plain: Bool = false) -> GroupAll? {
         switch type {
         case .q6_k: plain ? ggml_plain_q6_Kx8_xn : ggml_simd_q6_Kx8_xn
+        case .q4_k: plain ? ggml_plain_q4_Kx8_xn : ggml_simd_q4_Kx8_xn
         case .q5_k: plain ? ggml_plain_q5_Kx8_xn : ggml_simd_q5_Kx8_xn
         case .q3_k: plain ? ggml_plain_q3_Kx8_xn : ggml_simd_q3_Kx8_xn
         case .q2_k: plain ? ggml_plain_q2_Kx8_xn : ggml_simd_q2_Kx8_xn
@@ -193,8 +194,6 @@ enum GGMLMatmul {
         switch type {
         case .q4_0: plain ? { ggml_plain_q4_0x16_x4($0, $1, $2.q, $2.d, $2.sums, $3, $4, $5) }
                           : { ggml_simd_q4_0x16_x4($0, $1, $2.q, $2.d, $2.sums, $3, $4, $5) }
-        case .q4_k: plain ? { ggml_plain_q4_Kx16_x4($0, $1, $2.q, $2.d, $2.sums, $3, $4, $5) }
-                          : { ggml_simd_q4_Kx16_x4($0, $1, $2.q, $2.d, $2.sums, $3, $4, $5) }
         default: nil
         }
     }
