@@ -83,10 +83,10 @@ import Testing
         var swiftDiffer = 0
         for p in 0..<pairs where BnbInt8Linear.quantizeRow([x[2 * p], x[2 * p + 1]], threshold: 0).0[1] != gpu[p] { swiftDiffer += 1 }
         #expect(swiftDiffer == 0, "Swift: \(swiftDiffer) of \(pairs) codes")
-        for plain in [false, true] {
-            let q = BnbInt8Linear.quantizedActivations(x, rows: pairs, inFeatures: 2, threshold: 0, plain: plain)
+        for kernel in KernelVersion.allCases {
+            let q = BnbInt8Linear.quantizedActivations(x, rows: pairs, inFeatures: 2, threshold: 0, kernel: kernel)
             let differ = (0..<pairs).filter { q.codes[2 * $0 + 1] != gpu[$0] }.count
-            #expect(differ == 0, "\(plain ? "plain" : "simd") C: \(differ) of \(pairs) codes")
+            #expect(differ == 0, "\(kernel) C: \(differ) of \(pairs) codes")
         }
     }
 

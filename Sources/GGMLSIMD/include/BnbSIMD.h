@@ -70,6 +70,8 @@ float bnb_int8_code_scale(float absmax);
 // sca is 0; sums[r] = Σ_i codes[r, i]. Returns the number of outlier columns.
 int bnb_int8_simd_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
                            int32_t *sums);
+int bnb_int8_avx2_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
+                           int32_t *sums);
 int bnb_int8_plain_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
                             int32_t *sums);
 

@@ -177,13 +177,14 @@ public final class BnbInt8Linear: LinearWeight, @unchecked Sendable {
         return a.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 
-    /// The activation step of `forward` by the C kernel or (`plain`) its plain twin: outlier
-    /// columns, codes, scales and code sums (tests).
-    static func quantizedActivations(_ x: [Float], rows: Int, inFeatures n: Int, threshold: Float, plain: Bool)
+    /// The activation step of `forward` by one version of the C kernel: outlier columns, codes,
+    /// scales and code sums (tests).
+    static func quantizedActivations(_ x: [Float], rows: Int, inFeatures n: Int, threshold: Float, kernel: KernelVersion)
         -> (outliers: [Int], codes: [Int8], sca: [Float], sums: [Int32]) {
         var outlier = [UInt8](repeating: 0, count: n), codes = [Int8](repeating: 0, count: rows * n)
         var sca = [Float](repeating: 0, count: rows), sums = [Int32](repeating: 0, count: rows)
-        let count = (plain ? bnb_int8_plain_quantize : bnb_int8_simd_quantize)(x, Int32(rows), Int32(n), threshold, &outlier, &codes, &sca, &sums)
+        let quantize = switch kernel { case .simd: bnb_int8_simd_quantize; case .avx2: bnb_int8_avx2_quantize; case .plain: bnb_int8_plain_quantize }
+        let count = quantize(x, Int32(rows), Int32(n), threshold, &outlier, &codes, &sca, &sums)
         let cols = (0..<n).filter { outlier[$0] != 0 }
         precondition(cols.count == Int(count))
         return (cols, codes, sca, sums)
