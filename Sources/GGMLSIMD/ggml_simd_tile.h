@@ -1,5 +1,5 @@
-// Prefill on unpacked tiles, for the types whose values take several vector operations to build
-// (q6_K, q5_K, q3_K, q2_K, iq4_xs; iq4_nl, whose blocks are 32 values, below): every activation row of a call against a run of 8-row
+// Prefill on unpacked tiles, for the K-quants and the iq4 types, most of whose values take several
+// vector operations to build (q6_K, q5_K, q4_K, q3_K, q2_K, iq4_xs; iq4_nl, whose blocks are 32 values, below): every activation row of a call against a run of 8-row
 // groups (Quant/Interleaved.swift), each super-block unpacked once for all of them, as llama.cpp's CPU
 // backend does with its tiled K-quant product. Unpacked in the 4-row kernels (`*x8_x4`) instead, the
 // values cost about as many vector operations as the products themselves.
@@ -49,6 +49,21 @@ static inline __attribute__((always_inline)) void tile_from_quarters(const uint8
     scales(blk, sc);
     for (int j = 0; j < 16; j++) tile_scale(t, h, j, sc[j]);
     tile_d(t, h, blk + d_offset, NULL);
+}
+
+// Half h of a tile for q4_K and q5_K, whose 8-row kernels unpack sub-block pair c as lo (the values
+// of sub-block 2c) and hi (2c + 1): the values, the 6-bit scales and minimums, d and dmin.
+static inline __attribute__((always_inline)) void tile_from_pairs(const uint8_t *blk, ggml_tile *t, int h,
+                                                                  void (*unpack)(const uint8_t *, int, __m256i *, __m256i *)) {
+    for (int c = 0; c < 4; c++) {
+        __m256i lo[8], hi[8];
+        unpack(blk, c, lo, hi);
+        for (int u = 0; u < 8; u++) { tile_values(t, h, 16 * c + u, lo[u]); tile_values(t, h, 16 * c + 8 + u, hi[u]); }
+    }
+    __m256i sc[8], mn[8];
+    q4_Kx8_scales(blk, sc, mn);
+    for (int j = 0; j < 8; j++) { tile_scale(t, h, j, sc[j]); tile_min(t, h, j, mn[j]); }
+    tile_d(t, h, blk, blk + 16);
 }
 
 // K activation rows (`stride` values apart) against super-block b's tile: y[k·ldy + lane] += Σ_j

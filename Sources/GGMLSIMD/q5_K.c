@@ -163,17 +163,7 @@ void ggml_simd_q5_Kx8_x4(const void *w, const int8_t *x, const float *xd, const 
 }
 
 // Half h of a prefill tile (ggml_simd_tile.h): values 0…31, scales and minimums, d and dmin.
-static inline void q5_K_tile(const uint8_t *blk, ggml_tile *t, int h) {
-    for (int c = 0; c < 4; c++) {
-        __m256i lo[8], hi[8];
-        q5_Kx8_unpack(blk, c, lo, hi);
-        for (int u = 0; u < 8; u++) { tile_values(t, h, 16 * c + u, lo[u]); tile_values(t, h, 16 * c + 8 + u, hi[u]); }
-    }
-    __m256i sc[8], mn[8];
-    q4_Kx8_scales(blk, sc, mn);
-    for (int j = 0; j < 8; j++) { tile_scale(t, h, j, sc[j]); tile_min(t, h, j, mn[j]); }
-    tile_d(t, h, blk, blk + 16);
-}
+static inline void q5_K_tile(const uint8_t *blk, ggml_tile *t, int h) { tile_from_pairs(blk, t, h, q5_Kx8_unpack); }
 TILE_KERNEL(q5_K, 1408, q5_K_tile, 32, 0, 31, 1)
 
 #else
