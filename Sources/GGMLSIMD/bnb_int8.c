@@ -9,7 +9,7 @@
 // wrapped results are exact.
 // The steps around the products are here too, so that a layer is C from end to end: the
 // activations' fp16 cast, outlier columns, absmax and codes (vcvtps2ph / vcvtph2ps, 16 lanes at a
-// time), and the scaling of a tile's 16 sums to fp16 outputs as they leave their registers. Done
+// time, 8 with AVX2), and the scaling of a tile's 16 sums to fp16 outputs as they leave their registers. Done
 // in Swift, element by element, those steps took twice the time of the products (perf, a 64-token
 // GPT-2 prefill, 2026-11-30). See include/BnbSIMD.h.
 #include "BnbSIMD.h"
@@ -100,31 +100,47 @@ void bnb_int8_plain_forward(const int8_t *w, int o0, int o1, int n, const int8_t
     }
 }
 
-int bnb_int8_plain_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
-                            int32_t *sums) {
+// The activation step's three parts from value i0 of a row on: the plain twin runs them from 0, the
+// AVX2 version on the last n mod 8 values. Outlier columns i0..<n (1 where |fp16(x)| >= threshold
+// in some row), their count.
+static int mark_outliers(const float *x, int rows, int n, float threshold, int i0, uint8_t *outlier) {
     int count = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = i0; i < n; i++) {
         outlier[i] = 0;
         for (int r = 0; threshold > 0 && r < rows; r++)
             if (fabsf(round_fp16(x[(long)r * n + i])) >= threshold) { outlier[i] = 1; count++; break; }
     }
+    return count;
+}
+
+// max(amax, |fp16(xr[i])| for i0 <= i < n below the threshold); a NaN never counts.
+static float kept_absmax(const float *xr, int i0, int n, float threshold, float amax) {
+    for (int i = i0; i < n; i++) {
+        const float a = fabsf(round_fp16(xr[i]));
+        if ((threshold == 0 || a < threshold) && a > amax) amax = a;
+    }
+    return amax;
+}
+
+// Codes i0..<n of a row (0 in outlier columns and where amax is 0), their sum.
+static int32_t row_codes(const float *xr, int i0, int n, const uint8_t *outlier, float amax, float scale, int8_t *q) {
+    int32_t sum = 0;
+    for (int i = i0; i < n; i++) {
+        const int8_t v = amax > 0 && !outlier[i] ? (int8_t)nearbyintf(round_fp16(xr[i]) * scale) : 0;
+        q[i] = v;
+        sum += v;
+    }
+    return sum;
+}
+
+int bnb_int8_plain_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
+                            int32_t *sums) {
+    const int count = mark_outliers(x, rows, n, threshold, 0, outlier);
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (long)r * n;
-        int8_t *q = codes + (long)r * n;
-        float amax = 0;
-        for (int i = 0; i < n; i++) {
-            const float a = fabsf(round_fp16(xr[i]));
-            if ((threshold == 0 || a < threshold) && a > amax) amax = a;   // a NaN never counts
-        }
+        const float amax = kept_absmax(xr, 0, n, threshold, 0);
         sca[r] = amax;
-        const float scale = amax > 0 ? bnb_int8_code_scale(amax) : 0;
-        int32_t sum = 0;
-        for (int i = 0; i < n; i++) {
-            const int8_t v = amax > 0 && !outlier[i] ? (int8_t)nearbyintf(round_fp16(xr[i]) * scale) : 0;
-            q[i] = v;
-            sum += v;
-        }
-        sums[r] = sum;
+        sums[r] = row_codes(xr, 0, n, outlier, amax, amax > 0 ? bnb_int8_code_scale(amax) : 0, codes + (long)r * n);
     }
     return count;
 }
@@ -209,77 +225,6 @@ void bnb_int8_avx2_forward(const int8_t *w, int o0, int o1, int n, const int8_t 
     gemm_avx2(w, o0, o1, n, x, rows, NULL, 0, sca, scb, bias, y, ldy);
 }
 
-#if defined(__F16C__)
-// The activation step in 8 lanes (vcvtps2ph / vcvtph2ps round to fp16 as round_fp16 does); the last
-// n mod 8 values of a row go through the plain steps. Plain, the step took a tenth of a 64-token
-// GPT-2 prefill's time at one thread (perf, 2026-12-01), and it runs on one thread before the
-// products.
-static inline __m256 round_fp16_x8(__m256 v) { return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)); }
-static inline __m256 abs_x8(__m256 v) { return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF))); }
-
-int bnb_int8_avx2_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
-                           int32_t *sums) {
-    const __m256 t = _mm256_set1_ps(threshold);
-    const int full = n & ~7;
-    int count = 0;
-    memset(outlier, 0, (size_t)n);
-    for (int i = 0; threshold > 0 && i < full; i += 8) {
-        int hit = 0;
-        for (int r = 0; r < rows; r++)
-            hit |= _mm256_movemask_ps(_mm256_cmp_ps(abs_x8(round_fp16_x8(_mm256_loadu_ps(x + (long)r * n + i))), t, _CMP_GE_OQ));
-        for (int l = 0; l < 8; l++) outlier[i + l] = (uint8_t)(hit >> l & 1);
-        count += __builtin_popcount((unsigned)hit);
-    }
-    for (int i = full; threshold > 0 && i < n; i++)
-        for (int r = 0; r < rows; r++)
-            if (fabsf(round_fp16(x[(long)r * n + i])) >= threshold) { outlier[i] = 1; count++; break; }
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (long)r * n;
-        int8_t *q = codes + (long)r * n;
-        __m256 m = _mm256_setzero_ps();
-        for (int i = 0; i < full; i += 8) {
-            // vmaxps gives its second operand where the first is NaN: a NaN never counts.
-            const __m256 a = abs_x8(round_fp16_x8(_mm256_loadu_ps(xr + i)));
-            const __m256 top = _mm256_max_ps(a, m);
-            m = threshold > 0 ? _mm256_blendv_ps(m, top, _mm256_cmp_ps(a, t, _CMP_LT_OQ)) : top;
-        }
-        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-        float amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
-        for (int i = full; i < n; i++) {
-            const float a = fabsf(round_fp16(xr[i]));
-            if ((threshold == 0 || a < threshold) && a > amax) amax = a;
-        }
-        sca[r] = amax;
-        const float scale = amax > 0 ? bnb_int8_code_scale(amax) : 0;
-        const __m256 s8 = _mm256_set1_ps(scale);
-        __m256i sum = _mm256_setzero_si256();
-        for (int i = 0; i < full && amax > 0; i += 8) {
-            const __m256i keep = _mm256_cmpeq_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(outlier + i))), _mm256_setzero_si256());
-            // vcvtps2dq rounds to nearest even (the default MXCSR), as nearbyintf
-            const __m256i v = _mm256_and_si256(keep, _mm256_cvtps_epi32(_mm256_mul_ps(round_fp16_x8(_mm256_loadu_ps(xr + i)), s8)));
-            sum = _mm256_add_epi32(sum, v);
-            const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-            _mm_storel_epi64((__m128i *)(q + i), _mm_packs_epi16(w16, w16));
-        }
-        if (amax == 0) memset(q, 0, (size_t)full);
-        int32_t total = sum_epi32(sum);
-        for (int i = full; i < n; i++) {
-            const int8_t v = amax > 0 && !outlier[i] ? (int8_t)nearbyintf(round_fp16(xr[i]) * scale) : 0;
-            q[i] = v;
-            total += v;
-        }
-        sums[r] = total;
-    }
-    return count;
-}
-#else
-int bnb_int8_avx2_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
-                           int32_t *sums) {
-    return bnb_int8_plain_quantize(x, rows, n, threshold, outlier, codes, sca, sums);
-}
-#endif
-
 #else
 
 void bnb_int8_avx2_gemm(const int8_t *w, int o0, int o1, int n, const int8_t *x, const int32_t *xsum, int rows,
@@ -292,11 +237,63 @@ void bnb_int8_avx2_forward(const int8_t *w, int o0, int o1, int n, const int8_t 
     bnb_int8_plain_forward(w, o0, o1, n, x, xsum, rows, sca, scb, bias, y, ldy);
 }
 
+#endif
+
+#if defined(__AVX2__) && defined(__F16C__)
+// The activation step in 8 lanes (vcvtps2ph / vcvtph2ps round to fp16 as round_fp16 does); the last
+// n mod 8 values of a row go through the plain steps. Plain, the step took a tenth of a 64-token
+// GPT-2 prefill's time at one thread (perf, 2026-12-01), and it runs on one thread before the
+// products.
+static inline __m256 round_fp16_x8(__m256 v) { return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)); }
+static inline __m256 abs_x8(__m256 v) { return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF))); }
+
+int bnb_int8_avx2_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
+                           int32_t *sums) {
+    const __m256 t = _mm256_set1_ps(threshold);
+    const int full = n & ~7;
+    int count = mark_outliers(x, rows, n, threshold, full, outlier);
+    for (int i = 0; i < full; i += 8) {
+        int hit = 0;
+        for (int r = 0; threshold > 0 && r < rows; r++)
+            hit |= _mm256_movemask_ps(_mm256_cmp_ps(abs_x8(round_fp16_x8(_mm256_loadu_ps(x + (long)r * n + i))), t, _CMP_GE_OQ));
+        for (int l = 0; l < 8; l++) outlier[i + l] = (uint8_t)(hit >> l & 1);
+        count += __builtin_popcount((unsigned)hit);
+    }
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (long)r * n;
+        int8_t *q = codes + (long)r * n;
+        __m256 m = _mm256_setzero_ps();
+        for (int i = 0; i < full; i += 8) {
+            // vmaxps gives its second operand where the first is NaN: a NaN never counts.
+            const __m256 a = abs_x8(round_fp16_x8(_mm256_loadu_ps(xr + i)));
+            const __m256 top = _mm256_max_ps(a, m);
+            m = threshold > 0 ? _mm256_blendv_ps(m, top, _mm256_cmp_ps(a, t, _CMP_LT_OQ)) : top;
+        }
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        const float amax = kept_absmax(xr, full, n, threshold, _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h))));
+        sca[r] = amax;
+        const float scale = amax > 0 ? bnb_int8_code_scale(amax) : 0;
+        const __m256 s8 = _mm256_set1_ps(scale);
+        __m256i sum = _mm256_setzero_si256();
+        if (amax == 0) memset(q, 0, (size_t)full);   // (an inf or NaN times the scale 0 would not be 0)
+        for (int i = 0; amax > 0 && i < full; i += 8) {
+            const __m256i keep = _mm256_cmpeq_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(outlier + i))), _mm256_setzero_si256());
+            // vcvtps2dq rounds to nearest even (the default MXCSR), as nearbyintf
+            const __m256i v = _mm256_and_si256(keep, _mm256_cvtps_epi32(_mm256_mul_ps(round_fp16_x8(_mm256_loadu_ps(xr + i)), s8)));
+            sum = _mm256_add_epi32(sum, v);
+            const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+            _mm_storel_epi64((__m128i *)(q + i), _mm_packs_epi16(w16, w16));
+        }
+        sums[r] = sum_epi32(sum) + row_codes(xr, full, n, outlier, amax, scale, q);
+    }
+    return count;
+}
+#else
 int bnb_int8_avx2_quantize(const float *x, int rows, int n, float threshold, uint8_t *outlier, int8_t *codes, float *sca,
                            int32_t *sums) {
     return bnb_int8_plain_quantize(x, rows, n, threshold, outlier, codes, sca, sums);
 }
-
 #endif
 
 #if BNB_INT8_SIMD

@@ -1,6 +1,7 @@
 // Prefill on unpacked tiles, for the K-quants and the iq4 types, most of whose values take several
-// vector operations to build (q6_K, q5_K, q4_K, q3_K, q2_K, iq4_xs; iq4_nl, whose blocks are 32 values, below): every activation row of a call against a run of 8-row
-// groups (Quant/Interleaved.swift), each super-block unpacked once for all of them, as llama.cpp's CPU
+// vector operations to build (q6_K, q5_K, q4_K, q3_K, q2_K, iq4_xs; iq4_nl, whose blocks are 32
+// values, below): every activation row of a call against a run of 8-row groups
+// (Quant/Interleaved.swift), each super-block unpacked once for all of them, as llama.cpp's CPU
 // backend does with its tiled K-quant product. Unpacked in the 4-row kernels (`*x8_x4`) instead, the
 // values cost about as many vector operations as the products themselves.
 //
@@ -235,8 +236,8 @@ TILE32_ROWS(tile32_rows16, __m512i, __m512, TILE_LOAD512, _mm512_set1_epi32, til
     }
 
 // ggml_simd_<T>x8_xn (GGMLSIMD.h) for a type whose group blocks are BB bytes and UNPACK(blk, tile, h)
-// fills half h of a tile with values up to TOP: pairs of groups through 512-bit tiles where there are any, the rest one
-// group at a time; activation rows 8 at a time, then one by one.
+// fills half h of a tile with values up to TOP: pairs of groups through 512-bit tiles where there
+// are any, the rest one group at a time; activation rows 8 at a time, then one by one.
 #define TILE_ALL_ROWS(ROWS, SUB, BIAS, TOP, HAS_MIN, yg) { \
         int r = 0; \
         for (; r + 8 <= rows; r += 8) ROWS(&t, SUB, BIAS, TOP, HAS_MIN, x + r * stride, xd + r * ds, bsums + r * ss, stride, b, 8, yg + r * ldy, ldy); \

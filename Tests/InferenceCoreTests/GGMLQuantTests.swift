@@ -309,12 +309,12 @@ private let blockTypes = GGMLFormat.weightTypes.filter { $0 != .f32 && $0 != .f1
     func allRowsKernelsAtTheirLargestValuesEqualThePlainOnes(_ f: GGMLFormat) throws {
         let n = 512, out = 16, rows = 9, bb = f.blockBytes, rb = n / 256 * bb
         // fp16 1.0 over the d (and dmin) fields of each plain block; every other byte 0xFF
-        let halves: [Int] = switch f { case .q2_k: [80, 82]; case .q3_k: [108]; case .q6_k: [208]; default: [0, 2] }
+        let halves: [Int] = switch f { case .q2_k: [80, 82]; case .q3_k: [108]; case .q6_k: [208]; case .iq4_xs: [0]; default: [0, 2] }
         let w = UnsafeMutableRawPointer.allocate(byteCount: out * rb, alignment: 64)
         defer { w.deallocate() }
         w.initializeMemory(as: UInt8.self, repeating: 0xFF, count: out * rb)
         for b in 0..<out * n / 256 {
-            for h in halves where f != .iq4_xs || h == 0 { w.storeBytes(of: UInt16(0x3C00).littleEndian, toByteOffset: b * bb + h, as: UInt16.self) }
+            for h in halves { w.storeBytes(of: UInt16(0x3C00).littleEndian, toByteOffset: b * bb + h, as: UInt16.self) }
         }
         for g in 0..<out / 8 { Interleaved.interleave(w + g * 8 * rb, type: f, rowBytes: rb) }
         let q = (0..<rows * n).map { i -> Int8 in (i / n) % 2 == 0 ? 127 : -127 }
