@@ -68,7 +68,9 @@ void bnb4_plain_widen(const uint8_t *packed, long e, int n, int block, const bnb
     for (int i = 0; i < n; i++) dst[bnb4_position(i, n)] = table[code_at(packed, e + i)] * block_absmax(s, (e + i) / block);
 }
 
+#if (defined(__AVX2__) && defined(__FMA__)) || defined(__AVX512F__)
 static inline int log2_block(int block) { return block > 0 && (block & (block - 1)) == 0 ? __builtin_ctz((unsigned)block) : -1; }
+#endif
 
 #if defined(__AVX2__) && defined(__FMA__)
 
