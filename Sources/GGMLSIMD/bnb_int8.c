@@ -273,11 +273,13 @@ int bnb_int8_avx2_quantize(const float *x, int rows, int n, float threshold, uin
         h = _mm_max_ps(h, _mm_movehl_ps(h, h));
         const float amax = kept_absmax(xr, full, n, threshold, _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h))));
         sca[r] = amax;
-        const float scale = amax > 0 ? bnb_int8_code_scale(amax) : 0;
+        // A row without a kept value has codes 0, as the plain step gives them (the lanes below would
+        // multiply an inf or NaN by a scale of 0).
+        if (amax == 0) { sums[r] = row_codes(xr, 0, n, outlier, 0, 0, q); continue; }
+        const float scale = bnb_int8_code_scale(amax);
         const __m256 s8 = _mm256_set1_ps(scale);
         __m256i sum = _mm256_setzero_si256();
-        if (amax == 0) memset(q, 0, (size_t)full);   // (an inf or NaN times the scale 0 would not be 0)
-        for (int i = 0; amax > 0 && i < full; i += 8) {
+        for (int i = 0; i < full; i += 8) {
             const __m256i keep = _mm256_cmpeq_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(outlier + i))), _mm256_setzero_si256());
             // vcvtps2dq rounds to nearest even (the default MXCSR), as nearbyintf
             const __m256i v = _mm256_and_si256(keep, _mm256_cvtps_epi32(_mm256_mul_ps(round_fp16_x8(_mm256_loadu_ps(xr + i)), s8)));

@@ -249,17 +249,19 @@ import Testing
         if threshold == 0 { x[0] = 0.5 }
         if rows > 2 { for i in 0..<inF { x[2 * inF + i] = 0 } }   // a row of zeros: absmax 0, codes 0
         let lin = BnbInt8Linear(values: w, out: out, in: inF, threshold: threshold)
-        let versions = KernelVersion.allCases.map { BnbInt8Linear.quantizedActivations(x, rows: rows, inFeatures: inF, threshold: threshold, kernel: $0) }
-        let simd = versions[0]
+        let versions = Dictionary(uniqueKeysWithValues: KernelVersion.allCases.map {
+            ($0, BnbInt8Linear.quantizedActivations(x, rows: rows, inFeatures: inF, threshold: threshold, kernel: $0))
+        })
+        let simd = versions[.simd]!
         let outliers = x.withUnsafeBufferPointer { BnbInt8Linear.outlierColumns($0.baseAddress!, rows: rows, inFeatures: inF, threshold: threshold) }
-        #expect(versions.allSatisfy { $0.outliers == outliers })
+        #expect(versions.values.allSatisfy { $0.outliers == outliers })
         #expect(threshold == 0 || !outliers.isEmpty)
         for r in 0..<rows {
             let a = (0..<inF).map { Float(Float16(x[r * inF + $0])) }
             var (codes, amax) = BnbInt8Linear.quantizeRow(a, threshold: threshold)
             for i in outliers { codes[i] = 0 }
             let sum = codes.reduce(Int32(0)) { $0 + Int32($1) }
-            for (kernel, v) in zip(KernelVersion.allCases, versions) {
+            for (kernel, v) in versions {
                 #expect(Array(v.codes[r * inF..<(r + 1) * inF]) == codes, "\(kernel) row \(r)")
                 #expect(v.sca[r] == amax && v.sums[r] == sum, "\(kernel) row \(r)")
             }
