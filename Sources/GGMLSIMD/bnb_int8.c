@@ -176,8 +176,10 @@ static inline __attribute__((always_inline)) void step_avx2(const int R, const i
 // R activation rows × O weight rows (R ≤ 4, O ≤ 2, constants once inlined); y set: the layer's
 // fp16 outputs, else the Int32 products into out. The loop over whole 32-byte steps holds nothing
 // but the step: with the padded last step inside it, and unrolled, two accumulators lived on the
-// stack (0.80-0.90 of the time without either on GPT-2's four products at 64 rows, one thread, in a
-// scratch timing).
+// stack. Without either, and with gemm_avx2's loop order, GPT-2's four products at 64 rows took
+// 0.83-0.87 of the time (one thread, a scratch timing). The plain twin for the last n mod 32
+// products instead of the padded step took 1.03 of the time on those shapes (median of 12 scratch
+// rounds, 0.99-1.15), though they have no such products: kept padded.
 static inline __attribute__((always_inline)) void tile_avx2(const int R, const int O, const int8_t *w, int n, const int8_t *x,
                                                        int32_t *out, long ldo, const float *sca, const float *scb,
                                                        const float *bias, float *y, long ldy) {
