@@ -23,6 +23,7 @@
 // include/BnbSIMD.h.
 #include "BnbSIMD.h"
 #include "ggml_simd_internal.h"
+#include <stdlib.h>
 
 // bitsandbytes' absmax of block b, as Bnb4BitLinear.blockScale computes it (product, then sum:
 // never contracted to one fused multiply-add, which would round differently).
@@ -78,11 +79,13 @@ static inline int log2_block(int block) { return block > 0 && (block & (block - 
 // client chips), compiled wherever AVX2 is so that the tests check it on AVX-512 machines too.
 // There `vpermps` looks up 8 entries, not 16: two lookups, two shifts and a blend per 8 codes,
 // where byte lookups take 12 shuffles per 32 (and 4 operations per 64 to order and split the
-// nibbles). So the table is split into its four byte planes (byte b of every entry: a `vpshufb`
+// nibbles); written so (codes loaded at byte offsets, a compare for the blend), it took twice the
+// time on the Zen 3 (scratch, 79 cycles per 128 codes against 35). So the table is split into its four byte planes (byte b of every entry: a `vpshufb`
 // table), and each float is put back together from its four bytes with two levels of unpacks. The
 // unpacks interleave the first 4 bytes of each 128-bit half, then the next 4, and so on; a first
 // `vpshufb` orders the code bytes of each half "byte k of every lane" (0, 4, 8, 12, 1, 5, ...) so
-// that the floats come out as lanes 0-7 of one nibble, the order the AVX-512 path reads them in. A
+// that the floats come out as lanes 0-7 of one nibble, the order the AVX-512 path reads them in
+// (decode skips it and reorders its activations instead, once per call: avx2_row_dot_halves). A
 // 32-byte half of a chunk holds lanes 8h…8h+7: values 64h…64h+63, each quarter (lanes 4q…4q+3) in
 // one block.
 
@@ -122,6 +125,13 @@ static inline __m256i low_nibbles(__m256i v) {
     return and_from_memory(v, fifteen);
 }
 
+// Each byte's high nibble moved to its low bits (in 16-bit lanes: the byte above leaves bits 4-7
+// set, which low_nibbles clears), as `vpmulhuw` by 2^12 rather than `vpsrlw` by 4: the same bits,
+// but from the multiply pipe (FP0) instead of the shuffle pipes (FP1, FP2), which the lookups and
+// unpacks keep busy (llvm-mca -mcpu=znver3 on this loop: FP1 and FP2 both the bottleneck). It took
+// 0.92-0.95 of the time on the Zen 3 (scratch harness, 256 rows of 768 in L2, 4 runs).
+static inline __m256i high_nibbles_down(__m256i v) { return _mm256_mulhi_epu16(v, _mm256_set1_epi16(1 << 12)); }
+
 // Nibble k of lanes 0-7 of the 32 code bytes at p, decoded, in d[k].
 static inline void decode_half(const byte_planes *t, const uint8_t *p, __m256 d[8]) {
     const __m256i by_byte = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
@@ -129,7 +139,7 @@ static inline void decode_half(const byte_planes *t, const uint8_t *p, __m256 d[
     const __m256i q = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)p), by_byte);
     __m256 lo[4], hi[4];
     lookup32(t, low_nibbles(q), lo);                          // low nibble of byte m: nibble 2m
-    lookup32(t, low_nibbles(_mm256_srli_epi16(q, 4)), hi);    // high nibble: 2m + 1
+    lookup32(t, low_nibbles(high_nibbles_down(q)), hi);       // high nibble: 2m + 1
     for (int m = 0; m < 4; m++) { d[2 * m] = lo[m]; d[2 * m + 1] = hi[m]; }
 }
 
@@ -151,6 +161,65 @@ static inline void decode_tail(const byte_planes *t, const uint8_t *p, __m256 d[
     lookup32(t, _mm256_set_m128i(_mm_and_si128(q, mask), _mm_and_si128(_mm_srli_epi16(q, 4), mask)), d);
 }
 
+// Σ_k d[k] · x[16k…16k+7], per lane: the products of one decoded half.
+static inline __m256 half_products(const __m256 d[8], const float *x) {
+    __m256 a = _mm256_mul_ps(d[0], _mm256_loadu_ps(x)), b = _mm256_mul_ps(d[1], _mm256_loadu_ps(x + 16));
+    for (int k = 2; k < 8; k += 2) {
+        a = _mm256_fmadd_ps(d[k], _mm256_loadu_ps(x + 16 * k), a);
+        b = _mm256_fmadd_ps(d[k + 1], _mm256_loadu_ps(x + 16 * k + 16), b);
+    }
+    return _mm256_add_ps(a, b);
+}
+
+// decode_half without its first `vpshufb`: the 32 code bytes as loaded, so d[2m + u] holds, at
+// position 4L + b, nibble u (0 low, 1 high) of byte b of lane 8h + 4L + m (h: which half of the
+// chunk). The activations are put in that order once per call instead (avx2_order).
+static inline void decode_half_as_loaded(const byte_planes *t, const uint8_t *p, __m256 d[8]) {
+    const __m256i q = _mm256_loadu_si256((const __m256i *)p);
+    __m256 lo[4], hi[4];
+    lookup32(t, low_nibbles(q), lo);
+    lookup32(t, low_nibbles(high_nibbles_down(q)), hi);
+    for (int m = 0; m < 4; m++) { d[2 * m] = lo[m]; d[2 * m + 1] = hi[m]; }
+}
+
+// xp (n a multiple of 128, in bnb4_order) moved to decode_half_as_loaded's order: what lane j,
+// nibble k is at 16k + j in bnb4_order, here at 16k' + 8h + 4L + b where j = 8h + 4L + m, k = 2b + u
+// and k' = 2m + u.
+static void avx2_order(const float *xp, int n, float *xa) {
+    for (int c = 0; c < n; c += 128)
+        for (int k2 = 0; k2 < 8; k2++)
+            for (int i = 0; i < 16; i++) {
+                const int h = i >> 3, L = (i >> 2) & 1, b = i & 3, m = k2 >> 1, u = k2 & 1;
+                xa[c + 16 * k2 + i] = xp[c + 16 * (2 * b + u) + 8 * h + 4 * L + m];
+            }
+}
+
+// A row whose halves each lie in one block (blocks a power of two of at least 64, the row starting
+// at a multiple of 64, n a multiple of 128): each half's scale is one broadcast, and its codes are
+// decoded as loaded, against activations in avx2_order (`xa`). `am`: s->absmax or NULL (double
+// quantization), a constant at each call so that each gets its own loop. Against avx2_row_dot (a
+// test of the layout per half, a `vpshufb` more, and spills) it took 0.92-0.95 of the time, the
+// activations' reordering once per call included (scratch harness on the Zen 3, rows in L2: 384 rows
+// of 768, 192 of 3072; GPT-2's products at two threads).
+static inline __attribute__((always_inline)) float avx2_row_dot_halves(const uint8_t *packed, long e, int n, int shift, const bnb4_scales *s,
+                                                                       const float *am, const byte_planes *t, const float *xa) {
+    __m256 tot0 = _mm256_setzero_ps(), tot1 = _mm256_setzero_ps();
+    const uint8_t *p = packed + e / 2;
+    for (int c = 0; c < n; c += 128, p += 64)
+        for (int h = 0; h < 2; h++) {
+            __m256 d[8];
+            decode_half_as_loaded(t, p + 32 * h, d);
+            const __m256 v = half_products(d, xa + c + 8 * h);
+            const long b = (e + c + 64 * h) >> shift;
+            // two totals taken in turn, so the halves do not wait on each other
+            const __m256 next = _mm256_fmadd_ps(v, am ? _mm256_broadcast_ss(am + b) : _mm256_set1_ps(block_absmax(s, b)), tot0);
+            tot0 = tot1;
+            tot1 = next;
+        }
+    return hsum(_mm256_add_ps(tot0, tot1));
+}
+
+// Any layout.
 static float avx2_row_dot(const uint8_t *packed, long e, int n, int block, int shift, const bnb4_scales *s, const byte_planes *t,
                           const float *xp) {
     __m256 tot0 = _mm256_setzero_ps(), tot1 = _mm256_setzero_ps();
@@ -160,14 +229,7 @@ static float avx2_row_dot(const uint8_t *packed, long e, int n, int block, int s
         for (int h = 0; h < 2; h++) {
             __m256 d[8];
             decode_half(t, p + 32 * h, d);
-            const float *x = xp + c + 8 * h;
-            __m256 a = _mm256_mul_ps(d[0], _mm256_loadu_ps(x)), b = _mm256_mul_ps(d[1], _mm256_loadu_ps(x + 16));
-            for (int k = 2; k < 8; k += 2) {
-                a = _mm256_fmadd_ps(d[k], _mm256_loadu_ps(x + 16 * k), a);
-                b = _mm256_fmadd_ps(d[k + 1], _mm256_loadu_ps(x + 16 * k + 16), b);
-            }
-            // two totals taken in turn, so the halves do not wait on each other
-            const __m256 next = _mm256_fmadd_ps(_mm256_add_ps(a, b), half_scales(s, e + c + 64 * h, block, shift), tot0);
+            const __m256 next = _mm256_fmadd_ps(half_products(d, xp + c + 8 * h), half_scales(s, e + c + 64 * h, block, shift), tot0);
             tot0 = tot1;
             tot1 = next;
         }
@@ -185,7 +247,17 @@ void bnb4_avx2_dot(const uint8_t *packed, long e, int rows, int n, int block, co
                    float *y) {
     const byte_planes t = planes_of(table);
     const int shift = log2_block(block);
-    for (int r = 0; r < rows; r++) y[r] = avx2_row_dot(packed, e + (long)r * n, n, block, shift, s, &t, xp);
+    float *xa = shift >= 6 && (e & 63) == 0 && (n & 127) == 0 ? malloc(sizeof(float) * (size_t)n) : NULL;
+    if (xa) {
+        avx2_order(xp, n, xa);
+        if (s->absmax)
+            for (int r = 0; r < rows; r++) y[r] = avx2_row_dot_halves(packed, e + (long)r * n, n, shift, s, s->absmax, &t, xa);
+        else
+            for (int r = 0; r < rows; r++) y[r] = avx2_row_dot_halves(packed, e + (long)r * n, n, shift, s, NULL, &t, xa);
+        free(xa);
+    } else {
+        for (int r = 0; r < rows; r++) y[r] = avx2_row_dot(packed, e + (long)r * n, n, block, shift, s, &t, xp);
+    }
 }
 
 void bnb4_avx2_widen(const uint8_t *packed, long e, int n, int block, const bnb4_scales *s, const float *table, float *dst) {
