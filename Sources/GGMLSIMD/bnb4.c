@@ -128,8 +128,9 @@ static inline __m256i low_nibbles(__m256i v) {
 // Each byte's high nibble moved to its low bits (in 16-bit lanes: the byte above leaves bits 4-7
 // set, which low_nibbles clears), as `vpmulhuw` by 2^12 rather than `vpsrlw` by 4: the same bits,
 // but from the multiply pipe (FP0) instead of the shuffle pipes (FP1, FP2), which the lookups and
-// unpacks keep busy (llvm-mca -mcpu=znver3 on this loop: FP1 and FP2 both the bottleneck). It took
-// 0.92-0.95 of the time on the Zen 3 (scratch harness, 256 rows of 768 in L2, 4 runs).
+// unpacks keep busy (llvm-mca -mcpu=znver3 on the decode loop: FP1 and FP2 both the bottleneck).
+// Decode took 0.96-1.00 of its time with the shift (scratch harness on the Zen 3, rows in L2: 384 of
+// 768 and 192 of 3072, 8 runs, all faster).
 static inline __m256i high_nibbles_down(__m256i v) { return _mm256_mulhi_epu16(v, _mm256_set1_epi16(1 << 12)); }
 
 // Nibble k of lanes 0-7 of the 32 code bytes at p, decoded, in d[k].
@@ -197,10 +198,11 @@ static void avx2_order(const float *xp, int n, float *xa) {
 // A row whose halves each lie in one block (blocks a power of two of at least 64, the row starting
 // at a multiple of 64, n a multiple of 128): each half's scale is one broadcast, and its codes are
 // decoded as loaded, against activations in avx2_order (`xa`). `am`: s->absmax or NULL (double
-// quantization), a constant at each call so that each gets its own loop. Against avx2_row_dot (a
-// test of the layout per half, a `vpshufb` more, and spills) it took 0.92-0.95 of the time, the
-// activations' reordering once per call included (scratch harness on the Zen 3, rows in L2: 384 rows
-// of 768, 192 of 3072; GPT-2's products at two threads).
+// quantization), a constant at each call so that each gets its own loop. Scratch harness on the Zen
+// 3, rows in L2 (384 of 768, 192 of 3072: GPT-2's products at two threads): decoding as loaded, the
+// activations' reordering included, took 0.92-0.95 of the time of the same loop with the ordering
+// `vpshufb`; with high_nibbles_down too, 0.89-0.96 of avx2_row_dot's (a test of the layout per half,
+// and spills).
 static inline __attribute__((always_inline)) float avx2_row_dot_halves(const uint8_t *packed, long e, int n, int shift, const bnb4_scales *s,
                                                                        const float *am, const byte_planes *t, const float *xa) {
     __m256 tot0 = _mm256_setzero_ps(), tot1 = _mm256_setzero_ps();
