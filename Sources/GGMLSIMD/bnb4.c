@@ -80,8 +80,9 @@ static inline int log2_block(int block) { return block > 0 && (block & (block - 
 // There `vpermps` looks up 8 entries, not 16: two lookups, two shifts and a blend per 8 codes,
 // where byte lookups take 12 shuffles per 32 (and 4 operations per 64 to order and split the
 // nibbles); written so (codes loaded at byte offsets, a compare for the blend), it took twice the
-// time on the Zen 3 (scratch, 79 cycles per 128 codes against 35). So the table is split into its four byte planes (byte b of every entry: a `vpshufb`
-// table), and each float is put back together from its four bytes with two levels of unpacks. The
+// time on the Zen 3 (scratch, 79 cycles per 128 codes against 35). So the table is split into its
+// four byte planes (byte b of every entry: a `vpshufb` table), and each float is put back together
+// from its four bytes with two levels of unpacks. The
 // unpacks interleave the first 4 bytes of each 128-bit half, then the next 4, and so on; a first
 // `vpshufb` orders the code bytes of each half "byte k of every lane" (0, 4, 8, 12, 1, 5, ...) so
 // that the floats come out as lanes 0-7 of one nibble, the order the AVX-512 path reads them in
@@ -249,6 +250,7 @@ void bnb4_avx2_dot(const uint8_t *packed, long e, int rows, int n, int block, co
                    float *y) {
     const byte_planes t = planes_of(table);
     const int shift = log2_block(block);
+    // On the heap: n has no bound here (a thread's stack is 1 MiB). Without it, the general loop.
     float *xa = shift >= 6 && (e & 63) == 0 && (n & 127) == 0 ? malloc(sizeof(float) * (size_t)n) : NULL;
     if (xa) {
         avx2_order(xp, n, xa);
