@@ -82,8 +82,8 @@ static inline int log2_block(int block) { return block > 0 && (block & (block - 
 // nibbles); written so (codes loaded at byte offsets, a compare for the blend), it took twice the
 // time on the Zen 3 (scratch, 79 cycles per 128 codes against 35). So the table is split into its
 // four byte planes (byte b of every entry: a `vpshufb` table), and each float is put back together
-// from its four bytes with two levels of unpacks. The
-// unpacks interleave the first 4 bytes of each 128-bit half, then the next 4, and so on; a first
+// from its four bytes with two levels of unpacks. The unpacks interleave the first 4 bytes of each
+// 128-bit half, then the next 4, and so on; a first
 // `vpshufb` orders the code bytes of each half "byte k of every lane" (0, 4, 8, 12, 1, 5, ...) so
 // that the floats come out as lanes 0-7 of one nibble, the order the AVX-512 path reads them in
 // (decode skips it and reorders its activations instead, once per call: avx2_row_dot_halves). A
@@ -134,15 +134,20 @@ static inline __m256i low_nibbles(__m256i v) {
 // 768 and 192 of 3072, 8 runs, all faster).
 static inline __m256i high_nibbles_down(__m256i v) { return _mm256_mulhi_epu16(v, _mm256_set1_epi16(1 << 12)); }
 
+// The 64 codes of the 32 bytes q: d[2m] the low nibbles of bytes 4m…4m+3 of each 128-bit half,
+// d[2m + 1] their high nibbles.
+static inline void decode_bytes(const byte_planes *t, __m256i q, __m256 d[8]) {
+    __m256 lo[4], hi[4];
+    lookup32(t, low_nibbles(q), lo);
+    lookup32(t, low_nibbles(high_nibbles_down(q)), hi);
+    for (int m = 0; m < 4; m++) { d[2 * m] = lo[m]; d[2 * m + 1] = hi[m]; }
+}
+
 // Nibble k of lanes 0-7 of the 32 code bytes at p, decoded, in d[k].
 static inline void decode_half(const byte_planes *t, const uint8_t *p, __m256 d[8]) {
     const __m256i by_byte = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
                                              0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    const __m256i q = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)p), by_byte);
-    __m256 lo[4], hi[4];
-    lookup32(t, low_nibbles(q), lo);                          // low nibble of byte m: nibble 2m
-    lookup32(t, low_nibbles(high_nibbles_down(q)), hi);       // high nibble: 2m + 1
-    for (int m = 0; m < 4; m++) { d[2 * m] = lo[m]; d[2 * m + 1] = hi[m]; }
+    decode_bytes(t, _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)p), by_byte), d);
 }
 
 // The absmax of each quarter of the half at flat element f (a multiple of 32): lanes 0-3, 4-7.
@@ -173,18 +178,10 @@ static inline __m256 half_products(const __m256 d[8], const float *x) {
     return _mm256_add_ps(a, b);
 }
 
-// decode_half without its first `vpshufb`: the 32 code bytes as loaded, so d[2m + u] holds, at
+// decode_bytes of the code bytes as loaded (decode_half without its `vpshufb`): d[2m + u] holds, at
 // position 4L + b, nibble u (0 low, 1 high) of byte b of lane 8h + 4L + m (h: which half of the
 // chunk). The activations are put in that order once per call instead (avx2_order).
-static inline void decode_half_as_loaded(const byte_planes *t, const uint8_t *p, __m256 d[8]) {
-    const __m256i q = _mm256_loadu_si256((const __m256i *)p);
-    __m256 lo[4], hi[4];
-    lookup32(t, low_nibbles(q), lo);
-    lookup32(t, low_nibbles(high_nibbles_down(q)), hi);
-    for (int m = 0; m < 4; m++) { d[2 * m] = lo[m]; d[2 * m + 1] = hi[m]; }
-}
-
-// xp (n a multiple of 128, in bnb4_order) moved to decode_half_as_loaded's order: what lane j,
+// xp (n a multiple of 128, in bnb4_order) moved to that order: what lane j,
 // nibble k is at 16k + j in bnb4_order, here at 16k' + 8h + 4L + b where j = 8h + 4L + m, k = 2b + u
 // and k' = 2m + u.
 static void avx2_order(const float *xp, int n, float *xa) {
@@ -198,7 +195,7 @@ static void avx2_order(const float *xp, int n, float *xa) {
 
 // A row whose halves each lie in one block (blocks a power of two of at least 64, the row starting
 // at a multiple of 64, n a multiple of 128): each half's scale is one broadcast, and its codes are
-// decoded as loaded, against activations in avx2_order (`xa`). `am`: s->absmax or NULL (double
+// decoded as loaded (decode_bytes), against activations in avx2_order (`xa`). `am`: s->absmax or NULL (double
 // quantization), a constant at each call so that each gets its own loop. Scratch harness on the Zen
 // 3, rows in L2 (384 of 768, 192 of 3072: GPT-2's products at two threads): decoding as loaded, the
 // activations' reordering included, took 0.92-0.95 of the time of the same loop with the ordering
@@ -211,7 +208,7 @@ static inline __attribute__((always_inline)) float avx2_row_dot_halves(const uin
     for (int c = 0; c < n; c += 128, p += 64)
         for (int h = 0; h < 2; h++) {
             __m256 d[8];
-            decode_half_as_loaded(t, p + 32 * h, d);
+            decode_bytes(t, _mm256_loadu_si256((const __m256i *)(p + 32 * h)), d);
             const __m256 v = half_products(d, xa + c + 8 * h);
             const long b = (e + c + 64 * h) >> shift;
             // two totals taken in turn, so the halves do not wait on each other
